@@ -1,0 +1,35 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo lab test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Run the main job on the bundled demo (emulators + moto server, no credentials).
+demo: $(STAMP)
+	$(BIN)/python -m lib.emulators.demo run
+
+## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill).
+lab: $(STAMP)
+	$(BIN)/python -m lib.emulators.demo lab
+
+## The whole test suite: lint, unit and end-to-end tests, and every notebook via nbval.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest tests notebooks --nbval-lax
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check lib tests
+
+clean:
+	rm -rf $(VENV) demo-reports reports .pytest_cache .ruff_cache

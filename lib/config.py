@@ -1,0 +1,157 @@
+"""Configuration: ``params/<app>.yaml`` files and the environment.
+
+Params files are validated into pydantic models with unknown keys forbidden, so a typo
+fails loudly and names the file and the key. Credentials come only from environment
+variables (see DESIGN.md) and are read when needed, never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lib.errors import ConfigError, MissingCredentialError, UnknownAppError, UnknownContainerError
+
+ENVS = ("prod", "dev")
+Env = Literal["prod", "dev"]
+
+DEFAULT_PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
+DEFAULT_KNACK_API_URL = "https://api.knack.com/v1"
+DEFAULT_BUCKET = "atd-knack-services"
+
+KnackKey = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SocrataConfig(_Strict):
+    resource_id: Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
+    location_field: str | None = None
+    no_replace: bool = False
+
+
+class AgolConfig(_Strict):
+    service_id: str
+    layer_id: int = 0
+    location_field: str | None = None
+    upsert_matching_field: str = "id"
+
+
+class ContainerConfig(_Strict):
+    description: str = ""
+    scene: Annotated[str, Field(pattern=r"^scene_\d+$")] | None = None
+    modified_date_field: Annotated[str, Field(pattern=r"^field_\d+$")] | None = None
+    socrata: SocrataConfig | None = None
+    agol: AgolConfig | None = None
+
+
+class AppConfig(_Strict):
+    name: str = Field(description="the params file's stem, e.g. data-tracker")
+    app_id: dict[Env, KnackKey]
+    containers: dict[Annotated[str, Field(pattern=r"^(object|view)_\d+$")], ContainerConfig]
+
+    def app_id_for(self, env: str) -> str:
+        env = check_env(env)
+        if env not in self.app_id:
+            raise ConfigError(
+                f"params for app {self.name!r} have no app_id for env {env!r}: "
+                f"add app_id.{env} to {self.name}.yaml"
+            )
+        return self.app_id[env]
+
+    def container(self, key: str) -> ContainerConfig:
+        try:
+            return self.containers[key]
+        except KeyError:
+            known = ", ".join(sorted(self.containers)) or "none"
+            raise UnknownContainerError(
+                f"container {key!r} is not configured for app {self.name!r} "
+                f"(configured: {known}); add it under `containers:` in {self.name}.yaml"
+            ) from None
+
+
+def check_env(env: str) -> Env:
+    """Return ``env`` if it is ``prod`` or ``dev``, else fail with a clear message."""
+    if env not in ENVS:
+        raise ConfigError(f"env must be 'prod' or 'dev', not {env!r}")
+    return env  # type: ignore[return-value]
+
+
+def params_dir() -> Path:
+    """The folder of params files: ``KNACK_PARAMS_DIR`` or the project's ``params/``."""
+    return Path(os.environ.get("KNACK_PARAMS_DIR") or DEFAULT_PARAMS_DIR)
+
+
+def known_apps(directory: Path | None = None) -> list[str]:
+    directory = directory or params_dir()
+    return sorted(p.stem for p in directory.glob("*.yaml"))
+
+
+def load_app(app_name: str, directory: Path | None = None) -> AppConfig:
+    """Load and validate ``<params dir>/<app_name>.yaml``."""
+    directory = directory or params_dir()
+    path = directory / f"{app_name}.yaml"
+    if not app_name or "/" in app_name or not path.is_file():
+        known = ", ".join(known_apps(directory)) or "none"
+        raise UnknownAppError(
+            f"unknown app {app_name!r}: no {path} (known apps: {known}); "
+            "add a params file or set KNACK_PARAMS_DIR"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping with app_id and containers")
+    try:
+        return AppConfig.model_validate({"name": app_name, **raw})
+    except ValidationError as e:
+        raise ConfigError(_describe(path, e)) from None
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    problems = []
+    for err in error.errors():
+        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}")
+        elif err["type"] == "missing":
+            problems.append(f"missing key {key!r}")
+        else:
+            problems.append(f"{key!r}: {err['msg']} (got {err.get('input')!r})")
+    return f"{path}: " + "; ".join(problems)
+
+
+# --- environment -----------------------------------------------------------------------
+
+
+def knack_api_url() -> str:
+    return (os.environ.get("KNACK_API_URL") or DEFAULT_KNACK_API_URL).rstrip("/")
+
+
+def knack_api_key(required: bool = False) -> str | None:
+    """The Knack REST API key, or None (public views only) unless ``required``."""
+    key = os.environ.get("KNACK_API_KEY") or None
+    if required and key is None:
+        raise MissingCredentialError(
+            "KNACK_API_KEY", purpose="Knack object records need the app's REST API key"
+        )
+    return key
+
+
+def bucket() -> str:
+    return os.environ.get("KNACK_SERVICES_BUCKET") or DEFAULT_BUCKET
+
+
+def require_env(*names: str, purpose: str) -> dict[str, str]:
+    """Return the values of environment variables that must be set (credentials)."""
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        raise MissingCredentialError(*missing, purpose=purpose)
+    return {n: os.environ[n] for n in names}

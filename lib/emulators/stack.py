@@ -1,0 +1,126 @@
+"""The demo stack: moto's S3 server and the service emulators on 127.0.0.1, and the
+environment variables that point the product at them.
+
+Used by the demo (``python -m lib.emulators.demo``), the tests and the notebook checks.
+Credentials here are random per stack so tests can prove none of them leaks into a report.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from lib.emulators.knack import KnackEmulator, load_fixture_app
+
+logger = logging.getLogger(__name__)
+
+DEMO_BUCKET = "atd-knack-services"
+
+
+class Stack:
+    """S3 (moto server) + Knack emulator serving the fixture app, with their environment."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str = DEMO_BUCKET,
+        knack_rate_limit: int | None = 10,
+        params_dir: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.params_dir = params_dir
+        self.knack_api_key = "knack-" + secrets.token_hex(12)
+        self.aws_access_key_id = "AKIA" + secrets.token_hex(8).upper()
+        self.aws_secret_access_key = secrets.token_urlsafe(30)
+        self.knack = KnackEmulator(api_key=self.knack_api_key, rate_limit=knack_rate_limit)
+        self.fixture_app_id = self.knack.add_app(*load_fixture_app())
+        self._moto: ThreadedMotoServer | None = None
+        self.s3_url = ""
+        self._saved_env: dict[str, str | None] = {}
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.s3_url = f"http://{host}:{port}"
+        self.knack.start()
+        self.s3().create_bucket(Bucket=self.bucket)
+        logger.info("stack up: S3 %s, Knack %s", self.s3_url, self.knack.url)
+        return self
+
+    def stop(self) -> None:
+        self.restore_env()
+        self.knack.stop()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- environment -------------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point the product (and kernels it starts) at this stack."""
+        env = {
+            "AWS_ENDPOINT_URL": self.s3_url,
+            "AWS_ACCESS_KEY_ID": self.aws_access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",  # never ask a cloud metadata service
+            "KNACK_API_URL": self.knack.url,
+            "KNACK_API_KEY": self.knack_api_key,
+            "KNACK_SERVICES_BUCKET": self.bucket,
+        }
+        if self.params_dir:
+            env["KNACK_PARAMS_DIR"] = self.params_dir
+        return env
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every credential value of this stack (none may appear in a report)."""
+        return [self.knack_api_key, self.aws_access_key_id, self.aws_secret_access_key]
+
+    def apply_env(self) -> None:
+        """Set ``env`` in ``os.environ`` (restored by ``restore_env`` or ``stop``)."""
+        for key, value in self.env.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def restore_env(self) -> None:
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def s3(self) -> Any:
+        """A boto3 S3 client on this stack (for tests and the demo, not the product)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3_url,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            region_name="us-east-1",
+        )
+
+    def s3_keys(self, prefix: str = "") -> list[str]:
+        pages = self.s3().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]

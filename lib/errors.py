@@ -1,0 +1,42 @@
+"""The project's exceptions: one hierarchy, each message says what was wrong and what to do.
+
+Notebooks let these propagate; ``lib.notebook.setup`` shows them in a report as one clear
+message instead of a traceback, and ``knack-nb run`` prints the message on stderr.
+"""
+
+
+class KnackNbError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(KnackNbError):
+    """A params file, a notebook parameter or an environment variable is wrong."""
+
+
+class UnknownAppError(ConfigError):
+    """No ``params/<app>.yaml`` for the app name."""
+
+
+class UnknownContainerError(ConfigError):
+    """The container is not configured in the app's params file."""
+
+
+class MissingCredentialError(ConfigError):
+    """A credential the run needs is not in the environment."""
+
+    def __init__(self, *variables: str, purpose: str) -> None:
+        self.variables = variables
+        names = " and ".join(variables)
+        super().__init__(
+            f"{names} {'is' if len(variables) == 1 else 'are'} not set: {purpose}. "
+            f"Set {'it' if len(variables) == 1 else 'them'} in the environment "
+            "(never as a notebook parameter)."
+        )
+
+
+class KnackAPIError(KnackNbError):
+    """Knack answered with an error, or with something that is not what its API promises."""
+
+
+class StoreError(KnackNbError):
+    """S3 refused or failed an operation."""

@@ -1,0 +1,229 @@
+"""Knack API client: the HTTP done well (timeouts, retries with backoff, 429 handling).
+
+knackpy serves for the metadata model and record formatting; its own HTTP retries 4xx,
+ignores 429 and drops its timeout when paging, so requests are made here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from knackpy.models import TIMEZONES
+
+from lib import config
+from lib.errors import KnackAPIError
+
+logger = logging.getLogger(__name__)
+
+MAX_ROWS_PER_PAGE = 1000  # the most the Knack API returns in one page
+MAX_REQUESTS_PER_SECOND = 10  # Knack's limit; beyond it the API answers 429
+PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no key
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter, a bounded number of attempts."""
+
+    attempts: int = 6
+    base: float = 0.5  # seconds before the first retry (before jitter)
+    cap: float = 30.0  # longest single wait
+
+    def wait(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.cap) + random.uniform(0, self.base)
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class RequestStats:
+    """Counts kept by a client: how many requests, retries and of which kind."""
+
+    requests: int = 0
+    retries: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, status: int | None, retried: bool) -> None:
+        with self._lock:
+            self.requests += 1
+            self.retries += int(retried)
+            if status is not None:
+                self.by_status[status] = self.by_status.get(status, 0) + 1
+
+
+class KnackClient:
+    """A small client for one Knack app.
+
+    ``api_url`` and ``api_key`` default to ``KNACK_API_URL`` and ``KNACK_API_KEY``.
+    """
+
+    def __init__(
+        self,
+        *,
+        app_id: str,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        timeout: tuple[float, float] = (10.0, 120.0),  # (connect, read) seconds
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.app_id = app_id
+        self.api_url = (api_url or config.knack_api_url()).rstrip("/")
+        self._api_key = api_key if api_key is not None else config.knack_api_key()
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.stats = RequestStats()
+        self._session = requests.Session()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"KnackClient(app_id={self.app_id!r}, api_url={self.api_url!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- endpoints -------------------------------------------------------------------
+
+    def get_metadata(self) -> dict[str, Any]:
+        """The app's metadata: the ``application`` member of ``GET /applications/{id}``."""
+        body = self._get(f"/applications/{self.app_id}")
+        app = body.get("application") if isinstance(body, dict) else None
+        if not isinstance(app, dict):
+            raise KnackAPIError(
+                f"Knack's metadata answer for app {self.app_id} has no `application` object "
+                f"(keys: {sorted(body) if isinstance(body, dict) else type(body).__name__}); "
+                f"check KNACK_API_URL ({self.api_url}) and the app id in params"
+            )
+        if app.get("id") not in (None, self.app_id):
+            raise KnackAPIError(
+                f"Knack answered with the metadata of app {app.get('id')}, not {self.app_id}"
+            )
+        return app
+
+    # --- HTTP ------------------------------------------------------------------------
+
+    def _headers(self, *, public: bool) -> dict[str, str]:
+        key = self._api_key or (PUBLIC_API_KEY if public else None)
+        headers = {"X-Knack-Application-Id": self.app_id}
+        if key:
+            headers["X-Knack-REST-API-KEY"] = key
+        return headers
+
+    def _get(
+        self, route: str, params: dict[str, Any] | None = None, *, public: bool = True
+    ) -> Any:
+        url = self.api_url + route
+        headers = self._headers(public=public)
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                res = self._session.get(url, params=params, headers=headers, timeout=self.timeout)
+            except (requests.Timeout, requests.ConnectionError) as e:
+                self.stats.count(None, retried=not last)
+                if last:
+                    raise KnackAPIError(
+                        f"Knack did not answer GET {route} after {attempt} attempts ({e}); "
+                        f"check KNACK_API_URL ({self.api_url}) or retry later"
+                    ) from None
+                delay = self.retry.wait(attempt)
+                logger.warning("GET %s failed (%s); retry %d in %.1fs", route, e, attempt, delay)
+                time.sleep(delay)
+                continue
+            retryable = res.status_code in RETRY_STATUSES
+            self.stats.count(res.status_code, retried=retryable and not last)
+            if res.ok:
+                return _json(res, route)
+            if not retryable:
+                raise KnackAPIError(
+                    f"Knack refused GET {route}: HTTP {res.status_code}: {_knack_message(res)}"
+                )
+            if last:
+                raise KnackAPIError(
+                    f"Knack kept failing GET {route}: HTTP {res.status_code} after {attempt} "
+                    f"attempts ({_knack_message(res)}); retry later: reruns are safe"
+                )
+            delay = self.retry.wait(attempt, _retry_after(res))
+            logger.warning(
+                "GET %s answered %d; retry %d in %.1fs", route, res.status_code, attempt, delay
+            )
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json(res: requests.Response, route: str) -> Any:
+    try:
+        return res.json()
+    except ValueError:
+        snippet = res.text[:80].replace("\n", " ")
+        raise KnackAPIError(
+            f"Knack's answer to GET {route} is not JSON (Content-Type "
+            f"{res.headers.get('Content-Type')!r}, starts {snippet!r}); check KNACK_API_URL"
+        ) from None
+
+
+def _knack_message(res: requests.Response) -> str:
+    """The message from a Knack error body (``{"errors": [{"message": ...}]}`` and variants)."""
+    try:
+        body = res.json()
+    except ValueError:
+        return res.text[:200] or res.reason
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
+                             for e in errors)
+        for key in ("message", "error"):
+            if key in body:
+                return str(body[key])
+    return str(body)[:200]
+
+
+def _retry_after(res: requests.Response) -> float | None:
+    """Seconds to wait from ``Retry-After`` (or ``X-RateLimit-Reset``), if the server said."""
+    value = res.headers.get("Retry-After")
+    if value:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    reset = res.headers.get("X-RateLimit-Reset")
+    if reset:
+        try:
+            seconds = float(reset)
+        except ValueError:
+            return None
+        # either an epoch time or a number of seconds
+        return seconds - time.time() if seconds > 1e9 else seconds
+    return None
+
+
+# --- metadata helpers ------------------------------------------------------------------
+
+
+def app_timezone(metadata: dict[str, Any]) -> ZoneInfo:
+    """The app's timezone from ``settings.timezone`` (a Knack display name or an IANA name)."""
+    name = (metadata.get("settings") or {}).get("timezone") or ""
+    for tz in TIMEZONES:
+        if tz["common_name"].lower() == name.lower():
+            name = tz["iana_name"]
+            break
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise KnackAPIError(
+            f"unknown timezone {name!r} in the app's settings.timezone"
+        ) from None
+
+
+def local_date(when: dt.datetime, metadata: dict[str, Any]) -> dt.date:
+    """The calendar date of an aware datetime in the app's timezone."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime: POSIX times are UTC, give a timezone")
+    return when.astimezone(app_timezone(metadata)).date()

@@ -1,0 +1,58 @@
+"""What every notebook calls first, and small display helpers for reports."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import pandas as pd
+
+from lib.errors import KnackNbError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def setup(level: int = logging.INFO) -> None:
+    """Configure logging and error display for a notebook (interactive or under papermill).
+
+    Logs go to stdout so they land in the report; the project's own errors (bad input,
+    service failures) show as one clear message instead of a traceback, and still fail
+    the cell so papermill and ``knack-nb run`` see the failure.
+    """
+    root = logging.getLogger()
+    if not any(getattr(h, "_knack_nb", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
+        handler._knack_nb = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    logging.getLogger("lib").setLevel(level)
+    pd.set_option("display.max_columns", 50)
+    pd.set_option("display.max_colwidth", 80)
+
+    shell = _ipython()
+    if shell is not None:
+        shell.set_custom_exc((KnackNbError,), _show_error)
+
+
+def _ipython() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return None
+    return get_ipython()
+
+
+def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
+    message = f"{etype.__name__}: {value}"
+    shell._showtraceback(etype, value, [message])  # noqa: SLF001 - IPython's documented hook
+    return [message]
+
+
+def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """A run's summary as a two-column table for the report."""
+    rows = [
+        {"": key.replace("_", " "), "value": ", ".join(v) if isinstance(v, list) else v}
+        for key, v in summary.items()
+    ]
+    return pd.DataFrame(rows).set_index("")

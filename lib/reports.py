@@ -1,0 +1,126 @@
+"""Run a notebook with papermill and keep the executed notebook as a run report in S3.
+
+Reports go to ``s3://<bucket>/reports/<app>-<env>/<notebook>/<UTC time>_<container>.ipynb``:
+the name sorts by time and says the container (``app`` for app-wide notebooks). The report
+is written also when the run fails; then it shows the error at the top.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import papermill as pm
+import scrapbook as sb
+from papermill.exceptions import PapermillExecutionError
+
+from lib import config
+
+logger = logging.getLogger(__name__)
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+REPORTS_PREFIX = "reports"
+LOCAL_REPORTS_DIR = Path("reports")  # fallback when S3 cannot take the report
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    report: str  # where the executed notebook is (s3:// URL or local path)
+    ok: bool
+    error: str | None = None  # "ename: evalue" of the failing cell
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def notebook_path(name: str) -> Path:
+    """``upload_metadata``, ``upload_metadata.ipynb`` or a path → the notebook file."""
+    path = Path(name)
+    if path.suffix != ".ipynb":
+        path = path.with_suffix(".ipynb")
+    if not path.is_file() and (NOTEBOOKS_DIR / path.name).is_file():
+        path = NOTEBOOKS_DIR / path.name
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")))
+        raise FileNotFoundError(f"no notebook {name!r} (known: {known})")
+    return path
+
+
+def report_key(
+    *, app_name: str, env: str, notebook: str, container: str | None = None,
+    now: dt.datetime | None = None,
+) -> str:
+    """The S3 key of a run report (no bucket)."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S.") + f"{now.microsecond // 1000:03d}Z"
+    parts = [_safe(f"{app_name}-{env}"), _safe(Path(notebook).stem)]
+    return "/".join([REPORTS_PREFIX, *parts, f"{stamp}_{_safe(container or 'app')}.ipynb"])
+
+
+def _safe(part: str) -> str:
+    return _UNSAFE.sub("_", part).strip("._") or "_"
+
+
+def run_notebook(
+    notebook: str,
+    *,
+    app_name: str,
+    env: str,
+    container: str | None = None,
+    date: str | int | None = None,
+    output: str | None = None,
+    log_output: bool = False,
+) -> RunResult:
+    """Execute ``notebook`` with papermill; the report goes to ``output`` or the reports prefix.
+
+    Only non-secret identifiers become parameters; credentials reach the kernel through
+    the environment it inherits.
+    """
+    path = notebook_path(notebook)
+    parameters: dict[str, Any] = {"app_name": app_name, "env": env}
+    if container is not None:
+        parameters["container"] = container
+    if date is not None:
+        parameters["date"] = date
+    key = report_key(app_name=app_name, env=env, notebook=path.stem, container=container)
+    output = output or f"s3://{config.bucket()}/{key}"
+    try:
+        nb = _execute(path, output, parameters, log_output)
+    except PapermillExecutionError as e:
+        return RunResult(path.stem, output, ok=False, error=f"{e.ename}: {e.evalue}")
+    except Exception as e:  # the report could not be written where asked
+        if not output.startswith("s3://"):
+            raise
+        local = LOCAL_REPORTS_DIR / key.removeprefix(f"{REPORTS_PREFIX}/")
+        logger.error("cannot write the report to %s (%s); keeping it at %s", output, e, local)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        output = str(local)
+        try:
+            nb = _execute(path, output, parameters, log_output)
+        except PapermillExecutionError as e2:
+            return RunResult(path.stem, output, ok=False, error=f"{e2.ename}: {e2.evalue}")
+    return RunResult(path.stem, output, ok=True, summary=read_summary(nb))
+
+
+def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:
+    logger.info("running %s → %s", path.name, output)
+    return pm.execute_notebook(
+        str(path),
+        output,
+        parameters=parameters,
+        kernel_name="python3",
+        progress_bar=False,
+        log_output=log_output,
+        cwd=str(path.parent),
+    )
+
+
+def read_summary(nb: Any) -> dict[str, Any]:
+    """The ``summary`` scrap a notebook glued, from a notebook node or path."""
+    scraps = sb.read_notebook(nb).scraps if isinstance(nb, str) else sb.models.Notebook(nb).scraps
+    scrap = scraps.get("summary")
+    return dict(scrap.data) if scrap is not None else {}

@@ -33,6 +33,7 @@ import os
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -409,6 +410,14 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (e.g. after its own timeout) is no error of ours."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            logger.debug("client %s went away: %r", client_address, exc)
+        else:
+            logger.exception("error while serving %s", client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -489,7 +498,7 @@ class KnackEmulator:
         self._server = _Server((self.host, self.port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+            kwargs={"poll_interval": 0.05},
             name="knack-emulator",
             daemon=True,
         )

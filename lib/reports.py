@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 REPORTS_PREFIX = "reports"
 LOCAL_REPORTS_DIR = Path("reports")  # fallback when S3 cannot take the report
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def report_key(
 
 
 def _safe(part: str) -> str:
-    return _UNSAFE.sub("_", part).strip("._") or "_"
+    return _UNSAFE.sub("_", part).strip("_") or "_"
 
 
 def run_notebook(

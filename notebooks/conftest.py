@@ -1,0 +1,19 @@
+"""`pytest --nbval-lax notebooks/`: every notebook runs with its default parameters
+against the demo stand-ins (moto S3 server and the emulators), started before the first
+notebook's kernel so the kernel inherits their environment."""
+
+from lib.emulators.stack import Stack
+
+_stack: Stack | None = None
+
+
+def pytest_runtest_setup(item):
+    global _stack
+    if _stack is None:
+        _stack = Stack().start()
+        _stack.apply_env()
+
+
+def pytest_unconfigure(config):
+    if _stack is not None:
+        _stack.stop()

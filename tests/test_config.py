@@ -1,0 +1,134 @@
+from pathlib import Path
+
+import pytest
+
+from lib import config
+from lib.errors import ConfigError, MissingCredentialError, UnknownAppError, UnknownContainerError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    (tmp_path / f"{name}.yaml").write_text(text)
+    return tmp_path
+
+
+GOOD = """
+app_id:
+  prod: 5d79512148c4af00106d1507
+  dev: 5d79512148c4af00106d1508
+containers:
+  view_197:
+    scene: scene_73
+    modified_date_field: field_205
+    socrata: {resource_id: p53x-x73x, location_field: field_182}
+    agol: {service_id: e6eb94d1e7cc45c2ac452af6ae6aa534, layer_id: 0}
+  object_11: {}
+"""
+
+
+def test_shipped_params_validate():
+    assert config.known_apps(ROOT / "params") == ["data-tracker", "demo"]
+    tracker = config.load_app("data-tracker", ROOT / "params")
+    signals = tracker.container("view_197")
+    assert signals.scene == "scene_73"
+    assert signals.modified_date_field == "field_205"
+    assert signals.socrata.resource_id == "p53x-x73x"
+    assert signals.socrata.location_field == "field_182"
+    assert signals.agol.service_id == "e6eb94d1e7cc45c2ac452af6ae6aa534"
+    assert signals.agol.layer_id == 0
+    assert signals.agol.upsert_matching_field == "id"
+    assert tracker.container("object_11").modified_date_field == "field_508"
+    assert tracker.container("view_395").socrata.resource_id == "b4k4-adkb"
+    assert tracker.container("view_2681").scene == "scene_1075"
+    assert tracker.container("view_2681").socrata.resource_id == "p7pt-re4k"
+    demo = config.load_app("demo", ROOT / "params")
+    assert demo.app_id_for("dev") == "5d79512148c4af00106d1507"
+
+
+def test_defaults_and_env_lookup(tmp_path):
+    app = config.load_app("x", write(tmp_path, "x", GOOD))
+    assert app.app_id_for("dev") == "5d79512148c4af00106d1508"
+    assert app.container("object_11").socrata is None
+    assert app.container("object_11").modified_date_field is None
+    assert app.container("view_197").socrata.no_replace is False
+
+
+def test_params_dir_from_environment(tmp_path, monkeypatch):
+    write(tmp_path, "other-app", GOOD)
+    monkeypatch.setenv("KNACK_PARAMS_DIR", str(tmp_path))
+    assert config.known_apps() == ["other-app"]
+    assert config.load_app("other-app").name == "other-app"
+
+
+def test_unknown_app_lists_known_ones(tmp_path):
+    write(tmp_path, "a", GOOD)
+    write(tmp_path, "b", GOOD)
+    with pytest.raises(UnknownAppError, match=r"unknown app 'nope'.*known apps: a, b"):
+        config.load_app("nope", tmp_path)
+    with pytest.raises(UnknownAppError):
+        config.load_app("../a", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (GOOD.replace("layer_id: 0", "layer_id: 0, layer: 1"), r"unknown key 'containers.view_197.agol.layer'"),
+        (GOOD.replace("  object_11: {}", "  object_11: {modified_field: field_1}"),
+         r"unknown key 'containers.object_11.modified_field'"),
+        (GOOD + "extra: 1\n", r"unknown key 'extra'"),
+        (GOOD.replace("app_id:", "app_ids:"), r"missing key 'app_id'.*unknown key 'app_ids'"),
+        (GOOD.replace("socrata: {resource_id: p53x-x73x, ", "socrata: {"),
+         r"missing key 'containers.view_197.socrata.resource_id'"),
+        (GOOD.replace("  object_11: {}", "  table_1: {}"), r"containers.table_1"),
+        (GOOD.replace("prod: 5d79512148c4af00106d1507", "prod: not-an-id"), r"app_id.prod"),
+        (GOOD.replace("  dev:", "  staging:"), r"app_id.staging"),
+    ],
+)
+def test_bad_params_name_file_and_key(tmp_path, text, message):
+    write(tmp_path, "bad", text)
+    with pytest.raises(ConfigError, match=message) as info:
+        config.load_app("bad", tmp_path)
+    assert str(tmp_path / "bad.yaml") in str(info.value)
+
+
+def test_invalid_yaml_names_file(tmp_path):
+    write(tmp_path, "broken", "app_id: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml is not valid YAML"):
+        config.load_app("broken", tmp_path)
+    write(tmp_path, "list", "- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"list.yaml must hold a mapping"):
+        config.load_app("list", tmp_path)
+
+
+def test_env_must_be_prod_or_dev(tmp_path):
+    app = config.load_app("x", write(tmp_path, "x", GOOD))
+    for env in ("staging", "PROD", "", None):
+        with pytest.raises(ConfigError, match="env must be 'prod' or 'dev'"):
+            app.app_id_for(env)
+
+
+def test_unknown_container_lists_configured(tmp_path):
+    app = config.load_app("x", write(tmp_path, "x", GOOD))
+    with pytest.raises(UnknownContainerError, match=r"'view_1'.*configured: object_11, view_197"):
+        app.container("view_1")
+
+
+def test_credentials_come_from_environment(monkeypatch):
+    monkeypatch.delenv("KNACK_API_KEY", raising=False)
+    assert config.knack_api_key() is None
+    with pytest.raises(MissingCredentialError, match="KNACK_API_KEY is not set"):
+        config.knack_api_key(required=True)
+    monkeypatch.setenv("KNACK_API_KEY", "k")
+    assert config.knack_api_key(required=True) == "k"
+    monkeypatch.delenv("SOCRATA_API_KEY_ID", raising=False)
+    monkeypatch.setenv("SOCRATA_APP_TOKEN", "t")
+    with pytest.raises(MissingCredentialError, match="SOCRATA_API_KEY_ID is not set"):
+        config.require_env("SOCRATA_APP_TOKEN", "SOCRATA_API_KEY_ID", purpose="publishing")
+
+
+def test_environment_defaults(monkeypatch):
+    monkeypatch.delenv("KNACK_SERVICES_BUCKET", raising=False)
+    monkeypatch.delenv("KNACK_API_URL", raising=False)
+    assert config.bucket() == "atd-knack-services"
+    assert config.knack_api_url() == "https://api.knack.com/v1"

@@ -27,8 +27,8 @@ def stack() -> Iterator[Stack]:
 def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -> Stack:
     """Point the product at the stack, with a fresh bucket for this test.
 
-    The emulator serves the fixture app as shipped, with no faults and an empty log; the working directory is a temp dir
-    (local report fall-backs land there).
+    The emulator serves the fixture app as shipped, with no faults and an empty log; the
+    working directory is a temp dir (local report fall-backs land there).
     """
     name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-")
     bucket = f"{name}-{uuid.uuid4().hex[:8]}"

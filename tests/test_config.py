@@ -73,7 +73,8 @@ def test_unknown_app_lists_known_ones(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        (GOOD.replace("layer_id: 0", "layer_id: 0, layer: 1"), r"unknown key 'containers.view_197.agol.layer'"),
+        (GOOD.replace("layer_id: 0", "layer_id: 0, layer: 1"),
+         r"unknown key 'containers.view_197.agol.layer'"),
         (GOOD.replace("  object_11: {}", "  object_11: {modified_field: field_1}"),
          r"unknown key 'containers.object_11.modified_field'"),
         (GOOD + "extra: 1\n", r"unknown key 'extra'"),

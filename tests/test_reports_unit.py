@@ -12,7 +12,9 @@ def test_report_key_sorts_by_time_and_names_the_container():
                             container="view_197", now=t1)
     k2 = reports.report_key(app_name="data-tracker", env="prod", notebook="knack_container_to_s3",
                             container="view_197", now=t2)
-    assert k1 == "reports/data-tracker-prod/knack_container_to_s3/20261129T090503.120Z_view_197.ipynb"
+    assert k1 == (
+        "reports/data-tracker-prod/knack_container_to_s3/20261129T090503.120Z_view_197.ipynb"
+    )
     assert k1 < k2
     app = reports.report_key(app_name="demo", env="dev", notebook="upload_metadata.ipynb", now=t1)
     assert app.endswith("/upload_metadata/20261129T090503.120Z_app.ipynb")

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="only the stand-ins")
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for noisy in ("werkzeug", "botocore", "papermill"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "run":
         return run(args.out)
     if args.command == "lab":

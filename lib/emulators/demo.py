@@ -73,6 +73,8 @@ def lab(extra: list[str]) -> int:
         _print_env(stack)
         cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", "--no-browser",
                f"--notebook-dir={ROOT / 'notebooks'}", *extra]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # containers and CI machines often run as root
         return subprocess.call(cmd, env=os.environ.copy())
 
 

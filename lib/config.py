@@ -49,11 +49,18 @@ class ContainerConfig(_Strict):
     modified_date_field: Annotated[str, Field(pattern=r"^field_\d+$")] | None = None
     socrata: SocrataConfig | None = None
     agol: AgolConfig | None = None
+    # A full run refuses to delete more than this share of the stored records (or all of
+    # them when Knack returns none) unless allow_mass_delete is true: an outage or a wrong
+    # filter must never empty the store.
+    mass_delete_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    allow_mass_delete: bool = False
 
 
 class AppConfig(_Strict):
     name: str = Field(description="the params file's stem, e.g. data-tracker")
     app_id: dict[Env, KnackKey]
+    # client-side pace of Knack requests; Knack answers 429 beyond 10 per second
+    requests_per_second: Annotated[float, Field(gt=0, le=10)] = 8.0
     containers: dict[Annotated[str, Field(pattern=r"^(object|view)_\d+$")], ContainerConfig]
 
     def app_id_for(self, env: str) -> str:

@@ -7,10 +7,13 @@ ignores 429 and drops its timeout when paging, so requests are made here.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import random
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,7 +22,7 @@ import requests
 from knackpy.models import TIMEZONES
 
 from lib import config
-from lib.errors import KnackAPIError
+from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,30 @@ MAX_ROWS_PER_PAGE = 1000  # the most the Knack API returns in one page
 MAX_REQUESTS_PER_SECOND = 10  # Knack's limit; beyond it the API answers 429
 PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no key
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
+PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
+
+
+class RateLimiter:
+    """Spaces requests evenly: at most ``rate`` starts in any one second, across threads."""
+
+    def __init__(self, rate: float) -> None:
+        if not 0 < rate <= MAX_REQUESTS_PER_SECOND:
+            raise ValueError(
+                f"requests per second must be above 0 and at most Knack's "
+                f"{MAX_REQUESTS_PER_SECOND}, not {rate}"
+            )
+        self.interval = 1.0 / rate
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
 
 
 @dataclass
@@ -74,6 +101,7 @@ class KnackClient:
         api_key: str | None = None,
         timeout: tuple[float, float] = (10.0, 120.0),  # (connect, read) seconds
         retry: RetryPolicy | None = None,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
     ) -> None:
         self.app_id = app_id
         self.api_url = (api_url or config.knack_api_url()).rstrip("/")
@@ -81,7 +109,11 @@ class KnackClient:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
+        self.limiter = RateLimiter(requests_per_second)
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=PAGE_WORKERS * 2)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     def __repr__(self) -> str:  # never show the key
         return f"KnackClient(app_id={self.app_id!r}, api_url={self.api_url!r})"
@@ -107,6 +139,77 @@ class KnackClient:
             )
         return app
 
+    def get_records(
+        self,
+        container: str,
+        *,
+        scene: str | None = None,
+        filters: dict[str, Any] | None = None,
+        on_page: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``).
+
+        Page 1 gives Knack's estimate of the page count; the other pages are fetched
+        concurrently under the rate limit, then further pages one by one until an empty
+        page (``total_records`` is only an estimate). Records are de-duplicated by id,
+        keeping the first occurrence; ``on_page`` is called with each page's row count.
+        """
+        route, public = self._records_route(container, scene)
+        params: dict[str, Any] = {"rows_per_page": MAX_ROWS_PER_PAGE}
+        if filters:
+            params["filters"] = json.dumps(filters, separators=(",", ":"))
+
+        def fetch(n: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            body = self._get(route, {**params, "page": n}, public=public)
+            rows = body.get("records") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise KnackAPIError(f"Knack's answer to GET {route} page {n} has no records list")
+            if on_page is not None:
+                on_page(len(rows))
+            return body, rows
+
+        def page(n: int) -> list[dict[str, Any]]:
+            return fetch(n)[1]
+
+        first, rows = fetch(1)
+        pages = [rows]
+        estimate = _int(first.get("total_pages"), default=1)
+        if rows and estimate > 1:
+            with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
+                pages.extend(pool.map(page, range(2, estimate + 1)))
+        n = max(estimate, 1)
+        while pages[-1]:  # the estimate may be short: go on until an empty page
+            n += 1
+            pages.append(page(n))
+        records: dict[str, dict[str, Any]] = {}
+        missing_id: list[dict[str, Any]] = []
+        for rows in pages:
+            for record in rows:
+                rid = record.get("id") if isinstance(record, dict) else None
+                if isinstance(rid, str) and rid:
+                    records.setdefault(rid, record)
+                else:
+                    missing_id.append(record)
+        logger.info(
+            "fetched %d records of %s in %d pages (Knack estimated %s)",
+            len(records) + len(missing_id), container, len(pages), first.get("total_records"),
+        )
+        return list(records.values()) + missing_id
+
+    def _records_route(self, container: str, scene: str | None) -> tuple[str, bool]:
+        if container.startswith("object_"):
+            if not self._api_key:
+                raise MissingCredentialError(
+                    "KNACK_API_KEY",
+                    purpose=f"the records of object {container} need the app's REST API key",
+                )
+            return f"/objects/{container}/records", False
+        if container.startswith("view_"):
+            if not scene:
+                raise ConfigError(f"view {container} needs its scene to fetch records")
+            return f"/pages/{scene}/views/{container}/records", True
+        raise ConfigError(f"{container!r} is neither an object nor a view key")
+
     # --- HTTP ------------------------------------------------------------------------
 
     def _headers(self, *, public: bool) -> dict[str, str]:
@@ -123,6 +226,7 @@ class KnackClient:
         headers = self._headers(public=public)
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
+            self.limiter.acquire()
             try:
                 res = self._session.get(url, params=params, headers=headers, timeout=self.timeout)
             except (requests.Timeout, requests.ConnectionError) as e:
@@ -155,6 +259,13 @@ class KnackClient:
             )
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def _json(res: requests.Response, route: str) -> Any:

@@ -123,3 +123,23 @@ def _describe(f: dict[str, Any]) -> str:
 def _natural(key: str) -> tuple[str, int]:
     kind, _, number = key.rpartition("_")
     return (kind, int(number)) if number.isdigit() else (key, 0)
+
+
+def source_object(metadata: dict[str, Any], container: str) -> str | None:
+    """The object a container's records come from: itself, or a view's source object."""
+    if container.startswith("object_"):
+        return container
+    for scene in metadata.get("scenes", []):
+        for view in scene.get("views", []):
+            if view.get("key") == container:
+                return (view.get("source") or {}).get("object")
+    return None
+
+
+def field_names(metadata: dict[str, Any], container: str) -> dict[str, str]:
+    """Field key → field name for the fields of a container's (source) object."""
+    obj_key = source_object(metadata, container)
+    for obj in metadata.get("objects", []):
+        if obj["key"] == obj_key:
+            return {f["key"]: f.get("name", f["key"]) for f in obj.get("fields", [])}
+    return {}

@@ -14,6 +14,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -26,7 +29,21 @@ from lib.errors import MissingCredentialError, StoreError
 logger = logging.getLogger(__name__)
 
 MAX_POOL_CONNECTIONS = 32  # one shared client serves this many concurrent requests
+UPLOAD_WORKERS = 16  # concurrent PUTs through that client
+DELETE_BATCH = 1000  # the most keys S3's DeleteObjects takes at once
+STATE_PREFIX = "_state"  # never mistaken for a container: containers don't start with _
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CONTAINER = re.compile(r"^(object|view)_\d+$")
+RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@dataclass
+class WriteResult:
+    """What a batch of record writes did."""
+
+    written: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # record id -> error
 
 
 def dumps_stable(obj: Any) -> bytes:
@@ -92,6 +109,116 @@ class Store:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise self._error("write", key, e) from None
         return md5_hex(body)
+
+    # --- records -----------------------------------------------------------------------
+
+    def container_prefix(self, container: str) -> str:
+        if not _CONTAINER.match(container):
+            raise ValueError(f"{container!r} is not a container key (object_N or view_N)")
+        return f"{self.prefix}/{container}/"
+
+    def record_key(self, container: str, record_id: str) -> str:
+        if not isinstance(record_id, str) or not RECORD_ID.match(record_id):
+            raise ValueError(f"record id {record_id!r} is not 24 hex characters")
+        return f"{self.container_prefix(container)}{record_id}.json"
+
+    def list_records(self, container: str) -> dict[str, str]:
+        """Record id → ETag (without quotes) of every record stored for ``container``."""
+        prefix = self.container_prefix(container)
+        found: dict[str, str] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(prefix):]
+                    if name.endswith(".json") and "/" not in name:
+                        found[name.removesuffix(".json")] = obj["ETag"].strip('"')
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
+        return found
+
+    def etag(self, key: str) -> str | None:
+        """The ETag of ``key`` (without quotes), or None when there is no such object."""
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"].strip('"')
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._error("read", key, e) from None
+
+    def put_records(
+        self,
+        container: str,
+        records: Iterable[dict[str, Any]],
+        *,
+        known_etags: dict[str, str] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> WriteResult:
+        """Write each record as stable JSON, concurrently, skipping those S3 already holds.
+
+        With ``known_etags`` (from ``list_records``) a record is compared with that listing;
+        without, each record's own ETag is asked for (an incremental run touches only the
+        records it was given). Every record must have a valid id (see ``record_key``).
+        """
+        result = WriteResult()
+
+        def write(record: dict[str, Any]) -> tuple[str, str, str | None]:
+            rid = record["id"]
+            key = self.record_key(container, rid)
+            body = dumps_stable(record)
+            digest = md5_hex(body)
+            try:
+                current = known_etags.get(rid) if known_etags is not None else self.etag(key)
+                if current == digest:
+                    return rid, "unchanged", None
+                self.client.put_object(
+                    Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
+                )
+            except Exception as e:  # noqa: BLE001 - reported per record, the run fails later
+                return rid, "failed", str(translate_s3_error(e, f"cannot write {self.url(key)}"))
+            return rid, "written", None
+
+        with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-put") as pool:
+            for rid, outcome, error in pool.map(write, records):
+                if outcome == "written":
+                    result.written.append(rid)
+                elif outcome == "unchanged":
+                    result.unchanged.append(rid)
+                else:
+                    result.failed[rid] = error or "unknown error"
+                if progress is not None:
+                    progress(1)
+        return result
+
+    def delete_records(self, container: str, record_ids: Iterable[str]) -> list[str]:
+        """Delete records by id; returns the ids deleted."""
+        keys = [self.record_key(container, rid) for rid in record_ids]
+        deleted: list[str] = []
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": False},
+                )
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+                raise translate_s3_error(e, f"cannot delete in {self.url(batch[0])}") from None
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise StoreError(
+                    f"S3 refused to delete {len(answer['Errors'])} records, e.g. "
+                    f"{first.get('Key')}: {first.get('Message')}"
+                )
+            deleted += [k.rsplit("/", 1)[1].removesuffix(".json") for k in batch]
+        return deleted
+
+    # --- state ---------------------------------------------------------------------------
+
+    def state_key(self, job: str, container: str) -> str:
+        self.container_prefix(container)  # validates the key
+        return f"{STATE_PREFIX}/{self.prefix}/{container}/{job}.json"
 
     def _error(self, verb: str, key: str, e: Exception) -> Exception:
         return translate_s3_error(e, f"cannot {verb} {self.url(key)}")

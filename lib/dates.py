@@ -1,0 +1,84 @@
+"""The ``date`` parameter: which records a run processes.
+
+POSIX seconds (UTC) or an ISO-8601 string (no offset means UTC) → an aware UTC datetime;
+``None``, ``0`` or ``""`` → a full run; ``"auto"`` → resume from the last successful run.
+The machine's own timezone never matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from lib.errors import ConfigError
+
+AUTO = "auto"
+ACCEPTED = (
+    "POSIX seconds (e.g. 1764374400), an ISO-8601 date or time (e.g. 2026-11-29, "
+    "2026-11-29T03:00:00Z or 2026-11-28T21:00:00-06:00; no offset means UTC), "
+    'None or 0 for a full run, or "auto" to resume from the last successful run'
+)
+_MAX_POSIX_SECONDS = 1e11  # year 5138: larger values are milliseconds by mistake
+
+
+def parse_date(value: Any) -> dt.datetime | None | Literal["auto"]:
+    """Parse a ``date`` parameter; raises ConfigError naming the accepted formats."""
+    if value is None or value == 0 or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ConfigError(f"date {value!r} is not a date: give {ACCEPTED}")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == AUTO:
+            return AUTO
+        if text.lower() in ("none", "null", "0"):
+            return None
+        try:
+            number: float | None = float(text)
+        except ValueError:
+            number = None
+        if number is None:
+            return _parse_iso(text)
+        value = number
+    if isinstance(value, int | float):
+        if value < 0 or value > _MAX_POSIX_SECONDS:
+            hint = " (milliseconds? give seconds)" if value > _MAX_POSIX_SECONDS else ""
+            raise ConfigError(f"date {value!r} is out of range{hint}: give {ACCEPTED}")
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
+    raise ConfigError(f"date {value!r} does not parse: give {ACCEPTED}")
+
+
+def _parse_iso(text: str) -> dt.datetime:
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"date {text!r} does not parse: give {ACCEPTED}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def knack_date(when: dt.datetime, tz: dt.tzinfo) -> str:
+    """``when``'s calendar date in the app's timezone, as Knack filters want it."""
+    return when.astimezone(tz).strftime("%m/%d/%Y")
+
+
+def modified_since_filter(field: str, when: dt.datetime, tz: dt.tzinfo) -> dict[str, Any]:
+    """Knack's filter for records modified on or after ``when``'s local calendar date.
+
+    Knack compares calendar dates only (in the app's timezone): ``is DATE`` OR
+    ``is after DATE``. Records from earlier on that local day come along; writing them
+    again is harmless (unchanged ones are skipped).
+    """
+    day = knack_date(when, tz)
+    return {
+        "match": "or",
+        "rules": [
+            {"field": field, "operator": "is", "value": day},
+            {"field": field, "operator": "is after", "value": day},
+        ],
+    }

@@ -60,15 +60,15 @@ def _run(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"knack-nb: {e}", file=sys.stderr)
         return 2
-    if not result.ok:
-        print(f"knack-nb: {result.notebook} failed: {result.error}", file=sys.stderr)
-        print(f"report: {result.report}", file=sys.stderr)
-        return 1
-    print(f"{result.notebook}: ok")
+    out = sys.stdout if result.ok else sys.stderr
+    if result.ok:
+        print(f"{result.notebook}: ok", file=out)
+    else:
+        print(f"knack-nb: {result.notebook} failed: {result.error}", file=out)
     for key, value in result.summary.items():
-        print(f"  {key}: {value}")
-    print(f"report: {result.report}")
-    return 0
+        print(f"  {key}: {value}", file=out)
+    print(f"report: {result.report}", file=out)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

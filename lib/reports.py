@@ -91,7 +91,7 @@ def run_notebook(
     try:
         nb = _execute(path, output, parameters, log_output)
     except PapermillExecutionError as e:
-        return RunResult(path.stem, output, ok=False, error=f"{e.ename}: {e.evalue}")
+        return _failed(path.stem, output, e)
     except Exception as e:  # the report could not be written where asked
         if not output.startswith("s3://"):
             raise
@@ -102,8 +102,18 @@ def run_notebook(
         try:
             nb = _execute(path, output, parameters, log_output)
         except PapermillExecutionError as e2:
-            return RunResult(path.stem, output, ok=False, error=f"{e2.ename}: {e2.evalue}")
+            return _failed(path.stem, output, e2)
     return RunResult(path.stem, output, ok=True, summary=read_summary(nb))
+
+
+def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunResult:
+    """A failed run's result; its summary too when the notebook glued one before failing."""
+    try:
+        summary = read_summary(output)
+    except Exception:  # noqa: BLE001 - the report may not be readable; the error is what counts
+        summary = {}
+    return RunResult(notebook, output, ok=False, error=f"{error.ename}: {error.evalue}",
+                     summary=summary)
 
 
 def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:

@@ -1,0 +1,220 @@
+"""Unit tests of the sync's parts: dates, the Knack client against the emulator, the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lib import dates, store
+from lib.emulators.knack import KnackEmulator, generate_app
+from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
+from lib.knack import KnackClient, RateLimiter, RetryPolicy
+
+CENTRAL = ZoneInfo("America/Chicago")
+FAST_RETRY = RetryPolicy(attempts=6, base=0.05, cap=2.0)
+
+
+# --- dates -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        (0, None),
+        ("", None),
+        ("0", None),
+        (1764374400, dt.datetime(2025, 11, 29, tzinfo=dt.UTC)),
+        ("1764374400", dt.datetime(2025, 11, 29, tzinfo=dt.UTC)),
+        (1764374400.5, dt.datetime(2025, 11, 29, 0, 0, 0, 500000, tzinfo=dt.UTC)),
+        ("2026-11-29", dt.datetime(2026, 11, 29, tzinfo=dt.UTC)),
+        ("2026-11-29T03:00:00", dt.datetime(2026, 11, 29, 3, tzinfo=dt.UTC)),
+        ("2026-11-29T03:00:00Z", dt.datetime(2026, 11, 29, 3, tzinfo=dt.UTC)),
+        ("2026-11-28T21:00:00-06:00", dt.datetime(2026, 11, 29, 3, tzinfo=dt.UTC)),
+        ("auto", "auto"),
+        (" AUTO ", "auto"),
+    ],
+)
+def test_parse_date(value, expected):
+    assert dates.parse_date(value) == expected
+
+
+@pytest.mark.parametrize("value", ["yesterday", "11/29/2026", "2026-13-01", True, [1], -5,
+                                   1764374400000])
+def test_unparseable_dates_say_what_is_accepted(value):
+    with pytest.raises(ConfigError, match="POSIX seconds.*ISO-8601") as info:
+        dates.parse_date(value)
+    if value == 1764374400000:
+        assert "milliseconds" in str(info.value)
+
+
+def test_modified_since_filter_uses_the_local_calendar_date():
+    when = dt.datetime(2026, 12, 16, 3, 0, tzinfo=dt.UTC)  # 21:00 on Dec 15 in Central time
+    assert dates.modified_since_filter("field_5", when, CENTRAL) == {
+        "match": "or",
+        "rules": [
+            {"field": "field_5", "operator": "is", "value": "12/15/2026"},
+            {"field": "field_5", "operator": "is after", "value": "12/15/2026"},
+        ],
+    }
+
+
+# --- Knack client against the emulator -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = KnackEmulator(api_key="unit-key", rate_limit=10)
+    metadata, records = generate_app(2500, seed=7)
+    emu.app_id_signals = emu.add_app(metadata, records)
+    with emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator):
+    emulator.faults = type(emulator.faults)()
+    emulator.reset_log()
+    c = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="unit-key",
+                    retry=FAST_RETRY)
+    yield c
+    c.close()
+
+
+def _ids(emulator, container="object_1"):
+    return {r["id"] for r in emulator.records(emulator.app_id_signals, container)}
+
+
+def test_all_pages_fetched_concurrently_within_the_rate_limit(emulator, client):
+    records = client.get_records("object_1")
+    assert {r["id"] for r in records} == _ids(emulator)
+    assert len(records) == 2500
+    pages = sorted(int(r.query["page"]) for r in emulator.requests)
+    assert pages == [1, 2, 3, 4]  # 3 pages of 1000 rows, then an empty page ends it
+    assert all(r.query["rows_per_page"] == "1000" for r in emulator.requests)
+    assert all(r.status == 200 for r in emulator.requests)  # never a 429
+    assert client.stats.requests == 4 and client.stats.retries == 0
+
+
+def test_views_are_public_and_use_their_scene(emulator, client):
+    public = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="")
+    try:
+        records = public.get_records("view_1", scene="scene_1")
+    finally:
+        public.close()
+    assert len(records) == 2500
+    assert {r.api_key for r in emulator.requests} == {"knack"}
+    with pytest.raises(ConfigError, match="needs its scene"):
+        client.get_records("view_1")
+
+
+def test_objects_need_the_api_key(emulator):
+    keyless = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="")
+    with pytest.raises(MissingCredentialError, match="KNACK_API_KEY"):
+        keyless.get_records("object_1")
+
+
+def test_other_4xx_fail_at_once_with_knacks_message(emulator, client):
+    wrong = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="wrong",
+                        retry=FAST_RETRY)
+    with pytest.raises(KnackAPIError, match="HTTP 401: Invalid API key"):
+        wrong.get_records("object_1")
+    assert len(emulator.requests) == 1
+
+
+def test_overstated_total_records(emulator, client):
+    emulator.faults.overstate_total_records = 3000  # Knack says 5,500 records, 6 pages
+    records = client.get_records("object_1")
+    assert len(records) == 2500
+    assert {r["id"] for r in records} == _ids(emulator)
+
+
+def test_every_third_request_503_still_complete(emulator, client):
+    emulator.faults.fail_every = 3
+    records = client.get_records("object_1")
+    assert {r["id"] for r in records} == _ids(emulator)
+    assert client.stats.retries >= 1
+    assert client.stats.by_status[503] >= 1
+
+
+def test_429_burst_honours_retry_after(emulator, client):
+    emulator.faults.status = 429
+    emulator.faults.fail_next = 3
+    records = client.get_records("object_1")
+    assert len(records) == 2500
+    statuses = [r.status for r in emulator.requests]
+    assert statuses.count(429) == 3
+    # Retry-After: 1 was honoured: the first success came at least ~1 s after the first 429
+    first_429 = min(r.time for r in emulator.requests if r.status == 429)
+    first_ok = min(r.time for r in emulator.requests if r.status == 200)
+    assert first_ok - first_429 >= 0.9
+
+
+def test_503_forever_gives_up_after_bounded_attempts(emulator, client):
+    emulator.faults.fail_next = 100
+    with pytest.raises(KnackAPIError, match="HTTP 503 after 6 attempts"):
+        client.get_records("object_1")
+    assert len(emulator.requests) == 6
+
+
+def test_filters_are_sent_as_knack_json(emulator, client):
+    app_id = emulator.app_id_signals
+    rid = emulator.records(app_id, "object_1")[0]["id"]
+    emulator.touch(app_id, "object_1", rid, field="field_5",
+                   when=dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC))
+    since = dt.datetime(2027, 1, 5, 3, tzinfo=dt.UTC)  # Jan 4 in Central time
+    records = client.get_records(
+        "object_1", filters=dates.modified_since_filter("field_5", since, CENTRAL)
+    )
+    assert [r["id"] for r in records] == [rid]
+    sent = json.loads(emulator.requests[0].query["filters"])
+    assert sent["rules"][0]["value"] == "01/04/2027"
+
+
+def test_rate_limiter_refuses_more_than_knacks_limit():
+    with pytest.raises(ValueError, match="at most Knack's 10"):
+        RateLimiter(11)
+    limiter = RateLimiter(10)
+    assert limiter.interval == pytest.approx(0.1)
+
+
+# --- the store -------------------------------------------------------------------------
+
+
+def test_record_keys_reject_bad_ids_and_containers():
+    s = store.Store(app_name="demo", env="dev", bucket="b", client=object())
+    assert s.record_key("object_3", "5d7964422d7159001659b27a") == (
+        "demo-dev/object_3/5d7964422d7159001659b27a.json"
+    )
+    for bad in ["../x", "5D7964422D7159001659B27A", "5d79644", "", None, "a" * 24 + "/"]:
+        with pytest.raises(ValueError, match="not 24 hex"):
+            s.record_key("object_3", bad)
+    with pytest.raises(ValueError, match="not a container key"):
+        s.record_key("_state", "5d7964422d7159001659b27a")
+    assert s.state_key("knack_container_to_s3", "view_1").startswith("_state/demo-dev/view_1/")
+    with pytest.raises(ConfigError):
+        store.Store(app_name="demo", env="staging", bucket="b", client=object())
+
+
+def test_put_list_skip_unchanged_and_delete(demo_env):
+    s = store.Store(app_name="unit", env="dev")
+    records = [{"id": f"{i:024x}", "field_1": i} for i in range(30)]
+    first = s.put_records("object_1", records)
+    assert len(first.written) == 30 and not first.unchanged and not first.failed
+    listed = s.list_records("object_1")
+    assert set(listed) == {r["id"] for r in records}
+    assert listed[records[0]["id"]] == store.md5_hex(store.dumps_stable(records[0]))
+    records[0]["field_1"] = "changed"
+    again = s.put_records("object_1", records, known_etags=listed)  # full-run comparison
+    assert again.written == [records[0]["id"]] and len(again.unchanged) == 29
+    records[1]["field_1"] = "changed too"
+    by_head = s.put_records("object_1", records[:3])  # incremental: asks each record's ETag
+    assert by_head.written == [records[1]["id"]] and len(by_head.unchanged) == 2
+    assert s.delete_records("object_1", [records[0]["id"], records[1]["id"]]) == [
+        records[0]["id"], records[1]["id"]
+    ]
+    assert len(s.list_records("object_1")) == 28
+    assert s.get_json(s.record_key("object_1", records[2]["id"])) == records[2]

@@ -27,6 +27,8 @@ DEMO_ENV = "dev"
 # The main job, in order: (notebook, container). Later notebooks join this list.
 JOBS: list[tuple[str, str | None]] = [
     ("upload_metadata", None),
+    ("knack_container_to_s3", "object_3"),
+    ("knack_container_to_s3", "view_6"),
 ]
 
 
@@ -42,18 +44,34 @@ def run(out_dir: Path) -> int:
             results.append(result)
             failures += not result.ok
         saved = _save_reports(stack, out_dir)
-        print(f"\nDemo: app {DEMO_APP!r} (env {DEMO_ENV}) on the Knack emulator {stack.knack.url}")
-        print(f"S3 (moto server, in memory): s3://{stack.bucket} at {stack.s3_url}")
+        print(f"\nDemo: app {DEMO_APP!r} (env {DEMO_ENV}) on the Knack emulator {stack.knack.url},")
+        print(f"S3 on moto's server (in memory) at {stack.s3_url}, bucket {stack.bucket}\n")
+        print(_table(results))
+        print(f"\nS3 now holds {len(stack.s3_keys())} objects. Run reports (executed notebooks):")
         for result in results:
-            status = "ok" if result.ok else f"FAILED: {result.error}"
-            print(f"\n== {result.notebook} {status}")
-            for key, value in result.summary.items():
-                print(f"   {key}: {value}")
-            print(f"   report: {result.report}")
-        print(f"\nS3 now holds {len(stack.s3_keys())} objects; reports copied to:")
+            print(f"   {result.report}")
+        print(f"copied to {out_dir}/ (moto's S3 is gone when the demo ends):")
         for path in saved:
-            print(f"   {path}")
+            print(f"   {path.relative_to(out_dir)}")
     return 1 if failures else 0
+
+
+COLUMNS = ("fetched", "written", "unchanged", "deleted", "errors", "seconds")
+
+
+def _table(results: list[reports.RunResult]) -> str:
+    rows = [("job", "container", "status", *COLUMNS)]
+    for r in results:
+        container = str(r.summary.get("container") or "-")
+        status = "ok" if r.ok else "FAILED"
+        rows.append((r.notebook, container, status,
+                     *(str(r.summary.get(c, "")) for c in COLUMNS)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    for r in results:
+        if not r.ok:
+            lines.append(f"{r.notebook} failed: {r.error}")
+    return "\n".join(lines)
 
 
 def _save_reports(stack: Stack, out_dir: Path) -> list[Path]:

@@ -365,9 +365,11 @@ def run_incremental(stack: Stack, app_id: str, records: list[dict],
 
 
 # (a) and (b) again in a child process that imports only what the sync needs, run as
-# ``python -c MEMORY_CHILD N APP CONTAINER ENV PREFIX``; it prints one JSON line. Its peak
-# RSS is read from VmHWM (Linux), reset between phases: getrusage's max RSS would carry this
-# benchmark process's high-water mark over fork and exec.
+# ``python -c MEMORY_CHILD N APP CONTAINER ENV PREFIX BUCKET...``; it prints one JSON line.
+# Pass 1 (plain): peak RSS from VmHWM (Linux), reset between phases; getrusage's max RSS
+# would carry this benchmark process's high-water mark over fork and exec. Pass 2 (traced,
+# another fresh bucket): tracemalloc's peaks; not RSS, which tracemalloc's own bookkeeping
+# inflates.
 MEMORY_CHILD = """
 import json, logging, os, sys, time, tracemalloc
 from pathlib import Path
@@ -380,33 +382,40 @@ def peak_rss_mib():
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     return kib / 1024
 
-n, app, container, env, prefix = int(sys.argv[1]), *sys.argv[2:6]
-bucket = os.environ["KNACK_SERVICES_BUCKET"]
+n, app, container, env, prefix, plain_bucket, traced_bucket = sys.argv[1:8]
+n = int(n)
 s3 = store.s3_client()
-s3.create_bucket(Bucket=bucket)
 out = {"rss_after_imports_mib": peak_rss_mib()}
-tracemalloc.start()
-for phase in ("first", "rerun"):
-    tracemalloc.reset_peak()
-    t0 = time.perf_counter()
-    r = sync.sync_container(app_name=app, container=container, env=env)
-    seconds = time.perf_counter() - t0
-    traced = tracemalloc.get_traced_memory()[1] / 2**20
-    out[phase] = {"seconds": seconds, "traced_mib": traced, "peak_rss_mib": peak_rss_mib(),
-                  "summary": r.summary()}
-    assert r.ok and r.fetched == n, r.summary()
-    assert (r.written, r.unchanged) == ((n, 0) if phase == "first" else (0, n)), r.summary()
-pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-assert sum(len(p.get("Contents", [])) for p in pages) == n
+for mode, bucket in (("plain", plain_bucket), ("traced", traced_bucket)):
+    os.environ["KNACK_SERVICES_BUCKET"] = bucket
+    s3.create_bucket(Bucket=bucket)
+    if mode == "traced":
+        tracemalloc.start()
+    for phase in ("first", "rerun"):
+        tracemalloc.reset_peak()
+        peak_rss_mib()
+        t0 = time.perf_counter()
+        r = sync.sync_container(app_name=app, container=container, env=env)
+        seconds = time.perf_counter() - t0
+        out[f"{mode} {phase}"] = {
+            "seconds": seconds,
+            "rss_mib": peak_rss_mib() if mode == "plain" else None,
+            "traced_mib": tracemalloc.get_traced_memory()[1] / 2**20 if mode == "traced" else None,
+        }
+        assert r.ok and r.fetched == n, r.summary()
+        assert (r.written, r.unchanged) == ((n, 0) if phase == "first" else (0, n)), r.summary()
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    assert sum(len(p.get("Contents", [])) for p in pages) == n
+    tracemalloc.stop()
 print(json.dumps(out))
 """
 
 
 def run_memory_child(n: int) -> dict[str, Any]:
-    env = {**os.environ, "KNACK_SERVICES_BUCKET": MEMORY_BUCKET}
     proc = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, str(n), APP, CONTAINER, ENV, PREFIX],
-        env=env, capture_output=True, text=True, check=False, cwd=ROOT,
+        [sys.executable, "-c", MEMORY_CHILD, str(n), APP, CONTAINER, ENV, PREFIX,
+         MEMORY_BUCKET, MEMORY_BUCKET + "-traced"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
@@ -510,12 +519,13 @@ def main(argv: list[str] | None = None) -> int:
         workdir.cleanup()
 
     own_max_rss = max_rss_mib()
-    rows.append(Row("memory: (a) in a clean process, traced", n, memory["first"]["seconds"],
-                    memory["first"]["traced_mib"], memory["first"]["peak_rss_mib"],
-                    note="tracemalloc on: slower"))
-    rows.append(Row("memory: (b) in a clean process, traced", n, memory["rerun"]["seconds"],
-                    memory["rerun"]["traced_mib"], memory["rerun"]["peak_rss_mib"],
-                    note="tracemalloc on: slower"))
+    for mode, note in (("plain", "no tracing: RSS is honest"),
+                       ("traced", "tracemalloc on: slower, RSS n/a")):
+        for phase, label in (("first", "(a)"), ("rerun", "(b)")):
+            got = memory[f"{mode} {phase}"]
+            traced = ", traced" if mode == "traced" else ""
+            rows.append(Row(f"memory: {label} again, clean process{traced}", n, got["seconds"],
+                            got["traced_mib"], got["rss_mib"], note=note))
     print_table(rows)
 
     baseline, ceiling_before, ceiling_after = rows[2], rows[3], rows[4]
@@ -526,19 +536,20 @@ def main(argv: list[str] | None = None) -> int:
           f"upload time of the {m}-record sample {rows[1].seconds:.2f} s x N/M) "
           f"= {baseline.rate:.1f}")
     print(f"ceiling rec/s = mean of the runs before and after (a) = {ceiling_rate:.1f}")
-    print(f"RSS MiB: rows above (c): peak RSS of this benchmark process during the phase "
-          f"(psutil, every 20 ms), which also holds the Knack emulator"
-          f"{', moto' if args.moto == 'thread' else ''} and copies of the records; its "
-          f"getrusage max RSS over the whole run: {own_max_rss:,.0f} MiB")
-    print("         (c): peak RSS of the papermill kernel process (where that sync runs)")
+    print(f"RSS MiB: baseline..(b): peak RSS of this benchmark process in the phase (psutil, "
+          f"every 20 ms); it also holds the Knack emulator"
+          f"{', moto' if args.moto == 'thread' else ''} and copies of the records "
+          f"(getrusage max RSS of the whole run: {own_max_rss:,.0f} MiB)")
+    print("         (c): peak RSS of the papermill kernel process, where that sync runs")
     print(f"         memory rows: peak RSS (VmHWM, reset between phases) of a child process that "
-          f"only imports lib.sync and runs (a) then (b) into a fresh bucket; "
-          f"{memory['rss_after_imports_mib']:,.0f} MiB after imports")
-    print("traced MiB: tracemalloc peak of the phase (Python allocations) in that child")
+          f"imports only lib.sync ({memory['rss_after_imports_mib']:,.0f} MiB after imports) "
+          f"and runs (a), (b) into a fresh bucket")
+    print("traced MiB: tracemalloc peak of the phase (Python allocations), same child, another "
+          "fresh bucket")
     print()
-    peak_rss = max(memory["first"]["peak_rss_mib"], memory["rerun"]["peak_rss_mib"],
+    peak_rss = max(memory["plain first"]["rss_mib"], memory["plain rerun"]["rss_mib"],
                    incremental.rss_mib or 0)
-    traced = max(memory["first"]["traced_mib"], memory["rerun"]["traced_mib"])
+    traced = max(memory["traced first"]["traced_mib"], memory["traced rerun"]["traced_mib"])
     checks = [
         (f"first load / ceiling         {first.rate / ceiling_rate:6.2f}   (goal >= "
          f"{CEILING_SHARE:.2f}; {first.rate:.1f} vs {ceiling_rate:.1f} rec/s)",

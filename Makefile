@@ -23,9 +23,10 @@ lab: $(STAMP)
 	$(BIN)/python -m lib.emulators.demo lab
 
 ## The whole test suite: lint, unit and end-to-end tests, and every notebook via nbval.
+## Two workers; --dist loadfile keeps each file (and each notebook's cells) on one worker.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest tests notebooks --nbval-lax
+	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

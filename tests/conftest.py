@@ -8,6 +8,7 @@ from pathlib import Path
 
 import papermill.s3
 import pytest
+from signals_app import Signals
 
 from lib.emulators.knack import Faults, load_fixture_app
 from lib.emulators.stack import Stack
@@ -45,3 +46,11 @@ def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -
     stack.knack.faults = Faults()
     stack.knack.reset_log()
     return stack
+
+
+@pytest.fixture
+def signals(demo_env, tmp_path, monkeypatch):
+    params = tmp_path / "params"
+    params.mkdir()
+    monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))
+    return Signals(demo_env, params)

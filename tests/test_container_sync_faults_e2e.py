@@ -1,0 +1,124 @@
+"""knack_container_to_s3.ipynb end to end under faults and bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from signals_app import N
+
+
+def test_503_every_third_request_and_429_bursts_still_complete(signals):
+    signals.stack.knack.faults.fail_every = 3
+    result = signals.run("view_1")
+    assert result.ok, result.error
+    assert result.summary["retries"] >= 1
+    signals.stack.knack.faults.fail_every = 0
+    signals.stack.knack.faults.status = 429
+    signals.stack.knack.faults.fail_next = 4
+    signals.stack.knack.delete_record(signals.app_id, "object_1", sorted(signals.knack())[0])
+    result = signals.run("view_1")
+    assert result.ok, result.error
+    assert result.summary["retries"] == 4 and result.summary["deleted"] == 1
+    signals.assert_s3_equals_knack("view_1")
+
+
+def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
+    stack = signals.stack
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lib.cli", "run", "knack_container_to_s3", "-a", "signals",
+         "-e", "dev", "-c", "object_1", "-q"],
+        env=os.environ.copy(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    written = 0
+    while time.monotonic() < deadline:
+        written = len(stack.s3_keys("signals-dev/object_1/"))
+        if written >= 30:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel
+    proc.wait()
+    written = len(stack.s3_keys("signals-dev/object_1/"))
+    assert 0 < written < N, f"the kill came too late or too early ({written} written)"
+    assert signals.state() is None  # an interrupted run recorded no success
+
+    ids = sorted(signals.knack())
+    stack.knack.delete_record(signals.app_id, "object_1", ids[0])  # deleted meanwhile
+    signals.touch(ids[1], dt.datetime.now(dt.UTC), change="changed meanwhile")
+    result = signals.run()
+    assert result.ok, result.error
+    signals.assert_s3_equals_knack()
+
+
+def test_mass_delete_guard(signals):
+    assert signals.run().ok
+    ids = sorted(signals.knack())
+    for rid in ids[: N * 2 // 3]:  # Knack "loses" two thirds of the records
+        signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
+    refused = signals.run()
+    assert not refused.ok
+    assert "refusing to delete 200 of the 300 stored records" in refused.error
+    assert "allow_mass_delete" in refused.error
+    assert len(signals.s3()) == N  # nothing deleted
+
+    signals.write_params(object_1={"allow_mass_delete": True})
+    allowed = signals.run()
+    assert allowed.ok and allowed.summary["deleted"] == 200
+    signals.assert_s3_equals_knack()
+
+
+def test_knack_returning_nothing_never_empties_the_store(signals):
+    assert signals.run().ok
+    for rid in list(signals.knack()):
+        signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
+    refused = signals.run()
+    assert not refused.ok and "Knack returned 0" in refused.error
+    assert len(signals.s3()) == N
+
+
+@pytest.mark.parametrize(
+    "container, date, message",
+    [
+        ("view_9", None, "container 'view_9' is not configured for app 'signals' "
+                         "(configured: object_1, view_1, view_99)"),
+        ("view_99", None, "view view_99 has no scene"),
+        ("object_1", "next tuesday", "date 'next tuesday' does not parse: give POSIX seconds"),
+    ],
+)
+def test_bad_input(signals, container, date, message):
+    signals.containers["view_99"] = {}
+    signals.write_params()
+    result = signals.run(container, date=date)
+    assert not result.ok
+    assert message in result.error
+    assert message in signals.report_text(result)
+    assert signals.stack.s3_keys("signals-dev/") == []  # nothing written
+
+
+def test_no_modified_date_field_with_a_date_runs_full_and_says_so(signals):
+    signals.containers["object_1"] = {}
+    signals.write_params()
+    result = signals.run(date="2026-11-01")
+    assert result.ok
+    assert result.summary["mode"] == "full" and result.summary["written"] == N
+    assert "has no modified_date_field" in signals.report_text(result)
+
+
+def test_records_with_bad_ids_are_rejected_by_name(signals):
+    record = dict(signals.knack()[sorted(signals.knack())[0]])
+    record["id"] = "../../escape"
+    signals.stack.knack.put_record(signals.app_id, "object_1", record)
+    result = signals.run()
+    assert not result.ok
+    assert "1 records have no valid id" in result.error and "'../../escape'" in result.error
+    stored = signals.s3()
+    assert len(stored) == N  # every valid record written, nothing under a bad key
+    assert not [k for k in signals.stack.s3_keys() if "escape" in k]
+    assert result.summary["deleted"] == 0 and result.summary["failed"] == 1

@@ -111,14 +111,17 @@ def test_no_modified_date_field_with_a_date_runs_full_and_says_so(signals):
     assert "has no modified_date_field" in signals.report_text(result)
 
 
-def test_records_with_bad_ids_are_rejected_by_name(signals):
+def test_records_with_bad_or_no_ids_are_rejected_by_name(signals):
     record = dict(signals.knack()[sorted(signals.knack())[0]])
     record["id"] = "../../escape"
     signals.stack.knack.put_record(signals.app_id, "object_1", record)
+    anonymous = {k: v for k, v in record.items() if k != "id"}
+    signals.stack.knack.put_record(signals.app_id, "object_1", anonymous, slot="no-id")
     result = signals.run()
     assert not result.ok
-    assert "1 records have no valid id" in result.error and "'../../escape'" in result.error
+    assert "2 records have no valid id" in result.error
+    assert "id '../../escape'" in result.error and "a record without id" in result.error
     stored = signals.s3()
     assert len(stored) == N  # every valid record written, nothing under a bad key
-    assert not [k for k in signals.stack.s3_keys() if "escape" in k]
-    assert result.summary["deleted"] == 0 and result.summary["failed"] == 1
+    assert not [k for k in signals.stack.s3_keys() if "escape" in k or "None" in k]
+    assert result.summary["deleted"] == 0 and result.summary["failed"] == 2

@@ -560,11 +560,16 @@ class KnackEmulator:
         with self._lock:
             return copy.deepcopy(list(self._app(app_id).object_records(object_key).values()))
 
-    def put_record(self, app_id: str, object_key: str, record: dict) -> None:
-        if not isinstance(record.get("id"), str) or not record["id"]:
-            raise ValueError("a record needs a string 'id'")
+    def put_record(
+        self, app_id: str, object_key: str, record: dict, *, slot: str | None = None
+    ) -> None:
+        """Add or replace a record by its id. ``slot`` stores a malformed record (one with no
+        usable id, which real Knack should never send) under that name, to test clients."""
+        rid = slot if slot is not None else record.get("id")
+        if not isinstance(rid, str) or not rid:
+            raise ValueError("a record needs a string 'id' (or a slot for a malformed one)")
         with self._lock:
-            self._app(app_id).object_records(object_key)[record["id"]] = copy.deepcopy(record)
+            self._app(app_id).object_records(object_key)[rid] = copy.deepcopy(record)
 
     def delete_record(self, app_id: str, object_key: str, record_id: str) -> None:
         with self._lock:

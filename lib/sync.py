@@ -130,7 +130,6 @@ class ContainerSync:
     fetched: int = 0
     written: int = 0
     unchanged: int = 0
-    stored_before: int | None = None  # records in S3 before a full run
     deleted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
@@ -238,7 +237,6 @@ def sync_container(
         result.sample = _sample(valid, metadata, container, cfg.modified_date_field)
 
         known = store.list_records(container) if result.mode == "full" else None
-        result.stored_before = len(known) if known is not None else None
         with progress_bar(f"write {container}", total=len(valid), unit="rec") as bar:
             written = store.put_records(container, valid, known_etags=known, progress=bar.update)
         result.written, result.unchanged = len(written.written), len(written.unchanged)

@@ -10,6 +10,7 @@ Anything else the project keeps lives under a ``_``-prefixed key. The endpoint c
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -139,6 +140,41 @@ class Store:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
         return found
 
+    def read_records(
+        self, container: str, *, since: dt.datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The stored records of ``container``: all, or those written at or after ``since``.
+
+        One listing gives each object's LastModified; the records are then read
+        concurrently through the shared client.
+        """
+        prefix = self.container_prefix(container)
+        keys: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith(".json") and (
+                        since is None or obj["LastModified"] >= since
+                    ):
+                        keys.append(obj["Key"])
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+            raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
+
+        def read(key: str) -> dict[str, Any]:
+            record = self.get_json(key)
+            if progress is not None:
+                progress(1)
+            if record is None:  # deleted between the listing and the read
+                return {}
+            return record
+
+        with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
+            return [r for r in pool.map(read, keys) if r]
+
     def etag(self, key: str) -> str | None:
         """The ETag of ``key`` (without quotes), or None when there is no such object."""
         try:
@@ -219,6 +255,22 @@ class Store:
     def state_key(self, job: str, container: str) -> str:
         self.container_prefix(container)  # validates the key
         return f"{STATE_PREFIX}/{self.prefix}/{container}/{job}.json"
+
+    def resume_point(self, job: str, container: str) -> tuple[dt.datetime | None, str]:
+        """For ``date="auto"``: the start of the last successful run of ``job`` on
+        ``container`` (None: none yet, so a full run), and a note saying which."""
+        state = self.get_json(self.state_key(job, container))
+        if not state or not state.get("last_success_start"):
+            return None, 'date "auto": no successful run recorded yet, so a full run'
+        since = dt.datetime.fromisoformat(state["last_success_start"])
+        return since, f'date "auto": resuming from the last successful run, {since.isoformat()}'
+
+    def record_success(self, job: str, container: str, started: dt.datetime, **info: Any) -> None:
+        """Advance the ``auto`` state of ``job`` on ``container``: call only on success."""
+        self.put_json(
+            self.state_key(job, container),
+            {"job": job, "last_success_start": started.isoformat(), **info},
+        )
 
     def _error(self, verb: str, key: str, e: Exception) -> Exception:
         return translate_s3_error(e, f"cannot {verb} {self.url(key)}")

@@ -204,9 +204,9 @@ def sync_container(
     try:
         metadata = _metadata(store, client, result)
         scene = _scene(cfg, container, metadata, app_name)
-        state_key = store.state_key(SYNC_JOB, container)
         if since == dates.AUTO:
-            since = _resume_point(store, state_key, result)
+            since, note = store.resume_point(SYNC_JOB, container)
+            result.notes.append(note)
         if since is not None and not cfg.modified_date_field:
             result.notes.append(
                 f"{container} has no modified_date_field in {app_name}.yaml: "
@@ -250,12 +250,8 @@ def sync_container(
         if known is not None:
             _delete_gone(store, cfg, app_name, container, known, valid, result)
         if result.ok:
-            store.put_json(state_key, {
-                "job": SYNC_JOB,
-                "last_success_start": started_at.isoformat(),
-                "mode": result.mode,
-                "fetched": result.fetched,
-            })
+            store.record_success(SYNC_JOB, container, started_at, mode=result.mode,
+                                 fetched=result.fetched)
     finally:
         client.close()
         result.requests, result.retries = client.stats.requests, client.stats.retries
@@ -296,16 +292,6 @@ def _scene(cfg: config.ContainerConfig, container: str, metadata: dict[str, Any]
             f"the app's metadata; add `scene: scene_N` under containers.{container}"
         )
     return scene
-
-
-def _resume_point(store: Store, state_key: str, result: ContainerSync) -> dt.datetime | None:
-    state = store.get_json(state_key)
-    if not state or not state.get("last_success_start"):
-        result.notes.append('date "auto": no successful run recorded yet, so a full run')
-        return None
-    since = dt.datetime.fromisoformat(state["last_success_start"])
-    result.notes.append(f'date "auto": resuming from the last successful run, {since.isoformat()}')
-    return since
 
 
 def _delete_gone(

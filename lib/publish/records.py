@@ -1,0 +1,81 @@
+"""Stored Knack records → named, formatted values, with knackpy's formatting.
+
+Field names follow the destinations' rule: the Knack field's label, lowercase, with
+spaces, dashes and other punctuation as ``_``; a field labelled "ID" becomes ``_id``
+(``id`` holds the Knack record id).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import knackpy
+
+_NOT_NAME = re.compile(r"[^0-9a-z_]")
+
+
+def field_name(label: str) -> str:
+    name = _NOT_NAME.sub("_", label.strip().lower())
+    return "_id" if name == "id" else name
+
+
+@dataclass
+class Formatted:
+    """One record: ``id`` and its values by destination field name."""
+
+    id: str
+    values: dict[str, Any]
+    types: dict[str, str]  # destination field name -> Knack field type
+    location: Any = None  # the raw value of the location field, if one was asked for
+    labels: dict[str, str] = field(default_factory=dict)  # destination name -> Knack label
+
+
+def format_records(
+    metadata: dict[str, Any],
+    container: str,
+    records: list[dict[str, Any]],
+    *,
+    location_field: str | None = None,
+) -> list[Formatted]:
+    """Format raw records with knackpy (offline: the records are given, never fetched)."""
+    if not records:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # knackpy warns that no API key was given
+        app = knackpy.App(app_id=metadata["id"], metadata={"application": metadata})
+    app.data[container] = records  # knackpy formats these and makes no request
+    out = []
+    for record in app.get(container):
+        values: dict[str, Any] = {}
+        types: dict[str, str] = {}
+        labels: dict[str, str] = {}
+        location = None
+        for key, fld in record.fields.items():
+            if key == "id":
+                continue
+            name = field_name(fld.field_def.name)
+            values[name] = fld.formatted
+            types[name] = fld.field_def.type
+            labels[name] = fld.field_def.name
+            if key == location_field:
+                location = fld.raw
+        out.append(Formatted(record.raw["id"], values, types, location, labels))
+    return out
+
+
+def coordinates(raw: Any) -> list[tuple[float, float]]:
+    """(lon, lat) pairs of a Knack address value: one, several (a list), or none."""
+    items = raw if isinstance(raw, list) else [raw]
+    points = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        try:
+            lat, lon = float(item["latitude"]), float(item["longitude"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        points.append((lon, lat))
+    return points

@@ -22,6 +22,7 @@ Env = Literal["prod", "dev"]
 DEFAULT_PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 DEFAULT_KNACK_API_URL = "https://api.knack.com/v1"
 DEFAULT_BUCKET = "atd-knack-services"
+DEFAULT_SOCRATA_URL = "https://data.austintexas.gov"
 
 KnackKey = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
 
@@ -33,7 +34,8 @@ class _Strict(BaseModel):
 class SocrataConfig(_Strict):
     resource_id: Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
     location_field: str | None = None
-    no_replace: bool = False
+    no_replace: bool = False  # true: a full run deletes no rows from the dataset
+    chunk_size: Annotated[int, Field(ge=1, le=10000)] = 1000  # rows per upsert request
 
 
 class AgolConfig(_Strict):
@@ -154,6 +156,10 @@ def knack_api_key(required: bool = False) -> str | None:
 
 def bucket() -> str:
     return os.environ.get("KNACK_SERVICES_BUCKET") or DEFAULT_BUCKET
+
+
+def socrata_url() -> str:
+    return (os.environ.get("SOCRATA_URL") or DEFAULT_SOCRATA_URL).rstrip("/")
 
 
 def require_env(*names: str, purpose: str) -> dict[str, str]:

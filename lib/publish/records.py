@@ -30,6 +30,7 @@ class Formatted:
     values: dict[str, Any]
     types: dict[str, str]  # destination field name -> Knack field type
     location: Any = None  # the raw value of the location field, if one was asked for
+    location_name: str | None = None  # and its destination field name
     labels: dict[str, str] = field(default_factory=dict)  # destination name -> Knack label
 
 
@@ -52,7 +53,7 @@ def format_records(
         values: dict[str, Any] = {}
         types: dict[str, str] = {}
         labels: dict[str, str] = {}
-        location = None
+        location = location_name = None
         for key, fld in record.fields.items():
             if key == "id":
                 continue
@@ -61,8 +62,8 @@ def format_records(
             types[name] = fld.field_def.type
             labels[name] = fld.field_def.name
             if key == location_field:
-                location = fld.raw
-        out.append(Formatted(record.raw["id"], values, types, location, labels))
+                location, location_name = fld.raw, name
+        out.append(Formatted(record.raw["id"], values, types, location, location_name, labels))
     return out
 
 

@@ -1,0 +1,323 @@
+"""S3 → a Socrata dataset, through sodapy.
+
+Incremental runs upsert the records written to S3 at or after ``date``. Full runs make
+the dataset equal to S3 without ever truncating it: upsert everything, then delete the
+rows whose ids are gone with ``":deleted"`` rows (none with ``no_replace``). A failure
+half-way leaves every row that was there; a rerun completes the work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import requests
+from sodapy import Socrata
+
+from lib import config, dates
+from lib.errors import ConfigError, KnackNbError
+from lib.progress import progress_bar
+from lib.publish import register
+from lib.publish.records import Formatted, coordinates, format_records
+from lib.store import Store
+
+logger = logging.getLogger(__name__)
+
+JOB = "upsert_knack_container_to_socrata"
+TIMEOUT = 120  # seconds; sodapy's default of 10 is too short for 1,000-row upserts
+ATTEMPTS = 5  # per request, on 5xx and timeouts (an upsert is idempotent)
+ROW_ID = "id"
+READ_PAGE = 50_000  # rows per page when reading the dataset's ids
+SAMPLE_ROWS = 5
+NUMERIC = {"number", "money", "percent", "double"}
+
+
+class PublishError(KnackNbError):
+    """Socrata refused rows or kept failing; the report says which and what to do."""
+
+
+@dataclass
+class SocrataPublish:
+    app_name: str
+    env: str
+    container: str
+    resource_id: str
+    mode: str = "full"
+    since: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+    read: int = 0  # records read from S3
+    created: int = 0
+    updated: int = 0
+    deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # rows gone from S3 kept by no_replace
+    dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "app_name": self.app_name,
+            "env": self.env,
+            "container": self.container,
+            "resource_id": self.resource_id,
+            "mode": self.mode,
+            "since": self.since.isoformat() if self.since else None,
+            "read": self.read,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": len(self.deleted),
+            "kept": len(self.kept),
+            "dropped_fields": sorted(self.dropped_fields),
+            "errors": len(self.errors),
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def dropped_table(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"field": k, "why": v} for k, v in sorted(self.dropped_fields.items())],
+            columns=["field", "why"],
+        )
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise PublishError(
+                f"publishing {self.container} to {self.resource_id} failed: "
+                + " | ".join(self.errors) + " (a rerun is safe and completes the work)"
+            )
+
+
+class _Client:
+    """sodapy with retries on 5xx and timeouts, and counts."""
+
+    def __init__(self) -> None:
+        creds = config.require_env(
+            "SOCRATA_APP_TOKEN", "SOCRATA_API_KEY_ID", "SOCRATA_API_KEY_SECRET",
+            purpose="publishing to Socrata needs an app token and an API key",
+        )
+        url = urlsplit(config.socrata_url())
+        adapter = None
+        if url.scheme == "http":  # a local stand-in; the real portal is HTTPS
+            adapter = {"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()}
+        self.soda = Socrata(
+            url.netloc, creds["SOCRATA_APP_TOKEN"], username=creds["SOCRATA_API_KEY_ID"],
+            password=creds["SOCRATA_API_KEY_SECRET"], timeout=TIMEOUT, session_adapter=adapter,
+        )
+        self.requests = 0
+        self.retries = 0
+
+    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(1, ATTEMPTS + 1):
+            self.requests += 1
+            try:
+                return fn(*args, **kwargs)
+            except requests.HTTPError as e:
+                status = e.response.status_code if e.response is not None else 0
+                if status < 500 or attempt == ATTEMPTS:
+                    raise PublishError(f"Socrata refused {what}: {_one_line(e)}") from None
+            except (requests.Timeout, requests.ConnectionError) as e:
+                if attempt == ATTEMPTS:
+                    raise PublishError(
+                        f"Socrata did not answer {what} after {attempt} attempts ({e}); "
+                        "check SOCRATA_URL or retry later"
+                    ) from None
+            self.retries += 1
+            delay = random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+            logger.warning("%s failed; retry %d in %.1fs", what, attempt, delay)
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self.soda.close()
+
+
+@register("socrata")
+def publish(*, app_name: str, container: str, env: str, date: Any = None) -> SocrataPublish:
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.monotonic()
+    env = config.check_env(env)
+    app = config.load_app(app_name)
+    cfg = app.container(container)
+    if cfg.socrata is None:
+        raise ConfigError(
+            f"{container} has no `socrata:` settings in {app_name}.yaml: nothing to publish"
+        )
+    since = dates.parse_date(date)
+    store = Store(app_name=app_name, env=env)
+    metadata = store.get_json(store.metadata_key(app.app_id_for(env)))
+    if metadata is None:
+        raise ConfigError(
+            f"no metadata of {app_name}-{env} in S3: run upload_metadata first "
+            "(publishing reads S3, never Knack)"
+        )
+    soc = cfg.socrata
+    result = SocrataPublish(app_name, env, container, soc.resource_id)
+    if since == dates.AUTO:
+        since, note = store.resume_point(JOB, container)
+        result.notes.append(note)
+    if since is not None:
+        result.mode, result.since = "incremental", since
+
+    client = _Client()
+    try:
+        columns = {
+            c["fieldName"]: c.get("dataTypeName", "text")
+            for c in client.call("reading the dataset's columns", client.soda.get_metadata,
+                                 soc.resource_id)["columns"]
+        }
+        with progress_bar(f"read {container}", unit="rec") as bar:
+            records = store.read_records(container, since=since, progress=bar.update)
+        result.read = len(records)
+        formatted = format_records(metadata, container, records,
+                                   location_field=soc.location_field)
+        rows = [_row(f, columns, result) for f in formatted]
+        result.sample = pd.DataFrame(rows[:SAMPLE_ROWS])
+        _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
+        if result.mode == "full" and result.ok:
+            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result)
+        if result.ok:
+            store.record_success(JOB, container, started, mode=result.mode)
+    finally:
+        client.close()
+        result.requests, result.retries = client.requests, client.retries
+        result.seconds = time.monotonic() - t0
+    logger.info("%s → %s: %s", container, soc.resource_id, result.summary())
+    return result
+
+
+GEO_TYPES = {"point", "location", "multipoint"}
+
+
+def _row(f: Formatted, columns: dict[str, str], result: SocrataPublish) -> dict[str, Any]:
+    row: dict[str, Any] = {ROW_ID: f.id}
+    for name, value in f.values.items():
+        if name not in columns:
+            result.dropped_fields.setdefault(name, "not a column of the dataset")
+        elif name == f.location_name and columns[name] in GEO_TYPES:
+            row[name] = _location(f.location, columns[name])
+        else:
+            row[name] = _value(value, columns[name])
+    return row
+
+
+def _value(value: Any, column_type: str) -> Any:
+    if value is None:
+        return None
+    if column_type == "checkbox":
+        return bool(value)
+    if isinstance(value, bool):
+        return str(value)  # Socrata text/number columns take no JSON booleans
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    if column_type in NUMERIC:
+        return value if isinstance(value, int | float) else _number(value)
+    if column_type == "calendar_date":
+        return _floating(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _number(value: Any) -> Any:
+    try:
+        return float(str(value).replace(",", "").replace("$", ""))
+    except ValueError:
+        return None
+
+
+def _floating(value: Any) -> str | None:
+    """A floating timestamp: the local wall time with no offset (a ``Z`` is invalid)."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None).isoformat()
+
+
+def _location(raw: Any, column_type: str) -> Any:
+    points = coordinates(raw)
+    if not points:
+        return None
+    if column_type == "multipoint":
+        return {"type": "MultiPoint", "coordinates": [list(p) for p in points]}
+    lon, lat = points[0]
+    if column_type == "location":
+        return {"latitude": str(lat), "longitude": str(lon)}
+    return {"type": "Point", "coordinates": [lon, lat]}
+
+
+def _upsert(client: _Client, resource_id: str, rows: list[dict[str, Any]], chunk: int,
+            result: SocrataPublish) -> None:
+    with progress_bar(f"upsert {resource_id}", total=len(rows), unit="row") as bar:
+        for start in range(0, len(rows), chunk):
+            batch = rows[start : start + chunk]
+            answer = client.call(f"the upsert of rows {start + 1}-{start + len(batch)}",
+                                 client.soda.upsert, resource_id, batch)
+            result.created += int(answer.get("Rows Created", 0))
+            result.updated += int(answer.get("Rows Updated", 0))
+            if int(answer.get("Errors", 0)):
+                bad = _rows_in_error(client, resource_id, batch)
+                result.errors.append(
+                    f"Socrata reported {answer['Errors']} errors upserting rows "
+                    f"{start + 1}-{start + len(batch)}; rows in error: "
+                    + (", ".join(bad[:20]) if bad else "not identified")
+                )
+                return
+            bar.update(len(batch))
+
+
+def _rows_in_error(client: _Client, resource_id: str, batch: list[dict[str, Any]]) -> list[str]:
+    """Upsert the rows one by one (idempotent) to name the ones Socrata refuses."""
+    bad = []
+    for row in batch:
+        answer = client.call(f"the upsert of row {row[ROW_ID]}", client.soda.upsert,
+                             resource_id, [row])
+        if int(answer.get("Errors", 0)):
+            bad.append(row[ROW_ID])
+    return bad
+
+
+def _dataset_ids(client: _Client, resource_id: str) -> set[str]:
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        page = client.call("reading the dataset's ids", client.soda.get, resource_id,
+                           select=ROW_ID, order=ROW_ID, limit=READ_PAGE, offset=offset)
+        ids.update(r[ROW_ID] for r in page if ROW_ID in r)
+        if len(page) < READ_PAGE:
+            return ids
+        offset += READ_PAGE
+
+
+def _remove_gone(client: _Client, soc: config.SocrataConfig, stored: set[str],
+                 result: SocrataPublish) -> None:
+    gone = sorted(_dataset_ids(client, soc.resource_id) - stored)
+    if not gone:
+        return
+    if soc.no_replace:
+        result.kept = gone
+        result.notes.append(f"no_replace: kept {len(gone)} rows whose records are gone from S3")
+        return
+    for start in range(0, len(gone), soc.chunk_size):
+        batch = [{ROW_ID: rid, ":deleted": True} for rid in gone[start : start + soc.chunk_size]]
+        answer = client.call("deleting rows", client.soda.upsert, soc.resource_id, batch)
+        if int(answer.get("Errors", 0)):
+            result.errors.append(f"Socrata reported {answer['Errors']} errors deleting rows")
+            return
+        result.deleted += [r[ROW_ID] for r in batch]
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())

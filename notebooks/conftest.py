@@ -11,6 +11,7 @@ def pytest_runtest_setup(item):
     global _stack
     if _stack is None:
         _stack = Stack().start()
+        _stack.seed_demo()  # metadata and records in S3, as after `make demo`
         _stack.apply_env()
 
 

@@ -29,6 +29,7 @@ JOBS: list[tuple[str, str | None]] = [
     ("upload_metadata", None),
     ("knack_container_to_s3", "object_3"),
     ("knack_container_to_s3", "view_6"),
+    ("upsert_knack_container_to_socrata", "object_3"),
 ]
 
 
@@ -56,7 +57,8 @@ def run(out_dir: Path) -> int:
     return 1 if failures else 0
 
 
-COLUMNS = ("fetched", "written", "unchanged", "deleted", "errors", "seconds")
+COLUMNS = ("fetched", "written", "unchanged", "created", "updated", "deleted", "errors",
+           "seconds")
 
 
 def _table(results: list[reports.RunResult]) -> str:
@@ -87,6 +89,7 @@ def _save_reports(stack: Stack, out_dir: Path) -> list[Path]:
 
 def lab(extra: list[str]) -> int:
     with Stack() as stack:
+        stack.seed_demo()
         stack.apply_env()
         _print_env(stack)
         cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", "--no-browser",

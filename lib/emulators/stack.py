@@ -17,10 +17,37 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from lib.emulators.knack import KnackEmulator, load_fixture_app
+from lib.emulators.socrata import SocrataEmulator
 
 logger = logging.getLogger(__name__)
 
 DEMO_BUCKET = "atd-knack-services"
+DEMO_DATASET = "demo-allf"  # params/demo.yaml: object_3's Socrata dataset
+DEMO_LOCATION_FIELD = "field_44"  # "Address Lat Lon"
+# Knack field type -> the Socrata column type a publisher would choose for it
+SOCRATA_TYPES = {
+    "auto_increment": "number", "number": "number", "rating": "number", "currency": "number",
+    "equation": "number", "sum": "number", "average": "number", "count": "number",
+    "boolean": "checkbox", "date_time": "calendar_date",
+}
+# left out of the demo dataset on purpose: the report shows how a dropped field looks
+DEMO_LEFT_OUT = {"Signature"}
+
+
+def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,
+                    left_out: set[str] = frozenset()) -> list[dict[str, str]]:
+    """Columns of a dataset for an object's fields, named by the publishers' rule."""
+    from lib.publish.records import field_name
+
+    obj = next(o for o in metadata["objects"] if o["key"] == object_key)
+    columns = [{"fieldName": "id", "dataTypeName": "text", "name": "id"}]
+    for f in obj["fields"]:
+        if f["name"] in left_out:
+            continue
+        kind = "point" if f["key"] == location_field else SOCRATA_TYPES.get(f["type"], "text")
+        columns.append({"fieldName": field_name(f["name"]), "dataTypeName": kind,
+                        "name": f["name"]})
+    return columns
 
 
 class Stack:
@@ -38,8 +65,16 @@ class Stack:
         self.knack_api_key = "knack-" + secrets.token_hex(12)
         self.aws_access_key_id = "AKIA" + secrets.token_hex(8).upper()
         self.aws_secret_access_key = secrets.token_urlsafe(30)
+        self.socrata_app_token = "soc-" + secrets.token_hex(10)
+        self.socrata_key_id = "sockey-" + secrets.token_hex(6)
+        self.socrata_key_secret = secrets.token_urlsafe(24)
         self.knack = KnackEmulator(api_key=self.knack_api_key, rate_limit=knack_rate_limit)
         self.fixture_app_id = self.knack.add_app(*load_fixture_app())
+        self.socrata = SocrataEmulator(
+            app_token=self.socrata_app_token, key_id=self.socrata_key_id,
+            key_secret=self.socrata_key_secret,
+        )
+        self.reset_socrata()
         self._moto: ThreadedMotoServer | None = None
         self.s3_url = ""
         self._saved_env: dict[str, str | None] = {}
@@ -52,6 +87,7 @@ class Stack:
         host, port = self._moto.get_host_and_port()
         self.s3_url = f"http://{host}:{port}"
         self.knack.start()
+        self.socrata.start()
         self.s3().create_bucket(Bucket=self.bucket)
         logger.info("stack up: S3 %s, Knack %s", self.s3_url, self.knack.url)
         return self
@@ -59,6 +95,7 @@ class Stack:
     def stop(self) -> None:
         self.restore_env()
         self.knack.stop()
+        self.socrata.stop()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -85,6 +122,10 @@ class Stack:
             "KNACK_API_URL": self.knack.url,
             "KNACK_API_KEY": self.knack_api_key,
             "KNACK_SERVICES_BUCKET": self.bucket,
+            "SOCRATA_URL": self.socrata.url,
+            "SOCRATA_APP_TOKEN": self.socrata_app_token,
+            "SOCRATA_API_KEY_ID": self.socrata_key_id,
+            "SOCRATA_API_KEY_SECRET": self.socrata_key_secret,
         }
         if self.params_dir:
             env["KNACK_PARAMS_DIR"] = self.params_dir
@@ -93,7 +134,36 @@ class Stack:
     @property
     def secrets(self) -> list[str]:
         """Every credential value of this stack (none may appear in a report)."""
-        return [self.knack_api_key, self.aws_access_key_id, self.aws_secret_access_key]
+        return [
+            self.knack_api_key, self.aws_access_key_id, self.aws_secret_access_key,
+            self.socrata_app_token, self.socrata_key_id, self.socrata_key_secret,
+        ]
+
+    def seed_demo(self) -> None:
+        """Run the demo app's metadata upload and container syncs in this process, so every
+        notebook's defaults find what they read (an analyst's state after ``make demo``)."""
+        from lib import config, sync
+
+        saved = dict(os.environ)
+        self.apply_env()
+        try:
+            sync.upload_metadata(app_name="demo", env="dev")
+            for container in config.load_app("demo").containers:
+                sync.sync_container(app_name="demo", container=container, env="dev")
+        finally:
+            self.restore_env()
+            os.environ.clear()
+            os.environ.update(saved)
+
+    def reset_socrata(self) -> None:
+        """The demo dataset for object_3, empty."""
+        metadata = load_fixture_app()[0]["application"]
+        self.socrata.add_dataset(
+            DEMO_DATASET,
+            socrata_columns(metadata, "object_3", location_field=DEMO_LOCATION_FIELD,
+                            left_out=DEMO_LEFT_OUT),
+            name="all_fields_test (demo)",
+        )
 
     def apply_env(self) -> None:
         """Set ``env`` in ``os.environ`` (restored by ``restore_env`` or ``stop``)."""

@@ -11,6 +11,7 @@ import pytest
 from signals_app import Signals
 
 from lib.emulators.knack import Faults, load_fixture_app
+from lib.emulators.socrata import SocrataFaults
 from lib.emulators.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,9 @@ def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -
     # fresh process, so start each test without it (environment changes then apply)
     monkeypatch.setattr(papermill.s3.S3, "s3_session", (None, None, None))
     stack.knack.add_app(*load_fixture_app())
+    stack.reset_socrata()
+    stack.socrata.faults = SocrataFaults()
+    stack.socrata.reset_log()
     stack.knack.faults = Faults()
     stack.knack.reset_log()
     return stack

@@ -1,0 +1,156 @@
+"""upsert_knack_container_to_socrata.ipynb end to end: papermill → kernel → moto S3 →
+sodapy → the Socrata emulator. Setup (metadata and records into S3) runs in-process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lib import reports, sync
+from lib.emulators.stack import DEMO_DATASET
+
+GOLDEN = Path(__file__).parent / "golden" / "demo_object_3_socrata_rows.json"
+PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
+APP_ID = "5d79512148c4af00106d1507"
+
+
+@pytest.fixture
+def demo(demo_env):
+    """Metadata and object_3's records in S3, as the sync leaves them."""
+    sync.upload_metadata(app_name="demo", env="dev")
+    assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
+    return demo_env
+
+
+def publish(date=None) -> reports.RunResult:
+    return reports.run_notebook("upsert_knack_container_to_socrata", app_name="demo", env="dev",
+                                container="object_3", date=date)
+
+
+def dataset(stack) -> dict[str, dict]:
+    return {r["id"]: r for r in stack.socrata.rows(DEMO_DATASET)}
+
+
+def report_text(stack, result) -> str:
+    key = result.report.removeprefix(f"s3://{stack.bucket}/")
+    return stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
+
+
+def demo_params(tmp_path, monkeypatch, **socrata) -> None:
+    params = yaml.safe_load(PARAMS.read_text())
+    params["containers"]["object_3"]["socrata"].update(socrata)
+    folder = tmp_path / "params"
+    folder.mkdir()
+    (folder / "demo.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("KNACK_PARAMS_DIR", str(folder))
+
+
+def test_full_publish_equals_the_expected_rows_column_by_column(demo):
+    result = publish()
+    assert result.ok, result.error
+    s = result.summary
+    assert (s["mode"], s["read"], s["created"], s["updated"], s["deleted"]) == (
+        "full", 25, 25, 0, 0)
+    expected = {r["id"]: r for r in json.loads(GOLDEN.read_text())}
+    got = dataset(demo)
+    assert set(got) == set(expected)
+    columns = sorted({c for r in expected.values() for c in r})
+    for column in columns:  # one assertion per column, so a failure names it
+        assert {i: r.get(column) for i, r in got.items()} == {
+            i: r.get(column) for i, r in expected.items()
+        }, column
+    # the golden file's checks by type, read off the fixture by hand
+    first = got["5d7964422d7159001659b27a"]
+    assert first["date_time___w__time_default_current"] == "2018-07-03T10:26:00.000"
+    assert first["address_lat_lon"] == {"type": "Point", "coordinates": [10.0, 10.0]}
+    assert first["yes_no"] is True and first["currency"] == "100.43"
+    assert first["_id"] == "1" and first["customer"] == "Johnny C"
+    # a field the dataset lacks is dropped and reported
+    assert s["dropped_fields"] == ["signature"]
+    text = report_text(demo, result)
+    assert "not a column of the dataset" in text
+    for secret in demo.secrets:
+        assert secret not in text
+
+
+def test_incremental_publish_after_changes_and_deletions_on_a_full_run(demo):
+    assert publish().ok
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    app = demo.knack
+    ids = sorted(r["id"] for r in app.records(APP_ID, "object_3"))
+    for rid in ids[:2]:
+        record = next(r for r in app.records(APP_ID, "object_3") if r["id"] == rid)
+        record["field_7"] = record["field_7_raw"] = f"changed {rid[-4:]}"
+        app.put_record(APP_ID, "object_3", record)
+    app.delete_record(APP_ID, "object_3", ids[-1])
+    assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok  # full
+
+    result = publish(date=before.isoformat())
+    assert result.ok, result.error
+    s = result.summary
+    assert (s["mode"], s["read"], s["updated"], s["created"], s["deleted"]) == (
+        "incremental", 2, 2, 0, 0)
+    rows = dataset(demo)
+    for rid in ids[:2]:
+        assert rows[rid]["short_text"] == f"changed {rid[-4:]}"
+    assert ids[-1] in rows  # an incremental publish deletes nothing
+
+    full = publish()
+    assert full.ok
+    assert full.summary["deleted"] == 1
+    assert set(dataset(demo)) == set(ids[:-1])
+    assert ids[-1] in report_text(demo, full)
+
+
+def test_no_replace_keeps_rows_and_lists_them(demo, tmp_path, monkeypatch):
+    assert publish().ok
+    gone = sorted(dataset(demo))[0]
+    demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{gone}.json")
+    demo_params(tmp_path, monkeypatch, no_replace=True)
+    result = publish()
+    assert result.ok
+    assert result.summary["deleted"] == 0 and result.summary["kept"] == 1
+    assert gone in dataset(demo)
+    assert gone in report_text(demo, result)
+
+
+def test_errors_in_an_answer_fail_the_run_and_name_the_row(demo):
+    bad = "5f3e05757972ef0015648984"
+    demo.socrata.faults.error_ids = {bad}
+    result = publish()
+    assert not result.ok
+    assert "PublishError" in result.error and bad in result.error
+    assert bad in report_text(demo, result)
+
+
+def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(demo, tmp_path, monkeypatch):
+    demo_params(tmp_path, monkeypatch, chunk_size=10)
+    assert publish().ok
+    # S3 changes: one record gone, the dataset is then interrupted after one chunk
+    gone = sorted(dataset(demo))[3]
+    demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{gone}.json")
+    demo.socrata.faults.status = 500
+    demo.socrata.faults.fail_after_writes = 1
+    failed = publish()
+    assert not failed.ok and "500" in failed.error
+    assert len(dataset(demo)) == 25  # nothing was truncated or lost
+    demo.socrata.faults.fail_after_writes = None
+    again = publish()
+    assert again.ok, again.error
+    assert again.summary["deleted"] == 1
+    stored = {k.rsplit("/", 1)[1].removesuffix(".json") for k in demo.s3_keys("demo-dev/object_3/")}
+    assert set(dataset(demo)) == stored
+    expected = {r["id"]: r for r in json.loads(GOLDEN.read_text())}
+    assert all(dataset(demo)[i] == expected[i] for i in stored)
+
+
+def test_missing_socrata_credential_is_named(demo, monkeypatch):
+    monkeypatch.delenv("SOCRATA_API_KEY_SECRET")
+    result = publish()
+    assert not result.ok
+    assert "SOCRATA_API_KEY_SECRET is not set" in result.error
+    assert dataset(demo) == {}

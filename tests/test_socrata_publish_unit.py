@@ -83,3 +83,13 @@ def test_a_container_without_socrata_settings(demo):
 def test_no_metadata_in_s3_says_to_upload_it(demo_env):
     with pytest.raises(ConfigError, match="run upload_metadata first"):
         get_publisher("socrata")(app_name="demo", container="object_3", env="dev")
+
+
+def test_an_empty_s3_never_empties_the_dataset(demo):
+    publisher = get_publisher("socrata")
+    assert publisher(app_name="demo", container="object_3", env="dev").ok
+    for key in demo.s3_keys("demo-dev/object_3/"):
+        demo.s3().delete_object(Bucket=demo.bucket, Key=key)
+    result = publisher(app_name="demo", container="object_3", env="dev")
+    assert not result.ok and "refusing to delete all 25 rows" in result.errors[0]
+    assert len(demo.socrata.rows(DEMO_DATASET)) == 25

@@ -188,7 +188,8 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         result.sample = pd.DataFrame(rows[:SAMPLE_ROWS])
         _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
         if result.mode == "full" and result.ok:
-            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result)
+            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result,
+                         allow_all=cfg.allow_mass_delete)
         if result.ok:
             store.record_success(JOB, container, started, mode=result.mode)
     finally:
@@ -302,9 +303,16 @@ def _dataset_ids(client: _Client, resource_id: str) -> set[str]:
 
 
 def _remove_gone(client: _Client, soc: config.SocrataConfig, stored: set[str],
-                 result: SocrataPublish) -> None:
+                 result: SocrataPublish, *, allow_all: bool) -> None:
     gone = sorted(_dataset_ids(client, soc.resource_id) - stored)
     if not gone:
+        return
+    if not stored and not soc.no_replace and not allow_all:
+        result.errors.append(
+            f"S3 holds no records of {result.container}: refusing to delete all {len(gone)} "
+            "rows of the dataset. Run the container sync first; if the container really is "
+            f"empty, set `allow_mass_delete: true` under containers.{result.container}"
+        )
         return
     if soc.no_replace:
         result.kept = gone

@@ -79,16 +79,15 @@ import json
 import logging
 import math
 import re
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from lib.emulators._http import Response, ServerThread
 
 logger = logging.getLogger(__name__)
 
@@ -190,12 +189,7 @@ class _ApiError(Exception):
         self.message = message
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] | None = None
+_Response = Response
 
 
 def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
@@ -548,65 +542,6 @@ class _Dataset:
 # --------------------------------------------------------------------------- HTTP server
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], emulator: SocrataEmulator) -> None:
-        self.emulator = emulator
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (e.g. after its own timeout) is no error of ours."""
-        exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
-            logger.debug("client %s went away: %r", client_address, exc)
-        else:
-            logger.exception("error while serving %s", client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # idle keep-alive connections are closed after this
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.connections_lock:
-                self.server.connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - " + format, self.address_string(), *args)
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
-        try:
-            response = self.server.emulator._dispatch(self.command, self.path, self.headers, body)
-        except Exception:
-            logger.exception("emulator error on %s %s", self.command, self.path)
-            response = _error(500, "internal_error", "Internal emulator error")
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in (response.headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
-
-
 # --------------------------------------------------------------------------- emulator
 
 
@@ -637,40 +572,19 @@ class SocrataEmulator:
         self._datasets: dict[str, _Dataset] = {}
         self._next_column_id = 100_000_001
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._http = ServerThread(
+            "Socrata emulator", self._dispatch,
+            lambda: _error(500, "internal_error", "Internal emulator error"), host=host, port=port,
+        )
 
     # ----------------------------------------------------------------- lifecycle
 
     def start(self) -> SocrataEmulator:
-        if self._server is not None:
-            return self
-        self._server = _Server((self.host, self.port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="socrata-emulator",
-            daemon=True,
-        )
-        self._thread.start()
-        logger.info("Socrata emulator listening on %s", self.url)
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
-        server.server_close()
-        with server.connections_lock:
-            open_connections = list(server.connections)
-        for conn in open_connections:  # close idle keep-alive connections too
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if thread is not None:
-            thread.join(timeout=5)
-        logger.info("Socrata emulator stopped")
+        self._http.stop()
 
     def __enter__(self) -> SocrataEmulator:
         return self.start()
@@ -681,10 +595,7 @@ class SocrataEmulator:
     @property
     def url(self) -> str:
         """The ``SOCRATA_URL``: ``http://127.0.0.1:PORT``."""
-        if self._server is None:
-            raise RuntimeError("the emulator is not running: call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._http.url
 
     @property
     def domain(self) -> str:

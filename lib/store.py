@@ -150,6 +150,9 @@ class Store:
         concurrently through the shared client.
         """
         prefix = self.container_prefix(container)
+        # S3 lists LastModified to the whole second: compare with since's second, so a
+        # record written later within that second is not missed (a re-read is harmless)
+        floor = since.replace(microsecond=0) if since is not None else None
         keys: list[str] = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -158,7 +161,7 @@ class Store:
             for page in pages:
                 for obj in page.get("Contents", []):
                     if obj["Key"].endswith(".json") and (
-                        since is None or obj["LastModified"] >= since
+                        floor is None or obj["LastModified"] >= floor
                     ):
                         keys.append(obj["Key"])
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:

@@ -41,8 +41,6 @@ import json
 import logging
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -164,49 +162,6 @@ def splits_note(splits: dict[str, float]) -> str:
 
 
 # --------------------------------------------------------------------------- the stack
-
-
-class ProcessMotoStack(Stack):
-    """The demo stack with moto's S3 server in its own process instead of a thread, like a
-    remote S3: its CPU does not compete for this interpreter's GIL. The Socrata emulator
-    runs in a thread here, and so does the Knack emulator, idle (publishing reads S3 only,
-    but ``Stack.env`` names its URL)."""
-
-    _moto_proc: subprocess.Popen | None = None
-
-    def start(self) -> Stack:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self._moto_proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.s3_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(self.s3_url, timeout=1)
-                break
-            except requests.ConnectionError:
-                if self._moto_proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        self.knack.start()
-        self.socrata.start()
-        self.s3().create_bucket(Bucket=self.bucket)
-        return self
-
-    def stop(self) -> None:
-        super().stop()
-        if self._moto_proc is not None:
-            self._moto_proc.terminate()
-            try:
-                self._moto_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._moto_proc.kill()
-            self._moto_proc = None
 
 
 def write_params(directory: Path, app_id: str) -> None:
@@ -438,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     params_dir = Path(workdir.name) / "params"
     params_dir.mkdir()
     write_params(params_dir, app_id)
-    stack = ProcessMotoStack(params_dir=str(params_dir))
+    stack = Stack(params_dir=str(params_dir), moto_process=True)
     cwd = os.getcwd()
     rows: list[Row] = []
     try:

@@ -37,7 +37,6 @@ import logging
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,7 +55,6 @@ if str(ROOT) not in sys.path:
 import boto3  # noqa: E402
 import knackpy  # noqa: E402
 import psutil  # noqa: E402
-import requests  # noqa: E402
 
 from lib import reports, store, sync  # noqa: E402
 from lib.emulators.knack import generate_app  # noqa: E402
@@ -169,53 +167,6 @@ def timed(fn: Any) -> tuple[Any, float, float]:
 
 
 # --------------------------------------------------------------------------- the stack
-
-
-class ProcessMotoStack(Stack):
-    """The demo stack with moto's S3 server in its own process instead of a thread.
-
-    Then moto's CPU does not compete for this interpreter's GIL and the objects it stores
-    are not in this process's memory, as with the real S3.
-    """
-
-    _moto_proc: subprocess.Popen | None = None
-
-    def start(self) -> Stack:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self._moto_proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.s3_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(self.s3_url, timeout=1)
-                break
-            except requests.ConnectionError:
-                if self._moto_proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        self.knack.start()
-        self.s3().create_bucket(Bucket=self.bucket)
-        return self
-
-    def stop(self) -> None:
-        super().stop()
-        if self._moto_proc is not None:
-            self._moto_proc.terminate()
-            try:
-                self._moto_proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._moto_proc.kill()
-            self._moto_proc = None
-
-    @property
-    def moto_pid(self) -> int | None:
-        return self._moto_proc.pid if self._moto_proc else None
 
 
 def write_params(directory: Path, app_id: str) -> None:
@@ -478,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     params_dir = Path(workdir.name) / "params"
     params_dir.mkdir()
     write_params(params_dir, app_id)
-    stack = (ProcessMotoStack if args.moto == "process" else Stack)(params_dir=str(params_dir))
+    stack = Stack(params_dir=str(params_dir), moto_process=args.moto == "process")
     stack.knack.add_app(metadata, data)  # the emulator's rate limit: 10 requests/s
     cwd = os.getcwd()
     rows: list[Row] = []
@@ -486,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         stack.apply_env()
         os.chdir(workdir.name)  # a report that S3 cannot take would land here
-        exclude = {stack.moto_pid} if isinstance(stack, ProcessMotoStack) else set()
+        exclude = {stack.moto_pid} if stack.moto_pid else set()
         print(
             f"sync benchmark: N={n:,} records (seed {args.seed}), M={m}, {os.cpu_count()} CPUs, "
             f"Python {platform.python_version()}, moto S3 in a {args.moto}, Knack emulator "

@@ -10,6 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
+import subprocess
+import sys
+import time
 from types import TracebackType
 from typing import Any
 
@@ -59,8 +63,14 @@ class Stack:
         bucket: str = DEMO_BUCKET,
         knack_rate_limit: int | None = 10,
         params_dir: str | None = None,
+        moto_process: bool = False,
     ) -> None:
+        """``moto_process``: run moto's server in a process of its own (benchmarks: its CPU
+        then does not compete for this interpreter's GIL, and its objects are not in this
+        process's memory, as with the real S3); else a thread (ThreadedMotoServer)."""
         self.bucket = bucket
+        self.moto_process = moto_process
+        self._moto_proc: subprocess.Popen | None = None
         self.params_dir = params_dir
         self.knack_api_key = "knack-" + secrets.token_hex(12)
         self.aws_access_key_id = "AKIA" + secrets.token_hex(8).upper()
@@ -82,10 +92,13 @@ class Stack:
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Stack:
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.s3_url = f"http://{host}:{port}"
+        if self.moto_process:
+            self._start_moto_process()
+        else:
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.s3_url = f"http://{host}:{port}"
         self.knack.start()
         self.socrata.start()
         self.s3().create_bucket(Bucket=self.bucket)
@@ -99,6 +112,37 @@ class Stack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._moto_proc is not None:
+            self._moto_proc.terminate()
+            try:
+                self._moto_proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._moto_proc.kill()
+            self._moto_proc = None
+
+    @property
+    def moto_pid(self) -> int | None:
+        """The pid of moto's server process (``moto_process=True``), else None."""
+        return self._moto_proc.pid if self._moto_proc else None
+
+    def _start_moto_process(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self._moto_proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.s3_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    return
+            except OSError:
+                if self._moto_proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.1)
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -36,6 +36,7 @@ ROW_ID = "id"
 READ_PAGE = 50_000  # rows per page when reading the dataset's ids
 SAMPLE_ROWS = 5
 NUMERIC = {"number", "money", "percent", "double"}
+GEO_TYPES = {"point", "location", "multipoint"}
 
 
 class PublishError(KnackNbError):
@@ -198,9 +199,6 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         result.seconds = time.monotonic() - t0
     logger.info("%s → %s: %s", container, soc.resource_id, result.summary())
     return result
-
-
-GEO_TYPES = {"point", "location", "multipoint"}
 
 
 def _row(f: Formatted, columns: dict[str, str], result: SocrataPublish) -> dict[str, Any]:

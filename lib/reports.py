@@ -16,6 +16,7 @@ from typing import Any
 
 import papermill as pm
 import scrapbook as sb
+from botocore.exceptions import BotoCoreError, ClientError
 from papermill.exceptions import PapermillExecutionError
 
 from lib import config
@@ -92,7 +93,7 @@ def run_notebook(
         nb = _execute(path, output, parameters, log_output)
     except PapermillExecutionError as e:
         return _failed(path.stem, output, e)
-    except Exception as e:  # the report could not be written where asked
+    except (BotoCoreError, ClientError) as e:  # S3 refused the report
         if not output.startswith("s3://"):
             raise
         local = LOCAL_REPORTS_DIR / key.removeprefix(f"{REPORTS_PREFIX}/")

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 logger = logging.getLogger(__name__)
 
@@ -142,3 +142,23 @@ class ServerThread:
         if thread is not None:
             thread.join(timeout=5)
         logger.info("%s stopped", self.name)
+
+
+class HTTPEmulator:
+    """Lifecycle shared by the emulators: ``start``/``stop`` and use as a context manager.
+    A subclass sets ``self._http`` (a ServerThread) in its ``__init__``."""
+
+    _http: ServerThread
+
+    def start(self) -> Self:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

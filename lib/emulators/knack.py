@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knackpy.models import TIMEZONES
 
-from lib.emulators._http import Response, ServerThread
+from lib.emulators._http import HTTPEmulator, Response, ServerThread
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ class _ServedApp:
 # --------------------------------------------------------------------------- emulator
 
 
-class KnackEmulator:
+class KnackEmulator(HTTPEmulator):
     """A Knack REST API stand-in serving one or more apps over HTTP on a daemon thread.
 
     Use as a context manager (``with KnackEmulator() as knack: ...``) or call
@@ -427,19 +427,6 @@ class KnackEmulator:
         self._id_random = os.urandom(5).hex()
 
     # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> KnackEmulator:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> KnackEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

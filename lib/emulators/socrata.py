@@ -87,7 +87,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from lib.emulators._http import Response, ServerThread
+from lib.emulators._http import HTTPEmulator, Response, ServerThread
 
 logger = logging.getLogger(__name__)
 
@@ -545,7 +545,7 @@ class _Dataset:
 # --------------------------------------------------------------------------- emulator
 
 
-class SocrataEmulator:
+class SocrataEmulator(HTTPEmulator):
     """A Socrata SODA 2.x stand-in serving datasets over HTTP on a daemon thread.
 
     Use as a context manager (``with SocrataEmulator() as socrata: ...``) or call
@@ -578,19 +578,6 @@ class SocrataEmulator:
         )
 
     # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> SocrataEmulator:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> SocrataEmulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

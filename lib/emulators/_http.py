@@ -145,10 +145,19 @@ class ServerThread:
 
 
 class HTTPEmulator:
-    """Lifecycle shared by the emulators: ``start``/``stop`` and use as a context manager.
-    A subclass sets ``self._http`` (a ServerThread) in its ``__init__``."""
+    """What the emulators share: ``start``/``stop``, use as a context manager, serving until
+    Ctrl-C, the request log and the control routes (``/_emulator/faults``,
+    ``/_emulator/requests``) that let another process set faults and read the log.
+
+    A subclass sets in its ``__init__``: ``_http`` (a ServerThread), ``_lock``, ``faults``
+    (with ``update(dict)`` and ``to_dict()``) and ``requests`` (entries with ``to_dict()``);
+    it may override ``_control_error`` (its error body) and ``_control_extra`` (more routes).
+    """
 
     _http: ServerThread
+    _lock: threading.RLock
+    faults: Any
+    requests: list[Any]
 
     def start(self) -> Self:
         self._http.start()
@@ -162,3 +171,49 @@ class HTTPEmulator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def serve_until_interrupted(self) -> None:
+        """Serve until Ctrl-C (the emulators' command lines)."""
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _control_error(self, status: int, message: str) -> Response:
+        return json_response(status, {"errors": [{"message": message}]})
+
+    def _control_extra(self, method: str, path: str) -> Response | None:
+        return None
+
+    def _control(self, method: str, path: str, body: bytes) -> Response:
+        if path == "/_emulator/faults":
+            if method == "POST":
+                try:
+                    changes = json.loads(body or b"{}")
+                    if not isinstance(changes, dict):
+                        raise ValueError("expected a JSON object")
+                    with self._lock:
+                        self.faults.update(changes)
+                except ValueError as exc:  # JSONDecodeError is a ValueError
+                    return self._control_error(400, f"Invalid faults: {exc}")
+            elif method != "GET":
+                return self._control_error(405, "Use GET or POST")
+            with self._lock:
+                return json_response(200, self.faults.to_dict())
+        if path == "/_emulator/requests":
+            with self._lock:
+                if method == "DELETE":
+                    self.requests.clear()
+                elif method != "GET":
+                    return self._control_error(405, "Use GET or DELETE")
+                return json_response(200, [r.to_dict() for r in self.requests])
+        extra = self._control_extra(method, path)
+        if extra is not None:
+            return extra
+        return self._control_error(404, f"Not found: {path}")

@@ -500,10 +500,6 @@ class KnackEmulator(HTTPEmulator):
             counter = self._id_counter
         return f"{int(time.time()) & 0xFFFFFFFF:08x}{self._id_random}{counter:06x}"
 
-    def reset_log(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
     # ----------------------------------------------------------------- HTTP
 
     def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Response:
@@ -671,32 +667,10 @@ class KnackEmulator(HTTPEmulator):
             ).encode()
         return _Response(200, body)
 
-    def _control(self, method: str, path: str, body: bytes) -> _Response:
-        if path == "/_emulator/faults":
-            if method == "POST":
-                try:
-                    changes = json.loads(body or b"{}")
-                    if not isinstance(changes, dict):
-                        raise ValueError("expected a JSON object")
-                    with self._lock:
-                        self.faults.update(changes)
-                except ValueError as exc:  # JSONDecodeError is a ValueError
-                    return _error(400, f"Invalid faults: {exc}")
-            elif method != "GET":
-                return _error(405, "Use GET or POST")
-            with self._lock:
-                return _json_response(200, self.faults.to_dict())
-        if path == "/_emulator/requests":
-            with self._lock:
-                if method == "DELETE":
-                    self.requests.clear()
-                elif method != "GET":
-                    return _error(405, "Use GET or DELETE")
-                return _json_response(200, [r.to_dict() for r in self.requests])
+    def _control_extra(self, method: str, path: str) -> _Response | None:
         if path == "/_emulator/apps" and method == "GET":
             return _json_response(200, self.app_ids)
-        return _error(404, f"Not found: {path}")
-
+        return None
 
 def _positive_int(query: dict[str, str], name: str, default: int) -> int:
     text = query.get(name, "").strip()
@@ -1057,12 +1031,7 @@ def main(argv: list[str] | None = None) -> int:
     for app_id in emulator.app_ids:
         app = emulator._apps[app_id]
         print(f"app {app_id} {app.metadata.get('name', '')!r}", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
     return 0
 
 

@@ -638,10 +638,6 @@ class SocrataEmulator(HTTPEmulator):
         with self._lock:
             return self._dataset(resource_id).metadata()
 
-    def reset_log(self) -> None:
-        with self._lock:
-            self.requests.clear()
-
     # ----------------------------------------------------------------- HTTP
 
     def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Response:
@@ -895,32 +891,15 @@ class SocrataEmulator(HTTPEmulator):
             page = [{k: row[k] for k in selected if k in row} for row in page]
         return copy.deepcopy(page), selected
 
-    def _control(self, method: str, path: str, body: bytes) -> _Response:
-        if path == "/_emulator/faults":
-            if method == "POST":
-                try:
-                    changes = json.loads(body or b"{}")
-                    if not isinstance(changes, dict):
-                        raise ValueError("expected a JSON object")
-                    with self._lock:
-                        self.faults.update(changes)
-                except ValueError as exc:
-                    return _error(400, "invalid_request", f"Invalid faults: {exc}")
-            elif method != "GET":
-                return _error(405, "method_not_allowed", "Use GET or POST")
-            with self._lock:
-                return _json_response(200, self.faults.to_dict())
-        if path == "/_emulator/requests":
-            with self._lock:
-                if method == "DELETE":
-                    self.requests.clear()
-                elif method != "GET":
-                    return _error(405, "method_not_allowed", "Use GET or DELETE")
-                return _json_response(200, [r.to_dict() for r in self.requests])
+    _CONTROL_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+    def _control_error(self, status: int, message: str) -> _Response:
+        return _error(status, self._CONTROL_CODES.get(status, "error"), message)
+
+    def _control_extra(self, method: str, path: str) -> _Response | None:
         if path == "/_emulator/datasets" and method == "GET":
             return _json_response(200, self.dataset_ids)
-        return _error(404, "not_found", f"Not found: {path}")
-
+        return None
 
 def _non_negative(query: dict[str, str], name: str, default: int) -> int:
     text = query.get(name, "").strip()
@@ -1028,12 +1007,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SOCRATA_API_KEY_ID={emulator.key_id}", flush=True)
     print(f"SOCRATA_API_KEY_SECRET={emulator.key_secret}", flush=True)
     print(f"dataset {EXAMPLE_RESOURCE_ID} ({len(EXAMPLE_ROWS)} rows)", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
     return 0
 
 

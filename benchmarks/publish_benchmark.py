@@ -26,10 +26,15 @@ the empty dataset ``bnch-0001`` in the Socrata emulator, and measures:
 
 It then prints the ratios against the goals with PASS/FAIL. Not part of the tests.
 
-moto answers in about a millisecond, so against it the sequential baseline pays almost no
-round-trip time. ``--s3-latency-ms`` (default 0) adds that much sleep before every S3
-request of the clients created after the setup, in the thread making it, as a network
-round trip to a remote S3 would.
+The S3 it measures against is a remote one: ``--s3-latency-ms`` (default 20) adds that
+much sleep before every S3 request of the clients created after the setup, in the thread
+making it, as the network round trip to S3 would. AWS gives the median latency of small
+S3 requests as "tens of milliseconds" (whitepaper "Best Practices Design Patterns:
+Optimizing Amazon S3 Performance", timeouts and retries); 20 ms is the low end of that.
+Without it (``--s3-latency-ms 0``) moto answers in a few milliseconds of its own CPU on
+loopback, so the run measures moto's CPU rather than the publish's design: there even the
+bare ceiling is under 2x the sequential baseline, and the goals of the issue can't all be
+met by any publisher (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -78,6 +83,7 @@ DATASET = "bnch-0001"
 BASELINE_DATASET = "bnch-0002"
 BASELINE_CHUNK = 5000  # rows per upsert in the original scripts
 CHANGED = 100  # records rewritten before the incremental run
+REMOTE_S3_LATENCY_MS = 20.0  # a round trip to S3: AWS gives "tens of milliseconds"
 
 # the goals
 CEILING_SHARE = 0.80
@@ -373,8 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=5000, help="N, records in S3")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated app")
-    parser.add_argument("--s3-latency-ms", type=float, default=0.0,
-                        help="simulated round trip added to every timed S3 request (default 0)")
+    parser.add_argument("--s3-latency-ms", type=float, default=REMOTE_S3_LATENCY_MS,
+                        help="simulated round trip added to every timed S3 request "
+                             f"(default {REMOTE_S3_LATENCY_MS:g}; 0 measures moto's own CPU)")
     args = parser.parse_args(argv)
     n = args.records
     if n < CHANGED:

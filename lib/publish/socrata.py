@@ -20,12 +20,12 @@ import pandas as pd
 import requests
 from sodapy import Socrata
 
-from lib import config, dates
-from lib.errors import ConfigError, KnackNbError
+from lib import config
+from lib.errors import KnackNbError
 from lib.progress import progress_bar
 from lib.publish import register
+from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -148,31 +148,12 @@ class _Client:
 
 @register("socrata")
 def publish(*, app_name: str, container: str, env: str, date: Any = None) -> SocrataPublish:
-    started = dt.datetime.now(dt.UTC)
-    t0 = time.monotonic()
-    env = config.check_env(env)
-    app = config.load_app(app_name)
-    cfg = app.container(container)
-    if cfg.socrata is None:
-        raise ConfigError(
-            f"{container} has no `socrata:` settings in {app_name}.yaml: nothing to publish"
-        )
-    since = dates.parse_date(date)
-    store = Store(app_name=app_name, env=env)
-    metadata = store.get_json(store.metadata_key(app.app_id_for(env)))
-    if metadata is None:
-        raise ConfigError(
-            f"no metadata of {app_name}-{env} in S3: run upload_metadata first "
-            "(publishing reads S3, never Knack)"
-        )
-    soc = cfg.socrata
-    result = SocrataPublish(app_name, env, container, soc.resource_id)
-    if since == dates.AUTO:
-        since, note = store.resume_point(JOB, container)
-        result.notes.append(note)
-    if since is not None:
-        result.mode, result.since = "incremental", since
-
+    run = publish_run.start(app_name=app_name, container=container, env=env, date=date, job=JOB,
+                destination="socrata")
+    soc = run.cfg.socrata
+    assert soc is not None  # start() checked it
+    result = SocrataPublish(app_name, run.env, container, soc.resource_id, mode=run.mode,
+                            since=run.since, notes=run.notes)
     client = _Client()
     try:
         columns = {
@@ -181,22 +162,22 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
                                  soc.resource_id)["columns"]
         }
         with progress_bar(f"read {container}", unit="rec") as bar:
-            records = store.read_records(container, since=since, progress=bar.update)
+            records = run.store.read_records(container, since=run.since, progress=bar.update)
         result.read = len(records)
-        formatted = format_records(metadata, container, records,
+        formatted = format_records(run.metadata, container, records,
                                    location_field=soc.location_field)
         rows = [_row(f, columns, result) for f in formatted]
         result.sample = pd.DataFrame(rows[:SAMPLE_ROWS])
         _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
         if result.mode == "full" and result.ok:
             _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result,
-                         allow_all=cfg.allow_mass_delete)
+                         allow_all=run.cfg.allow_mass_delete)
         if result.ok:
-            store.record_success(JOB, container, started, mode=result.mode)
+            run.record_success()
     finally:
         client.close()
         result.requests, result.retries = client.requests, client.retries
-        result.seconds = time.monotonic() - t0
+        result.seconds = run.elapsed()
     logger.info("%s → %s: %s", container, soc.resource_id, result.summary())
     return result
 

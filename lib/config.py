@@ -23,6 +23,7 @@ DEFAULT_PARAMS_DIR = Path(__file__).resolve().parent.parent / "params"
 DEFAULT_KNACK_API_URL = "https://api.knack.com/v1"
 DEFAULT_BUCKET = "atd-knack-services"
 DEFAULT_SOCRATA_URL = "https://data.austintexas.gov"
+DEFAULT_AGOL_URL = "https://austin.maps.arcgis.com"
 
 KnackKey = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
 
@@ -160,6 +161,18 @@ def bucket() -> str:
 
 def socrata_url() -> str:
     return (os.environ.get("SOCRATA_URL") or DEFAULT_SOCRATA_URL).rstrip("/")
+
+
+def agol_url() -> str:
+    return (os.environ.get("AGOL_URL") or DEFAULT_AGOL_URL).rstrip("/")
+
+
+def agol_ca_bundle() -> str | None:
+    """A CA file for a portal with a private certificate (``AGOL_CA_BUNDLE``), or None."""
+    path = os.environ.get("AGOL_CA_BUNDLE") or None
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"AGOL_CA_BUNDLE is {path!r}, which is not a file")
+    return path
 
 
 def require_env(*names: str, purpose: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ def register(name: str) -> Callable[[Publisher], Publisher]:
 def get_publisher(name: str) -> Publisher:
     """The publish function of destination ``name`` (e.g. ``socrata``)."""
     if not _REGISTRY:
-        from lib.publish import socrata  # noqa: F401 - registers itself
+        from lib.publish import agol, socrata  # noqa: F401 - they register themselves
     try:
         return _REGISTRY[name]
     except KeyError:

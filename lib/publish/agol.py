@@ -1,0 +1,470 @@
+"""S3 → an ArcGIS Online feature layer (or table), through the ArcGIS API for Python.
+
+Records are matched on the layer's ``upsert_matching_field`` (``id``, the Knack record id,
+by default). Incremental runs upsert the records written to S3 at or after ``date``:
+features whose matching value is already in the layer are updated, the others added.
+Full runs make the layer equal to S3 without truncating it first: the same upsert of
+every record, then the features whose records are gone from S3 (and duplicates of one
+matching value) are deleted. A failure half-way leaves the layer's features in place and
+a rerun completes the work. Per-feature errors, which the library does not raise, fail
+the run and name the records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import requests
+
+from lib import config, knack
+from lib.errors import ConfigError, KnackNbError
+from lib.progress import progress_bar
+from lib.publish import register
+from lib.publish import run as publish_run
+from lib.publish.records import Formatted, coordinates, format_records
+
+logger = logging.getLogger(__name__)
+
+JOB = "knack_container_to_agol"
+WKID = 4326  # WGS 84: Knack stores latitude/longitude
+TIMEOUT = 120  # seconds per request
+ATTEMPTS = 5  # per request, on 5xx and timeouts
+EDIT_CHUNK = 500  # features per applyEdits request
+WHERE_CHUNK = 200  # matching values per `IN (...)` query
+SAMPLE_ROWS = 5
+LISTED = 50  # ids listed in a message
+DATE = "esriFieldTypeDate"
+INTEGER = {"esriFieldTypeInteger", "esriFieldTypeSmallInteger", "esriFieldTypeBigInteger"}
+REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
+SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
+# how the library words a transient failure: a 5xx error code, a gateway's HTML, a timeout
+_TRANSIENT = re.compile(
+    r"Error Code: 5\d\d|\b50[0-4]\b|Bad Gateway|Service Unavailable|timed? ?out", re.I
+)
+
+
+class PublishError(KnackNbError):
+    """ArcGIS refused features or kept failing; the report says which and what to do."""
+
+
+@dataclass
+class AgolPublish:
+    app_name: str
+    env: str
+    container: str
+    service_id: str
+    layer_id: int
+    mode: str = "full"
+    since: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+    layer_name: str = ""
+    geometry_type: str | None = None  # None: a table
+    read: int = 0  # records read from S3
+    added: int = 0
+    updated: int = 0
+    deleted: list[str] = field(default_factory=list)  # matching values of deleted features
+    skipped: dict[str, str] = field(default_factory=dict)  # record id -> why
+    dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
+    failed: dict[str, str] = field(default_factory=dict)  # record id -> the layer's error
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    points: list[tuple[float, float]] = field(default_factory=list)  # published (lon, lat)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "app_name": self.app_name,
+            "env": self.env,
+            "container": self.container,
+            "service_id": self.service_id,
+            "layer_id": self.layer_id,
+            "mode": self.mode,
+            "since": self.since.isoformat() if self.since else None,
+            "read": self.read,
+            "added": self.added,
+            "updated": self.updated,
+            "deleted": len(self.deleted),
+            "skipped": len(self.skipped),
+            "dropped_fields": sorted(self.dropped_fields),
+            "errors": len(self.errors),
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def skipped_table(self) -> pd.DataFrame:
+        return _table(self.skipped, "record id", "why")
+
+    def failed_table(self) -> pd.DataFrame:
+        return _table(self.failed, "record id", "error")
+
+    def dropped_table(self) -> pd.DataFrame:
+        return _table(self.dropped_fields, "field", "why")
+
+    def map(self) -> Any:
+        """A scatter of the published points over lon/lat, or None for a table."""
+        if not self.points:
+            return None
+        import matplotlib.pyplot as plt
+
+        lons, lats = zip(*self.points, strict=True)
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.scatter(lons, lats, s=6, alpha=0.6)
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{len(self.points):,} points in {self.layer_name or self.service_id}")
+        ax.grid(True, alpha=0.3)
+        plt.close(fig)  # shown by the notebook's display, not twice
+        return fig
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise PublishError(
+                f"publishing {self.container} to ArcGIS item {self.service_id} layer "
+                f"{self.layer_id} failed: " + " | ".join(self.errors)
+                + " (a rerun is safe and completes the work)"
+            )
+
+
+def _table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:
+    return pd.DataFrame([{key: k, value: v} for k, v in sorted(items.items())],
+                        columns=[key, value])
+
+
+class _Layer:
+    """One feature layer or table of an item, through ``arcgis``, with retries and counts."""
+
+    def __init__(self, agol: config.AgolConfig) -> None:
+        from arcgis.gis import GIS  # a heavy import: only when publishing to ArcGIS
+
+        creds = config.require_env(
+            "AGOL_USERNAME", "AGOL_PASSWORD",
+            purpose="publishing to ArcGIS Online needs a user and its password",
+        )
+        self.requests = 0
+        self.retries = 0
+        url = config.agol_url()
+        options: dict[str, Any] = {"timeout": TIMEOUT}
+        ca_bundle = config.agol_ca_bundle()
+        if ca_bundle:
+            options["ca_bundles"] = ca_bundle
+        self.gis = self.call(f"logging in to {url} as {creds['AGOL_USERNAME']}", GIS, url,
+                             creds["AGOL_USERNAME"], creds["AGOL_PASSWORD"], **options)
+        item = self.call(f"finding item {agol.service_id}", self.gis.content.get,
+                         agol.service_id)
+        if item is None:
+            raise ConfigError(
+                f"no item {agol.service_id} on {url} that {creds['AGOL_USERNAME']} can see: "
+                "check agol.service_id in the params file and the item's sharing"
+            )
+        self.layer = _pick(item, agol)
+        props = self.layer.properties
+        self.name = str(props.get("name", ""))
+        self.geometry_type: str | None = props.get("geometryType") or None
+        self.oid_field = str(props.get("objectIdField") or "OBJECTID")
+        self.fields: dict[str, str] = {
+            f["name"]: f["type"] for f in props.get("fields", [])
+            if f["type"] not in SYSTEM and f["name"] != self.oid_field
+        }
+
+    def call(self, what: str, fn: Any, *args: Any,
+             before_retry: Callable[[], None] | None = None, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, retried on 5xx and timeouts; ``before_retry`` runs
+        before each retry (e.g. to find out what a failed request did after all)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            self.requests += 1
+            try:
+                return fn(*args, **kwargs)
+            except KnackNbError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the library raises bare Exceptions
+                transient = isinstance(e, requests.Timeout | requests.ConnectionError) or (
+                    not isinstance(e, requests.HTTPError) and _TRANSIENT.search(str(e))
+                )
+                if not transient or attempt == ATTEMPTS:
+                    tried = f" after {attempt} attempts" if transient else ""
+                    raise PublishError(f"ArcGIS failed {what}{tried}: {_one_line(e)}") from None
+            self.retries += 1
+            delay = random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+            logger.warning("%s failed; retry %d in %.1fs", what, attempt, delay)
+            time.sleep(delay)
+            if before_retry is not None:
+                before_retry()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def existing(self, match: str, values: list[Any] | None) -> dict[Any, list[int]]:
+        """Matching value → object ids of the layer's features: all of them (``values``
+        None) or those with one of ``values``."""
+        wheres = ["1=1"] if values is None else [
+            f"{match} IN ({', '.join(_sql(v) for v in values[i : i + WHERE_CHUNK])})"
+            for i in range(0, len(values), WHERE_CHUNK)
+        ]
+        found: dict[Any, list[int]] = {}
+        for where in wheres:
+            answer = self.call(f"querying the layer's {match} values", self.layer.query,
+                               where=where, out_fields=f"{self.oid_field},{match}",
+                               return_geometry=False)
+            for feature in answer.features:
+                attrs = feature.attributes
+                found.setdefault(attrs.get(match), []).append(attrs[self.oid_field])
+        for oids in found.values():
+            oids.sort()
+        return found
+
+    def delete(self, oids: list[int]) -> dict[str, Any]:
+        """Delete features by object id, through a where clause: a retry is harmless."""
+        where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
+        return self.call("deleting features", self.layer.delete_features, where=where)
+
+
+def _pick(item: Any, agol: config.AgolConfig) -> Any:
+    """The layer or table of ``item`` whose id is ``agol.layer_id``."""
+    candidates = list(item.layers or []) + list(item.tables or [])
+    for layer in candidates:
+        if layer.properties.get("id") == agol.layer_id:
+            return layer
+    ids = ", ".join(str(c.properties.get("id")) for c in candidates) or "none"
+    raise ConfigError(
+        f"item {agol.service_id} has no layer or table {agol.layer_id} (it has: {ids}); "
+        "fix agol.layer_id in the params file"
+    )
+
+
+@register("agol")
+def publish(*, app_name: str, container: str, env: str, date: Any = None) -> AgolPublish:
+    run = publish_run.start(app_name=app_name, container=container, env=env, date=date,
+                            job=JOB, destination="agol")
+    agol = run.cfg.agol
+    assert agol is not None  # start() checked it
+    result = AgolPublish(app_name, run.env, container, agol.service_id, agol.layer_id,
+                         mode=run.mode, since=run.since, notes=run.notes)
+    layer: _Layer | None = None
+    try:
+        layer = _Layer(agol)
+        result.layer_name, result.geometry_type = layer.name, layer.geometry_type
+        match = agol.upsert_matching_field
+        if match not in layer.fields:
+            raise ConfigError(
+                f"upsert_matching_field {match!r} is not a field of layer {layer.name!r} "
+                f"(fields: {', '.join(sorted(layer.fields))}); fix it under "
+                f"containers.{container}.agol"
+            )
+        _geometry_notes(agol, layer, result)
+        with progress_bar(f"read {container}", unit="rec") as bar:
+            records = run.store.read_records(container, since=run.since, progress=bar.update)
+        result.read = len(records)
+        formatted = format_records(run.metadata, container, records,
+                                   location_field=agol.location_field)
+        tz = knack.app_timezone(run.metadata)
+        features = [
+            (f.id, feature) for f in formatted
+            if (feature := _feature(f, layer, match, tz, result)) is not None
+        ]
+        result.sample = pd.DataFrame([ft["attributes"] for _, ft in features[:SAMPLE_ROWS]])
+        existing = layer.existing(match, None if result.mode == "full" else
+                                  sorted({ft["attributes"][match] for _, ft in features}))
+        _upsert(layer, match, features, existing, result)
+        if result.mode == "full" and not result.failed and result.ok:
+            stored = {ft["attributes"][match] for _, ft in features}
+            _remove_gone(layer, existing, stored, result, allow_all=run.cfg.allow_mass_delete)
+        if result.failed:
+            first = list(result.failed.items())[:LISTED]
+            result.errors.append(
+                f"the layer refused {len(result.failed)} features: "
+                + "; ".join(f"{rid}: {why}" for rid, why in first)
+            )
+        if result.ok:
+            run.record_success()
+    finally:
+        if layer is not None:
+            result.requests, result.retries = layer.requests, layer.retries
+        result.seconds = run.elapsed()
+    logger.info("%s → %s/%s: %s", container, agol.service_id, agol.layer_id, result.summary())
+    return result
+
+
+def _geometry_notes(agol: config.AgolConfig, layer: _Layer, result: AgolPublish) -> None:
+    if agol.location_field and not layer.geometry_type:
+        result.notes.append(f"layer {layer.name!r} is a table: {agol.location_field} is "
+                            "published without geometry")
+    elif layer.geometry_type and not agol.location_field:
+        result.notes.append(f"layer {layer.name!r} has {layer.geometry_type} geometry but no "
+                            "agol.location_field is set: features are published without it")
+
+
+def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo,
+             result: AgolPublish) -> dict[str, Any] | None:
+    """One record as a feature, or None (skipped, with the reason in ``result.skipped``)."""
+    attributes: dict[str, Any] = {}
+    if "id" in layer.fields:
+        attributes["id"] = f.id
+    for name, value in f.values.items():
+        if name not in layer.fields:
+            result.dropped_fields.setdefault(name, "not a field of the layer")
+        else:
+            attributes[name] = _value(value, layer.fields[name], tz)
+    if attributes.get(match) in (None, ""):
+        result.skipped[f.id] = f"no value for the matching field {match!r}"
+        return None
+    feature: dict[str, Any] = {"attributes": attributes}
+    if layer.geometry_type and f.location_name is not None:
+        points = coordinates(f.location)
+        if not points:
+            result.skipped[f.id] = f"no coordinates in {f.labels.get(f.location_name)!r}"
+            return None
+        feature["geometry"] = _geometry(points, as_list=isinstance(f.location, list),
+                                        layer_type=layer.geometry_type)
+        result.points.extend(points)
+    return feature
+
+
+def _geometry(points: list[tuple[float, float]], *, as_list: bool,
+              layer_type: str) -> dict[str, Any]:
+    """A point, or a multipoint when the value is a list (or the layer holds multipoints)."""
+    reference = {"wkid": WKID}
+    if layer_type == "esriGeometryMultipoint" or (as_list and len(points) > 1):
+        return {"points": [[lon, lat] for lon, lat in points], "spatialReference": reference}
+    lon, lat = points[0]
+    return {"x": lon, "y": lat, "spatialReference": reference}
+
+
+def _value(value: Any, field_type: str, tz: dt.tzinfo) -> Any:
+    if value is None or value == "":
+        return None
+    if field_type == DATE:
+        return _epoch_ms(value, tz)
+    if field_type in INTEGER | REAL:
+        if isinstance(value, bool):
+            return int(value)
+        try:
+            number = float(str(value).replace(",", "").replace("$", ""))
+        except ValueError:
+            return None
+        return int(number) if field_type in INTEGER else number
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return value if isinstance(value, str) else str(value)
+
+
+def _epoch_ms(value: Any, tz: dt.tzinfo) -> int | None:
+    """An ISO time (knackpy's, with the app's offset) as UTC epoch milliseconds."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)  # a wall time in the app's timezone
+    return int(parsed.timestamp() * 1000)
+
+
+def _sql(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _upsert(layer: _Layer, match: str, features: list[tuple[str, dict[str, Any]]],
+            existing: dict[Any, list[int]], result: AgolPublish) -> None:
+    """Update the features whose matching value the layer holds, add the others.
+
+    Adds are not idempotent: before retrying a chunk, the layer is asked again which of
+    its values it now holds, so a request that failed after the layer applied it does not
+    add the features twice.
+    """
+    with progress_bar(f"upsert {layer.name}", total=len(features), unit="feat") as bar:
+        for start in range(0, len(features), EDIT_CHUNK):
+            chunk = features[start : start + EDIT_CHUNK]
+            sent: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+            def edit(chunk: list[tuple[str, dict[str, Any]]] = chunk,
+                     sent: dict[str, list[tuple[str, dict[str, Any]]]] = sent) -> Any:
+                sent["adds"], sent["updates"] = [], []
+                for rid, feature in chunk:
+                    oids = existing.get(feature["attributes"][match])
+                    if oids:
+                        feature["attributes"][layer.oid_field] = oids[0]
+                    else:
+                        feature["attributes"].pop(layer.oid_field, None)
+                    sent["updates" if oids else "adds"].append((rid, feature))
+                return layer.layer.edit_features(
+                    adds=[f for _, f in sent["adds"]], updates=[f for _, f in sent["updates"]],
+                    rollback_on_failure=False,
+                )
+
+            def refresh(chunk: list[tuple[str, dict[str, Any]]] = chunk) -> None:
+                values = sorted({f["attributes"][match] for _, f in chunk})
+                existing.update(layer.existing(match, values))
+
+            answer = layer.call(f"applying edits to features {start + 1}-{start + len(chunk)}",
+                                edit, before_retry=refresh)
+            result.added += _count(answer.get("addResults"), sent["adds"], result)
+            result.updated += _count(answer.get("updateResults"), sent["updates"], result)
+            bar.update(len(chunk))
+
+
+def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str, Any]]],
+           result: AgolPublish) -> int:
+    """Successes among ``results`` (in the order sent); failures go to ``result.failed``."""
+    results = results or []
+    ok = 0
+    for i, (rid, _) in enumerate(sent):
+        answer = results[i] if i < len(results) else None
+        if answer is not None and answer.get("success"):
+            ok += 1
+        else:
+            error = (answer or {}).get("error") or {}
+            result.failed[rid] = (
+                f"{error.get('description') or 'no result for this feature'}"
+                + (f" (code {error['code']})" if error.get("code") else "")
+            )
+    return ok
+
+
+def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any],
+                 result: AgolPublish, *, allow_all: bool) -> None:
+    """Delete the features whose matching value is gone from S3, and duplicates."""
+    gone = {oid: value for value, oids in existing.items() if value not in stored
+            for oid in oids}
+    duplicates = {oid: value for value, oids in existing.items() if value in stored
+                  for oid in oids[1:]}
+    if gone and not stored and not allow_all:
+        result.errors.append(
+            f"S3 holds no records of {result.container}: refusing to delete all "
+            f"{len(gone)} features of the layer. Run the container sync first; if the "
+            f"container really is empty, set `allow_mass_delete: true` under "
+            f"containers.{result.container}"
+        )
+        return
+    if duplicates:
+        result.notes.append(f"deleted {len(duplicates)} duplicate features (one matching "
+                            "value held by several features)")
+    doomed = {**gone, **duplicates}
+    oids = sorted(doomed)
+    for start in range(0, len(oids), EDIT_CHUNK):
+        answer = layer.delete(oids[start : start + EDIT_CHUNK])
+        for entry in answer.get("deleteResults") or []:
+            oid = entry.get("objectId")
+            if entry.get("success") and oid in gone:
+                result.deleted.append(str(gone[oid]))
+            elif not entry.get("success"):
+                error = (entry.get("error") or {}).get("description", "no reason given")
+                result.errors.append(f"the layer refused to delete feature {oid}: {error}")
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())

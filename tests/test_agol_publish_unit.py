@@ -1,0 +1,120 @@
+"""Unit tests of the ArcGIS features built from formatted records (no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lib.emulators.knack import generate_app
+from lib.publish import agol
+from lib.publish.records import Formatted, format_records
+
+CENTRAL = ZoneInfo("America/Chicago")
+FIELDS = {
+    "id": "esriFieldTypeString",
+    "signal_id": "esriFieldTypeInteger",
+    "location_name": "esriFieldTypeString",
+    "modified_date": "esriFieldTypeDate",
+    "is_flashing": "esriFieldTypeString",
+    "cabinet_count": "esriFieldTypeDouble",
+}
+
+
+def layer(geometry_type="esriGeometryPoint", fields=FIELDS):
+    return SimpleNamespace(fields=dict(fields), geometry_type=geometry_type, oid_field="OBJECTID",
+                           name="signals")
+
+
+def result():
+    return agol.AgolPublish("signals", "dev", "object_1", "svc", 0)
+
+
+@pytest.fixture(scope="module")
+def formatted():
+    metadata, data = generate_app(300, seed=1)
+    return format_records(metadata["application"], "object_1", data["object_1"],
+                          location_field="field_3")
+
+
+def test_attributes_are_named_typed_and_dated_in_utc(formatted):
+    r = result()
+    f = formatted[0]
+    feature = agol._feature(f, layer(), "id", CENTRAL, r)
+    attrs = feature["attributes"]
+    assert attrs["id"] == f.id
+    assert attrs["signal_id"] == 1 and isinstance(attrs["signal_id"], int)
+    assert attrs["is_flashing"] == str(f.values["is_flashing"])  # a boolean in a text field
+    assert isinstance(attrs["cabinet_count"], float)
+    when = dt.datetime.fromisoformat(f.values["modified_date"])
+    assert attrs["modified_date"] == int(when.timestamp() * 1000)
+    assert dt.datetime.fromtimestamp(attrs["modified_date"] / 1000, dt.UTC) == when
+    # fields the layer lacks are dropped, and said so
+    assert {"location", "signal_status", "notes"} <= set(r.dropped_fields)
+    assert "location" not in attrs
+
+
+def test_point_geometry_in_wgs84_lon_then_lat(formatted):
+    f = next(x for x in formatted if x.location)
+    feature = agol._feature(f, layer(), "id", CENTRAL, result())
+    assert feature["geometry"] == {"x": f.location["longitude"], "y": f.location["latitude"],
+                                   "spatialReference": {"wkid": 4326}}
+
+
+def test_empty_coordinates_are_skipped_and_listed(formatted):
+    r = result()
+    empty = [f for f in formatted if not f.location]
+    assert empty, "the generated app has records without a location"
+    features = [agol._feature(f, layer(), "id", CENTRAL, r) for f in formatted]
+    assert sum(ft is None for ft in features) == len(empty)
+    assert set(r.skipped) == {f.id for f in empty}
+    assert all("no coordinates" in why for why in r.skipped.values())
+    assert len(r.points) == len(formatted) - len(empty)
+
+
+def test_a_table_gets_no_geometry_and_skips_nothing(formatted):
+    r = result()
+    features = [agol._feature(f, layer(geometry_type=None), "id", CENTRAL, r)
+                for f in formatted]
+    assert all(ft is not None and "geometry" not in ft for ft in features)
+    assert not r.skipped and not r.points
+
+
+def test_a_list_of_addresses_is_a_multipoint():
+    f = Formatted("a" * 24, {}, {}, location=[
+        {"latitude": 30.1, "longitude": -97.1}, {"latitude": "30.2", "longitude": "-97.2"},
+        {"latitude": "", "longitude": ""},  # Knack may hold empty strings: left out
+    ], location_name="location")
+    feature = agol._feature(f, layer(), "id", CENTRAL, result())
+    assert feature["geometry"] == {"points": [[-97.1, 30.1], [-97.2, 30.2]],
+                                   "spatialReference": {"wkid": 4326}}
+    one = Formatted("b" * 24, {}, {}, location={"latitude": 30.1, "longitude": -97.1},
+                    location_name="location")
+    multipoint = agol._feature(one, layer("esriGeometryMultipoint"), "id", CENTRAL, result())
+    assert multipoint["geometry"]["points"] == [[-97.1, 30.1]]
+
+
+def test_values_by_field_type():
+    assert agol._value(["a", "b"], "esriFieldTypeString", CENTRAL) == "a, b"
+    assert agol._value(True, "esriFieldTypeSmallInteger", CENTRAL) == 1
+    assert agol._value("$1,234.50", "esriFieldTypeDouble", CENTRAL) == 1234.5
+    assert agol._value("n/a", "esriFieldTypeInteger", CENTRAL) is None
+    assert agol._value("", "esriFieldTypeString", CENTRAL) is None
+    # a wall time with no offset is the app's local time
+    noon = agol._value("2026-07-01T12:00:00", agol.DATE, CENTRAL)
+    assert noon == int(dt.datetime(2026, 7, 1, 17, tzinfo=dt.UTC).timestamp() * 1000)
+    assert agol._value("not a date", agol.DATE, CENTRAL) is None
+
+
+def test_a_record_without_the_matching_value_is_skipped():
+    r = result()
+    f = Formatted("c" * 24, {"signal_id": None}, {}, location=None, location_name=None)
+    assert agol._feature(f, layer(geometry_type=None), "signal_id", CENTRAL, r) is None
+    assert "matching field" in r.skipped["c" * 24]
+
+
+def test_sql_literals_are_quoted():
+    assert agol._sql("O'Hare") == "'O''Hare'"
+    assert agol._sql(12) == "12"

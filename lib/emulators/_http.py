@@ -1,5 +1,8 @@
 """What every emulator shares: an HTTP server on a daemon thread that hands each request
-to the emulator's ``dispatch(method, path, headers, body) -> Response``."""
+to the emulator's ``dispatch(method, path, headers, body) -> Response``.
+
+With an ``ssl_context`` the server speaks HTTPS: each accepted connection is wrapped (the
+TLS handshake runs on the connection's own thread) and ``url`` starts with ``https://``."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -37,17 +41,39 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], dispatch: Dispatch,
-                 internal_error: Callable[[], Response]) -> None:
+                 internal_error: Callable[[], Response],
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.dispatch = dispatch
         self.internal_error = internal_error
+        self.ssl_context = ssl_context
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(_Handler.timeout)
+        # headers and body go out as separate TLS records: don't let Nagle hold the body
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            # wrap_socket detaches `request`; the server's later shutdown/close of it is a no-op
+            connection = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:  # e.g. a client that does not trust our cert
+            logger.debug("TLS handshake with %s failed: %r", client_address, exc)
+            return
+        try:
+            super().finish_request(connection, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                connection.close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (e.g. after its own timeout) is no error of ours."""
         exc = sys.exc_info()[1]
-        if isinstance(exc, ConnectionError | TimeoutError):
+        if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
             logger.debug("client %s went away: %r", client_address, exc)
         else:
             logger.exception("error while serving %s", client_address)
@@ -94,11 +120,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ServerThread:
-    """Start and stop one emulator's server; ``url`` once started."""
+    """Start and stop one emulator's server; ``url`` once started.
+
+    ``ssl_context`` (a server-side context with its certificate loaded) makes it serve HTTPS;
+    it may be set or changed while the server is stopped.
+    """
 
     def __init__(self, name: str, dispatch: Dispatch, internal_error: Callable[[], Response],
-                 *, host: str, port: int) -> None:
+                 *, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.name = name
+        self.ssl_context = ssl_context
         self._dispatch = dispatch
         self._internal_error = internal_error
         self._address = (host, port)
@@ -114,12 +145,15 @@ class ServerThread:
         if self._server is None:
             raise RuntimeError(f"the {self.name} is not running: call start() first")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        scheme = "http" if self._server.ssl_context is None else "https"
+        return f"{scheme}://{host}:{port}"
 
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = _Server(self._address, self._dispatch, self._internal_error)
+        self._server = _Server(
+            self._address, self._dispatch, self._internal_error, self.ssl_context
+        )
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
             name=self.name.replace(" ", "-"), daemon=True,

@@ -42,8 +42,9 @@ class SocrataConfig(_Strict):
 class AgolConfig(_Strict):
     service_id: str
     layer_id: int = 0
-    location_field: str | None = None
+    location_field: str | None = None  # none: a table, no geometry
     upsert_matching_field: str = "id"
+    chunk_size: Annotated[int, Field(ge=1, le=2000)] = 500  # features per applyEdits request
 
 
 class ContainerConfig(_Strict):

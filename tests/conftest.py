@@ -45,6 +45,7 @@ def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -
     monkeypatch.setattr(papermill.s3.S3, "s3_session", (None, None, None))
     stack.knack.add_app(*load_fixture_app())
     stack.reset_socrata()
+    stack.reset_arcgis()
     stack.socrata.faults = SocrataFaults()
     stack.socrata.reset_log()
     stack.knack.faults = Faults()

@@ -30,6 +30,7 @@ JOBS: list[tuple[str, str | None]] = [
     ("knack_container_to_s3", "object_3"),
     ("knack_container_to_s3", "view_6"),
     ("upsert_knack_container_to_socrata", "object_3"),
+    ("knack_container_to_agol", "object_3"),
 ]
 
 
@@ -57,8 +58,8 @@ def run(out_dir: Path) -> int:
     return 1 if failures else 0
 
 
-COLUMNS = ("fetched", "written", "unchanged", "created", "updated", "deleted", "errors",
-           "seconds")
+COLUMNS = ("fetched", "written", "unchanged", "created", "added", "updated", "deleted",
+           "skipped", "errors", "seconds")
 
 
 def _table(results: list[reports.RunResult]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from lib.emulators.arcgis import ArcGISEmulator
 from lib.emulators.knack import KnackEmulator, load_fixture_app
 from lib.emulators.socrata import SocrataEmulator
 
@@ -36,6 +37,14 @@ SOCRATA_TYPES = {
 }
 # left out of the demo dataset on purpose: the report shows how a dropped field looks
 DEMO_LEFT_OUT = {"Signature"}
+DEMO_AGOL_SERVICE = "de30a9c15e5b4c8f9d7e6a1b2c3d4e5f"  # params/demo.yaml: object_3's layer
+# Knack field type -> the field type of an ArcGIS layer made for it (else string)
+AGOL_TYPES = {
+    "auto_increment": "integer", "number": "double", "rating": "double",
+    "currency": "double", "equation": "double", "sum": "double", "average": "double",
+    "count": "double", "date_time": "date",
+}
+AGOL_STRING_LENGTH = 4000  # long enough for the fixtures' paragraphs and rich text
 
 
 def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,
@@ -54,8 +63,27 @@ def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field
     return columns
 
 
+def agol_fields(metadata: dict[str, Any], object_key: str, *,
+                left_out: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """Fields of an ArcGIS layer for an object's fields, named by the publishers' rule."""
+    from lib.publish.records import field_name
+
+    obj = next(o for o in metadata["objects"] if o["key"] == object_key)
+    fields: list[dict[str, Any]] = [{"name": "id", "type": "string", "length": 24}]
+    for f in obj["fields"]:
+        if f["name"] in left_out:
+            continue
+        kind = AGOL_TYPES.get(f["type"], "string")
+        spec: dict[str, Any] = {"name": field_name(f["name"]), "type": kind, "alias": f["name"]}
+        if kind == "string":
+            spec["length"] = AGOL_STRING_LENGTH
+        fields.append(spec)
+    return fields
+
+
 class Stack:
-    """S3 (moto server) + Knack emulator serving the fixture app, with their environment."""
+    """S3 (moto server), the Knack emulator serving the fixture app, and the Socrata and
+    ArcGIS emulators with the demo's dataset and layer, with their environment."""
 
     def __init__(
         self,
@@ -85,6 +113,10 @@ class Stack:
             key_secret=self.socrata_key_secret,
         )
         self.reset_socrata()
+        self.agol_username = "agol_" + secrets.token_hex(6)
+        self.agol_password = secrets.token_urlsafe(24)
+        self.arcgis = ArcGISEmulator(username=self.agol_username, password=self.agol_password)
+        self.reset_arcgis()
         self._moto: ThreadedMotoServer | None = None
         self.s3_url = ""
         self._saved_env: dict[str, str | None] = {}
@@ -101,6 +133,7 @@ class Stack:
             self.s3_url = f"http://{host}:{port}"
         self.knack.start()
         self.socrata.start()
+        self.arcgis.start()
         self.s3().create_bucket(Bucket=self.bucket)
         logger.info("stack up: S3 %s, Knack %s", self.s3_url, self.knack.url)
         return self
@@ -109,6 +142,7 @@ class Stack:
         self.restore_env()
         self.knack.stop()
         self.socrata.stop()
+        self.arcgis.stop()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -170,6 +204,10 @@ class Stack:
             "SOCRATA_APP_TOKEN": self.socrata_app_token,
             "SOCRATA_API_KEY_ID": self.socrata_key_id,
             "SOCRATA_API_KEY_SECRET": self.socrata_key_secret,
+            "AGOL_URL": self.arcgis.url,
+            "AGOL_USERNAME": self.agol_username,
+            "AGOL_PASSWORD": self.agol_password,
+            "AGOL_CA_BUNDLE": self.arcgis.ca_bundle,
         }
         if self.params_dir:
             env["KNACK_PARAMS_DIR"] = self.params_dir
@@ -181,6 +219,7 @@ class Stack:
         return [
             self.knack_api_key, self.aws_access_key_id, self.aws_secret_access_key,
             self.socrata_app_token, self.socrata_key_id, self.socrata_key_secret,
+            self.agol_username, self.agol_password,
         ]
 
     def seed_demo(self) -> None:
@@ -207,6 +246,17 @@ class Stack:
             socrata_columns(metadata, "object_3", location_field=DEMO_LOCATION_FIELD,
                             left_out=DEMO_LEFT_OUT),
             name="all_fields_test (demo)",
+        )
+
+    def reset_arcgis(self) -> None:
+        """The demo layer for object_3, empty (and no faults, an empty request log)."""
+        metadata = load_fixture_app()[0]["application"]
+        self.arcgis.reset()
+        self.arcgis.add_service(
+            DEMO_AGOL_SERVICE, "all_fields_test_demo",
+            [{"name": "all_fields_test", "geometry_type": "esriGeometryPoint",
+              "fields": agol_fields(metadata, "object_3", left_out=DEMO_LEFT_OUT)}],
+            title="all_fields_test (demo)",
         )
 
     def apply_env(self) -> None:

@@ -37,7 +37,6 @@ JOB = "knack_container_to_agol"
 WKID = 4326  # WGS 84: Knack stores latitude/longitude
 TIMEOUT = 120  # seconds per request
 ATTEMPTS = 5  # per request, on 5xx and timeouts
-EDIT_CHUNK = 500  # features per applyEdits request
 WHERE_CHUNK = 200  # matching values per `IN (...)` query
 SAMPLE_ROWS = 5
 LISTED = 50  # ids listed in a message
@@ -47,7 +46,8 @@ REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
 SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
 # how the library words a transient failure: a 5xx error code, a gateway's HTML, a timeout
 _TRANSIENT = re.compile(
-    r"Error Code: 5\d\d|\b50[0-4]\b|Bad Gateway|Service Unavailable|timed? ?out", re.I
+    r"Error Code: 5\d\d|\b50[0-4]\b|Bad Gateway|Service Unavailable|Max retries exceeded"
+    r"|timed? ?out", re.I
 )
 
 
@@ -163,13 +163,13 @@ class _Layer:
         ca_bundle = config.agol_ca_bundle()
         if ca_bundle:
             options["ca_bundles"] = ca_bundle
-        self.gis = self.call(f"logging in to {url} as {creds['AGOL_USERNAME']}", GIS, url,
+        self.gis = self.call(f"logging in to {url}", GIS, url,
                              creds["AGOL_USERNAME"], creds["AGOL_PASSWORD"], **options)
         item = self.call(f"finding item {agol.service_id}", self.gis.content.get,
                          agol.service_id)
         if item is None:
             raise ConfigError(
-                f"no item {agol.service_id} on {url} that {creds['AGOL_USERNAME']} can see: "
+                f"no item {agol.service_id} on {url} that AGOL_USERNAME can see: "
                 "check agol.service_id in the params file and the item's sharing"
             )
         self.layer = _pick(item, agol)
@@ -218,7 +218,10 @@ class _Layer:
         for where in wheres:
             answer = self.call(f"querying the layer's {match} values", self.layer.query,
                                where=where, out_fields=f"{self.oid_field},{match}",
-                               return_geometry=False)
+                               return_geometry=False,
+                               # arcgis pages by object ids in pages of 200 unless
+                               # ordered; ordered, it pages by resultOffset
+                               order_by_fields=f"{self.oid_field} ASC")
             for feature in answer.features:
                 attrs = feature.attributes
                 found.setdefault(attrs.get(match), []).append(attrs[self.oid_field])
@@ -278,10 +281,11 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
         result.sample = pd.DataFrame([ft["attributes"] for _, ft in features[:SAMPLE_ROWS]])
         existing = layer.existing(match, None if result.mode == "full" else
                                   sorted({ft["attributes"][match] for _, ft in features}))
-        _upsert(layer, match, features, existing, result)
+        _upsert(layer, match, features, existing, agol.chunk_size, result)
         if result.mode == "full" and not result.failed and result.ok:
             stored = {ft["attributes"][match] for _, ft in features}
-            _remove_gone(layer, existing, stored, result, allow_all=run.cfg.allow_mass_delete)
+            _remove_gone(layer, existing, stored, agol.chunk_size, result,
+                         allow_all=run.cfg.allow_mass_delete)
         if result.failed:
             first = list(result.failed.items())[:LISTED]
             result.errors.append(
@@ -379,7 +383,7 @@ def _sql(value: Any) -> str:
 
 
 def _upsert(layer: _Layer, match: str, features: list[tuple[str, dict[str, Any]]],
-            existing: dict[Any, list[int]], result: AgolPublish) -> None:
+            existing: dict[Any, list[int]], chunk_size: int, result: AgolPublish) -> None:
     """Update the features whose matching value the layer holds, add the others.
 
     Adds are not idempotent: before retrying a chunk, the layer is asked again which of
@@ -387,8 +391,8 @@ def _upsert(layer: _Layer, match: str, features: list[tuple[str, dict[str, Any]]
     add the features twice.
     """
     with progress_bar(f"upsert {layer.name}", total=len(features), unit="feat") as bar:
-        for start in range(0, len(features), EDIT_CHUNK):
-            chunk = features[start : start + EDIT_CHUNK]
+        for start in range(0, len(features), chunk_size):
+            chunk = features[start : start + chunk_size]
             sent: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
             def edit(chunk: list[tuple[str, dict[str, Any]]] = chunk,
@@ -436,7 +440,7 @@ def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str,
 
 
 def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any],
-                 result: AgolPublish, *, allow_all: bool) -> None:
+                 chunk_size: int, result: AgolPublish, *, allow_all: bool) -> None:
     """Delete the features whose matching value is gone from S3, and duplicates."""
     gone = {oid: value for value, oids in existing.items() if value not in stored
             for oid in oids}
@@ -455,8 +459,8 @@ def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any]
                             "value held by several features)")
     doomed = {**gone, **duplicates}
     oids = sorted(doomed)
-    for start in range(0, len(oids), EDIT_CHUNK):
-        answer = layer.delete(oids[start : start + EDIT_CHUNK])
+    for start in range(0, len(oids), chunk_size):
+        answer = layer.delete(oids[start : start + chunk_size])
         for entry in answer.get("deleteResults") or []:
             oid = entry.get("objectId")
             if entry.get("success") and oid in gone:

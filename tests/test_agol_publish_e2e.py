@@ -1,0 +1,208 @@
+"""knack_container_to_agol.ipynb end to end: papermill → kernel → moto S3 → the ``arcgis``
+package → the ArcGIS emulator over HTTPS (its CA passed by AGOL_CA_BUNDLE).
+
+Setup (a generated signals app synced to S3) runs in-process. Every test runs with the
+network guard of ``tests/netguard``: a lookup or connection to any host but 127.0.0.1 in
+this process or a kernel is logged and refused, and the test fails on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from lib import reports, sync
+from lib.emulators.knack import generate_app
+from lib.emulators.stack import agol_fields
+from lib.store import Store
+
+CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
+NETGUARD = Path(__file__).parent / "netguard"
+POINTS = "5151a1b2c3d4e5f60718293a4b5c6d7e"  # the signals layer (points)
+TABLE = "7ab1e0c3d4e5f60718293a4b5c6d7e8f"  # the signals table (no geometry)
+
+
+@pytest.fixture
+def netguard(monkeypatch, tmp_path):
+    log = tmp_path / "netguard.log"
+    log.touch()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.setenv("KNACK_NB_NETGUARD_LOG", str(log))
+    yield log
+    assert log.read_text() == "", f"a request left 127.0.0.1:\n{log.read_text()}"
+
+
+@pytest.fixture
+def agol(signals, netguard):
+    """The signals app in S3 (metadata, object_1 and view_1), a point layer for object_1
+    and a table for view_1, with params pointing at them."""
+    stack = signals.stack
+    metadata = generate_app(0, seed=1)[0]["application"]
+    fields = agol_fields(metadata, "object_1")
+    stack.arcgis.add_service(POINTS, "signals", [
+        {"name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields}])
+    stack.arcgis.add_service(TABLE, "signals_table", [{"name": "signals", "fields": fields}])
+    signals.containers["object_1"]["agol"] = {
+        "service_id": POINTS, "layer_id": 0, "location_field": "field_3", "chunk_size": 100}
+    signals.containers["view_1"]["agol"] = {"service_id": TABLE, "layer_id": 0}
+    signals.write_params()
+    sync.upload_metadata(app_name="signals", env="dev")
+    for container in ("object_1", "view_1"):
+        assert sync.sync_container(app_name="signals", container=container, env="dev").ok
+    return signals
+
+
+def publish(container="object_1", date=None) -> reports.RunResult:
+    return reports.run_notebook("knack_container_to_agol", app_name="signals", env="dev",
+                                container=container, date=date)
+
+
+def layer(stack, service=POINTS) -> dict[str, dict]:
+    features = stack.arcgis.features(service, 0)
+    by_id = {f["attributes"]["id"]: f for f in features}
+    assert len(by_id) == len(features), "two features share one id"
+    return by_id
+
+
+def stored(container="object_1") -> dict[str, dict]:
+    store = Store(app_name="signals", env="dev")
+    return {r["id"]: r for r in store.read_records(container)}
+
+
+def located(records: dict[str, dict]) -> dict[str, dict]:
+    return {rid: r for rid, r in records.items() if r["field_3_raw"]}
+
+
+def assert_layer_equals_s3(stack) -> None:
+    records = located(stored())
+    features = layer(stack)
+    assert set(features) == set(records)
+    for rid, record in records.items():
+        feature = features[rid]
+        raw = record["field_3_raw"]
+        assert feature["geometry"]["x"] == pytest.approx(float(raw["longitude"])), rid
+        assert feature["geometry"]["y"] == pytest.approx(float(raw["latitude"])), rid
+        assert feature["attributes"]["signal_id"] == record["field_1"], rid
+        assert feature["attributes"]["location_name"] == record["field_2_raw"], rid
+
+
+def report(stack, result) -> dict:
+    key = result.report.removeprefix(f"s3://{stack.bucket}/")
+    return json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read())
+
+
+def test_full_publish_of_points_skips_empty_coordinates_and_maps_them(agol):
+    stack = agol.stack
+    result = publish()
+    assert result.ok, result.error
+    records = stored()
+    empty = sorted(set(records) - set(located(records)))
+    assert empty, "the generated app has records without a location"
+    s = result.summary
+    assert (s["mode"], s["read"], s["added"], s["updated"], s["deleted"], s["skipped"]) == (
+        "full", len(records), len(records) - len(empty), 0, 0, len(empty))
+    assert_layer_equals_s3(stack)
+    # a date is UTC epoch milliseconds. Knack's own "unix_timestamp" is the app's wall
+    # time written as if it were UTC; the layer must get the real instant
+    some = next(iter(located(records).values()))
+    wall = dt.datetime.fromisoformat(some["field_5_raw"]["iso_timestamp"].removesuffix("Z"))
+    instant = wall.replace(tzinfo=CENTRAL)
+    assert layer(stack)[some["id"]]["attributes"]["modified_date"] == int(
+        instant.timestamp() * 1000)
+    nb = report(stack, result)
+    text = json.dumps(nb)
+    for rid in empty:  # the skipped records are listed by id, with why
+        assert rid in text
+    assert "no coordinates in 'Location'" in text
+    assert any("image/png" in out.get("data", {}) for cell in nb["cells"]
+               for out in cell.get("outputs", [])), "the report has no map"
+    for secret in stack.secrets:
+        assert secret not in text
+    hosts = {r.host for r in stack.arcgis.requests}
+    assert hosts and all(h.startswith("127.0.0.1:") for h in hosts), hosts
+
+
+def test_a_table_gets_every_record_without_geometry(agol):
+    result = publish("view_1")
+    assert result.ok, result.error
+    features = layer(agol.stack, TABLE)
+    assert set(features) == set(stored("view_1"))
+    assert all(not f.get("geometry") for f in features.values())
+    assert result.summary["skipped"] == 0 and result.summary["added"] == len(features)
+
+
+def test_incremental_upsert_then_deletions_on_a_full_run(agol):
+    stack = agol.stack
+    assert publish().ok
+    ids = sorted(located(stored()))
+    changed, new_name = ids[:3], "RENAMED / INTERSECTION"
+    time.sleep(1.1)  # S3 lists LastModified to the second
+    since = dt.datetime.now(dt.UTC).isoformat()
+    time.sleep(1.1)
+    for rid in changed:
+        record = agol.knack()[rid]
+        record["field_2"] = record["field_2_raw"] = new_name
+        stack.knack.put_record(agol.app_id, "object_1", record)
+        agol.touch(rid, dt.datetime.now(dt.UTC))
+    assert sync.sync_container(app_name="signals", container="object_1", env="dev",
+                               date=since).ok
+    result = publish(date=since)
+    assert result.ok, result.error
+    s = result.summary
+    assert (s["mode"], s["read"], s["added"], s["updated"]) == ("incremental", 3, 0, 3)
+    features = layer(stack)
+    for rid in changed:
+        assert features[rid]["attributes"]["location_name"] == new_name
+    assert_layer_equals_s3(stack)
+
+    gone = ids[3:5]
+    Store(app_name="signals", env="dev").delete_records("object_1", gone)
+    result = publish()
+    assert result.ok, result.error
+    assert result.summary["deleted"] == 2
+    assert not set(gone) & set(layer(stack))
+    assert_layer_equals_s3(stack)
+
+
+def test_a_feature_the_layer_refuses_fails_the_run_by_name(agol):
+    stack = agol.stack
+    bad = sorted(located(stored()))[7]
+    stack.arcgis.faults.error_ids = {bad}
+    result = publish()
+    assert not result.ok
+    assert bad in result.error and "refused 1 features" in result.error
+    assert bad in json.dumps(report(stack, result))
+    assert set(layer(stack)) == set(located(stored())) - {bad}  # the others landed
+
+
+def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(agol):
+    stack = agol.stack
+    stack.arcgis.faults.status = 503
+    stack.arcgis.faults.fail_after_edits = 1  # the first chunk of 100 lands, then 503s
+    result = publish()
+    assert not result.ok
+    assert "503" in result.error or "Service Unavailable" in result.error
+    assert 0 < len(layer(stack)) < len(located(stored()))
+    stack.arcgis.faults.fail_after_edits = None
+    rerun = publish()
+    assert rerun.ok, rerun.error
+    assert rerun.summary["updated"] >= 100  # what landed is updated, not added twice
+    assert_layer_equals_s3(stack)
+
+
+def test_missing_credential_and_unknown_item_are_named(agol, monkeypatch, tmp_path):
+    monkeypatch.delenv("AGOL_PASSWORD")
+    result = publish()
+    assert not result.ok and "AGOL_PASSWORD" in result.error
+    monkeypatch.setenv("AGOL_PASSWORD", agol.stack.agol_password)
+    agol.containers["object_1"]["agol"]["service_id"] = "0" * 32
+    agol.write_params()
+    result = publish()
+    assert not result.ok and "no item " + "0" * 32 in result.error

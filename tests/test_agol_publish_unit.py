@@ -118,3 +118,48 @@ def test_a_record_without_the_matching_value_is_skipped():
 def test_sql_literals_are_quoted():
     assert agol._sql("O'Hare") == "'O''Hare'"
     assert agol._sql(12) == "12"
+
+
+class FakeLayer:
+    """A layer whose first applyEdits adds the features but answers a failure for them, as
+    when the library re-sends a request that timed out after the layer applied it."""
+
+    oid_field = "OBJECTID"
+    name = "fake"
+
+    def __init__(self):
+        self.held: dict[str, int] = {}
+        self.calls: list[dict] = []
+        self.layer = self
+
+    def call(self, what, fn, *args, before_retry=None, **kwargs):
+        return fn(*args, **kwargs)
+
+    def existing(self, match, values):
+        return {v: [self.held[v]] for v in values if v in self.held}
+
+    def edit_features(self, adds, updates, rollback_on_failure):
+        self.calls.append({"adds": len(adds), "updates": len(updates)})
+        if len(self.calls) == 1:
+            for f in adds:
+                self.held[f["attributes"]["id"]] = len(self.held) + 1
+            return {"addResults": [{"success": False, "error": {"code": 1000,
+                                                                 "description": "dup"}}
+                                   for _ in adds], "updateResults": []}
+        return {"addResults": [{"success": True} for _ in adds],
+                "updateResults": [{"success": True} for _ in updates]}
+
+
+def test_an_add_that_failed_but_landed_becomes_an_update():
+    fake, r = FakeLayer(), result()
+    features = [(rid, {"attributes": {"id": rid}}) for rid in ("a" * 24, "b" * 24)]
+    agol._upsert(fake, "id", features, {}, 500, r)
+    assert fake.calls == [{"adds": 2, "updates": 0}, {"adds": 0, "updates": 2}]
+    assert (r.added, r.updated, r.failed) == (0, 2, {})
+
+
+def test_every_publisher_is_found_whatever_was_imported_first():
+    from lib.publish import get_publisher  # agol was imported by this module already
+
+    assert get_publisher("socrata").__module__ == "lib.publish.socrata"
+    assert get_publisher("agol") is agol.publish

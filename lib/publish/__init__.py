@@ -5,6 +5,7 @@ Publishing reads the stored metadata and records from S3, never Knack.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from lib.errors import ConfigError
 
 Publisher = Callable[..., Any]
 _REGISTRY: dict[str, Publisher] = {}
+BUILTIN = ("socrata", "agol")  # modules of lib.publish that register a publisher
 
 
 def register(name: str) -> Callable[[Publisher], Publisher]:
@@ -24,8 +26,9 @@ def register(name: str) -> Callable[[Publisher], Publisher]:
 
 def get_publisher(name: str) -> Publisher:
     """The publish function of destination ``name`` (e.g. ``socrata``)."""
-    if not _REGISTRY:
-        from lib.publish import agol, socrata  # noqa: F401 - they register themselves
+    if name not in _REGISTRY:  # the project's own publishers register when imported
+        for module in BUILTIN:
+            importlib.import_module(f"lib.publish.{module}")
     try:
         return _REGISTRY[name]
     except KeyError:

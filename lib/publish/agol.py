@@ -382,43 +382,69 @@ def _sql(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _upsert(layer: _Layer, match: str, features: list[tuple[str, dict[str, Any]]],
-            existing: dict[Any, list[int]], chunk_size: int, result: AgolPublish) -> None:
-    """Update the features whose matching value the layer holds, add the others.
+Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)
 
-    Adds are not idempotent: before retrying a chunk, the layer is asked again which of
-    its values it now holds, so a request that failed after the layer applied it does not
-    add the features twice.
-    """
+
+def _upsert(layer: _Layer, match: str, features: Pairs, existing: dict[Any, list[int]],
+            chunk_size: int, result: AgolPublish) -> None:
+    """Update the features whose matching value the layer holds, add the others."""
     with progress_bar(f"upsert {layer.name}", total=len(features), unit="feat") as bar:
         for start in range(0, len(features), chunk_size):
             chunk = features[start : start + chunk_size]
-            sent: dict[str, list[tuple[str, dict[str, Any]]]] = {}
-
-            def edit(chunk: list[tuple[str, dict[str, Any]]] = chunk,
-                     sent: dict[str, list[tuple[str, dict[str, Any]]]] = sent) -> Any:
-                sent["adds"], sent["updates"] = [], []
-                for rid, feature in chunk:
-                    oids = existing.get(feature["attributes"][match])
-                    if oids:
-                        feature["attributes"][layer.oid_field] = oids[0]
-                    else:
-                        feature["attributes"].pop(layer.oid_field, None)
-                    sent["updates" if oids else "adds"].append((rid, feature))
-                return layer.layer.edit_features(
-                    adds=[f for _, f in sent["adds"]], updates=[f for _, f in sent["updates"]],
-                    rollback_on_failure=False,
-                )
-
-            def refresh(chunk: list[tuple[str, dict[str, Any]]] = chunk) -> None:
-                values = sorted({f["attributes"][match] for _, f in chunk})
-                existing.update(layer.existing(match, values))
-
-            answer = layer.call(f"applying edits to features {start + 1}-{start + len(chunk)}",
-                                edit, before_retry=refresh)
-            result.added += _count(answer.get("addResults"), sent["adds"], result)
-            result.updated += _count(answer.get("updateResults"), sent["updates"], result)
+            what = f"applying edits to features {start + 1}-{start + len(chunk)}"
+            adds, add_results = _edit(layer, match, chunk, existing, what, result)
+            # An add that failed although the layer now holds its value (e.g. the library
+            # re-sent a request that timed out after it was applied) becomes an update
+            failed = [pair for pair, r in zip(adds, add_results, strict=True)
+                      if not r.get("success")]
+            _refresh(layer, match, failed, existing)
+            now_held = [p for p in failed if existing.get(p[1]["attributes"][match])]
+            held_ids = {rid for rid, _ in now_held}
+            kept = [(p, r) for p, r in zip(adds, add_results, strict=True)
+                    if p[0] not in held_ids]
+            result.added += _count([r for _, r in kept], [p for p, _ in kept], result)
+            if now_held:
+                _edit(layer, match, now_held, existing, f"{what} (as updates)", result)
             bar.update(len(chunk))
+
+
+def _edit(layer: _Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]], what: str,
+          result: AgolPublish) -> tuple[Pairs, list[dict[str, Any]]]:
+    """One applyEdits of ``chunk``: updates for the values the layer holds, adds for the
+    others. Counts the updates; returns the adds and their results for the caller.
+
+    Adds are not idempotent: before a retry the layer is asked again which values it
+    holds, so a request that failed after the layer applied it adds nothing twice.
+    """
+    sent: dict[str, Pairs] = {}
+
+    def edit() -> Any:
+        sent["adds"], sent["updates"] = [], []
+        for rid, feature in chunk:
+            oids = existing.get(feature["attributes"][match])
+            if oids:
+                feature["attributes"][layer.oid_field] = oids[0]
+            else:
+                feature["attributes"].pop(layer.oid_field, None)
+            sent["updates" if oids else "adds"].append((rid, feature))
+        return layer.layer.edit_features(
+            adds=[f for _, f in sent["adds"]], updates=[f for _, f in sent["updates"]],
+            rollback_on_failure=False,
+        )
+
+    answer = layer.call(what, edit, before_retry=lambda: _refresh(layer, match, chunk,
+                                                                  existing))
+    result.updated += _count(answer.get("updateResults"), sent["updates"], result)
+    add_results = list(answer.get("addResults") or [])
+    add_results += [{}] * (len(sent["adds"]) - len(add_results))  # a result for each add
+    return sent["adds"], add_results[: len(sent["adds"])]
+
+
+def _refresh(layer: _Layer, match: str, pairs: Pairs, existing: dict[Any, list[int]]) -> None:
+    """Ask the layer again which of these features' values it holds."""
+    if pairs:
+        values = sorted({f["attributes"][match] for _, f in pairs})
+        existing.update(layer.existing(match, values))
 
 
 def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str, Any]]],

@@ -2,6 +2,9 @@
 
     knack-nb run upload_metadata --app-name data-tracker --env prod
     knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d 2026-11-01
+    knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
+    knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
+    knack-nb reports --html reports/data-tracker-prod/...ipynb    # one report as HTML in S3
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import argparse
 import logging
 import sys
 
-from lib import reports
+from lib import airflow_api, reports, reports_index
+from lib.errors import KnackNbError
 from lib.notebook import LOG_FORMAT
 
 
@@ -30,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-o", "--output", help="where to write the report (default: S3 reports)")
     run.add_argument("-q", "--quiet", action="store_true", help="don't echo notebook output")
+
+    last = sub.add_parser(
+        "last-success",
+        help="the start of a DAG's most recent successful run, from Airflow's REST API",
+    )
+    last.add_argument("--dag", required=True, help="the DAG id, e.g. knack_data-tracker_view_197")
+    last.add_argument("--iso", action="store_true", help="ISO 8601 instead of POSIX seconds")
+
+    rep = sub.add_parser("reports", help="list runs from their S3 reports, or render one to HTML")
+    reports_index.add_arguments(rep)
     return parser
 
 
@@ -40,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.command == "run":
         return _run(args)
+    if args.command == "last-success":
+        return _last_success(args)
+    if args.command == "reports":
+        return reports_index.main_reports(args)
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 
@@ -69,6 +87,16 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {key}: {value}", file=out)
     print(f"report: {result.report}", file=out)
     return 0 if result.ok else 1
+
+
+def _last_success(args: argparse.Namespace) -> int:
+    try:
+        started = airflow_api.last_success(args.dag)
+    except KnackNbError as e:
+        print(f"knack-nb: {e}", file=sys.stderr)
+        return 1
+    print(started.isoformat() if args.iso else int(started.timestamp()))
+    return 0
 
 
 if __name__ == "__main__":

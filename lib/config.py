@@ -58,6 +58,12 @@ class ContainerConfig(_Strict):
     # filter must never empty the store.
     mass_delete_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
     allow_mass_delete: bool = False
+    # The container's Airflow DAG (dags/knack_dags.py); times are UTC.
+    schedule: str | None = "@hourly"  # a cron expression or Airflow preset; null: manual only
+    retries: Annotated[int, Field(ge=0, le=10)] = 2  # per task, 5 minutes apart
+    # The first run at or after each tick of this cron is a full run (deletions reach every
+    # destination); null: only the first run is full. Default: monthly, the 1st, 07:00 UTC.
+    full_run_schedule: str | None = "0 7 1 * *"
 
 
 class AppConfig(_Strict):

@@ -1,0 +1,185 @@
+"""Airflow DAGs built from params: one DAG per app × container, no Python edit per container.
+
+For each container of each ``params/<app>.yaml`` (or ``KNACK_PARAMS_DIR``), the DAG
+``knack_<app>_<container>`` runs the notebooks with ``PapermillOperator``::
+
+    upload_metadata >> knack_container_to_s3 >> [one publish task per destination configured]
+
+- Schedule and retries come from the container's params (``schedule``, ``retries``; see
+  ``lib/config.py`` for the defaults). One run at a time, no catch-up.
+- ``date``: the start of the previous successful run of the DAG (``prev_start_date_success``),
+  so a failed run's records are taken again by the next one. The first run is full, and so
+  is the first run at or after each tick of the container's ``full_run_schedule`` (monthly
+  by default), so records deleted in Knack leave every destination. A full run passes
+  ``date=""``, which the notebooks read as a full run (like None or 0).
+- Reports: ``output_nb`` is ``s3://<bucket>/reports/<app>-<env>/<notebook>/<UTC time>_<container
+  or app>.ipynb``, the layout of ``lib.reports.report_key`` (``knack-nb run`` writes the same),
+  stamped when the attempt starts so a retry keeps the failed attempt's report.
+- Parameters are non-secret identifiers only (app_name, env, container, date): papermill
+  writes every parameter into the report. Credentials reach the kernel through the task's
+  environment (DESIGN.md's variables), which the kernel inherits.
+
+Deployment: the ``knack-notebooks`` package installed in Airflow's environment (the kernel
+``python3`` is that environment's Python, and it imports ``lib``), this repository's
+``notebooks/`` next to ``dags/`` (or ``KNACK_NOTEBOOKS_DIR``), and ``KNACK_ENV`` (``prod``,
+the default, or ``dev``) plus the service variables in the environment of the DAG processor
+and the workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+try:  # Airflow 3
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+from airflow.providers.papermill.operators.papermill import PapermillOperator
+
+from lib import config
+from lib.errors import ConfigError
+from lib.reports import report_key
+
+NOTEBOOKS_DIR = Path(
+    os.environ.get("KNACK_NOTEBOOKS_DIR") or Path(__file__).resolve().parent.parent / "notebooks"
+)
+ENV = config.check_env(os.environ.get("KNACK_ENV") or "prod")
+UPLOAD_METADATA = "upload_metadata"
+CONTAINER_TO_S3 = "knack_container_to_s3"
+# A ContainerConfig destination key -> the notebook that publishes to it. A new destination
+# is a new notebook and one line here (tests_airflow checks every destination has one).
+PUBLISH_NOTEBOOKS = {
+    "socrata": "upsert_knack_container_to_socrata",
+    "agol": "knack_container_to_agol",
+}
+# Airflow's schedule presets that are not cron expressions to croniter
+AIRFLOW_PRESETS = {"@once", "@continuous", "@quarterly"}
+START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # no catch-up: only sets the first tick
+RETRY_DELAY = dt.timedelta(minutes=5)
+
+
+# --- what the templates call (DAG user macros) -----------------------------------------
+
+
+def run_date(prev_success: Any, dag_run: Any, full_run_schedule: str | None) -> str:
+    """The ``date`` parameter of a run: ISO start of the previous successful run, or ``""``
+    (a full run) for the first run and the first run at or after a ``full_run_schedule`` tick.
+
+    ``prev_success`` may be a lazy proxy of None (Airflow 3): test it by truth, not identity.
+    """
+    if not prev_success:
+        return ""
+    prev = _utc(prev_success)
+    if full_run_schedule and prev < last_tick(full_run_schedule, _run_time(dag_run)):
+        return ""
+    return prev.isoformat()
+
+
+def last_tick(schedule: str, now: dt.datetime) -> dt.datetime:
+    """The latest tick of cron ``schedule`` (UTC) at or before ``now``."""
+    return croniter(schedule, now + dt.timedelta(seconds=1)).get_prev(dt.datetime)
+
+
+def report_url(notebook: str, app_name: str, env: str, container: str | None = None) -> str:
+    """Where this attempt's report goes: the bucket and key ``knack-nb run`` would use.
+
+    Rendered when the attempt starts, in the worker, so the bucket is the one the notebook
+    itself reads (``KNACK_SERVICES_BUCKET``) and each attempt keeps its own report.
+    """
+    key = report_key(app_name=app_name, env=env, notebook=notebook, container=container)
+    return f"s3://{config.bucket()}/{key}"
+
+
+def _run_time(dag_run: Any) -> dt.datetime:
+    """When the run was due: ``run_after`` (Airflow 3) or the logical date."""
+    when = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
+    return _utc(when) if when else dt.datetime.now(dt.UTC)
+
+
+def _utc(when: Any) -> dt.datetime:
+    when = dt.datetime.fromisoformat(when) if isinstance(when, str) else when
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+# --- the DAGs --------------------------------------------------------------------------
+
+
+def dag_id(app_name: str, container: str) -> str:
+    return f"knack_{app_name}_{container}"
+
+
+def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
+    cfg = app.container(container)
+    _check_cron(app.name, container, "schedule", cfg.schedule, AIRFLOW_PRESETS)
+    _check_cron(app.name, container, "full_run_schedule", cfg.full_run_schedule)
+    destinations = [key for key in PUBLISH_NOTEBOOKS if getattr(cfg, key) is not None]
+    dag = DAG(
+        dag_id=dag_id(app.name, container),
+        description=cfg.description or f"{app.name} {container}: Knack → S3 → destinations",
+        schedule=cfg.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,  # runs of one container never overlap (the date follows them)
+        default_args={"retries": cfg.retries, "retry_delay": RETRY_DELAY},
+        user_defined_macros={
+            "knack_run_date": run_date,
+            "knack_report_url": report_url,
+            "knack_full_run_schedule": cfg.full_run_schedule,
+        },
+        tags=["knack", app.name, env, container, *destinations],
+        doc_md=f"`{container}` of `{app.name}` ({env}): upload the app's metadata, sync the "
+        f"container to S3, then publish to {', '.join(destinations) or 'no destination'}. "
+        "Generated from params by `dags/knack_dags.py`.",
+    )
+    date = "{{ knack_run_date(prev_start_date_success, dag_run, knack_full_run_schedule) }}"
+    with dag:
+        upload = _notebook_task(UPLOAD_METADATA, {"app_name": app.name, "env": env})
+        ids = {"app_name": app.name, "env": env, "container": container}
+        sync = _notebook_task(CONTAINER_TO_S3, {**ids, "date": date})
+        publish = [
+            _notebook_task(PUBLISH_NOTEBOOKS[d], {**ids, "date": date}) for d in destinations
+        ]
+        upload >> sync >> publish
+    return dag
+
+
+def _notebook_task(notebook: str, parameters: dict[str, str]) -> PapermillOperator:
+    container = parameters.get("container")
+    args = ", ".join(repr(v) for v in (notebook, parameters["app_name"], parameters["env"]))
+    args += f", {container!r}" if container else ""
+    return PapermillOperator(
+        task_id=notebook,
+        input_nb=str(NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+        output_nb="{{ knack_report_url(" + args + ") }}",
+        parameters=parameters,
+        kernel_name="python3",
+        log_output=True,
+    )
+
+
+def _check_cron(
+    app_name: str, container: str, key: str, value: str | None, presets: set[str] = frozenset()
+) -> None:
+    if value is not None and value not in presets and not croniter.is_valid(value):
+        raise ConfigError(
+            f"{app_name}.yaml: containers.{container}.{key}: {value!r} is not a cron expression"
+        )
+
+
+def build_dags(directory: Path | None = None, *, env: str = ENV) -> dict[str, DAG]:
+    """Every DAG of every params file (a bad file fails the import, naming file and key)."""
+    dags = {}
+    for app_name in config.known_apps(directory):
+        app = config.load_app(app_name, directory)
+        for container in app.containers:
+            dag = build_dag(app, container, env=env)
+            dags[dag.dag_id] = dag
+    return dags
+
+
+globals().update(build_dags())  # Airflow finds DAGs among the module's globals

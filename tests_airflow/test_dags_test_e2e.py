@@ -1,0 +1,153 @@
+"""``airflow dags test`` runs the demo DAG end to end with real Airflow and a SQLite database.
+
+The demo stack (moto's S3 server, the Knack, Socrata and ArcGIS emulators) runs in this
+process; Airflow runs in subprocesses whose environment is the stack's (credentials in the
+environment only, as on a worker). Two runs: the first is a full run, the second an
+incremental run from the start of the first (``prev_start_date_success``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lib.emulators.knack import load_fixture_app
+from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
+
+DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
+DAG_ID = "knack_demo_object_3"
+NOTEBOOKS = (
+    "upload_metadata",
+    "knack_container_to_s3",
+    "upsert_knack_container_to_socrata",
+    "knack_container_to_agol",
+)
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+TIMEOUT = 600  # seconds for one `airflow dags test` (a run takes well under a minute here)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with Stack() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def airflow(stack: Stack, tmp_path_factory) -> dict[str, str]:
+    """An Airflow home with a migrated SQLite database; the environment of its commands."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KNACK_"))}
+    env.update(stack.env)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "KNACK_ENV": "dev",
+        }
+    )
+    run(["db", "migrate"], env)
+    return env
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [AIRFLOW, *args],
+        env=env,
+        cwd=env["AIRFLOW_HOME"],
+        text=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, (
+        f"airflow {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    )
+    return done
+
+
+def rendered(env: dict[str, str]) -> list[tuple[str, str, dict]]:
+    """(run_id, task_id, rendered fields) as Airflow stored them, in run order."""
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT r.run_id, r.task_id, r.rendered_fields FROM rendered_task_instance_fields r "
+            "JOIN dag_run d ON d.dag_id = r.dag_id AND d.run_id = r.run_id "
+            "WHERE r.dag_id = ? ORDER BY d.logical_date",
+            (DAG_ID,),
+        ).fetchall()
+        starts = dict(
+            con.execute(
+                "SELECT run_id, start_date FROM dag_run WHERE dag_id = ?", (DAG_ID,)
+            ).fetchall()
+        )
+    return [(run_id, task, json.loads(fields)) for run_id, task, fields in rows], starts
+
+
+def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack):
+    first = run(["dags", "test", DAG_ID, "2026-11-02T08:00:00+00:00"], airflow)
+
+    records = [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")]
+    ids = {Path(k).stem for k in records}
+    assert ids == {r["id"] for r in load_fixture_app()[1]["object_3"]}  # all 25 records
+    assert {r["id"] for r in stack.socrata.rows(DEMO_DATASET)} == ids
+    features = stack.arcgis.features(DEMO_AGOL_SERVICE, 0)
+    assert features and {f["attributes"]["id"] for f in features} <= ids
+
+    reports = stack.s3_keys("reports/demo-dev/")
+    for notebook in NOTEBOOKS:
+        suffix = "_app.ipynb" if notebook == "upload_metadata" else "_object_3.ipynb"
+        assert [
+            k
+            for k in reports
+            if k.startswith(f"reports/demo-dev/{notebook}/") and k.endswith(suffix)
+        ], f"no report of {notebook} in {reports}"
+
+    # the second run starts from the first's start: an incremental run
+    second = run(["dags", "test", DAG_ID, "2026-11-02T09:00:00+00:00"], airflow)
+    fields, starts = rendered(airflow)
+    by_run: dict[str, dict[str, dict]] = {}
+    for run_id, task, values in fields:
+        by_run.setdefault(run_id, {})[task] = values
+    assert len(by_run) == 2 and all(set(tasks) == set(NOTEBOOKS) for tasks in by_run.values())
+    (run1, tasks1), (run2, tasks2) = by_run.items()
+    for task in NOTEBOOKS[1:]:
+        assert tasks1[task]["parameters"]["date"] == ""  # the first run is full
+        incremental = tasks2[task]["parameters"]["date"]
+        assert incremental and incremental[:19] == starts[run1].replace(" ", "T")[:19]
+        assert tasks2[task]["parameters"] == {
+            "app_name": "demo",
+            "env": "dev",
+            "container": "object_3",
+            "date": incremental,
+        }
+    assert len(stack.s3_keys("reports/demo-dev/")) == 2 * len(NOTEBOOKS)
+
+    # no credential in the rendered parameters, the reports, the task logs or the output
+    texts = {
+        "rendered fields": json.dumps(fields),
+        "airflow output": first.stdout + first.stderr + second.stdout + second.stderr,
+    }
+    for key in stack.s3_keys("reports/"):
+        body = stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+        texts[key] = body.decode()
+    for log in (Path(airflow["AIRFLOW_HOME"]) / "logs").rglob("*"):
+        if log.is_file():
+            texts[str(log)] = log.read_text(errors="replace")
+    leaks = {
+        (where, secret[:6])
+        for where, text in texts.items()
+        for secret in stack.secrets
+        if secret in text
+    }
+    assert len(texts) >= 2 + 2 * len(NOTEBOOKS) and all(texts.values())
+    assert leaks == set()

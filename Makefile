@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AIRFLOW_VENV ?= .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
 .PHONY: install demo lab test lint clean
 
@@ -22,11 +24,13 @@ demo: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m lib.emulators.demo lab
 
-## The whole test suite: lint, unit and end-to-end tests, and every notebook via nbval.
+## The whole test suite: lint, unit and end-to-end tests, every notebook via nbval, then the
+## Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
 ## Two workers; --dist loadfile keeps each file (and each notebook's cells) on one worker.
-test: $(STAMP)
+test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax
+	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,9 +39,6 @@ lint: $(STAMP)
 ## Airflow 3 in a virtualenv of its own (it pins pydantic, SQLAlchemy, ...), with this project
 ## installed so the notebooks' kernel imports lib. The '*' .gitignore keeps the venv out of
 ## git and of `ruff check .` (ruff respects .gitignore; it skips only `.venv` by name).
-AIRFLOW_VENV ?= .venv-airflow
-AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
-
 .PHONY: test-airflow
 
 $(AIRFLOW_STAMP): pyproject.toml requirements-airflow.txt
@@ -52,4 +53,4 @@ test-airflow: $(AIRFLOW_STAMP)
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow
 
 clean:
-	rm -rf $(VENV) demo-reports reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) demo-reports reports .pytest_cache .ruff_cache

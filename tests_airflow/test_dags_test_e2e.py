@@ -8,16 +8,20 @@ incremental run from the start of the first (``prev_start_date_success``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from lib.emulators.knack import load_fixture_app
 from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
@@ -32,6 +36,8 @@ NOTEBOOKS = (
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 TIMEOUT = 600  # seconds for one `airflow dags test` (a run takes well under a minute here)
+KNACK_NB = str(Path(sys.executable).with_name("knack-nb"))
+API_SERVER_START = 90  # seconds; it starts in ~15 s here
 
 
 @pytest.fixture(scope="module")
@@ -93,17 +99,30 @@ def rendered(env: dict[str, str]) -> list[tuple[str, str, dict]]:
     return [(run_id, task, json.loads(fields)) for run_id, task, fields in rows], starts
 
 
-def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack):
+@pytest.fixture(scope="module")
+def demo_runs(airflow, stack) -> dict[str, subprocess.CompletedProcess]:
+    """Two ``airflow dags test`` runs of the demo DAG, an hour apart; S3 and the emulators
+    as the first one left them are captured before the second runs."""
     first = run(["dags", "test", DAG_ID, "2026-11-02T08:00:00+00:00"], airflow)
+    after_first = {
+        "records": [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")],
+        "reports": stack.s3_keys("reports/demo-dev/"),
+    }
+    second = run(["dags", "test", DAG_ID, "2026-11-02T09:00:00+00:00"], airflow)
+    return {"first": first, "second": second, "after_first": after_first}
 
-    records = [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")]
+
+def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, demo_runs):
+    first, second = demo_runs["first"], demo_runs["second"]
+
+    records = demo_runs["after_first"]["records"]
     ids = {Path(k).stem for k in records}
     assert ids == {r["id"] for r in load_fixture_app()[1]["object_3"]}  # all 25 records
     assert {r["id"] for r in stack.socrata.rows(DEMO_DATASET)} == ids
     features = stack.arcgis.features(DEMO_AGOL_SERVICE, 0)
     assert features and {f["attributes"]["id"] for f in features} <= ids
 
-    reports = stack.s3_keys("reports/demo-dev/")
+    reports = demo_runs["after_first"]["reports"]
     for notebook in NOTEBOOKS:
         suffix = "_app.ipynb" if notebook == "upload_metadata" else "_object_3.ipynb"
         assert [
@@ -113,7 +132,6 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack):
         ], f"no report of {notebook} in {reports}"
 
     # the second run starts from the first's start: an incremental run
-    second = run(["dags", "test", DAG_ID, "2026-11-02T09:00:00+00:00"], airflow)
     fields, starts = rendered(airflow)
     by_run: dict[str, dict[str, dict]] = {}
     for run_id, task, values in fields:
@@ -151,3 +169,55 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack):
     }
     assert len(texts) >= 2 + 2 * len(NOTEBOOKS) and all(texts.values())
     assert leaks == set()
+
+
+def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path):
+    """``knack-nb last-success`` against ``airflow api-server`` on loopback, on the database
+    the two runs above left (the recorded-answer tests are tests/test_last_success.py)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**airflow, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin"}
+    log = (tmp_path / "api-server.log").open("w")
+    server = subprocess.Popen([AIRFLOW, "api-server", "--port", str(port)], env=env,
+                              cwd=airflow["AIRFLOW_HOME"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + API_SERVER_START
+        while True:
+            try:
+                if requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert server.poll() is None, (tmp_path / "api-server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "airflow api-server did not start in time"
+            time.sleep(0.5)
+        passwords = Path(airflow["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+        cli_env = {**airflow, "AIRFLOW_API_URL": url, "AIRFLOW_USERNAME": "reviewer",
+                   "AIRFLOW_PASSWORD": json.loads(passwords.read_text())["reviewer"]}
+
+        def last_success(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run([KNACK_NB, "last-success", *args], env=cli_env, text=True,
+                                  capture_output=True, timeout=60)
+
+        with sqlite3.connect(Path(airflow["AIRFLOW_HOME"]) / "airflow.db") as con:
+            (newest,) = con.execute(
+                "SELECT MAX(start_date) FROM dag_run WHERE dag_id = ? AND state = 'success'",
+                (DAG_ID,),
+            ).fetchone()
+        expected = dt.datetime.fromisoformat(newest).replace(tzinfo=dt.UTC)
+        seconds = last_success("--dag", DAG_ID)
+        assert seconds.returncode == 0, seconds.stderr
+        assert int(seconds.stdout) == int(expected.timestamp())
+        iso = last_success("--dag", DAG_ID, "--iso")
+        assert dt.datetime.fromisoformat(iso.stdout.strip()) == expected
+        unknown = last_success("--dag", "knack_demo_object_999")
+        assert unknown.returncode == 1 and "no DAG 'knack_demo_object_999'" in unknown.stderr
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()

@@ -14,7 +14,7 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -34,6 +34,54 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 
 
 Dispatch = Callable[[str, str, Any, bytes], Response]
+
+
+@dataclass
+class ServiceFaults:
+    """The faults the Socrata and ArcGIS emulators share; mutable while they serve.
+
+    A subclass adds its own fields; one whose default is None (e.g. ``fail_after_writes``)
+    takes a non-negative integer or None.
+    """
+
+    fail_next: int = 0  # answer the next N requests with `status` (decrements)
+    status: int = 503
+    delay: float = 0.0  # seconds to sleep before answering each request
+    # rows or features with one of these ids fail (how depends on the emulator)
+    error_ids: set[str] = field(default_factory=set)
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` (field name -> value) after checking names and types."""
+        known = {f.name: f for f in fields(self)}
+        clean: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
+            if name == "delay":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError("delay must be a non-negative number")
+                clean[name] = float(value)
+            elif name == "error_ids":
+                if not isinstance(value, list | set | tuple) or not all(
+                    isinstance(v, str) for v in value
+                ):
+                    raise ValueError("error_ids must be a list of strings")
+                clean[name] = set(value)
+            elif value is None and known[name].default is None:
+                clean[name] = None
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer")
+            elif name == "status" and not 400 <= value <= 599:
+                raise ValueError("status must be an HTTP error status (400-599)")
+            else:
+                clean[name] = value
+        for name, value in clean.items():
+            setattr(self, name, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["error_ids"] = sorted(self.error_ids)
+        return data
 
 
 class _Server(ThreadingHTTPServer):

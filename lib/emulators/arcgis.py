@@ -114,7 +114,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -124,7 +124,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread, json_response
+from lib.emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults, json_response
 
 logger = logging.getLogger(__name__)
 
@@ -196,51 +196,16 @@ _FAULT_MESSAGES = {
 
 
 @dataclass
-class ArcGISFaults:
-    """Faults applied to every request but the control routes; mutable while serving."""
+class ArcGISFaults(ServiceFaults):
+    """Faults applied to every request but the control routes; mutable while serving.
 
-    fail_next: int = 0  # answer the next N requests with `status` (decrements)
-    status: int = 503
+    ``error_ids``: edits of features whose unique_field value is in there fail with code
+    1000.
+    """
+
     # let this many more applyEdits calls succeed, then answer `status` to every later one
     # until set back to None; counts down as applyEdits calls pass
     fail_after_edits: int | None = None
-    delay: float = 0.0  # seconds to sleep before answering each request
-    # edits of features whose unique_field value is in here fail with code 1000
-    error_ids: set[str] = field(default_factory=set)
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` (field name -> value) after checking names and types."""
-        known = {f.name for f in fields(self)}
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
-            if name == "delay":
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError("delay must be a non-negative number")
-                clean[name] = float(value)
-            elif name == "error_ids":
-                if not isinstance(value, list | set | tuple) or not all(
-                    isinstance(v, str) for v in value
-                ):
-                    raise ValueError("error_ids must be a list of strings")
-                clean[name] = set(value)
-            elif name == "fail_after_edits" and value is None:
-                clean[name] = None
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-            elif name == "status" and not 400 <= value <= 599:
-                raise ValueError("status must be an HTTP error status (400-599)")
-            else:
-                clean[name] = value
-        for name, value in clean.items():
-            setattr(self, name, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["error_ids"] = sorted(self.error_ids)
-        return data
-
 
 @dataclass
 class ArcGISRequest:

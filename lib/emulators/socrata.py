@@ -82,12 +82,12 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread
+from lib.emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults
 
 logger = logging.getLogger(__name__)
 
@@ -121,49 +121,16 @@ _WKT_PAIR = re.compile(rf"^\s*\(?\s*({_NUM})\s+({_NUM})\s*\)?\s*$")
 
 
 @dataclass
-class SocrataFaults:
-    """Faults applied to ``/resource`` and ``/api`` requests; mutable while the server runs."""
+class SocrataFaults(ServiceFaults):
+    """Faults applied to ``/resource`` and ``/api`` requests; mutable while the server runs.
 
-    fail_next: int = 0  # answer the next N requests with `status` (decrements)
-    status: int = 503
+    ``error_ids``: rows whose row identifier is in there are not applied and are counted
+    in "Errors".
+    """
+
     # let this many more writes (POST/PUT /resource) succeed, then fail every later write
     # with `status` until set back to None; counts down as writes pass
     fail_after_writes: int | None = None
-    delay: float = 0.0  # seconds to sleep before answering each request
-    # rows whose row identifier is in here are not applied and counted in "Errors"
-    error_ids: set[str] = field(default_factory=set)
-
-    def update(self, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` (field name -> value) after checking names and types."""
-        known = {f.name for f in fields(self)}
-        clean: dict[str, Any] = {}
-        for name, value in changes.items():
-            if name not in known:
-                raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
-            if name == "delay":
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError("delay must be a non-negative number")
-                clean[name] = float(value)
-            elif name == "error_ids":
-                if not isinstance(value, list | set | tuple) or not all(
-                    isinstance(v, str) for v in value
-                ):
-                    raise ValueError("error_ids must be a list of strings")
-                clean[name] = set(value)
-            elif name == "fail_after_writes" and value is None:
-                clean[name] = None
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer")
-            else:
-                clean[name] = value
-        for name, value in clean.items():
-            setattr(self, name, value)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["error_ids"] = sorted(self.error_ids)
-        return data
-
 
 @dataclass
 class SocrataRequest:

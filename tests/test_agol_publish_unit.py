@@ -24,8 +24,8 @@ FIELDS = {
 
 
 def layer(geometry_type="esriGeometryPoint", fields=FIELDS):
-    return SimpleNamespace(fields=dict(fields), geometry_type=geometry_type, oid_field="OBJECTID",
-                           name="signals")
+    return SimpleNamespace(fields=dict(fields), names={n.lower(): n for n in fields},
+                           geometry_type=geometry_type, oid_field="OBJECTID", name="signals")
 
 
 def result():
@@ -163,3 +163,12 @@ def test_every_publisher_is_found_whatever_was_imported_first():
 
     assert get_publisher("socrata").__module__ == "lib.publish.socrata"
     assert get_publisher("agol") is agol.publish
+
+
+def test_layer_field_names_match_whatever_their_case(formatted):
+    fields = {"ID": "esriFieldTypeString", "Signal_ID": "esriFieldTypeInteger"}
+    r = result()
+    feature = agol._feature(formatted[0], layer(geometry_type=None, fields=fields), "ID",
+                            CENTRAL, r)
+    assert feature["attributes"] == {"ID": formatted[0].id, "Signal_ID": 1}
+    assert "signal_id" not in r.dropped_fields

@@ -181,6 +181,8 @@ class _Layer:
             f["name"]: f["type"] for f in props.get("fields", [])
             if f["type"] not in SYSTEM and f["name"] != self.oid_field
         }
+        # field names are case-insensitive in ArcGIS: "Signal_ID" takes signal_id
+        self.names = {name.lower(): name for name in self.fields}
 
     def call(self, what: str, fn: Any, *args: Any,
              before_retry: Callable[[], None] | None = None, **kwargs: Any) -> Any:
@@ -260,11 +262,11 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
     try:
         layer = _Layer(agol)
         result.layer_name, result.geometry_type = layer.name, layer.geometry_type
-        match = agol.upsert_matching_field
-        if match not in layer.fields:
+        match = layer.names.get(agol.upsert_matching_field.lower(), "")
+        if not match:
             raise ConfigError(
-                f"upsert_matching_field {match!r} is not a field of layer {layer.name!r} "
-                f"(fields: {', '.join(sorted(layer.fields))}); fix it under "
+                f"upsert_matching_field {agol.upsert_matching_field!r} is not a field of "
+                f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
                 f"containers.{container}.agol"
             )
         _geometry_notes(agol, layer, result)
@@ -315,13 +317,14 @@ def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo,
              result: AgolPublish) -> dict[str, Any] | None:
     """One record as a feature, or None (skipped, with the reason in ``result.skipped``)."""
     attributes: dict[str, Any] = {}
-    if "id" in layer.fields:
-        attributes["id"] = f.id
+    if "id" in layer.names:
+        attributes[layer.names["id"]] = f.id
     for name, value in f.values.items():
-        if name not in layer.fields:
+        target = layer.names.get(name)
+        if target is None:
             result.dropped_fields.setdefault(name, "not a field of the layer")
         else:
-            attributes[name] = _value(value, layer.fields[name], tz)
+            attributes[target] = _value(value, layer.fields[target], tz)
     if attributes.get(match) in (None, ""):
         result.skipped[f.id] = f"no value for the matching field {match!r}"
         return None

@@ -273,8 +273,8 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
             def build() -> list[dict]:
                 formatted = format_records(metadata, CONTAINER, records,
                                            location_field=LOCATION)
-                scratch = socrata_publisher.SocrataPublish(APP, ENV, CONTAINER,
-                                                           BASELINE_DATASET)
+                scratch = socrata_publisher.SocrataPublish(
+                    app_name=APP, env=ENV, container=CONTAINER, resource_id=BASELINE_DATASET)
                 return [socrata_publisher._row(f, columns, scratch) for f in formatted]
 
             rows = step("format", build)

@@ -29,7 +29,8 @@ def layer(geometry_type="esriGeometryPoint", fields=FIELDS):
 
 
 def result():
-    return agol.AgolPublish("signals", "dev", "object_1", "svc", 0)
+    return agol.AgolPublish(app_name="signals", env="dev", container="object_1",
+                            service_id="svc", layer_id=0)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
+from lib.publish.run import PublishError, PublishResult, table
 
 logger = logging.getLogger(__name__)
 
@@ -51,69 +52,35 @@ _TRANSIENT = re.compile(
 )
 
 
-class PublishError(KnackNbError):
-    """ArcGIS refused features or kept failing; the report says which and what to do."""
-
-
-@dataclass
-class AgolPublish:
-    app_name: str
-    env: str
-    container: str
+@dataclass(kw_only=True)
+class AgolPublish(PublishResult):
     service_id: str
     layer_id: int
-    mode: str = "full"
-    since: dt.datetime | None = None
-    notes: list[str] = field(default_factory=list)
     layer_name: str = ""
     geometry_type: str | None = None  # None: a table
-    read: int = 0  # records read from S3
     added: int = 0
     updated: int = 0
     deleted: list[str] = field(default_factory=list)  # matching values of deleted features
     skipped: dict[str, str] = field(default_factory=dict)  # record id -> why
-    dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
     failed: dict[str, str] = field(default_factory=dict)  # record id -> the layer's error
-    errors: list[str] = field(default_factory=list)
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
     points: list[tuple[float, float]] = field(default_factory=list)  # published (lon, lat)
 
     @property
-    def ok(self) -> bool:
-        return not self.errors
+    def destination(self) -> str:
+        return f"ArcGIS item {self.service_id} layer {self.layer_id}"
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
-            "service_id": self.service_id,
-            "layer_id": self.layer_id,
-            "mode": self.mode,
-            "since": self.since.isoformat() if self.since else None,
-            "read": self.read,
-            "added": self.added,
-            "updated": self.updated,
-            "deleted": len(self.deleted),
-            "skipped": len(self.skipped),
-            "dropped_fields": sorted(self.dropped_fields),
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
-        }
+    def target(self) -> dict[str, Any]:
+        return {"service_id": self.service_id, "layer_id": self.layer_id}
+
+    def counts(self) -> dict[str, int]:
+        return {"added": self.added, "updated": self.updated, "deleted": len(self.deleted),
+                "skipped": len(self.skipped)}
 
     def skipped_table(self) -> pd.DataFrame:
-        return _table(self.skipped, "record id", "why")
+        return table(self.skipped, "record id", "why")
 
     def failed_table(self) -> pd.DataFrame:
-        return _table(self.failed, "record id", "error")
-
-    def dropped_table(self) -> pd.DataFrame:
-        return _table(self.dropped_fields, "field", "why")
+        return table(self.failed, "record id", "error")
 
     def map(self) -> Any:
         """A scatter of the published points over lon/lat, or None for a table."""
@@ -131,19 +98,6 @@ class AgolPublish:
         ax.grid(True, alpha=0.3)
         plt.close(fig)  # shown by the notebook's display, not twice
         return fig
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise PublishError(
-                f"publishing {self.container} to ArcGIS item {self.service_id} layer "
-                f"{self.layer_id} failed: " + " | ".join(self.errors)
-                + " (a rerun is safe and completes the work)"
-            )
-
-
-def _table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:
-    return pd.DataFrame([{key: k, value: v} for k, v in sorted(items.items())],
-                        columns=[key, value])
 
 
 class _Layer:
@@ -256,8 +210,9 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
                             job=JOB, destination="agol")
     agol = run.cfg.agol
     assert agol is not None  # start() checked it
-    result = AgolPublish(app_name, run.env, container, agol.service_id, agol.layer_id,
-                         mode=run.mode, since=run.since, notes=run.notes)
+    result = AgolPublish(app_name=app_name, env=run.env, container=container,
+                         service_id=agol.service_id, layer_id=agol.layer_id, mode=run.mode,
+                         since=run.since, notes=run.notes)
     layer: _Layer | None = None
     try:
         layer = _Layer(agol)

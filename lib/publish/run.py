@@ -8,11 +8,88 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from lib import config, dates
-from lib.errors import ConfigError
+from lib.errors import ConfigError, KnackNbError
 from lib.store import Store
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
+
+
+class PublishError(KnackNbError):
+    """The destination refused records or kept failing; the report says which and what to
+    do."""
+
+
+@dataclass(kw_only=True)
+class PublishResult:
+    """What a publish did, for the report; a destination's result adds its own counts.
+    ``errors`` non-empty means it failed."""
+
+    app_name: str
+    env: str
+    container: str
+    mode: str = "full"
+    since: dt.datetime | None = None
+    notes: list[str] = field(default_factory=list)
+    read: int = 0  # records read from S3
+    dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def destination(self) -> str:
+        """Where the records went, in words (for messages)."""
+        raise NotImplementedError
+
+    def target(self) -> dict[str, Any]:
+        """The summary's ids of the destination (dataset, layer)."""
+        raise NotImplementedError
+
+    def counts(self) -> dict[str, int]:
+        """The summary's counts of what the publish did to the destination."""
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "app_name": self.app_name,
+            "env": self.env,
+            "container": self.container,
+            **self.target(),
+            "mode": self.mode,
+            "since": self.since.isoformat() if self.since else None,
+            "read": self.read,
+            **self.counts(),
+            "dropped_fields": sorted(self.dropped_fields),
+            "errors": len(self.errors),
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def dropped_table(self) -> pd.DataFrame:
+        return table(self.dropped_fields, "field", "why")
+
+    def raise_for_errors(self) -> None:
+        if self.errors:
+            raise PublishError(
+                f"publishing {self.container} to {self.destination} failed: "
+                + " | ".join(self.errors) + " (a rerun is safe and completes the work)"
+            )
+
+
+def table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:
+    """A two-column table of ``items``, sorted by key (for reports)."""
+    return pd.DataFrame([{key: k, value: v} for k, v in sorted(items.items())],
+                        columns=[key, value])
 
 
 @dataclass

@@ -21,11 +21,11 @@ import requests
 from sodapy import Socrata
 
 from lib import config
-from lib.errors import KnackNbError
 from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
+from lib.publish.run import PublishError, PublishResult
 
 logger = logging.getLogger(__name__)
 
@@ -39,67 +39,24 @@ NUMERIC = {"number", "money", "percent", "double"}
 GEO_TYPES = {"point", "location", "multipoint"}
 
 
-class PublishError(KnackNbError):
-    """Socrata refused rows or kept failing; the report says which and what to do."""
-
-
-@dataclass
-class SocrataPublish:
-    app_name: str
-    env: str
-    container: str
+@dataclass(kw_only=True)
+class SocrataPublish(PublishResult):
     resource_id: str
-    mode: str = "full"
-    since: dt.datetime | None = None
-    notes: list[str] = field(default_factory=list)
-    read: int = 0  # records read from S3
     created: int = 0
     updated: int = 0
     deleted: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # rows gone from S3 kept by no_replace
-    dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
-    errors: list[str] = field(default_factory=list)
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
-    def ok(self) -> bool:
-        return not self.errors
+    def destination(self) -> str:
+        return f"Socrata dataset {self.resource_id}"
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
-            "resource_id": self.resource_id,
-            "mode": self.mode,
-            "since": self.since.isoformat() if self.since else None,
-            "read": self.read,
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": len(self.deleted),
-            "kept": len(self.kept),
-            "dropped_fields": sorted(self.dropped_fields),
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
-        }
+    def target(self) -> dict[str, Any]:
+        return {"resource_id": self.resource_id}
 
-    def dropped_table(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            [{"field": k, "why": v} for k, v in sorted(self.dropped_fields.items())],
-            columns=["field", "why"],
-        )
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise PublishError(
-                f"publishing {self.container} to {self.resource_id} failed: "
-                + " | ".join(self.errors) + " (a rerun is safe and completes the work)"
-            )
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated,
+                "deleted": len(self.deleted), "kept": len(self.kept)}
 
 
 class _Client:
@@ -152,8 +109,9 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
                 destination="socrata")
     soc = run.cfg.socrata
     assert soc is not None  # start() checked it
-    result = SocrataPublish(app_name, run.env, container, soc.resource_id, mode=run.mode,
-                            since=run.since, notes=run.notes)
+    result = SocrataPublish(app_name=app_name, env=run.env, container=container,
+                            resource_id=soc.resource_id, mode=run.mode, since=run.since,
+                            notes=run.notes)
     client = _Client()
     try:
         columns = {

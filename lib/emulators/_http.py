@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,11 @@ class ServiceFaults:
     """The faults the Socrata and ArcGIS emulators share; mutable while they serve.
 
     A subclass adds its own fields; one whose default is None (e.g. ``fail_after_writes``)
-    takes a non-negative integer or None.
+    takes a non-negative integer or None. ``budget`` names the field that lets that many
+    more counted requests (writes, edits) through and then fails every later one.
     """
+
+    budget: ClassVar[str | None] = None
 
     fail_next: int = 0  # answer the next N requests with `status` (decrements)
     status: int = 503
@@ -82,6 +85,20 @@ class ServiceFaults:
         data = asdict(self)
         data["error_ids"] = sorted(self.error_ids)
         return data
+
+    def take(self, counted: bool) -> bool:
+        """Whether this request gets the ``status`` fault: one of ``fail_next`` first, then,
+        for a ``counted`` request, the ``budget``. Call under the emulator's lock."""
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return True
+        left = getattr(self, self.budget) if counted and self.budget else None
+        if left is None:
+            return False
+        if left > 0:
+            setattr(self, self.budget, left - 1)  # type: ignore[arg-type]
+            return False
+        return True
 
 
 class _Server(ThreadingHTTPServer):

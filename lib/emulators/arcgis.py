@@ -116,7 +116,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from cryptography import x509
@@ -203,6 +203,7 @@ class ArcGISFaults(ServiceFaults):
     1000.
     """
 
+    budget: ClassVar[str | None] = "fail_after_edits"
     # let this many more applyEdits calls succeed, then answer `status` to every later one
     # until set back to None; counts down as applyEdits calls pass
     fail_after_edits: int | None = None
@@ -1556,16 +1557,7 @@ class ArcGISEmulator(HTTPEmulator):
         is_edit = method == "POST" and path.rsplit("/", 1)[-1].lower() == "applyedits"
         with self._lock:
             faults = self.faults
-            fail = False
-            if faults.fail_next > 0:
-                faults.fail_next -= 1
-                fail = True
-            elif is_edit and faults.fail_after_edits is not None:
-                if faults.fail_after_edits > 0:
-                    faults.fail_after_edits -= 1
-                else:
-                    fail = True
-            if fail:
+            if faults.take(is_edit):
                 logger.debug("emulated fault %s for %s %s", faults.status, method, path)
                 return self._fault_response(faults.status)
         try:

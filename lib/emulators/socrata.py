@@ -84,7 +84,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from lib.emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults
@@ -128,6 +128,7 @@ class SocrataFaults(ServiceFaults):
     in "Errors".
     """
 
+    budget: ClassVar[str | None] = "fail_after_writes"
     # let this many more writes (POST/PUT /resource) succeed, then fail every later write
     # with `status` until set back to None; counts down as writes pass
     fail_after_writes: int | None = None
@@ -655,16 +656,7 @@ class SocrataEmulator(HTTPEmulator):
             time.sleep(faults.delay)
         with self._lock:
             faults = self.faults
-            fail = False
-            if faults.fail_next > 0:
-                faults.fail_next -= 1
-                fail = True
-            elif is_write and faults.fail_after_writes is not None:
-                if faults.fail_after_writes > 0:
-                    faults.fail_after_writes -= 1
-                else:
-                    fail = True
-            if fail:
+            if faults.take(is_write):
                 return self._fault_response(faults.status)
         try:
             return self._route(method, path, query, headers, body)

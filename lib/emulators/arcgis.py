@@ -208,6 +208,7 @@ class ArcGISFaults(ServiceFaults):
     # until set back to None; counts down as applyEdits calls pass
     fail_after_edits: int | None = None
 
+
 @dataclass
 class ArcGISRequest:
     """One request the emulator answered (control routes are not logged)."""

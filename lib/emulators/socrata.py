@@ -133,6 +133,7 @@ class SocrataFaults(ServiceFaults):
     # with `status` until set back to None; counts down as writes pass
     fail_after_writes: int | None = None
 
+
 @dataclass
 class SocrataRequest:
     """One request the emulator answered (control routes are not logged)."""

@@ -446,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
           f"= {ceiling_rate:.1f}")
     print(f"ceiling / baseline = {ceiling_rate / baseline.rate:.2f}x: the most a publisher that "
           "GETs every record could gain over the baseline against this S3")
+    print(f"S3 model: {args.s3_latency_ms:g} ms round trip per request"
+          + (" (a remote S3; --s3-latency-ms 0 measures moto's own CPU instead, where the "
+             "goals conflict: see benchmarks/README.md)" if args.s3_latency_ms else
+             " (moto's own CPU: see benchmarks/README.md for why the goals conflict here)"))
     print("checked: full publish read N, created N, deleted 0; dataset ids == S3 ids; "
           "dataset == baseline's dataset; incremental read and upserted exactly "
           f"{CHANGED}, new notes shown")

@@ -47,34 +47,32 @@ AGOL_TYPES = {
 AGOL_STRING_LENGTH = 4000  # long enough for the fixtures' paragraphs and rich text
 
 
-def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,
-                    left_out: set[str] = frozenset()) -> list[dict[str, str]]:
-    """Columns of a dataset for an object's fields, named by the publishers' rule."""
+def _published_fields(metadata: dict[str, Any], object_key: str,
+                      left_out: set[str]) -> list[tuple[dict[str, Any], str]]:
+    """An object's fields (but ``left_out`` labels), each with the name a publisher gives it."""
     from lib.publish.records import field_name
 
     obj = next(o for o in metadata["objects"] if o["key"] == object_key)
+    return [(f, field_name(f["name"])) for f in obj["fields"] if f["name"] not in left_out]
+
+
+def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,
+                    left_out: set[str] = frozenset()) -> list[dict[str, str]]:
+    """Columns of a dataset for an object's fields, named by the publishers' rule."""
     columns = [{"fieldName": "id", "dataTypeName": "text", "name": "id"}]
-    for f in obj["fields"]:
-        if f["name"] in left_out:
-            continue
+    for f, name in _published_fields(metadata, object_key, left_out):
         kind = "point" if f["key"] == location_field else SOCRATA_TYPES.get(f["type"], "text")
-        columns.append({"fieldName": field_name(f["name"]), "dataTypeName": kind,
-                        "name": f["name"]})
+        columns.append({"fieldName": name, "dataTypeName": kind, "name": f["name"]})
     return columns
 
 
 def agol_fields(metadata: dict[str, Any], object_key: str, *,
                 left_out: set[str] = frozenset()) -> list[dict[str, Any]]:
     """Fields of an ArcGIS layer for an object's fields, named by the publishers' rule."""
-    from lib.publish.records import field_name
-
-    obj = next(o for o in metadata["objects"] if o["key"] == object_key)
     fields: list[dict[str, Any]] = [{"name": "id", "type": "string", "length": 24}]
-    for f in obj["fields"]:
-        if f["name"] in left_out:
-            continue
+    for f, name in _published_fields(metadata, object_key, left_out):
         kind = AGOL_TYPES.get(f["type"], "string")
-        spec: dict[str, Any] = {"name": field_name(f["name"]), "type": kind, "alias": f["name"]}
+        spec: dict[str, Any] = {"name": name, "type": kind, "alias": f["name"]}
         if kind == "string":
             spec["length"] = AGOL_STRING_LENGTH
         fields.append(spec)

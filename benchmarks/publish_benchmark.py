@@ -46,7 +46,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -56,25 +55,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import boto3
+import requests
+from _common import APP, CONTAINER, ENV, quiet, write_params
+from sodapy import Socrata
 
-import boto3  # noqa: E402
-import requests  # noqa: E402
-from sodapy import Socrata  # noqa: E402
+import lib.publish.socrata as socrata_publisher
+from lib import store
+from lib.emulators.knack import generate_app
+from lib.emulators.stack import Stack, socrata_columns
+from lib.publish import get_publisher
+from lib.publish.records import format_records
 
-import lib.publish.socrata as socrata_publisher  # noqa: E402
-from lib import store  # noqa: E402
-from lib.emulators.knack import generate_app  # noqa: E402
-from lib.emulators.stack import Stack, socrata_columns  # noqa: E402
-from lib.publish import get_publisher  # noqa: E402
-from lib.publish.records import format_records  # noqa: E402
-
-APP = "bench"
-ENV = "dev"
-CONTAINER = "object_1"
-MODIFIED = "field_5"
 LOCATION = "field_3"
 NOTES = "field_8"  # "Notes": the field the incremental run's changes rewrite
 NOTES_COLUMN = "notes"
@@ -107,23 +99,6 @@ class Row:
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds else 0.0
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence file descriptor 2: the product's progress bars still run, so their cost
-    counts, but print nowhere."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
 
 
 def timed(fn: Any) -> tuple[Any, float]:
@@ -168,16 +143,6 @@ def splits_note(splits: dict[str, float]) -> str:
 
 
 # --------------------------------------------------------------------------- the stack
-
-
-def write_params(directory: Path, app_id: str) -> None:
-    (directory / f"{APP}.yaml").write_text(
-        "# written by benchmarks/publish_benchmark.py: the generated signals app\n"
-        f"app_id:\n  prod: {app_id}\n  dev: {app_id}\n"
-        f"containers:\n  {CONTAINER}:\n    description: generated signals\n"
-        f"    modified_date_field: {MODIFIED}\n"
-        f"    socrata:\n      resource_id: {DATASET}\n      location_field: {LOCATION}\n"
-    )
 
 
 def seed_s3(app_id: str, metadata: dict, records: list[dict]) -> None:
@@ -399,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="publish-bench-")
     params_dir = Path(workdir.name) / "params"
     params_dir.mkdir()
-    write_params(params_dir, app_id)
+    write_params(params_dir, app_id, writer="publish_benchmark.py",
+                 extra=f"    socrata:\n      resource_id: {DATASET}\n"
+                       f"      location_field: {LOCATION}\n")
     stack = Stack(params_dir=str(params_dir), moto_process=True)
     cwd = os.getcwd()
     rows: list[Row] = []

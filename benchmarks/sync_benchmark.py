@@ -42,28 +42,20 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import boto3
+import knackpy
+import psutil
+from _common import APP, CONTAINER, ENV, MODIFIED, ROOT, quiet, write_params
 
-import boto3  # noqa: E402
-import knackpy  # noqa: E402
-import psutil  # noqa: E402
+from lib import reports, store, sync
+from lib.emulators.knack import generate_app
+from lib.emulators.stack import Stack
 
-from lib import reports, store, sync  # noqa: E402
-from lib.emulators.knack import generate_app  # noqa: E402
-from lib.emulators.stack import Stack  # noqa: E402
-
-APP = "bench"
-ENV = "dev"
-CONTAINER = "object_1"
-MODIFIED = "field_5"
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
 CEILING_BUCKET = "bench-ceiling"
 BASELINE_BUCKET = "bench-baseline"
@@ -135,23 +127,6 @@ class RssSampler:
         self._sample()
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence file descriptor 2 (this process's and its kernels'): the product's progress
-    bars still run, so their cost counts, but print nowhere."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(null)
-
-
 def max_rss_mib() -> float:
     """This process's max RSS so far (getrusage; KiB on Linux). It never goes down."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -167,15 +142,6 @@ def timed(fn: Any) -> tuple[Any, float, float]:
 
 
 # --------------------------------------------------------------------------- the stack
-
-
-def write_params(directory: Path, app_id: str) -> None:
-    (directory / f"{APP}.yaml").write_text(
-        "# written by benchmarks/sync_benchmark.py: the generated signals app\n"
-        f"app_id:\n  prod: {app_id}\n  dev: {app_id}\n"
-        f"containers:\n  {CONTAINER}:\n    description: generated signals\n"
-        f"    modified_date_field: {MODIFIED}\n"
-    )
 
 
 def count_keys(client: Any, bucket: str, prefix: str) -> int:
@@ -428,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="sync-bench-")
     params_dir = Path(workdir.name) / "params"
     params_dir.mkdir()
-    write_params(params_dir, app_id)
+    write_params(params_dir, app_id, writer="sync_benchmark.py")
     stack = Stack(params_dir=str(params_dir), moto_process=args.moto == "process")
     stack.knack.add_app(metadata, data)  # the emulator's rate limit: 10 requests/s
     cwd = os.getcwd()

@@ -400,6 +400,49 @@ def test_fault_overstate_total_records(knack, big_app):
     assert body["records"] == []  # a client must stop on an empty page
 
 
+def test_single_record_routes_and_404_for_a_gone_id(knack, big_app):
+    app_id = app_id_of(big_app)
+    record = knack.records(app_id, "object_1")[0]
+    headers = {"X-Knack-Application-Id": app_id, "X-Knack-REST-API-KEY": knack.api_key}
+    one = requests.get(f"{knack.url}/objects/object_1/records/{record['id']}",
+                       headers=headers, timeout=10)
+    assert one.status_code == 200 and one.json() == record
+    view = requests.get(f"{knack.url}/pages/scene_1/views/view_1/records/{record['id']}",
+                        headers={**headers, "X-Knack-REST-API-KEY": "knack"}, timeout=10)
+    assert view.status_code == 200 and view.json() == record
+    knack.delete_record(app_id, "object_1", record["id"])
+    gone = requests.get(f"{knack.url}/objects/object_1/records/{record['id']}",
+                        headers=headers, timeout=10)
+    assert gone.status_code == 404 and "not found" in gone.json()["errors"][0]["message"]
+
+
+def test_fault_delete_after_page_shifts_the_later_pages(knack, big_app):
+    app_id = app_id_of(big_app)
+    before = [r["id"] for r in knack.records(app_id, "object_1")]
+    knack.faults.delete_after_page = 1
+    page1 = get_object(knack, app_id, "object_1", rows_per_page=1000, page=1).json()["records"]
+    assert [r["id"] for r in page1] == before[:1000]  # served whole, then its first deleted
+    assert knack.faults.delete_after_page == 0  # once
+    page2 = get_object(knack, app_id, "object_1", rows_per_page=1000, page=2).json()["records"]
+    assert [r["id"] for r in page2] == before[1001:2001]  # before[1000] moved to page 1
+    assert before[0] not in {r["id"] for r in knack.records(app_id, "object_1")}
+    knack.faults.update({"delete_after_page": 2, "delete_record": before[5]})
+    get_object(knack, app_id, "object_1", rows_per_page=1000, page=2)
+    assert before[5] not in {r["id"] for r in knack.records(app_id, "object_1")}
+
+
+def test_fault_empty_page_before_the_last(knack, big_app):
+    app_id = app_id_of(big_app)
+    knack.faults.update({"empty_page": 2, "empty_page_times": 2})
+    for _ in range(2):
+        body = get_object(knack, app_id, "object_1", rows_per_page=1000, page=2).json()
+        assert (body["records"], body["total_pages"], body["current_page"]) == ([], 3, 2)
+    assert len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=3)
+               .json()["records"]) == 500
+    assert len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=2)
+               .json()["records"]) == 1000  # the third time it answers in full
+
+
 @pytest.mark.parametrize("raw", ["<html>Service temporarily down</html>", '{"apps": []}'])
 def test_fault_metadata_body(knack, raw):
     knack.faults.metadata_body = raw
@@ -455,6 +498,10 @@ def test_faults_dataclass():
         "delay": 0.0,
         "overstate_total_records": 0,
         "metadata_body": None,
+        "delete_after_page": 0,
+        "delete_record": None,
+        "empty_page": 0,
+        "empty_page_times": 1,
     }
     with pytest.raises(ValueError):
         faults.update({"fail_next": -1})

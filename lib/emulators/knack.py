@@ -1,16 +1,18 @@
 """A local stand-in for the Knack REST API (``https://api.knack.com/v1``).
 
-It serves, on 127.0.0.1, the three read routes the product uses:
+It serves, on 127.0.0.1, the read routes the product uses:
 
 - ``GET /v1/applications/{app_id}``: the app's metadata (no auth);
 - ``GET /v1/objects/{object_key}/records``: needs ``X-Knack-Application-Id`` and the
   app's ``X-Knack-REST-API-KEY``;
 - ``GET /v1/pages/{scene_key}/views/{view_key}/records``: public, any key is accepted;
+- ``GET .../records/{record_id}`` on both: one record, 404 for an id it does not hold;
 
 with Knack's paging (``page``, ``rows_per_page`` capped at 1000), ``filters`` (date rules
 compare the calendar date in the app's timezone), the 10-requests-per-second rate limit
 (HTTP 429 with ``Retry-After``) and injectable faults (503s, delays, an overstated
-``total_records``, a broken metadata body).
+``total_records``, a broken metadata body, a record deleted while a listing is paged, an
+empty page before the last one).
 
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`Faults`) and ``GET``/``DELETE /_emulator/requests`` (the request log).
@@ -86,6 +88,15 @@ class Faults:
     delay: float = 0.0  # seconds to sleep before answering each /v1 request
     overstate_total_records: int = 0  # added to total_records (total_pages follows)
     metadata_body: str | None = None  # raw 200 body (text/html) for GET /v1/applications/{id}
+    # Knack's offset paging has no snapshot: a record deleted while pages are fetched shifts
+    # the later pages. After page `delete_after_page` of a listing is served (once), the
+    # record `delete_record` (default: the first record of that page) is deleted.
+    delete_after_page: int = 0
+    delete_record: str | None = None
+    # Knack has answered 200 with `records: []` before the last page: page `empty_page` of a
+    # listing is answered so `empty_page_times` times (decrements), total_pages unchanged.
+    empty_page: int = 0
+    empty_page_times: int = 1
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -98,9 +109,9 @@ class Faults:
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
-            if name == "metadata_body":
+            if name in ("metadata_body", "delete_record"):
                 if value is not None and not isinstance(value, str):
-                    raise ValueError("metadata_body must be a string or null")
+                    raise ValueError(f"{name} must be a string or null")
             elif name == "delay":
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError("delay must be a non-negative number")
@@ -657,14 +668,23 @@ class KnackEmulator(HTTPEmulator):
                 rows = [row for row in rows if predicate(row)]
             start = (page - 1) * rows_per_page
             total = len(rows) + self.faults.overstate_total_records
+            served = rows[start : start + rows_per_page]
+            faults = self.faults
+            if faults.empty_page == page and faults.empty_page_times > 0:
+                faults.empty_page_times -= 1
+                served = []
             body = json.dumps(
                 {
                     "total_pages": math.ceil(total / rows_per_page),
                     "current_page": page,
                     "total_records": total,
-                    "records": rows[start : start + rows_per_page],
+                    "records": served,
                 }
             ).encode()
+            if faults.delete_after_page == page:
+                faults.delete_after_page = 0  # once
+                doomed = faults.delete_record or (served[0]["id"] if served else None)
+                app.records[object_key].pop(doomed, None)
         return _Response(200, body)
 
     def _control_extra(self, method: str, path: str) -> _Response | None:

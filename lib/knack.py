@@ -32,6 +32,7 @@ PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
 PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
+HOLE_RETRIES = 2  # an empty page with records after it is asked again this many times
 
 
 class RateLimiter:
@@ -85,6 +86,41 @@ class RequestStats:
             self.retries += int(retried)
             if status is not None:
                 self.by_status[status] = self.by_status.get(status, 0) + 1
+
+
+@dataclass
+class Listing:
+    """The records of one listing of a container, and whether the listing can be trusted.
+
+    Knack pages by offset with no snapshot, so a listing that ends normally may still miss
+    a record (one deleted meanwhile shifts the later pages); one with ``holes`` (pages that
+    stayed empty although a later page had records) certainly missed some.
+    """
+
+    records: list[dict[str, Any]]
+    pages: int  # pages fetched, the last (empty) one included
+    estimated_pages: int
+    estimated_records: int
+    holes: list[int] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.holes
+
+    @property
+    def problem(self) -> str:
+        if not self.holes:
+            return ""
+        numbers = ", ".join(str(n) for n in self.holes)
+        return (f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
+                f"{self.estimated_pages} Knack estimated came back empty before the last page, "
+                f"{HOLE_RETRIES + 1} times")
+
+
+def _holes(pages: dict[int, list[Any]]) -> list[int]:
+    """Empty pages with a non-empty page after them."""
+    last_full = max((n for n, rows in pages.items() if rows), default=0)
+    return [n for n in sorted(pages) if n < last_full and not pages[n]]
 
 
 class KnackClient:
@@ -147,12 +183,28 @@ class KnackClient:
         filters: dict[str, Any] | None = None,
         on_page: Callable[[int], None] | None = None,
     ) -> list[dict[str, Any]]:
+        """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``);
+        see :meth:`list_records`, which also says whether the listing can be trusted."""
+        return self.list_records(container, scene=scene, filters=filters,
+                                 on_page=on_page).records
+
+    def list_records(
+        self,
+        container: str,
+        *,
+        scene: str | None = None,
+        filters: dict[str, Any] | None = None,
+        on_page: Callable[[int], None] | None = None,
+    ) -> Listing:
         """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``).
 
         Page 1 gives Knack's estimate of the page count; the other pages are fetched
         concurrently under the rate limit, then further pages one by one until an empty
-        page (``total_records`` is only an estimate). Records are de-duplicated by id,
-        keeping the first occurrence; ``on_page`` is called with each page's row count.
+        page (``total_records`` is only an estimate). An empty page with records after it
+        is a hole (Knack has answered so): it is asked again, and a hole that stays is
+        reported in :attr:`Listing.holes`, so that nobody takes "not in this listing" for
+        "deleted". Records are de-duplicated by id, keeping the first occurrence;
+        ``on_page`` is called with each page's row count.
         """
         route, public = self._records_route(container, scene)
         params: dict[str, Any] = {"rows_per_page": MAX_ROWS_PER_PAGE}
@@ -172,29 +224,78 @@ class KnackClient:
             return fetch(n)[1]
 
         first, rows = fetch(1)
-        pages = [rows]
-        estimate = _int(first.get("total_pages"), default=1)
+        pages = {1: rows}
+        estimate = max(_int(first.get("total_pages"), default=1), 1)
+        estimated_records = _int(first.get("total_records"), default=0)
+        if not rows and estimated_records > 0:  # "N records" but none on page 1
+            pages[1] = rows = self._ask_again(page, 1, route)
         if rows and estimate > 1:
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                pages.extend(pool.map(page, range(2, estimate + 1)))
-        n = max(estimate, 1)
-        while pages[-1]:  # the estimate may be short: go on until an empty page
-            n += 1
-            pages.append(page(n))
+                numbers = range(2, estimate + 1)
+                pages.update(zip(numbers, pool.map(page, numbers), strict=True))
+        self._page_on(pages, page)
+        for n in _holes(pages):
+            pages[n] = self._ask_again(page, n, route)
+        holes = _holes(pages)
+        if not pages[1] and estimated_records > 0:
+            holes.insert(0, 1)
         records: dict[str, dict[str, Any]] = {}
         missing_id: list[dict[str, Any]] = []
-        for rows in pages:
-            for record in rows:
+        for n in sorted(pages):
+            for record in pages[n]:
                 rid = record.get("id") if isinstance(record, dict) else None
                 if isinstance(rid, str) and rid:
                     records.setdefault(rid, record)
                 else:
                     missing_id.append(record)
-        logger.info(
-            "fetched %d records of %s in %d pages (Knack estimated %s)",
-            len(records) + len(missing_id), container, len(pages), first.get("total_records"),
+        listing = Listing(
+            records=list(records.values()) + missing_id,
+            pages=len(pages),
+            estimated_pages=estimate,
+            estimated_records=estimated_records,
+            holes=holes,
         )
-        return list(records.values()) + missing_id
+        logger.info(
+            "fetched %d records of %s in %d pages (Knack estimated %s)%s",
+            len(listing.records), container, len(pages), first.get("total_records"),
+            f"; {listing.problem}" if holes else "",
+        )
+        return listing
+
+    def _page_on(self, pages: dict[int, list[dict[str, Any]]],
+                 page: Callable[[int], list[dict[str, Any]]]) -> None:
+        """Fetch the pages after the last one until an empty page."""
+        n = max(pages)
+        while pages[n]:
+            n += 1
+            pages[n] = page(n)
+
+    def _ask_again(self, page: Callable[[int], list[dict[str, Any]]], n: int,
+                   route: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for attempt in range(1, HOLE_RETRIES + 1):
+            time.sleep(self.retry.wait(attempt))
+            logger.warning("GET %s page %d was empty before the last page; asking again (%d)",
+                           route, n, attempt)
+            rows = page(n)
+            if rows:
+                break
+        return rows
+
+    def get_record(self, container: str, record_id: str, *,
+                   scene: str | None = None) -> dict[str, Any] | None:
+        """One record by id (``GET .../records/{id}``); None when Knack answers 404 (gone).
+
+        Anything else but the record itself raises: only a 404 confirms a deletion.
+        """
+        route, public = self._records_route(container, scene)
+        route = f"{route}/{record_id}"
+        body = self._get(route, public=public, missing_ok=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict) or body.get("id") != record_id:
+            raise KnackAPIError(f"Knack's answer to GET {route} is not record {record_id}")
+        return body
 
     def _records_route(self, container: str, scene: str | None) -> tuple[str, bool]:
         if container.startswith("object_"):
@@ -220,8 +321,10 @@ class KnackClient:
         return headers
 
     def _get(
-        self, route: str, params: dict[str, Any] | None = None, *, public: bool = True
+        self, route: str, params: dict[str, Any] | None = None, *, public: bool = True,
+        missing_ok: bool = False,
     ) -> Any:
+        """GET with retries; ``missing_ok``: None for a 404 instead of an error."""
         url = self.api_url + route
         headers = self._headers(public=public)
         for attempt in range(1, self.retry.attempts + 1):
@@ -244,6 +347,8 @@ class KnackClient:
             self.stats.count(res.status_code, retried=retryable and not last)
             if res.ok:
                 return _json(res, route)
+            if missing_ok and res.status_code == 404:
+                return None
             if not retryable:
                 raise KnackAPIError(
                     f"Knack refused GET {route}: HTTP {res.status_code}: {_knack_message(res)}"

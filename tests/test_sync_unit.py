@@ -132,6 +132,36 @@ def test_overstated_total_records(emulator, client):
     assert {r["id"] for r in records} == _ids(emulator)
 
 
+def test_an_empty_page_before_the_last_is_asked_again(emulator, client):
+    emulator.faults.update({"empty_page": 2, "empty_page_times": 1})
+    listing = client.list_records("object_1")
+    assert listing.complete and {r["id"] for r in listing.records} == _ids(emulator)
+    pages = [int(r.query["page"]) for r in emulator.requests]
+    assert sorted(pages) == [1, 2, 2, 3, 4]
+
+
+def test_an_empty_page_that_stays_is_a_hole_never_the_end(emulator, client):
+    emulator.faults.update({"empty_page": 2, "empty_page_times": 10})
+    listing = client.list_records("object_1")
+    assert not listing.complete and listing.holes == [2]
+    assert len(listing.records) == 1500  # pages 1 and 3: page 3 was not taken for the end
+    assert "page 2 of the 3 Knack estimated came back empty" in listing.problem
+
+
+def test_get_record_answers_the_record_or_none_for_404_only(emulator, client):
+    record = emulator.records(emulator.app_id_signals, "object_1")[0]
+    assert client.get_record("object_1", record["id"]) == record
+    assert client.get_record("view_1", record["id"], scene="scene_1") == record
+    emulator.delete_record(emulator.app_id_signals, "object_1", record["id"])
+    try:
+        assert client.get_record("object_1", record["id"]) is None
+    finally:
+        emulator.put_record(emulator.app_id_signals, "object_1", record)
+    emulator.faults.update({"fail_next": 10, "status": 500})
+    with pytest.raises(KnackAPIError, match="HTTP 500"):  # not a confirmation of anything
+        client.get_record("object_1", record["id"])
+
+
 def test_every_third_request_503_still_complete(emulator, client):
     emulator.faults.fail_every = 3
     records = client.get_records("object_1")

@@ -70,12 +70,17 @@ def run_date(prev_success: Any, dag_run: Any, full_run_schedule: str | None) -> 
     """The ``date`` parameter of a run: ISO start of the previous successful run, or ``""``
     (a full run) for the first run and the first run at or after a ``full_run_schedule`` tick.
 
+    The tick is looked for between the previous success's start and this run's own start,
+    both ``DagRun.start_date``, so one clock on both sides: a scheduler's (when it set the
+    run running) or ``airflow dags test``'s (the logical date, while ``run_after`` is the real
+    now). A run that waited past a tick (``max_active_runs=1``) is full, though due before it.
+
     ``prev_success`` may be a lazy proxy of None (Airflow 3): test it by truth, not identity.
     """
     if not prev_success:
         return ""
     prev = _utc(prev_success)
-    if full_run_schedule and prev < last_tick(full_run_schedule, _run_time(dag_run)):
+    if full_run_schedule and prev < last_tick(full_run_schedule, _run_start(dag_run)):
         return ""
     return prev.isoformat()
 
@@ -95,10 +100,19 @@ def report_url(notebook: str, app_name: str, env: str, container: str | None = N
     return f"s3://{config.bucket()}/{key}"
 
 
-def _run_time(dag_run: Any) -> dt.datetime:
-    """When the run was due: ``run_after`` (Airflow 3) or the logical date."""
-    when = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None)
-    return _utc(when) if when else dt.datetime.now(dt.UTC)
+def _run_start(dag_run: Any) -> dt.datetime:
+    """When this run started, on the clock ``prev_start_date_success`` comes from.
+
+    ``dag_run.start_date`` is what the previous success's start was read from: the scheduler
+    sets it to the real time when it sets the run running, ``airflow dags test`` to the
+    logical date (and ``run_after`` to the real now). A run not started yet (no start_date)
+    falls back to when it was due: ``run_after`` (Airflow 3), the logical date, or now.
+    """
+    for name in ("start_date", "run_after", "logical_date"):
+        when = getattr(dag_run, name, None)
+        if when:
+            return _utc(when)
+    return dt.datetime.now(dt.UTC)
 
 
 def _utc(when: Any) -> dt.datetime:

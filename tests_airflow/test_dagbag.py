@@ -213,6 +213,55 @@ def test_run_date_first_run_incremental_and_periodic_full_runs():
     assert run_date(before, at_tick, None) == before.isoformat()  # no periodic full run
 
 
+def run(*, start_date, run_after, logical_date=None) -> SimpleNamespace:
+    """A ``dag_run`` as the Task SDK's template context carries it (the fields read here)."""
+    return SimpleNamespace(start_date=start_date, run_after=run_after, logical_date=logical_date)
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_run_date_on_a_schedulers_clock():
+    """A scheduler sets ``start_date`` to the real time the run starts, ``run_after`` is the
+    tick it was due at; the previous success's start is on the same real clock."""
+    run_date, monthly = dags_module().run_date, "0 7 1 * *"
+    # no full-run tick between the previous success's start and this run's: incremental
+    nov = run(start_date=at("2026-11-15T10:00:04"), run_after=at("2026-11-15T10:00"))
+    assert run_date(at("2026-11-15T09:00:03"), nov, monthly) == "2026-11-15T09:00:03+00:00"
+    # the run due at the tick (07:00 UTC on the 1st) is full, the next incremental again
+    tick = run(start_date=at("2026-12-01T07:00:03"), run_after=at("2026-12-01T07:00"))
+    assert run_date(at("2026-12-01T06:00:02"), tick, monthly) == ""
+    after = run(start_date=at("2026-12-01T08:00:02"), run_after=at("2026-12-01T08:00"))
+    assert run_date(at("2026-12-01T07:00:03"), after, monthly) == "2026-12-01T07:00:03+00:00"
+    # a run due before the tick that started after it (it waited for a long run: one at a
+    # time) is the full run; the next one, due at the tick, is incremental from its start
+    late = run(start_date=at("2026-12-01T07:05"), run_after=at("2026-12-01T06:00"))
+    assert run_date(at("2026-12-01T05:00:02"), late, monthly) == ""
+    next_ = run(start_date=at("2026-12-01T08:10"), run_after=at("2026-12-01T07:00"))
+    assert run_date(at("2026-12-01T07:05"), next_, monthly) == "2026-12-01T07:05:00+00:00"
+
+
+def test_run_date_under_airflow_dags_test_whatever_the_real_now():
+    """``airflow dags test`` stores the logical date as the run's ``start_date`` (so as the
+    next run's ``prev_start_date_success``) and the real now as ``run_after``: the date
+    follows the logical dates, whatever day the test runs on."""
+    run_date, monthly = dags_module().run_date, "0 7 1 * *"
+    nows = ["2026-12-01T22:21", "2026-11-02T09:30", "2027-03-15T12:00", "2026-10-01T00:00"]
+    for now in map(at, nows):
+        # logical dates an hour apart with no tick between them: incremental
+        second = run(
+            start_date=at("2026-11-02T09:00"), run_after=now, logical_date=at("2026-11-02T09:00")
+        )
+        assert run_date(at("2026-11-02T08:00"), second, monthly) == "2026-11-02T08:00:00+00:00"
+        # a tick between the two logical dates: full
+        past_tick = run(
+            start_date=at("2026-12-01T08:00"), run_after=now, logical_date=at("2026-12-01T08:00")
+        )
+        assert run_date(at("2026-11-30T23:00"), past_tick, monthly) == ""
+        assert run_date(at("2026-12-01T07:00"), past_tick, monthly) == "2026-12-01T07:00:00+00:00"
+
+
 def test_rendered_templates_hold_no_credential(monkeypatch):
     with Stack() as stack:  # its random credentials, as a worker's environment would hold
         for key, value in stack.env.items():

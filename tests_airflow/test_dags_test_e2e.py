@@ -9,6 +9,7 @@ incremental run from the start of the first (``prev_start_date_success``).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import logging
 import os
@@ -23,11 +24,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from lib import config
 from lib.emulators.knack import load_fixture_app
 from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
-DAG_ID = "knack_demo_object_3"
+CONTAINER = "object_3"
+DAG_ID = f"knack_demo_{CONTAINER}"
 NOTEBOOKS = (
     "upload_metadata",
     "knack_container_to_s3",
@@ -99,16 +102,43 @@ def rendered(env: dict[str, str]) -> list[tuple[str, str, dict]]:
     return [(run_id, task, json.loads(fields)) for run_id, task, fields in rows], starts
 
 
+def logical_dates(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Two logical dates an hour apart, in the past, with no ``full_run_schedule`` tick of
+    the demo container between them, whatever ``now`` is: the hours after the latest tick
+    at least three hours ago (``airflow dags test`` takes a run's logical date as its
+    start, so as the next run's ``prev_start_date_success``)."""
+    knack_dags = dags_module()
+    schedule = config.load_app("demo").container(CONTAINER).full_run_schedule
+    if schedule:
+        anchor = knack_dags.last_tick(schedule, now - dt.timedelta(hours=3))
+    else:
+        anchor = (now - dt.timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    first, second = anchor + dt.timedelta(hours=1), anchor + dt.timedelta(hours=2)
+    assert second < now
+    assert not schedule or knack_dags.last_tick(schedule, second) < first
+    return first, second
+
+
+def dags_module():
+    """``dags/knack_dags.py`` as a module (its cron helper), built from the shipped params."""
+    spec = importlib.util.spec_from_file_location("knack_dags_e2e", DAGS_DIR / "knack_dags.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def demo_runs(airflow, stack) -> dict[str, subprocess.CompletedProcess]:
-    """Two ``airflow dags test`` runs of the demo DAG, an hour apart; S3 and the emulators
-    as the first one left them are captured before the second runs."""
-    first = run(["dags", "test", DAG_ID, "2026-11-02T08:00:00+00:00"], airflow)
+    """Two ``airflow dags test`` runs of the demo DAG, an hour apart (logical dates relative
+    to now, no full-run tick between them); S3 and the emulators as the first one left them
+    are captured before the second runs."""
+    dates = logical_dates(dt.datetime.now(dt.UTC))
+    first = run(["dags", "test", DAG_ID, dates[0].isoformat()], airflow)
     after_first = {
         "records": [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")],
         "reports": stack.s3_keys("reports/demo-dev/"),
     }
-    second = run(["dags", "test", DAG_ID, "2026-11-02T09:00:00+00:00"], airflow)
+    second = run(["dags", "test", DAG_ID, dates[1].isoformat()], airflow)
     return {"first": first, "second": second, "after_first": after_first}
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from lib import airflow_api, reports, reports_index
 from lib.errors import KnackNbError
 from lib.notebook import LOG_FORMAT
+from lib.redact import install_filter, redact
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,13 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format=LOG_FORMAT, stream=sys.stderr
     )
-    if args.command == "run":
-        return _run(args)
-    if args.command == "last-success":
-        return _last_success(args)
-    if args.command == "reports":
-        return reports_index.main_reports(args)
+    for handler in logging.getLogger().handlers:  # every logger's records, botocore's too
+        install_filter(handler)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "last-success":
+            return _last_success(args)
+        if args.command == "reports":
+            return reports_index.main_reports(args)
+    except KnackNbError as e:
+        _error(str(e))
+        return 1
+    except Exception:  # a bug or a library's error: its traceback, redacted
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        return 1
     return 2  # pragma: no cover - argparse enforces the sub-command
+
+
+def _error(message: str) -> None:
+    print(f"knack-nb: {redact(message)}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,16 +91,14 @@ def _run(args: argparse.Namespace) -> int:
             log_output=not args.quiet,
         )
     except FileNotFoundError as e:
-        print(f"knack-nb: {e}", file=sys.stderr)
+        _error(str(e))
         return 2
     out = sys.stdout if result.ok else sys.stderr
-    if result.ok:
-        print(f"{result.notebook}: ok", file=out)
-    else:
-        print(f"knack-nb: {result.notebook} failed: {result.error}", file=out)
-    for key, value in result.summary.items():
-        print(f"  {key}: {value}", file=out)
-    print(f"report: {result.report}", file=out)
+    lines = [f"{result.notebook}: ok" if result.ok
+             else f"knack-nb: {result.notebook} failed: {result.error}"]
+    lines += [f"  {key}: {value}" for key, value in result.summary.items()]
+    lines.append(f"report: {result.report}")
+    print(redact("\n".join(lines)), file=out)
     return 0 if result.ok else 1
 
 
@@ -93,7 +106,7 @@ def _last_success(args: argparse.Namespace) -> int:
     try:
         started = airflow_api.last_success(args.dag)
     except KnackNbError as e:
-        print(f"knack-nb: {e}", file=sys.stderr)
+        _error(str(e))
         return 1
     print(started.isoformat() if args.iso else int(started.timestamp()))
     return 0

@@ -1,12 +1,19 @@
 """The project's exceptions: one hierarchy, each message says what was wrong and what to do.
 
 Notebooks let these propagate; ``lib.notebook.setup`` shows them in a report as one clear
-message instead of a traceback, and ``knack-nb run`` prints the message on stderr.
+message instead of a traceback, and ``knack-nb run`` prints the message on stderr. A message
+never carries a credential: the constructor redacts it (lib/redact.py), so it is clean
+wherever it goes (papermill's ``evalue``, a report, a log line, stderr).
 """
+
+from lib.redact import redact
 
 
 class KnackNbError(Exception):
     """Base class of every error this project raises on purpose."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(KnackNbError):

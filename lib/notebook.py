@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from lib.errors import KnackNbError
+from lib.redact import install_filter, redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -18,7 +19,9 @@ def setup(level: int = logging.INFO) -> None:
 
     Logs go to stdout so they land in the report; the project's own errors (bad input,
     service failures) show as one clear message instead of a traceback, and still fail
-    the cell so papermill and ``knack-nb run`` see the failure.
+    the cell so papermill and ``knack-nb run`` see the failure. Log lines, those messages
+    and the traceback of any other exception are redacted (lib/redact.py): no credential
+    reaches the report.
     """
     root = logging.getLogger()
     if not any(getattr(h, "_knack_nb", False) for h in root.handlers):
@@ -26,13 +29,15 @@ def setup(level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT, "%H:%M:%S"))
         handler._knack_nb = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    for handler in root.handlers:
+        install_filter(handler)
     logging.getLogger("lib").setLevel(level)
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.max_colwidth", 80)
 
     shell = _ipython()
     if shell is not None:
-        shell.set_custom_exc((KnackNbError,), _show_error)
+        shell.set_custom_exc((Exception,), _show_error)
 
 
 def _ipython() -> Any:
@@ -44,9 +49,24 @@ def _ipython() -> Any:
 
 
 def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None):
-    message = f"{etype.__name__}: {value}"
-    shell._showtraceback(etype, value, [message])  # noqa: SLF001 - IPython's documented hook
-    return [message]
+    """IPython's custom exception handler: the project's errors as one line, any other
+    exception as IPython's traceback; both redacted, ``evalue`` (papermill's, the report's)
+    included. It never raises: IPython would then show the raw traceback."""
+    try:
+        evalue = redact(str(value))
+        stb = [f"{etype.__name__}: {evalue}"]
+        if not isinstance(value, KnackNbError):
+            try:
+                full = shell.InteractiveTB.structured_traceback(etype, value, tb,
+                                                                tb_offset=tb_offset)
+                stb = [redact(line) for line in full]
+            except Exception:  # noqa: BLE001 - keep the one line rather than fail
+                pass
+    except Exception:  # noqa: BLE001 - str(value) itself may fail
+        evalue = "(its message could not be shown)"
+        stb = [f"{etype.__name__}: {evalue}"]
+    shell._showtraceback(etype, evalue, stb)  # noqa: SLF001 - IPython's documented hook
+    return stb
 
 
 def summary_table(summary: dict[str, Any]) -> pd.DataFrame:

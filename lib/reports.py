@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from papermill.exceptions import PapermillExecutionError
 
 from lib import config
+from lib.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunRe
         summary = read_summary(output)
     except Exception:  # noqa: BLE001 - the report may not be readable; the error is what counts
         summary = {}
-    return RunResult(notebook, output, ok=False, error=f"{error.ename}: {error.evalue}",
+    return RunResult(notebook, output, ok=False, error=redact(f"{error.ename}: {error.evalue}"),
                      summary=summary)
 
 

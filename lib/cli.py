@@ -15,9 +15,12 @@ import sys
 import traceback
 
 from lib import airflow_api, reports, reports_index
-from lib.errors import KnackNbError
+from lib.errors import KnackNbError, MissingParameterError
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
+
+# how a notebook parameter is given on the command line
+FLAGS = {"container": "--container (-c)"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,6 +93,10 @@ def _run(args: argparse.Namespace) -> int:
             output=args.output,
             log_output=not args.quiet,
         )
+    except MissingParameterError as e:
+        flag = FLAGS.get(e.parameter, e.parameter)
+        print(redact(f"knack-nb run {e.notebook} needs {flag}: {e.hint}"), file=sys.stderr)
+        return 2
     except FileNotFoundError as e:
         _error(str(e))
         return 2

@@ -47,3 +47,13 @@ class KnackAPIError(KnackNbError):
 
 class StoreError(KnackNbError):
     """S3 refused or failed an operation."""
+
+
+class MissingParameterError(ConfigError):
+    """A notebook parameter that must be given was not: its default is only the demo's."""
+
+    def __init__(self, *, notebook: str, parameter: str, hint: str) -> None:
+        self.notebook = notebook
+        self.parameter = parameter
+        self.hint = hint
+        super().__init__(f"{notebook} needs its {parameter!r} parameter: {hint}")

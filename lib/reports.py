@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import papermill as pm
 import scrapbook as sb
 from botocore.exceptions import BotoCoreError, ClientError
 from papermill.exceptions import PapermillExecutionError
+from papermill.translators import papermill_translators
 
 from lib import config
+from lib.errors import KnackNbError, MissingParameterError
 from lib.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ logger = logging.getLogger(__name__)
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 REPORTS_PREFIX = "reports"
 LOCAL_REPORTS_DIR = Path("reports")  # fallback when S3 cannot take the report
+# parameters a run must give when the notebook has them: their defaults are the demo's
+REQUIRED_PARAMETERS = ("container",)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -80,9 +85,15 @@ def run_notebook(
     """Execute ``notebook`` with papermill; the report goes to ``output`` or the reports prefix.
 
     Only non-secret identifiers become parameters; credentials reach the kernel through
-    the environment it inherits.
+    the environment it inherits. A notebook with a ``container`` parameter needs
+    ``container``: ``MissingParameterError`` before anything runs or is written.
     """
     path = notebook_path(notebook)
+    given = {"container": container}
+    for name in REQUIRED_PARAMETERS:
+        if given[name] is None and name in notebook_parameters(path):
+            raise MissingParameterError(notebook=path.stem, parameter=name,
+                                        hint=_hint(name, app_name))
     parameters: dict[str, Any] = {"app_name": app_name, "env": env}
     if container is not None:
         parameters["container"] = container
@@ -106,6 +117,32 @@ def run_notebook(
         except PapermillExecutionError as e2:
             return _failed(path.stem, output, e2)
     return RunResult(path.stem, output, ok=True, summary=read_summary(nb))
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """The names in a notebook's ``parameters`` cell, read as papermill reads them (not run;
+    ``pm.inspect_notebook`` does the same but logs the notebook's path)."""
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])),
+                None)
+    if cell is None:
+        return set()
+    kernelspec = nb.metadata.get("kernelspec", {})
+    language = kernelspec.get("language") or nb.metadata.get("language_info", {}).get("name")
+    translator = papermill_translators.find_translator(kernelspec.get("name", "python3"),
+                                                       language or "python")
+    return {p.name for p in translator.inspect(cell)}
+
+
+def _hint(parameter: str, app_name: str) -> str:
+    """What to pass: the app's configured containers when its params file loads."""
+    try:
+        containers = sorted(config.load_app(app_name).containers)
+    except KnackNbError:
+        containers = []
+    known = f"one of {', '.join(containers)} (in {app_name}.yaml)" if containers else (
+        f"an object or view key configured in {app_name}.yaml")
+    return f"{known}; the notebook's default is only the demo's"
 
 
 def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunResult:

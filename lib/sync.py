@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +134,11 @@ class ContainerSync:
     deleted: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
+    # a full run deletes a stored record only when Knack's own route for it answers 404
+    confirmations: int = 0  # single-record requests made to confirm deletions
+    recovered: list[str] = field(default_factory=list)  # missing from the listing, in Knack
     errors: list[str] = field(default_factory=list)
+    rerun_helps: bool = True  # False when an error needs the user first (a rerun repeats it)
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
@@ -156,6 +161,8 @@ class ContainerSync:
             "unchanged": self.unchanged,
             "deleted": len(self.deleted),
             "failed": len(self.failed) + len(self.rejected),
+            "confirmations": self.confirmations,
+            "recovered": len(self.recovered),
             "errors": len(self.errors),
             "requests": self.requests,
             "retries": self.retries,
@@ -179,7 +186,10 @@ class ContainerSync:
         if self.errors:
             raise SyncError(
                 f"sync of {self.container} failed: " + " | ".join(self.errors)
-                + " (nothing was lost; a rerun is safe and completes the work)"
+                + (" (nothing was lost; a rerun is safe and completes the work)"
+                   if self.rerun_helps else
+                   " (nothing was lost; a rerun alone fails the same way: do what the message"
+                   " says first)")
             )
 
 
@@ -221,9 +231,19 @@ def sync_container(
             filters = dates.modified_since_filter(cfg.modified_date_field, since, tz)
 
         with progress_bar(f"fetch {container}", unit="rec") as bar:
-            records = client.get_records(container, scene=scene, filters=filters,
-                                         on_page=bar.update)
+            listing = client.list_records(container, scene=scene, filters=filters,
+                                          on_page=bar.update)
+        records = listing.records
         result.fetched = len(records)
+        if not listing.complete:
+            result.errors.append(
+                f"Knack's listing of {container} had a hole ({listing.problem}): the "
+                f"{len(records)} records it gave are written, but "
+                + ("records missing from it are not known to be gone, so none was deleted"
+                   if result.mode == "full" else "the records of the missing pages were not "
+                   "fetched, so the `auto` state stays where it was")
+                + ". Rerun later: Knack's empty pages are usually brief"
+            )
         valid, bad = [], []
         for r in records:
             ok = isinstance(r, dict) and isinstance(r.get("id"), str) and RECORD_ID.match(r["id"])
@@ -232,8 +252,11 @@ def sync_container(
             result.rejected = bad
             result.errors.append(
                 f"{len(bad)} records have no valid id (24 hex characters) and were not "
-                f"written: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
+                f"written: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; every "
+                "other record was. Reruns reject them again: check these records in Knack "
+                "(an id that is not Knack's means the container is not a plain object or view)"
             )
+            result.rerun_helps = False
         result.sample = _sample(valid, metadata, container, cfg.modified_date_field)
 
         known = store.list_records(container) if result.mode == "full" else None
@@ -248,7 +271,7 @@ def sync_container(
                 f"{first[1]}"
             )
         if known is not None:
-            _delete_gone(store, cfg, app_name, container, known, valid, result)
+            _delete_gone(store, client, cfg, app_name, container, scene, known, valid, result)
         if result.ok:
             store.record_success(SYNC_JOB, container, started_at, mode=result.mode,
                                  fetched=result.fetched)
@@ -296,17 +319,28 @@ def _scene(cfg: config.ContainerConfig, container: str, metadata: dict[str, Any]
 
 def _delete_gone(
     store: Store,
+    client: KnackClient,
     cfg: config.ContainerConfig,
     app_name: str,
     container: str,
+    scene: str | None,
     known: dict[str, str],
     valid: list[dict[str, Any]],
     result: ContainerSync,
 ) -> None:
+    """Delete the stored records that Knack confirms are gone.
+
+    Knack pages by offset with no snapshot: a record deleted while pages were fetched
+    shifts the later pages, so a record missing from the listing may still be in Knack.
+    Each one is asked for by id: only a 404 deletes it; one Knack still has is written
+    again (the listing missed it), and a listing that missed records is then taken once
+    more for new records it may have missed too. Guarded first against mass deletion.
+    """
     if result.errors:
         result.notes.append("deletions skipped: the run had errors, so Knack's list is not trusted")
         return
-    gone = sorted(known.keys() - {r["id"] for r in valid})
+    listed = {r["id"] for r in valid}
+    gone = sorted(known.keys() - listed)
     if not gone:
         return
     too_many = not valid or len(gone) > cfg.mass_delete_threshold * len(known)
@@ -314,13 +348,103 @@ def _delete_gone(
         result.errors.append(
             f"refusing to delete {len(gone)} of the {len(known)} stored records: Knack returned "
             f"{len(valid)}, and a full run may delete at most "
-            f"{cfg.mass_delete_threshold:.0%} of them (mass_delete_threshold). If Knack really "
-            f"lost them, set `allow_mass_delete: true` under containers.{container} in "
-            f"{app_name}.yaml and rerun"
+            f"{cfg.mass_delete_threshold:.0%} of them (mass_delete_threshold). Nothing was "
+            "deleted. If Knack is having trouble, rerun later; if Knack really lost them, set "
+            f"`allow_mass_delete: true` under containers.{container} in {app_name}.yaml, rerun, "
+            "and set it back"
         )
+        result.rerun_helps = False
         return
-    result.deleted = store.delete_records(container, gone)
-    logger.info("deleted %d records of %s that Knack no longer has", len(gone), container)
+    if valid and not _confirms_present(client, container, scene, [r["id"] for r in valid],
+                                       result):
+        return
+    confirmed, present, unsure = _confirm(client, container, scene, gone, result)
+    if present:
+        result.recovered = sorted(r["id"] for r in present)
+        result.notes.append(
+            f"{len(present)} stored records missing from Knack's listing are still in Knack "
+            "(records deleted while pages were fetched shift the later pages): kept and "
+            "refreshed from their own route"
+        )
+        again = client.list_records(container, scene=scene)  # the listing shifted: once more
+        new = [r for r in again.records if isinstance(r, dict) and isinstance(r.get("id"), str)
+               and RECORD_ID.match(r["id"]) and r["id"] not in listed and r["id"] not in known]
+        if new:
+            result.notes.append(f"listed again: {len(new)} records the first listing missed")
+        _write_more(store, container, present + new, known, result)
+    if unsure:
+        first = next(iter(unsure.items()))
+        result.errors.append(
+            f"Knack did not confirm that {len(unsure)} stored records are gone (e.g. "
+            f"{first[0]}: {first[1]}), so they were kept; rerun later"
+        )
+    if confirmed:
+        result.deleted = store.delete_records(container, confirmed)
+        logger.info("deleted %d records of %s that Knack confirmed gone", len(confirmed),
+                    container)
+
+
+def _confirms_present(client: KnackClient, container: str, scene: str | None,
+                      listed: list[str], result: ContainerSync) -> bool:
+    """Whether Knack's single-record route finds a record its listing holds (a route that
+    answers 404 for everything must never confirm deletions). A listed record may have been
+    deleted since, so up to three are asked, the most recently listed first."""
+    why = ""
+    for rid in dict.fromkeys([listed[-1], listed[len(listed) // 2], listed[0]]):
+        result.confirmations += 1
+        try:
+            if client.get_record(container, rid, scene=scene) is not None:
+                return True
+            why = f"{rid}: 404"
+        except KnackNbError as e:
+            why = f"{rid}: {e}"
+    result.errors.append(
+        f"Knack's route for one record did not find records its listing holds ({why}): it "
+        "cannot confirm deletions, so none was made. Rerun later; if it persists, check "
+        f"GET .../{container}/records/{{id}} with Knack"
+    )
+    return False
+
+
+def _confirm(client: KnackClient, container: str, scene: str | None, gone: list[str],
+             result: ContainerSync) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+    """Ask Knack for each record by id: (confirmed gone, still present, not confirmed)."""
+    confirmed: list[str] = []
+    present: list[dict[str, Any]] = []
+    unsure: dict[str, str] = {}
+
+    def ask(rid: str) -> tuple[str, dict[str, Any] | None, str | None]:
+        try:
+            return rid, client.get_record(container, rid, scene=scene), None
+        except KnackNbError as e:
+            return rid, None, str(e)
+
+    with (
+        progress_bar(f"confirm deletions {container}", total=len(gone), unit="rec") as bar,
+        ThreadPoolExecutor(knack.PAGE_WORKERS, thread_name_prefix="knack-confirm") as pool,
+    ):
+        for rid, record, error in pool.map(ask, gone):
+            result.confirmations += 1
+            if error is not None:
+                unsure[rid] = error
+            elif record is None:
+                confirmed.append(rid)
+            else:
+                present.append(record)
+            bar.update(1)
+    logger.info("%s: %d of %d records missing from the listing confirmed gone (%d requests)",
+                container, len(confirmed), len(gone), len(gone))
+    return confirmed, present, unsure
+
+
+def _write_more(store: Store, container: str, records: list[dict[str, Any]],
+                known: dict[str, str], result: ContainerSync) -> None:
+    written = store.put_records(container, records, known_etags=known)
+    result.written += len(written.written)
+    result.unchanged += len(written.unchanged)
+    result.failed.update(written.failed)
+    if written.failed:
+        result.errors.append(f"{len(written.failed)} records could not be written to S3")
 
 
 def _describe_record(record: Any) -> str:

@@ -19,10 +19,10 @@ MODIFIED = "field_5"
 class Signals:
     """A generated signals app on the stack, with its params file."""
 
-    def __init__(self, stack, params_dir, seed=1):
+    def __init__(self, stack, params_dir, seed=1, n=N):
         self.stack = stack
         self.params_dir = params_dir
-        metadata, records = generate_app(N, seed=seed)
+        metadata, records = generate_app(n, seed=seed)
         self.app_id = stack.knack.add_app(metadata, records)
         self.containers = {
             "object_1": {"modified_date_field": MODIFIED},

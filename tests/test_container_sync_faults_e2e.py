@@ -58,19 +58,25 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
 
 
 def test_mass_delete_guard(signals):
+    # a low threshold keeps the deletions (each confirmed by its own request) few
+    signals.write_params(object_1={"mass_delete_threshold": 0.05})
     assert signals.run().ok
     ids = sorted(signals.knack())
-    for rid in ids[: N * 2 // 3]:  # Knack "loses" two thirds of the records
+    for rid in ids[:20]:  # Knack "loses" 20 of 300, more than 5%
         signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
     refused = signals.run()
     assert not refused.ok
-    assert "refusing to delete 200 of the 300 stored records" in refused.error
+    assert "refusing to delete 20 of the 300 stored records" in refused.error
     assert "allow_mass_delete" in refused.error
+    assert "a rerun is safe and completes the work" not in refused.error  # it would refuse
+    assert "a rerun alone fails the same way" in refused.error
     assert len(signals.s3()) == N  # nothing deleted
+    assert signals.run().error == refused.error  # indeed
 
-    signals.write_params(object_1={"allow_mass_delete": True})
+    signals.write_params(object_1={"mass_delete_threshold": 0.05, "allow_mass_delete": True})
     allowed = signals.run()
-    assert allowed.ok and allowed.summary["deleted"] == 200
+    assert allowed.ok and allowed.summary["deleted"] == 20
+    assert allowed.summary["confirmations"] == 21  # one probe, then one request per record
     signals.assert_s3_equals_knack()
 
 
@@ -120,6 +126,8 @@ def test_records_with_bad_or_no_ids_are_rejected_by_name(signals):
     result = signals.run()
     assert not result.ok
     assert "2 records have no valid id" in result.error
+    assert "Reruns reject them again: check these records in Knack" in result.error
+    assert "a rerun is safe and completes the work" not in result.error
     assert "id '../../escape'" in result.error and "a record without id" in result.error
     stored = signals.s3()
     assert len(stored) == N  # every valid record written, nothing under a bad key

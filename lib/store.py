@@ -48,8 +48,13 @@ class WriteResult:
 
 
 def dumps_stable(obj: Any) -> bytes:
-    """JSON with sorted keys and no spaces: equal data gives equal bytes (and equal MD5)."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    """JSON with sorted keys and no spaces: equal data gives equal bytes (and equal MD5).
+
+    UTF-8, except a lone surrogate (JSON allows ``"\\ud800"``, UTF-8 cannot hold it),
+    which stays the JSON escape Knack sent: the object parses back to the same data.
+    """
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace")  # only surrogates can fail, inside strings
 
 
 def md5_hex(body: bytes) -> str:
@@ -206,9 +211,9 @@ class Store:
         def write(record: dict[str, Any]) -> tuple[str, str, str | None]:
             rid = record["id"]
             key = self.record_key(container, rid)
-            body = dumps_stable(record)
-            digest = md5_hex(body)
             try:
+                body = dumps_stable(record)  # a record that can't be written fails alone
+                digest = md5_hex(body)
                 current = known_etags.get(rid) if known_etags is not None else self.etag(key)
                 if current == digest:
                     return rid, "unchanged", None

@@ -470,4 +470,6 @@ def _sample(records: list[dict[str, Any]], metadata: dict[str, Any], container: 
 
 def _short(value: Any, width: int = 40) -> str:
     text = "" if value is None else str(value)
+    # a lone surrogate (valid in JSON) cannot leave the kernel: show it escaped
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -133,3 +133,18 @@ def test_records_with_bad_or_no_ids_are_rejected_by_name(signals):
     assert len(stored) == N  # every valid record written, nothing under a bad key
     assert not [k for k in signals.stack.s3_keys() if "escape" in k or "None" in k]
     assert result.summary["deleted"] == 0 and result.summary["failed"] == 2
+
+
+def test_a_lone_surrogate_is_stored_as_knack_sent_it_and_the_rest_too(signals):
+    ids = sorted(signals.knack())
+    record = signals.knack()[ids[0]]
+    record["field_2"] = "broken \ud800 text"  # Knack sent "broken \\ud800 text" (valid JSON)
+    signals.stack.knack.put_record(signals.app_id, "object_1", record)
+    result = signals.run()
+    assert result.ok, result.error
+    assert result.summary["written"] == N and result.summary["failed"] == 0
+    stored = signals.s3()
+    assert b'"broken \\ud800 text"' in stored[ids[0]]  # the JSON escape, not invalid UTF-8
+    stored[ids[0]].decode("utf-8")  # the object is valid UTF-8
+    signals.assert_s3_equals_knack()  # parses back to what Knack sent, every record stored
+    assert signals.run().summary["unchanged"] == N  # and compares equal on the next run

@@ -206,3 +206,24 @@ def test_missing_credential_and_unknown_item_are_named(agol, monkeypatch, tmp_pa
     agol.write_params()
     result = publish()
     assert not result.ok and "no item " + "0" * 32 in result.error
+
+
+def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
+    stack = agol.stack
+    assert publish().ok
+    features = set(layer(stack))
+    keep = sorted(features)[: len(features) // 4]
+    Store(app_name="signals", env="dev").delete_records(
+        "object_1", sorted(set(stored()) - set(keep)))
+    refused = publish()
+    assert not refused.ok
+    gone = len(features) - len(keep)
+    assert f"refusing to delete {gone} of the {len(features)} features of the layer" in (
+        refused.error)
+    assert "a rerun alone fails the same way" in refused.error
+    assert set(layer(stack)) == features  # nothing deleted
+
+    agol.write_params(object_1={"allow_mass_delete": True})
+    allowed = publish()
+    assert allowed.ok, allowed.error
+    assert allowed.summary["deleted"] == gone and set(layer(stack)) == set(keep)

@@ -154,3 +154,40 @@ def test_missing_socrata_credential_is_named(demo, monkeypatch):
     assert not result.ok
     assert "SOCRATA_API_KEY_SECRET is not set" in result.error
     assert dataset(demo) == {}
+
+
+def test_mass_delete_guard_keeps_the_dataset_when_s3_lost_most_records(demo, tmp_path,
+                                                                       monkeypatch):
+    assert publish().ok
+    ids = sorted(dataset(demo))
+    assert len(ids) == 25
+    for rid in ids[1:]:  # S3 holds 1 of 25 (say, a first full sync is still filling it)
+        demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{rid}.json")
+    refused = publish()
+    assert not refused.ok
+    assert "refusing to delete 24 of the 25 rows of the dataset" in refused.error
+    assert "S3 holds 1 records of object_3" in refused.error
+    assert "mass_delete_threshold" in refused.error and "allow_mass_delete" in refused.error
+    assert "a rerun alone fails the same way" in refused.error
+    assert set(dataset(demo)) == set(ids)  # nothing deleted
+    assert "refusing to delete 24" in report_text(demo, refused)
+
+    params = yaml.safe_load(PARAMS.read_text())
+    params["containers"]["object_3"]["allow_mass_delete"] = True
+    folder = tmp_path / "params"
+    folder.mkdir()
+    (folder / "demo.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("KNACK_PARAMS_DIR", str(folder))
+    allowed = publish()
+    assert allowed.ok, allowed.error
+    assert allowed.summary["deleted"] == 24 and set(dataset(demo)) == {ids[0]}
+
+
+def test_a_full_publish_may_delete_up_to_the_threshold(demo):
+    assert publish().ok
+    ids = sorted(dataset(demo))
+    for rid in ids[:12]:  # 12 of 25: under half
+        demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{rid}.json")
+    result = publish()
+    assert result.ok, result.error
+    assert result.summary["deleted"] == 12 and set(dataset(demo)) == set(ids[12:])

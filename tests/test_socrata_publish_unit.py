@@ -91,5 +91,6 @@ def test_an_empty_s3_never_empties_the_dataset(demo):
     for key in demo.s3_keys("demo-dev/object_3/"):
         demo.s3().delete_object(Bucket=demo.bucket, Key=key)
     result = publisher(app_name="demo", container="object_3", env="dev")
-    assert not result.ok and "refusing to delete all 25 rows" in result.errors[0]
+    assert not result.ok and "refusing to delete all 25 of the 25 rows" in result.errors[0]
+    assert "S3 holds no records of object_3" in result.errors[0]
     assert len(demo.socrata.rows(DEMO_DATASET)) == 25

@@ -30,7 +30,7 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.publish.run import PublishError, PublishResult, table
+from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, table
 
 logger = logging.getLogger(__name__)
 
@@ -241,8 +241,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
         _upsert(layer, match, features, existing, agol.chunk_size, result)
         if result.mode == "full" and not result.failed and result.ok:
             stored = {ft["attributes"][match] for _, ft in features}
-            _remove_gone(layer, existing, stored, agol.chunk_size, result,
-                         allow_all=run.cfg.allow_mass_delete)
+            _remove_gone(layer, existing, stored, agol.chunk_size, result, run.cfg)
         if result.failed:
             first = list(result.failed.items())[:LISTED]
             result.errors.append(
@@ -424,19 +423,19 @@ def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str,
 
 
 def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any],
-                 chunk_size: int, result: AgolPublish, *, allow_all: bool) -> None:
+                 chunk_size: int, result: AgolPublish, cfg: config.ContainerConfig) -> None:
     """Delete the features whose matching value is gone from S3, and duplicates."""
     gone = {oid: value for value, oids in existing.items() if value not in stored
             for oid in oids}
     duplicates = {oid: value for value, oids in existing.items() if value in stored
                   for oid in oids[1:]}
-    if gone and not stored and not allow_all:
-        result.errors.append(
-            f"S3 holds no records of {result.container}: refusing to delete all "
-            f"{len(gone)} features of the layer. Run the container sync first; if the "
-            f"container really is empty, set `allow_mass_delete: true` under "
-            f"containers.{result.container}"
-        )
+    gone_values = {value for value in existing if value not in stored}
+    refusal = mass_delete_refusal(len(gone_values), len(existing), len(stored), cfg,
+                                  what="features of the layer", container=result.container,
+                                  app_name=result.app_name)
+    if gone and refusal:
+        result.errors.append(refusal)
+        result.rerun_helps = False
         return
     if duplicates:
         result.notes.append(f"deleted {len(duplicates)} duplicate features (one matching "

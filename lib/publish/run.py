@@ -36,6 +36,7 @@ class PublishResult:
     read: int = 0  # records read from S3
     dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
     errors: list[str] = field(default_factory=list)
+    rerun_helps: bool = True  # False when an error needs the user first (a rerun repeats it)
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
@@ -82,8 +83,35 @@ class PublishResult:
         if self.errors:
             raise PublishError(
                 f"publishing {self.container} to {self.destination} failed: "
-                + " | ".join(self.errors) + " (a rerun is safe and completes the work)"
+                + " | ".join(self.errors)
+                + (" (a rerun is safe and completes the work)" if self.rerun_helps else
+                   " (a rerun alone fails the same way: do what the message says first)")
             )
+
+
+def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.ContainerConfig,
+                        *, what: str, container: str, app_name: str) -> str | None:
+    """Why a full publish must not delete ``gone`` of the destination's ``existing`` rows or
+    features (the container's mass-delete guard, as for the sync's deletions), or None.
+
+    It refuses when S3 holds no record at all or more than ``mass_delete_threshold`` of
+    the destination would go, unless ``allow_mass_delete``: a store being filled by a first
+    sync, or emptied by mistake, never empties a public dataset.
+    """
+    if not gone or cfg.allow_mass_delete:
+        return None
+    if stored and gone <= cfg.mass_delete_threshold * existing:
+        return None
+    held = f"S3 holds {stored} records of {container}" if stored else (
+        f"S3 holds no records of {container}")
+    return (
+        f"refusing to delete {'all ' if gone == existing else ''}{gone} of the {existing} "
+        f"{what}: {held}, and a full publish may delete at most "
+        f"{cfg.mass_delete_threshold:.0%} of them (mass_delete_threshold). Nothing was "
+        "deleted. If the container sync has not run, is running or failed, let it finish "
+        "and rerun; if the records really are gone, set `allow_mass_delete: true` under "
+        f"containers.{container} in {app_name}.yaml, rerun, and set it back"
+    )
 
 
 def table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:

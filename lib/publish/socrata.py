@@ -25,7 +25,7 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.publish.run import PublishError, PublishResult
+from lib.publish.run import PublishError, PublishResult, mass_delete_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +128,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         result.sample = pd.DataFrame(rows[:SAMPLE_ROWS])
         _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
         if result.mode == "full" and result.ok:
-            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result,
-                         allow_all=run.cfg.allow_mass_delete)
+            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result, run.cfg)
         if result.ok:
             run.record_success()
     finally:
@@ -240,20 +239,21 @@ def _dataset_ids(client: _Client, resource_id: str) -> set[str]:
 
 
 def _remove_gone(client: _Client, soc: config.SocrataConfig, stored: set[str],
-                 result: SocrataPublish, *, allow_all: bool) -> None:
-    gone = sorted(_dataset_ids(client, soc.resource_id) - stored)
+                 result: SocrataPublish, cfg: config.ContainerConfig) -> None:
+    existing = _dataset_ids(client, soc.resource_id)
+    gone = sorted(existing - stored)
     if not gone:
-        return
-    if not stored and not soc.no_replace and not allow_all:
-        result.errors.append(
-            f"S3 holds no records of {result.container}: refusing to delete all {len(gone)} "
-            "rows of the dataset. Run the container sync first; if the container really is "
-            f"empty, set `allow_mass_delete: true` under containers.{result.container}"
-        )
         return
     if soc.no_replace:
         result.kept = gone
         result.notes.append(f"no_replace: kept {len(gone)} rows whose records are gone from S3")
+        return
+    refusal = mass_delete_refusal(len(gone), len(existing), len(stored), cfg,
+                                  what="rows of the dataset", container=result.container,
+                                  app_name=result.app_name)
+    if refusal:
+        result.errors.append(refusal)
+        result.rerun_helps = False
         return
     for start in range(0, len(gone), soc.chunk_size):
         batch = [{ROW_ID: rid, ":deleted": True} for rid in gone[start : start + soc.chunk_size]]

@@ -93,8 +93,12 @@ class Store:
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
-    def get_json(self, key: str) -> Any | None:
-        """The JSON object at ``key``, or None if there is none."""
+    def get_json(self, key: str, *, fix: str | None = None) -> Any | None:
+        """The JSON object at ``key``, or None if there is none.
+
+        An object that is not JSON raises StoreError naming its S3 URL and ``fix``, what to
+        do about it (by default: delete it or restore a good version, then rerun).
+        """
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except botocore.exceptions.ClientError as e:
@@ -103,7 +107,14 @@ class Store:
             raise self._error("read", key, e) from None
         except botocore.exceptions.BotoCoreError as e:
             raise self._error("read", key, e) from None
-        return json.loads(body)
+        try:
+            return json.loads(body)
+        except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
+            why = " ".join(str(e).split())[:200]
+            raise StoreError(
+                f"{self.url(key)} is not JSON ({why}): "
+                + (fix or "delete it (or restore a good version of it) and rerun")
+            ) from None
 
     def put_json(self, key: str, obj: Any) -> str:
         """Write ``obj`` as stable JSON; returns its MD5 (the S3 ETag of a simple upload)."""
@@ -264,21 +275,78 @@ class Store:
         self.container_prefix(container)  # validates the key
         return f"{STATE_PREFIX}/{self.prefix}/{container}/{job}.json"
 
+    # The one rule of the ``auto`` state: its point is a time up to which every change is
+    # known to be in S3 (for a publisher: at its destination). A run moves it to the run's
+    # start only if the run looked at every change since the point: a full run (``since``
+    # None; ``auto`` with no point yet is one), an ``auto`` run (``since`` is the point) or
+    # a run from an explicit date at or before the point. A later date never moves it.
+
     def resume_point(self, job: str, container: str) -> tuple[dt.datetime | None, str]:
         """For ``date="auto"``: the start of the last successful run of ``job`` on
-        ``container`` (None: none yet, so a full run), and a note saying which."""
-        state = self.get_json(self.state_key(job, container))
-        if not state or not state.get("last_success_start"):
+        ``container`` (None: none yet, so a full run), and a note saying which.
+
+        A corrupt state object raises StoreError naming its key and what to do."""
+        since = self._state_point(self.state_key(job, container))
+        if since is None:
             return None, 'date "auto": no successful run recorded yet, so a full run'
-        since = dt.datetime.fromisoformat(state["last_success_start"])
         return since, f'date "auto": resuming from the last successful run, {since.isoformat()}'
 
-    def record_success(self, job: str, container: str, started: dt.datetime, **info: Any) -> None:
-        """Advance the ``auto`` state of ``job`` on ``container``: call only on success."""
-        self.put_json(
-            self.state_key(job, container),
-            {"job": job, "last_success_start": started.isoformat(), **info},
-        )
+    def record_success(
+        self, job: str, container: str, started: dt.datetime, *, since: dt.datetime | None,
+        **info: Any,
+    ) -> str | None:
+        """Record that a run of ``job`` on ``container`` which started at ``started`` and
+        took the changes since ``since`` (None: a full run) succeeded: call only on success.
+
+        Advances the ``auto`` state to ``started`` by the rule above (never back); returns
+        None, or a note for the report saying why the state was left as it is.
+        """
+        key = self.state_key(job, container)
+        try:
+            point = self._state_point(key)
+        except StoreError as e:
+            if since is not None:
+                return f"{e} (this run left it as it is)"
+            point = None  # a full run replaces a corrupt state
+        if since is not None:
+            if point is None:
+                return (
+                    f'the "auto" state was not started: this run took the changes since '
+                    f"{since.isoformat()} only, so it does not know that every earlier change "
+                    'is in S3; a full run (date None) or an "auto" run starts it'
+                )
+            if since > point:
+                return (
+                    f'the "auto" state was left at {point.isoformat()}: this run took the '
+                    f"changes since {since.isoformat()}, which is later, so it did not look "
+                    "at what changed in between"
+                )
+        if point is not None and point > started:  # a run that started later recorded it
+            return None
+        self.put_json(key, {"job": job, "last_success_start": started.isoformat(), **info})
+        return None
+
+    def _state_point(self, key: str) -> dt.datetime | None:
+        """The ``last_success_start`` of the state at ``key`` (None: no state)."""
+        fix = f'delete it (aws s3 rm {self.url(key)}); the next "auto" run is then a full run'
+        state = self.get_json(key, fix=fix)
+        if state is None:
+            return None
+        if not isinstance(state, dict):
+            why = f"a JSON {type(state).__name__}, not a JSON object"
+        elif "last_success_start" not in state:
+            why = "no last_success_start"
+        else:
+            value = state["last_success_start"]
+            try:
+                point = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+            except ValueError:
+                point = None
+            if point is not None and point.tzinfo is not None:
+                return point.astimezone(dt.UTC)
+            why = (f"last_success_start {value!r} has no UTC offset" if point is not None
+                   else f"last_success_start {value!r} is not an ISO-8601 time")
+        raise StoreError(f'the "auto" state {self.url(key)} is corrupt ({why}): {fix}')
 
     def _error(self, verb: str, key: str, e: Exception) -> Exception:
         return translate_s3_error(e, f"cannot {verb} {self.url(key)}")

@@ -273,8 +273,9 @@ def sync_container(
         if known is not None:
             _delete_gone(store, client, cfg, app_name, container, scene, known, valid, result)
         if result.ok:
-            store.record_success(SYNC_JOB, container, started_at, mode=result.mode,
-                                 fetched=result.fetched)
+            note = store.record_success(SYNC_JOB, container, started_at, since=result.since,
+                                        mode=result.mode, fetched=result.fetched)
+            result.notes += [note] if note else []
     finally:
         client.close()
         result.requests, result.retries = client.stats.requests, client.stats.retries

@@ -144,8 +144,13 @@ class PublishRun:
         return time.monotonic() - self.t0
 
     def record_success(self, **info: Any) -> None:
-        """Advance the ``date="auto"`` state of this job: call only when the run succeeded."""
-        self.store.record_success(self.job, self.container, self.started, mode=self.mode, **info)
+        """Advance the ``date="auto"`` state of this job (by the Store's rule: not when the
+        run's date is later than the state's point, then a note says so): call only when
+        the run succeeded."""
+        note = self.store.record_success(self.job, self.container, self.started,
+                                         since=self.since, mode=self.mode, **info)
+        if note:
+            self.notes.append(note)
 
 
 def start(*, app_name: str, container: str, env: str, date: Any, job: str,

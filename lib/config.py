@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -121,7 +121,12 @@ def load_app(app_name: str, directory: Path | None = None) -> AppConfig:
             "add a params file or set KNACK_PARAMS_DIR"
         )
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = _load_yaml(path.read_text())
+    except _DuplicateKey as e:
+        raise ConfigError(
+            f"{path}: key {e.path!r} is given twice (line {e.first} and line {e.second}): "
+            "keep one"
+        ) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -130,6 +135,56 @@ def load_app(app_name: str, directory: Path | None = None) -> AppConfig:
         return AppConfig.model_validate({"name": app_name, **raw})
     except ValidationError as e:
         raise ConfigError(_describe(path, e)) from None
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, path: str, first: int, second: int) -> None:
+        super().__init__(path)
+        self.path, self.first, self.second = path, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one).
+
+    Keys merged in with ``<<`` may still be overridden, as YAML means them to be.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths: dict[int, str] = {}
+        _key_paths(node, "", self._paths)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader says so itself
+                continue
+            if first is not None:
+                raise _DuplicateKey(f"{self._paths.get(id(node), '')}{key}", first, line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _key_paths(node: yaml.Node, prefix: str, paths: dict[int, str]) -> None:
+    """The dotted path (``containers.view_1.``) of every mapping node under ``node``."""
+    if isinstance(node, yaml.MappingNode):
+        paths.setdefault(id(node), prefix)
+        for key_node, value in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            _key_paths(value, f"{prefix}{name}.", paths)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _key_paths(item, f"{prefix}{i}.", paths)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _describe(path: Path, error: ValidationError) -> str:

@@ -8,6 +8,7 @@ The machine's own timezone never matters.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 
 from lib.errors import ConfigError
@@ -19,19 +20,25 @@ ACCEPTED = (
     'None or 0 for a full run, or "auto" to resume from the last successful run'
 )
 _MAX_POSIX_SECONDS = 1e11  # year 5138: larger values are milliseconds by mistake
+# A date this close to datetime's ends cannot be shown in every timezone (the app's, the
+# machine's): refuse it up front rather than fail later with a bare OverflowError.
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC) + dt.timedelta(days=2)
+_LATEST = dt.datetime.max.replace(tzinfo=dt.UTC) - dt.timedelta(days=2)
 
 
 def parse_date(value: Any) -> dt.datetime | None | Literal["auto"]:
-    """Parse a ``date`` parameter; raises ConfigError naming the accepted formats."""
+    """Parse a ``date`` parameter; raises ConfigError naming the value and the accepted
+    formats."""
     if value is None or value == 0 or value == "":
         return None
     if isinstance(value, bool):
         raise ConfigError(f"date {value!r} is not a date: give {ACCEPTED}")
+    given = value
     if isinstance(value, str):
         text = value.strip()
         if text.lower() == AUTO:
             return AUTO
-        if text.lower() in ("none", "null", "0"):
+        if text.lower() in ("", "none", "null"):
             return None
         try:
             number: float | None = float(text)
@@ -41,15 +48,19 @@ def parse_date(value: Any) -> dt.datetime | None | Literal["auto"]:
             return _parse_iso(text)
         value = number
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ConfigError(f"date {given!r} is not a number of seconds: give {ACCEPTED}")
+        if value == 0:  # 0.0, "0", "-0", "0.0": a full run like 0
+            return None
         if value < 0 or value > _MAX_POSIX_SECONDS:
             hint = " (milliseconds? give seconds)" if value > _MAX_POSIX_SECONDS else ""
-            raise ConfigError(f"date {value!r} is out of range{hint}: give {ACCEPTED}")
+            raise ConfigError(f"date {given!r} is out of range{hint}: give {ACCEPTED}")
         return dt.datetime.fromtimestamp(value, tz=dt.UTC)
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return _in_range(value, given)
     if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.UTC)
-    raise ConfigError(f"date {value!r} does not parse: give {ACCEPTED}")
+        return _in_range(dt.datetime(value.year, value.month, value.day), given)
+    raise ConfigError(f"date {given!r} does not parse: give {ACCEPTED}")
 
 
 def _parse_iso(text: str) -> dt.datetime:
@@ -57,9 +68,21 @@ def _parse_iso(text: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"date {text!r} does not parse: give {ACCEPTED}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
+    return _in_range(parsed, text)
+
+
+def _in_range(when: dt.datetime, given: Any) -> dt.datetime:
+    """``when`` (naive means UTC) in UTC, if every timezone can show it."""
+    try:
+        utc = when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not _EARLIEST <= utc <= _LATEST:
+        raise ConfigError(
+            f"date {given!r} is out of range (it must fall between {_EARLIEST:%Y-%m-%d} and "
+            f"{_LATEST:%Y-%m-%d} in UTC): give {ACCEPTED}"
+        )
+    return utc
 
 
 def knack_date(when: dt.datetime, tz: dt.tzinfo) -> str:

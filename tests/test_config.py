@@ -133,3 +133,33 @@ def test_environment_defaults(monkeypatch):
     monkeypatch.delenv("KNACK_API_URL", raising=False)
     assert config.bucket() == "atd-knack-services"
     assert config.knack_api_url() == "https://api.knack.com/v1"
+
+
+@pytest.mark.parametrize(
+    "text, key, lines",
+    [
+        (GOOD.replace("    modified_date_field: field_205\n",
+                      "    modified_date_field: field_205\n    modified_date_field: field_206\n"),
+         "containers.view_197.modified_date_field", (8, 9)),
+        (GOOD + "app_id: {prod: 5d79512148c4af00106d1507}\n", "app_id", (2, 12)),
+        (GOOD.replace("  object_11: {}", "  object_11: {}\n  object_11: {scene: scene_1}"),
+         "containers.object_11", (11, 12)),
+        (GOOD.replace("layer_id: 0}", "layer_id: 0, layer_id: 1}"),
+         "containers.view_197.agol.layer_id", (10, 10)),
+    ],
+)
+def test_a_key_given_twice_names_file_key_and_lines(tmp_path, text, key, lines):
+    write(tmp_path, "twice", text)
+    with pytest.raises(ConfigError) as info:
+        config.load_app("twice", tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "twice.yaml") in message
+    assert f"key {key!r} is given twice" in message
+    assert f"line {lines[0]}" in message and f"line {lines[1]}" in message
+
+
+def test_yaml_merge_keys_may_still_override(tmp_path):
+    text = GOOD.replace("  object_11: {}", "  object_11: &base {description: a}\n"
+                        "  object_12:\n    <<: *base\n    description: b")
+    app = config.load_app("merged", write(tmp_path, "merged", text))
+    assert app.container("object_12").description == "b"

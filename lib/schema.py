@@ -21,54 +21,131 @@ class SchemaChange:
     after: str = ""
 
 
+NOT_GIVEN = "not given"  # what a report shows for an optional member the metadata lacks
+
+
+def _objects(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in metadata.get("objects") or [] if isinstance(o, dict)]
+
+
+def _scenes(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in metadata.get("scenes") or [] if isinstance(s, dict)]
+
+
+def _views(scene: dict[str, Any]) -> list[dict[str, Any]]:
+    return [v for v in scene.get("views") or [] if isinstance(v, dict)]
+
+
+def _given(value: Any) -> Any:
+    return NOT_GIVEN if value is None or value == "" else value
+
+
+def app_name(metadata: dict[str, Any]) -> str:
+    """The app's name for a report, or "name not given"."""
+    return str(metadata.get("name") or f"name {NOT_GIVEN}")
+
+
+def app_description(metadata: dict[str, Any]) -> str:
+    """The app's name and timezone for a report, "not given" for what the metadata lacks."""
+    settings = metadata.get("settings")
+    timezone = settings.get("timezone") if isinstance(settings, dict) else None
+    return f"{app_name(metadata)}, timezone {timezone or NOT_GIVEN}"
+
+
+def _count(counts: Any, key: Any) -> int | float | None:
+    value = counts.get(key) if isinstance(counts, dict) else None
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return value if is_number else None
+
+
 def objects_table(metadata: dict[str, Any]) -> pd.DataFrame:
-    counts = metadata.get("counts") or {}
+    """One row per object: key, name, number of fields and Knack's record count ("not
+    given" where the metadata lacks it)."""
+    counts = metadata.get("counts")
     rows = [
         {
-            "object": o["key"],
-            "name": o.get("name", ""),
-            "fields": len(o.get("fields", [])),
-            "records": counts.get(o["key"]),
+            "object": _given(o.get("key")),
+            "name": _given(o.get("name")),
+            "fields": len(o["fields"]) if isinstance(o.get("fields"), list) else NOT_GIVEN,
+            "records": _given(_count(counts, o.get("key"))),
         }
-        for o in metadata.get("objects", [])
+        for o in _objects(metadata)
     ]
     return pd.DataFrame(rows, columns=["object", "name", "fields", "records"])
 
 
+@dataclass(frozen=True)
+class RecordCounts:
+    """Knack's record count per object, for a plot; ``note`` says what was not given."""
+
+    counts: pd.Series  # object key -> records, only the objects Knack gave a count for
+    note: str | None = None
+
+
+def record_counts(metadata: dict[str, Any]) -> RecordCounts:
+    """The objects' record counts Knack gave (``counts``; optional, may be partial)."""
+    keys = [o["key"] for o in _objects(metadata) if o.get("key")]
+    given = {k: _count(metadata.get("counts"), k) for k in keys}
+    counts = pd.Series({k: v for k, v in given.items() if v is not None}, dtype="float64",
+                       name="records")
+    counts.index.name = "object"
+    missing = [k for k, v in given.items() if v is None]
+    if not keys:
+        note = "The metadata lists no objects (not given): no record counts to show."
+    elif counts.empty:
+        note = "Knack gave no record counts (not given for any object): nothing to plot."
+    elif missing:
+        note = (f"Knack gave no record count for {', '.join(missing)} (not given): "
+                "left out of the plot.")
+    else:
+        note = None
+    return RecordCounts(counts, note)
+
+
 def views_table(metadata: dict[str, Any]) -> pd.DataFrame:
+    """One row per view of every scene ("not given" where the metadata lacks a member)."""
     rows = [
         {
-            "view": view["key"],
-            "name": view.get("name", ""),
-            "type": view.get("type", ""),
-            "scene": scene["key"],
-            "scene slug": scene.get("slug", ""),
-            "source object": (view.get("source") or {}).get("object", ""),
+            "view": _given(view.get("key")),
+            "name": _given(view.get("name")),
+            "type": _given(view.get("type")),
+            "scene": _given(scene.get("key")),
+            "scene slug": _given(scene.get("slug")),
+            "source object": _given((view.get("source") or {}).get("object")),
         }
-        for scene in metadata.get("scenes", [])
-        for view in scene.get("views", [])
+        for scene in _scenes(metadata)
+        for view in _views(scene)
     ]
     return pd.DataFrame(
         rows, columns=["view", "name", "type", "scene", "scene slug", "source object"]
     )
 
 
+def views_note(metadata: dict[str, Any]) -> str | None:
+    """What a report says when the metadata shows no views, or None."""
+    if not isinstance(metadata.get("scenes"), list):
+        return "Knack gave no scenes (not given): the app's views are unknown."
+    if not any(_views(scene) for scene in _scenes(metadata)):
+        return "The app's scenes have no views."
+    return None
+
+
 def view_scene(metadata: dict[str, Any], view_key: str) -> str | None:
     """The key of the scene that holds ``view_key``, or None."""
-    for scene in metadata.get("scenes", []):
-        if any(v.get("key") == view_key for v in scene.get("views", [])):
-            return scene["key"]
+    for scene in _scenes(metadata):
+        if any(v.get("key") == view_key for v in _views(scene)):
+            return scene.get("key")
     return None
 
 
 def _fields(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["key"]: f for f in obj.get("fields", [])}
+    return {f["key"]: f for f in obj.get("fields") or [] if isinstance(f, dict) and "key" in f}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> list[SchemaChange]:
     """Field-level changes per object from ``before`` to ``after``."""
-    old = {o["key"]: o for o in before.get("objects", [])}
-    new = {o["key"]: o for o in after.get("objects", [])}
+    old = {o["key"]: o for o in _objects(before) if "key" in o}
+    new = {o["key"]: o for o in _objects(after) if "key" in o}
     changes: list[SchemaChange] = []
     for key in sorted(old.keys() | new.keys(), key=_natural):
         if key not in old:
@@ -109,9 +186,9 @@ def containers_needing_full_run(
     objects = {c.container for c in changes}
     views = {
         view["key"]
-        for scene in metadata.get("scenes", [])
-        for view in scene.get("views", [])
-        if (view.get("source") or {}).get("object") in objects
+        for scene in _scenes(metadata)
+        for view in _views(scene)
+        if "key" in view and (view.get("source") or {}).get("object") in objects
     }
     return sorted(objects | views, key=_natural)
 
@@ -129,8 +206,8 @@ def source_object(metadata: dict[str, Any], container: str) -> str | None:
     """The object a container's records come from: itself, or a view's source object."""
     if container.startswith("object_"):
         return container
-    for scene in metadata.get("scenes", []):
-        for view in scene.get("views", []):
+    for scene in _scenes(metadata):
+        for view in _views(scene):
             if view.get("key") == container:
                 return (view.get("source") or {}).get("object")
     return None
@@ -139,7 +216,7 @@ def source_object(metadata: dict[str, Any], container: str) -> str | None:
 def field_names(metadata: dict[str, Any], container: str) -> dict[str, str]:
     """Field key → field name for the fields of a container's (source) object."""
     obj_key = source_object(metadata, container)
-    for obj in metadata.get("objects", []):
-        if obj["key"] == obj_key:
-            return {f["key"]: f.get("name", f["key"]) for f in obj.get("fields", [])}
+    for obj in _objects(metadata):
+        if obj.get("key") == obj_key:
+            return {k: f.get("name") or k for k, f in _fields(obj).items()}
     return {}

@@ -178,6 +178,7 @@ def test_a_feature_the_layer_refuses_fails_the_run_by_name(agol):
     result = publish()
     assert not result.ok
     assert bad in result.error and "refused 1 features" in result.error
+    assert "a rerun alone fails the same way" in result.error
     assert bad in json.dumps(report(stack, result))
     assert set(layer(stack)) == set(located(stored())) - {bad}  # the others landed
 

@@ -124,6 +124,7 @@ def test_errors_in_an_answer_fail_the_run_and_name_the_row(demo):
     result = publish()
     assert not result.ok
     assert "PublishError" in result.error and bad in result.error
+    assert "a rerun alone fails the same way" in result.error
     assert bad in report_text(demo, result)
 
 

@@ -247,7 +247,10 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
             result.errors.append(
                 f"the layer refused {len(result.failed)} features: "
                 + "; ".join(f"{rid}: {why}" for rid, why in first)
+                + ". It refuses them again on a rerun: fix those records in Knack or the "
+                "layer's fields first"
             )
+            result.rerun_helps = False
         if result.ok:
             run.record_success()
     finally:

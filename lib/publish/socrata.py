@@ -210,7 +210,10 @@ def _upsert(client: _Client, resource_id: str, rows: list[dict[str, Any]], chunk
                     f"Socrata reported {answer['Errors']} errors upserting rows "
                     f"{start + 1}-{start + len(batch)}; rows in error: "
                     + (", ".join(bad[:20]) if bad else "not identified")
+                    + ". Socrata refuses them again on a rerun: fix those records in Knack or "
+                    "the dataset's columns first"
                 )
+                result.rerun_helps = False
                 return
             bar.update(len(batch))
 

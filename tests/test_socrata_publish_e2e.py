@@ -192,3 +192,15 @@ def test_a_full_publish_may_delete_up_to_the_threshold(demo):
     result = publish()
     assert result.ok, result.error
     assert result.summary["deleted"] == 12 and set(dataset(demo)) == set(ids[12:])
+
+
+def test_a_record_with_a_lone_surrogate_is_published_with_the_others(demo):
+    rid = "5f3e05757972ef0015648984"
+    key = f"demo-dev/object_3/{rid}.json"
+    record = json.loads(demo.s3().get_object(Bucket=demo.bucket, Key=key)["Body"].read())
+    record["field_7"] = record["field_7_raw"] = "broken \ud800 text"
+    demo.s3().put_object(Bucket=demo.bucket, Key=key, Body=json.dumps(record).encode())
+    result = publish()
+    assert result.ok, result.error
+    assert result.summary["created"] == 25
+    assert dataset(demo)[rid]["short_text"] == "broken \ud800 text"

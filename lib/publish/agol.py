@@ -30,7 +30,7 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, table
+from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
             (f.id, feature) for f in formatted
             if (feature := _feature(f, layer, match, tz, result)) is not None
         ]
-        result.sample = pd.DataFrame([ft["attributes"] for _, ft in features[:SAMPLE_ROWS]])
+        result.sample = sample_table([ft["attributes"] for _, ft in features[:SAMPLE_ROWS]])
         existing = layer.existing(match, None if result.mode == "full" else
                                   sorted({ft["attributes"][match] for _, ft in features}))
         _upsert(layer, match, features, existing, agol.chunk_size, result)

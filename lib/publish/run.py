@@ -114,6 +114,18 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     )
 
 
+def sample_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A few published rows as a table; a lone surrogate (valid in JSON, not in UTF-8 or
+    Arrow strings) shows as its escape instead of failing the report."""
+
+    def safe(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+
+    return pd.DataFrame([{k: safe(v) for k, v in row.items()} for row in rows])
+
+
 def table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:
     """A two-column table of ``items``, sorted by key (for reports)."""
     return pd.DataFrame([{key: k, value: v} for k, v in sorted(items.items())],

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import pandas as pd
 import requests
 from sodapy import Socrata
 
@@ -25,7 +24,7 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.publish.run import PublishError, PublishResult, mass_delete_refusal
+from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +124,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         formatted = format_records(run.metadata, container, records,
                                    location_field=soc.location_field)
         rows = [_row(f, columns, result) for f in formatted]
-        result.sample = pd.DataFrame(rows[:SAMPLE_ROWS])
+        result.sample = sample_table(rows[:SAMPLE_ROWS])
         _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
         if result.mode == "full" and result.ok:
             _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result, run.cfg)

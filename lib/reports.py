@@ -93,7 +93,7 @@ def run_notebook(
     for name in REQUIRED_PARAMETERS:
         if given[name] is None and name in notebook_parameters(path):
             raise MissingParameterError(notebook=path.stem, parameter=name,
-                                        hint=_hint(name, app_name))
+                                        hint=_container_hint(app_name))
     parameters: dict[str, Any] = {"app_name": app_name, "env": env}
     if container is not None:
         parameters["container"] = container
@@ -134,7 +134,7 @@ def notebook_parameters(path: Path) -> set[str]:
     return {p.name for p in translator.inspect(cell)}
 
 
-def _hint(parameter: str, app_name: str) -> str:
+def _container_hint(app_name: str) -> str:
     """What to pass: the app's configured containers when its params file loads."""
     try:
         containers = sorted(config.load_app(app_name).containers)

@@ -23,6 +23,7 @@ from knackpy.models import TIMEZONES
 
 from lib import config
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
+from lib.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ class KnackClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
-    def __repr__(self) -> str:  # never show the key
-        return f"KnackClient(app_id={self.app_id!r}, api_url={self.api_url!r})"
+    def __repr__(self) -> str:  # never show the key, nor a password in the URL
+        return f"KnackClient(app_id={self.app_id!r}, api_url={redact(self.api_url)!r})"
 
     def close(self) -> None:
         self._session.close()

@@ -141,3 +141,11 @@ def test_the_log_filter_redacts_messages_args_and_tracebacks(monkeypatch):
     out = stream.getvalue()
     assert SECRET not in out and "hunter2-pw" not in out and "AKIA1" not in out
     assert "Sending http request" in out and "RuntimeError: cannot reach http://me:***@host" in out
+
+
+def test_a_knack_client_shown_in_a_cell_hides_the_url_password():
+    from lib.knack import KnackClient
+
+    client = KnackClient(app_id="a" * 24, api_url="http://user:PASSWORD123@host/v1",
+                         api_key="k")
+    assert "PASSWORD123" not in repr(client) and "user:***@host" in repr(client)

@@ -57,3 +57,7 @@ class MissingParameterError(ConfigError):
         self.parameter = parameter
         self.hint = hint
         super().__init__(f"{notebook} needs its {parameter!r} parameter: {hint}")
+
+
+class CorruptObjectError(StoreError):
+    """An object in S3 that should hold JSON does not (the message names its key)."""

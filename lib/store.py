@@ -25,7 +25,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from lib import config
-from lib.errors import MissingCredentialError, StoreError
+from lib.errors import CorruptObjectError, MissingCredentialError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class Store:
             return json.loads(body)
         except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
             why = " ".join(str(e).split())[:200]
-            raise StoreError(
+            raise CorruptObjectError(
                 f"{self.url(key)} is not JSON ({why}): "
                 + (fix or "delete it (or restore a good version of it) and rerun")
             ) from None

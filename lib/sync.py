@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from lib import config, dates, knack, schema
-from lib.errors import ConfigError, KnackNbError, UnknownContainerError
+from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.store import RECORD_ID, Store, dumps_stable
@@ -56,7 +56,7 @@ class MetadataUpload:
             "env": self.env,
             "app_id": self.app_id,
             "s3_url": self.url,
-            "objects": len(self.metadata.get("objects", [])),
+            "objects": len(self.metadata.get("objects") or []),
             "views": int(len(self.views)),
             "fetched": 1,
             "written": int(self.written),
@@ -84,10 +84,14 @@ def upload_metadata(*, app_name: str, env: str) -> MetadataUpload:
         client.close()
     logger.info(
         "fetched metadata of %s (%s): %d objects",
-        metadata.get("name"), app_id, len(metadata.get("objects", [])),
+        metadata.get("name"), app_id, len(metadata.get("objects") or []),
     )
 
-    previous = store.get_json(key)
+    try:
+        previous = store.get_json(key)
+    except CorruptObjectError as e:  # this run fetched good metadata: it replaces it
+        logger.warning("%s; replacing it with the metadata just fetched", e)
+        previous = None
     changes = schema.diff(previous, metadata) if previous is not None else []
     written = previous is None or dumps_stable(previous) != dumps_stable(metadata)
     if written:

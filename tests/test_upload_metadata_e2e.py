@@ -199,3 +199,13 @@ def test_report_kept_locally_when_s3_refuses_it(demo_env, monkeypatch, capsys, t
     (local,) = (tmp_path / "reports").rglob("*.ipynb")
     assert "the bucket does not exist" in local.read_text()
     assert stack.s3_keys() == []  # nothing in S3
+
+
+def test_a_corrupt_stored_metadata_object_is_replaced_and_said(demo_env, capsys):
+    stack = demo_env
+    stack.s3().put_object(Bucket=stack.bucket, Key=META_KEY, Body=b'{"application": tru')
+    assert run() == 0
+    assert s3_json(stack, META_KEY) == load_fixture_app()[0]["application"]
+    (key,) = report_keys(stack)
+    assert f"s3://{stack.bucket}/{META_KEY} is not JSON" in s3_text(stack, key)
+    assert "replacing it with the metadata just fetched" in s3_text(stack, key)

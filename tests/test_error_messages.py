@@ -125,7 +125,7 @@ def test_a_corrupt_state_fails_an_auto_run_naming_the_key(signals):
     result = signals.run(date="auto")
     assert not result.ok
     url = f"s3://{signals.stack.bucket}/{key}"
-    assert result.error.startswith("StoreError: ") and url in result.error
+    assert result.error.startswith("CorruptObjectError: ") and url in result.error
     assert "delete it" in result.error
     text = report_text(signals.stack, result)
     assert url in text and "Traceback" not in text

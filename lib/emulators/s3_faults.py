@@ -1,0 +1,105 @@
+"""S3 faults for tests and the fault matrix: a proxy on 127.0.0.1 in front of an S3 server
+(moto's) that passes requests through and answers some of them with S3's own errors.
+
+Point ``AWS_ENDPOINT_URL`` at :attr:`S3FaultProxy.url`: boto3 and papermill then reach moto
+through it, with their real retry logic facing the faults. S3 answers ``503 SlowDown``
+when a prefix is busy and ``500 InternalError`` now and then; clients must retry both.
+
+Faults (:class:`S3Faults`, mutable while it runs):
+- ``fail_every``: answer every Nth request of ``methods`` with ``status``;
+- ``fail_after``: let that many requests of ``methods`` through, then fail all the others
+  (an outage that outlasts any retry).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from lib.emulators._http import Response, ServerThread
+
+CODES = {500: "InternalError", 503: "SlowDown"}
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
+               "content-type", "server", "date"}
+
+
+@dataclass
+class S3Faults:
+    methods: set[str] = field(default_factory=lambda: {"GET", "PUT", "HEAD", "POST", "DELETE"})
+    status: int = 503
+    fail_every: int = 0
+    fail_after: int | None = None
+    seen: int = 0  # requests of `methods` counted
+    failed: int = 0  # of them answered with `status`
+
+    def take(self, method: str) -> bool:
+        if method not in self.methods:
+            return False
+        self.seen += 1
+        fail = (self.fail_every > 0 and self.seen % self.fail_every == 0) or (
+            self.fail_after is not None and self.seen > self.fail_after)
+        self.failed += int(fail)
+        return fail
+
+
+class S3FaultProxy:
+    """``with S3FaultProxy(moto_url) as proxy:`` then use ``proxy.url`` as the endpoint."""
+
+    def __init__(self, upstream: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.faults = S3Faults()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._http = ServerThread("S3 fault proxy", self._dispatch,
+                                  lambda: _error(500, "proxy error"), host=host, port=port)
+
+    @property
+    def url(self) -> str:
+        return self._http.url
+
+    def start(self) -> S3FaultProxy:
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.stop()
+
+    def __enter__(self) -> S3FaultProxy:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> Response:
+        with self._lock:
+            fail = self.faults.take(method)
+            status = self.faults.status
+        if fail:
+            return _error(status, "Please reduce your request rate." if status == 503
+                          else "We encountered an internal error. Please try again.")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(*self._upstream, timeout=60)
+        sent = {k: v for k, v in headers.items() if k.lower() != "connection"}
+        try:
+            conn.request(method, raw_path, body=body or None, headers=sent)
+            answer = conn.getresponse()
+            data = answer.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            self._local.conn = None
+            raise
+        kept = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP}
+        return Response(answer.status, b"" if method == "HEAD" else data,
+                        answer.getheader("Content-Type") or "application/xml", kept)
+
+
+def _error(status: int, message: str) -> Response:
+    code = CODES.get(status, "InternalError")
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>s3-fault-proxy</RequestId></Error>")
+    return Response(status, body.encode(), "application/xml")

@@ -1,0 +1,26 @@
+"""knack_container_to_s3.ipynb end to end with S3 failing: the kernel reaches moto through
+an S3 fault proxy (lib/emulators/s3_faults.py) answering S3's own 503 SlowDown. An outage
+that outlasts botocore's retries (minutes of backoff) is a case of
+benchmarks/fault_matrix.py, not of the suite."""
+
+from __future__ import annotations
+
+import pytest
+from signals_app import N
+
+from lib.emulators.s3_faults import S3FaultProxy
+
+
+@pytest.fixture
+def proxy(signals, monkeypatch):
+    with S3FaultProxy(signals.stack.s3_url) as p:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)  # the product, its kernels included
+        yield p
+
+
+def test_slowdown_every_fourth_request_is_retried_to_completion(signals, proxy):
+    proxy.faults.fail_every = 4
+    result = signals.run()
+    assert result.ok, result.error
+    assert result.summary["written"] == N and proxy.faults.failed > N // 4
+    signals.assert_s3_equals_knack()

@@ -26,3 +26,22 @@ def test_internal_error_every_fourth_request_is_retried_to_completion(signals, p
     assert result.ok, result.error
     assert result.summary["written"] == N and proxy.faults.failed > N // 4
     signals.assert_s3_equals_knack()
+
+
+def test_the_proxy_passes_s3_through_and_takes_faults_over_http(demo_env):
+    import boto3
+    import requests
+
+    with S3FaultProxy(demo_env.s3_url) as proxy:
+        s3 = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1",
+                          config=boto3.session.Config(retries={"max_attempts": 1}))
+        s3.put_object(Bucket=demo_env.bucket, Key="k.json", Body=b"{}")
+        assert s3.get_object(Bucket=demo_env.bucket, Key="k.json")["Body"].read() == b"{}"
+        answer = requests.post(f"{proxy.url}/_emulator/faults",
+                               json={"methods": ["GET"], "fail_after": 0}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["methods"] == ["GET"]
+        with pytest.raises(s3.exceptions.ClientError, match="SlowDown"):
+            s3.get_object(Bucket=demo_env.bucket, Key="k.json")
+        s3.put_object(Bucket=demo_env.bucket, Key="k.json", Body=b"[]")  # PUTs still pass
+        assert requests.post(f"{proxy.url}/_emulator/faults", json={"nope": 1},
+                             timeout=10).status_code == 400

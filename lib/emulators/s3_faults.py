@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import http.client
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from lib.emulators._http import Response, ServerThread
+from lib.emulators._http import HTTPEmulator, Response, ServerThread
 
 CODES = {500: "InternalError", 503: "SlowDown"}
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
@@ -35,6 +35,18 @@ class S3Faults:
     seen: int = 0  # requests of `methods` counted
     failed: int = 0  # of them answered with `status`
 
+    def update(self, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` (``POST /_emulator/faults``), checking the names."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown fault {unknown[0]!r}; known: {sorted(known)}")
+        for name, value in changes.items():
+            setattr(self, name, set(value) if name == "methods" else value)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "methods": sorted(self.methods)}
+
     def take(self, method: str) -> bool:
         if method not in self.methods:
             return False
@@ -45,14 +57,16 @@ class S3Faults:
         return fail
 
 
-class S3FaultProxy:
-    """``with S3FaultProxy(moto_url) as proxy:`` then use ``proxy.url`` as the endpoint."""
+class S3FaultProxy(HTTPEmulator):
+    """``with S3FaultProxy(moto_url) as proxy:`` then use ``proxy.url`` as the endpoint;
+    ``/_emulator/faults`` sets the faults from another process, as for the emulators."""
 
     def __init__(self, upstream: str, *, host: str = "127.0.0.1", port: int = 0) -> None:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.faults = S3Faults()
-        self._lock = threading.Lock()
+        self.requests: list[Any] = []  # not logged: moto keeps what landed
+        self._lock = threading.RLock()
         self._local = threading.local()
         self._http = ServerThread("S3 fault proxy", self._dispatch,
                                   lambda: _error(500, "proxy error"), host=host, port=port)
@@ -61,20 +75,9 @@ class S3FaultProxy:
     def url(self) -> str:
         return self._http.url
 
-    def start(self) -> S3FaultProxy:
-        self._http.start()
-        return self
-
-    def stop(self) -> None:
-        self._http.stop()
-
-    def __enter__(self) -> S3FaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
     def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> Response:
+        if raw_path.startswith("/_emulator/"):
+            return self._control(method, urlsplit(raw_path).path, body)
         with self._lock:
             fail = self.faults.take(method)
             status = self.faults.status

@@ -65,6 +65,15 @@ class ContainerConfig(_Strict):
     # destination); null: only the first run is full. Default: monthly, the 1st, 07:00 UTC.
     full_run_schedule: str | None = "0 7 1 * *"
 
+    def refuses_mass_delete(self, gone: int, of: int, remaining: int) -> bool:
+        """The mass-delete guard of every full run that deletes (the sync in S3, the
+        publishers at their destinations): deleting ``gone`` of ``of`` with ``remaining``
+        left at the source is refused when nothing remains or more than
+        ``mass_delete_threshold`` would go, unless ``allow_mass_delete``."""
+        if not gone or self.allow_mass_delete:
+            return False
+        return not remaining or gone > self.mass_delete_threshold * of
+
 
 class AppConfig(_Strict):
     name: str = Field(description="the params file's stem, e.g. data-tracker")

@@ -47,14 +47,21 @@ class WriteResult:
     failed: dict[str, str] = field(default_factory=dict)  # record id -> error
 
 
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate (valid in JSON, not in UTF-8) as its escape
+    ``\\udXXX``; any other text unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def dumps_stable(obj: Any) -> bytes:
     """JSON with sorted keys and no spaces: equal data gives equal bytes (and equal MD5).
 
     UTF-8, except a lone surrogate (JSON allows ``"\\ud800"``, UTF-8 cannot hold it),
-    which stays the JSON escape Knack sent: the object parses back to the same data.
+    which stays the JSON escape Knack sent (surrogates occur only inside strings): the
+    object parses back to the same data.
     """
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return text.encode("utf-8", "backslashreplace")  # only surrogates can fail, inside strings
+    return escape_surrogates(text).encode()
 
 
 def md5_hex(body: bytes) -> str:

@@ -15,7 +15,7 @@ from lib import config, dates, knack, schema
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.knack import KnackClient
 from lib.progress import progress_bar
-from lib.store import RECORD_ID, Store, dumps_stable
+from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def sync_container(
             )
         valid, bad = [], []
         for r in records:
-            ok = isinstance(r, dict) and isinstance(r.get("id"), str) and RECORD_ID.match(r["id"])
+            ok = _has_valid_id(r)
             (valid if ok else bad).append(r if ok else _describe_record(r))
         if bad:
             result.rejected = bad
@@ -348,8 +348,7 @@ def _delete_gone(
     gone = sorted(known.keys() - listed)
     if not gone:
         return
-    too_many = not valid or len(gone) > cfg.mass_delete_threshold * len(known)
-    if too_many and not cfg.allow_mass_delete:
+    if cfg.refuses_mass_delete(len(gone), len(known), len(valid)):
         result.errors.append(
             f"refusing to delete {len(gone)} of the {len(known)} stored records: Knack returned "
             f"{len(valid)}, and a full run may delete at most "
@@ -372,8 +371,8 @@ def _delete_gone(
             "refreshed from their own route"
         )
         again = client.list_records(container, scene=scene)  # the listing shifted: once more
-        new = [r for r in again.records if isinstance(r, dict) and isinstance(r.get("id"), str)
-               and RECORD_ID.match(r["id"]) and r["id"] not in listed and r["id"] not in known]
+        new = [r for r in again.records
+               if _has_valid_id(r) and r["id"] not in listed and r["id"] not in known]
         if new:
             result.notes.append(f"listed again: {len(new)} records the first listing missed")
         _write_more(store, container, present + new, known, result)
@@ -452,6 +451,12 @@ def _write_more(store: Store, container: str, records: list[dict[str, Any]],
         result.errors.append(f"{len(written.failed)} records could not be written to S3")
 
 
+def _has_valid_id(record: Any) -> bool:
+    """A record whose id can name its S3 object (24 hex characters, as Knack's are)."""
+    rid = record.get("id") if isinstance(record, dict) else None
+    return isinstance(rid, str) and RECORD_ID.match(rid) is not None
+
+
 def _describe_record(record: Any) -> str:
     if not isinstance(record, dict):
         return f"a {type(record).__name__} instead of a record"
@@ -475,6 +480,5 @@ def _sample(records: list[dict[str, Any]], metadata: dict[str, Any], container: 
 
 def _short(value: Any, width: int = 40) -> str:
     text = "" if value is None else str(value)
-    # a lone surrogate (valid in JSON) cannot leave the kernel: show it escaped
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = escape_surrogates(text)  # a lone surrogate cannot leave the kernel
     return text if len(text) <= width else text[: width - 1] + "…"

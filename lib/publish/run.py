@@ -12,7 +12,7 @@ import pandas as pd
 
 from lib import config, dates
 from lib.errors import ConfigError, KnackNbError
-from lib.store import Store
+from lib.store import Store, escape_surrogates
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
 
@@ -98,9 +98,7 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     the destination would go, unless ``allow_mass_delete``: a store being filled by a first
     sync, or emptied by mistake, never empties a public dataset.
     """
-    if not gone or cfg.allow_mass_delete:
-        return None
-    if stored and gone <= cfg.mass_delete_threshold * existing:
+    if not cfg.refuses_mass_delete(gone, existing, stored):
         return None
     held = f"S3 holds {stored} records of {container}" if stored else (
         f"S3 holds no records of {container}")
@@ -118,12 +116,10 @@ def sample_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """A few published rows as a table; a lone surrogate (valid in JSON, not in UTF-8 or
     Arrow strings) shows as its escape instead of failing the report."""
 
-    def safe(value: Any) -> Any:
-        if isinstance(value, str):
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-
-    return pd.DataFrame([{k: safe(v) for k, v in row.items()} for row in rows])
+    return pd.DataFrame([
+        {k: escape_surrogates(v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in rows
+    ])
 
 
 def table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:

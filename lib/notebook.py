@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
-
-import pandas as pd
 
 from lib.errors import KnackNbError
 from lib.redact import install_filter, redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# scrapbook's JSON scrap (scrapbook.schemas.GLUE_PAYLOAD_FMT, payload version 1)
+SCRAP_MIMETYPE = "application/scrapbook.scrap.json+json"
+SCRAP_VERSION = 1
 
 
 def setup(level: int = logging.INFO) -> None:
@@ -32,6 +34,8 @@ def setup(level: int = logging.INFO) -> None:
     for handler in root.handlers:
         install_filter(handler)
     logging.getLogger("lib").setLevel(level)
+    import pandas as pd  # here, not at import: lib.reports reads SCRAP_MIMETYPE from this module
+
     pd.set_option("display.max_columns", 50)
     pd.set_option("display.max_colwidth", 80)
 
@@ -69,8 +73,24 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
     return stb
 
 
-def summary_table(summary: dict[str, Any]) -> pd.DataFrame:
-    """A run's summary as a two-column table for the report."""
+def glue(name: str, data: Any) -> None:
+    """Record ``data`` in the cell's outputs as a scrapbook JSON scrap: exactly the output
+    ``scrapbook.glue(name, data)`` makes, so ``scrapbook.read_notebook(report).scraps[name]``
+    reads it, without importing scrapbook in the kernel (it imports papermill, nbformat and
+    jsonschema: ~3 s per run). ``data`` must be JSON: dicts, lists, str, numbers, bool, None.
+    """
+    from IPython.display import display
+
+    payload = {"name": name, "data": json.loads(json.dumps(data)), "encoder": "json",
+               "version": SCRAP_VERSION}
+    metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
+    display({SCRAP_MIMETYPE: payload}, metadata=metadata, raw=True)
+
+
+def summary_table(summary: dict[str, Any]) -> Any:
+    """A run's summary as a two-column table (a pandas DataFrame) for the report."""
+    import pandas as pd
+
     rows = [
         {"": key.replace("_", " "), "value": ", ".join(v) if isinstance(v, list) else v}
         for key, v in summary.items()

@@ -8,6 +8,7 @@ is written also when the run fails; then it shows the error at the top.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -16,13 +17,14 @@ from typing import Any
 
 import nbformat
 import papermill as pm
-import scrapbook as sb
 from botocore.exceptions import BotoCoreError, ClientError
 from papermill.exceptions import PapermillExecutionError
+from papermill.iorw import load_notebook_node
 from papermill.translators import papermill_translators
 
 from lib import config
 from lib.errors import KnackNbError, MissingParameterError
+from lib.notebook import SCRAP_MIMETYPE
 from lib.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -169,7 +171,15 @@ def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bo
 
 
 def read_summary(nb: Any) -> dict[str, Any]:
-    """The ``summary`` scrap a notebook glued, from a notebook node or path."""
-    scraps = sb.read_notebook(nb).scraps if isinstance(nb, str) else sb.models.Notebook(nb).scraps
-    scrap = scraps.get("summary")
-    return dict(scrap.data) if scrap is not None else {}
+    """The ``summary`` scrap a notebook glued (``lib.notebook.glue``, scrapbook's format), from
+    a notebook node or a path or URL papermill reads. The last one glued wins, as in scrapbook."""
+    if isinstance(nb, str):
+        nb = load_notebook_node(nb)
+    summary: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(SCRAP_MIMETYPE)
+            if isinstance(payload, dict) and payload.get("name") == "summary":
+                data = payload.get("data")
+                summary = dict(json.loads(data) if isinstance(data, str) else data or {})
+    return summary

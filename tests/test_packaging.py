@@ -51,5 +51,5 @@ def test_notebooks_are_clean_and_follow_the_contract():
             assert not re.search(r"^\s*(def|class) ", text, flags=re.M), f"{path.name} defines"
             assert "sys.path" not in text
             assert not re.search(r"(?i)(api_key|password|secret|token)\s*=", text), path.name
-        # the last code cell glues the summary for reports and tests
-        assert 'sb.glue("summary"' in "".join(code[-1]["source"]), path.name
+        # the last code cell glues the summary (scrapbook's format, tests/test_glue.py)
+        assert 'notebook.glue("summary"' in "".join(code[-1]["source"]), path.name

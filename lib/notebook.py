@@ -87,6 +87,17 @@ def glue(name: str, data: Any) -> None:
     display({SCRAP_MIMETYPE: payload}, metadata=metadata, raw=True)
 
 
+def bar_table(counts: Any, *, caption: str | None = None) -> Any:
+    """Counts (a pandas Series) as a table with a bar in each row: a pandas ``Styler``, HTML
+    with CSS bars, so the picture of a bar chart costs ~0.1 s where matplotlib's import
+    costs ~0.6 s a run. No bars when every count is 0 or the table is empty."""
+    table = counts.to_frame()
+    styler = table.style.format(precision=0, thousands=",")
+    if len(table) and table.iloc[:, 0].fillna(0).max() > 0:
+        styler = styler.bar(color="#8fb5de", vmin=0, width=90, height=70)
+    return styler.set_caption(caption) if caption else styler
+
+
 def summary_table(summary: dict[str, Any]) -> Any:
     """A run's summary as a two-column table (a pandas DataFrame) for the report."""
     import pandas as pd

@@ -8,13 +8,16 @@ when a prefix is busy and ``500 InternalError`` now and then; clients must retry
 Faults (:class:`S3Faults`, mutable while it runs):
 - ``fail_every``: answer every Nth request of ``methods`` with ``status``;
 - ``fail_after``: let that many requests of ``methods`` through, then fail all the others
-  (an outage that outlasts any retry).
+  (an outage that outlasts any retry);
+- ``delay``: seconds to wait before answering every request, of any method (a network round
+  trip to S3, which moto on 127.0.0.1 doesn't have; benchmarks/fast_runs.py).
 """
 
 from __future__ import annotations
 
 import http.client
 import threading
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +35,7 @@ class S3Faults:
     status: int = 503
     fail_every: int = 0
     fail_after: int | None = None
+    delay: float = 0.0  # seconds before answering each request (any method)
     seen: int = 0  # requests of `methods` counted
     failed: int = 0  # of them answered with `status`
 
@@ -41,6 +45,9 @@ class S3Faults:
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown fault {unknown[0]!r}; known: {sorted(known)}")
+        delay = changes.get("delay", 0.0)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise ValueError("delay must be a non-negative number of seconds")
         for name, value in changes.items():
             setattr(self, name, set(value) if name == "methods" else value)
 
@@ -81,6 +88,9 @@ class S3FaultProxy(HTTPEmulator):
         with self._lock:
             fail = self.faults.take(method)
             status = self.faults.status
+            delay = self.faults.delay
+        if delay:
+            time.sleep(delay)
         if fail:
             return _error(status, "Please reduce your request rate." if status == 503
                           else "We encountered an internal error. Please try again.")

@@ -80,7 +80,17 @@ class AppConfig(_Strict):
     app_id: dict[Env, KnackKey]
     # client-side pace of Knack requests; Knack answers 429 beyond 10 per second
     requests_per_second: Annotated[float, Field(gt=0, le=10)] = 8.0
+    # How many of the app's Knack tasks (upload_metadata, knack_container_to_s3, of all its
+    # container DAGs) Airflow runs at once: the slots of the app's pool (dags/, `knack-nb
+    # airflow-pools`). They share requests_per_second (see client_requests_per_second).
+    concurrent_knack_tasks: Annotated[int, Field(ge=1, le=10)] = 1
     containers: dict[Annotated[str, Field(pattern=r"^(object|view)_\d+$")], ContainerConfig]
+
+    @property
+    def client_requests_per_second(self) -> float:
+        """The pace of one Knack client: the app's ``requests_per_second`` shared by the
+        ``concurrent_knack_tasks`` that may run at once, so together they stay under it."""
+        return self.requests_per_second / self.concurrent_knack_tasks
 
     def app_id_for(self, env: str) -> str:
         env = check_env(env)

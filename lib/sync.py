@@ -77,7 +77,7 @@ def upload_metadata(*, app_name: str, env: str) -> MetadataUpload:
     store = Store(app_name=app_name, env=env)
     key = store.metadata_key(app_id)
 
-    client = KnackClient(app_id=app_id)
+    client = KnackClient(app_id=app_id, requests_per_second=app.client_requests_per_second)
     try:
         metadata = client.get_metadata()
     finally:
@@ -213,7 +213,7 @@ def sync_container(
     app_id = app.app_id_for(env)
     since = dates.parse_date(date)  # fail on a bad date before any request
     store = Store(app_name=app_name, env=env)
-    client = KnackClient(app_id=app_id, requests_per_second=app.requests_per_second)
+    client = KnackClient(app_id=app_id, requests_per_second=app.client_requests_per_second)
     result = ContainerSync(app_name, env, container, app_id, mode="full")
     try:
         metadata = _metadata(store, client, result)

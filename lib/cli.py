@@ -5,6 +5,7 @@
     knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
     knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
     knack-nb reports --html reports/data-tracker-prod/...ipynb    # one report as HTML in S3
+    knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import logging
 import sys
 import traceback
 
-from lib import airflow_api, reports, reports_index
+from lib import airflow_api, airflow_pools, reports, reports_index
 from lib.errors import KnackNbError, MissingParameterError
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
@@ -49,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("reports", help="list runs from their S3 reports, or render one to HTML")
     reports_index.add_arguments(rep)
+
+    pools = sub.add_parser(
+        "airflow-pools",
+        help="the Airflow pools of the Knack apps in params, as `airflow pools import` takes",
+    )
+    pools.add_argument("-o", "--output", help="write the JSON to this file (default: print it)")
     return parser
 
 
@@ -66,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             return _last_success(args)
         if args.command == "reports":
             return reports_index.main_reports(args)
+        if args.command == "airflow-pools":
+            return _airflow_pools(args)
     except KnackNbError as e:
         _error(str(e))
         return 1
@@ -116,6 +125,19 @@ def _last_success(args: argparse.Namespace) -> int:
         _error(str(e))
         return 1
     print(started.isoformat() if args.iso else int(started.timestamp()))
+    return 0
+
+
+def _airflow_pools(args: argparse.Namespace) -> int:
+    found = airflow_pools.pools()
+    text = airflow_pools.pools_json(found)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {len(found)} pool(s) to {args.output}; "
+              f"create or update them with: airflow pools import {args.output}")
+    else:
+        print(text, end="")
     return 0
 
 

@@ -7,6 +7,14 @@ For each container of each ``params/<app>.yaml`` (or ``KNACK_PARAMS_DIR``), the 
 
 - Schedule and retries come from the container's params (``schedule``, ``retries``; see
   ``lib/config.py`` for the defaults). One run at a time, no catch-up.
+- The tasks that call Knack (``upload_metadata``, ``knack_container_to_s3``) run in the
+  app's pool ``knack_<app>`` (``lib/airflow_pools.py``: ``concurrent_knack_tasks`` slots,
+  the clients sharing the app's ``requests_per_second``), so the container DAGs of one app
+  stay under Knack's per-app limit together. Publishing tasks never call Knack.
+- Metadata once per app per schedule tick: ``upload_metadata`` runs its notebook only if
+  the metadata was last fetched before this run's tick (``_state/<app>-<env>/
+  upload_metadata.json``, written when it succeeds), else it is skipped and the container
+  task (trigger rule ``none_failed``) uses the stored metadata, fetched after the tick.
 - ``date``: the start of the previous successful run of the DAG (``prev_start_date_success``),
   so a failed run's records are taken again by the next one. The first run is full, and so
   is the first run at or after each tick of the container's ``full_run_schedule`` (monthly
@@ -37,13 +45,17 @@ from croniter import croniter
 
 try:  # Airflow 3
     from airflow.sdk import DAG
+    from airflow.sdk.exceptions import AirflowSkipException
 except ImportError:  # Airflow 2
     from airflow import DAG
+    from airflow.exceptions import AirflowSkipException
 from airflow.providers.papermill.operators.papermill import PapermillOperator
 
 from lib import config
+from lib.airflow_pools import pool_name
 from lib.errors import ConfigError
 from lib.reports import report_key
+from lib.store import Store
 
 NOTEBOOKS_DIR = Path(
     os.environ.get("KNACK_NOTEBOOKS_DIR") or Path(__file__).resolve().parent.parent / "notebooks"
@@ -100,6 +112,17 @@ def report_url(notebook: str, app_name: str, env: str, container: str | None = N
     return f"s3://{config.bucket()}/{key}"
 
 
+def schedule_tick(dag_run: Any) -> dt.datetime:
+    """The schedule tick a run is for: when it was due, ``data_interval_end`` (with Airflow
+    3's cron schedules the logical date; under ``airflow dags test`` the date given), else
+    its logical date, else when it was triggered (``run_after``)."""
+    for name in ("data_interval_end", "logical_date", "run_after"):
+        when = getattr(dag_run, name, None)
+        if when:
+            return _utc(when)
+    return dt.datetime.now(dt.UTC)
+
+
 def _run_start(dag_run: Any) -> dt.datetime:
     """When this run started, on the clock ``prev_start_date_success`` comes from.
 
@@ -118,6 +141,38 @@ def _run_start(dag_run: Any) -> dt.datetime:
 def _utc(when: Any) -> dt.datetime:
     when = dt.datetime.fromisoformat(when) if isinstance(when, str) else when
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+# --- the tasks -------------------------------------------------------------------------
+
+
+class UploadMetadataOperator(PapermillOperator):
+    """``upload_metadata``, run once per app per schedule tick.
+
+    Every container DAG of an app starts with this task, in the app's pool. The first one
+    of a tick runs the notebook (which writes its report) and, when it succeeds, records in
+    S3 when it started; one that then finds that record at or after its own tick is skipped
+    (the stored metadata is newer than the tick) and its container task runs against the
+    stored metadata. With one pool slot the Knack tasks of a tick run one after another, so
+    the first fetches and the others skip; with more, two may fetch at once (harmless).
+    """
+
+    def execute(self, context: Any) -> Any:
+        app_name, env = self.parameters["app_name"], self.parameters["env"]
+        app_id = config.load_app(app_name).app_id_for(env)
+        store = Store(app_name=app_name, env=env)
+        tick = schedule_tick(context["dag_run"])
+        fetched = store.metadata_fetched(app_id)
+        if fetched is not None and fetched >= tick:
+            raise AirflowSkipException(
+                f"the metadata of {app_name} ({env}) was fetched by a run that started at "
+                f"{fetched.isoformat()}, at or after this run's tick {tick.isoformat()}: "
+                "the container task uses it as stored"
+            )
+        started = dt.datetime.now(dt.UTC)
+        result = super().execute(context)
+        store.record_metadata_fetch(app_id, started)
+        return result
 
 
 # --- the DAGs --------------------------------------------------------------------------
@@ -148,13 +203,21 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
         tags=["knack", app.name, env, container, *destinations],
         doc_md=f"`{container}` of `{app.name}` ({env}): upload the app's metadata, sync the "
         f"container to S3, then publish to {', '.join(destinations) or 'no destination'}. "
+        f"The Knack tasks run in the pool `{pool_name(app.name)}`; the metadata upload is "
+        "skipped when another container DAG of the app fetched it since this run's tick. "
         "Generated from params by `dags/knack_dags.py`.",
     )
     date = "{{ knack_run_date(prev_start_date_success, dag_run, knack_full_run_schedule) }}"
+    knack = {"pool": pool_name(app.name)}  # the tasks that call Knack
     with dag:
-        upload = _notebook_task(UPLOAD_METADATA, {"app_name": app.name, "env": env})
+        upload = _notebook_task(
+            UPLOAD_METADATA, {"app_name": app.name, "env": env}, UploadMetadataOperator, **knack
+        )
         ids = {"app_name": app.name, "env": env, "container": container}
-        sync = _notebook_task(CONTAINER_TO_S3, {**ids, "date": date})
+        # runs when upload_metadata is skipped (the metadata is already fresh), not if it fails
+        sync = _notebook_task(
+            CONTAINER_TO_S3, {**ids, "date": date}, trigger_rule="none_failed", **knack
+        )
         publish = [
             _notebook_task(PUBLISH_NOTEBOOKS[d], {**ids, "date": date}) for d in destinations
         ]
@@ -162,17 +225,23 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
     return dag
 
 
-def _notebook_task(notebook: str, parameters: dict[str, str]) -> PapermillOperator:
+def _notebook_task(
+    notebook: str,
+    parameters: dict[str, str],
+    operator: type[PapermillOperator] = PapermillOperator,
+    **kwargs: Any,
+) -> PapermillOperator:
     container = parameters.get("container")
     args = ", ".join(repr(v) for v in (notebook, parameters["app_name"], parameters["env"]))
     args += f", {container!r}" if container else ""
-    return PapermillOperator(
+    return operator(
         task_id=notebook,
         input_nb=str(NOTEBOOKS_DIR / f"{notebook}.ipynb"),
         output_nb="{{ knack_report_url(" + args + ") }}",
         parameters=parameters,
         kernel_name="python3",
         log_output=True,
+        **kwargs,
     )
 
 

@@ -33,6 +33,7 @@ MAX_POOL_CONNECTIONS = 32  # one shared client serves this many concurrent reque
 UPLOAD_WORKERS = 16  # concurrent PUTs through that client
 DELETE_BATCH = 1000  # the most keys S3's DeleteObjects takes at once
 STATE_PREFIX = "_state"  # never mistaken for a container: containers don't start with _
+METADATA_FETCH = "upload_metadata"  # _state/<app>-<env>/upload_metadata.json
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CONTAINER = re.compile(r"^(object|view)_\d+$")
 RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -354,6 +355,41 @@ class Store:
             why = (f"last_success_start {value!r} has no UTC offset" if point is not None
                    else f"last_success_start {value!r} is not an ISO-8601 time")
         raise StoreError(f'the "auto" state {self.url(key)} is corrupt ({why}): {fix}')
+
+    # --- when the metadata was last fetched ------------------------------------------------
+    # Airflow's container DAGs of one app fetch the metadata once per schedule tick: the
+    # first run of a tick fetches it and records when it started; the others find that
+    # record at or after their tick and use the stored metadata (dags/knack_dags.py).
+
+    def metadata_fetch_key(self) -> str:
+        return f"{STATE_PREFIX}/{self.prefix}/{METADATA_FETCH}.json"
+
+    def metadata_fetched(self, app_id: str) -> dt.datetime | None:
+        """The start of the last successful metadata upload of ``app_id`` recorded by
+        :meth:`record_metadata_fetch`; None when there is none, it is of another app id,
+        or it cannot be read (the caller then fetches, which replaces it)."""
+        key = self.metadata_fetch_key()
+        try:
+            state = self.get_json(key)
+            if state is None:
+                return None
+            started = dt.datetime.fromisoformat(state["started"])
+            if state["app_id"] != app_id or started.tzinfo is None:
+                return None
+        except (StoreError, TypeError, KeyError, ValueError) as e:
+            logger.warning("%s cannot be read (%s): the metadata is fetched again", key, e)
+            return None
+        return started.astimezone(dt.UTC)
+
+    def record_metadata_fetch(self, app_id: str, started: dt.datetime) -> None:
+        """Record that an upload of ``app_id``'s metadata that started at ``started``
+        (aware) succeeded: the stored metadata is at least that fresh. Never moves back."""
+        known = self.metadata_fetched(app_id)
+        if known is None or known < started:
+            self.put_json(
+                self.metadata_fetch_key(),
+                {"app_id": app_id, "started": started.astimezone(dt.UTC).isoformat()},
+            )
 
     def _error(self, verb: str, key: str, e: Exception) -> Exception:
         return translate_s3_error(e, f"cannot {verb} {self.url(key)}")

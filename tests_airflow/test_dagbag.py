@@ -23,6 +23,8 @@ try:  # Airflow 3
 except ImportError:  # Airflow 2
     from airflow.models import DagBag
 
+from airflow.providers.papermill.operators.papermill import PapermillOperator
+
 from lib import config
 from lib.emulators.stack import Stack
 
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"
 UTC = dt.UTC
 PUBLISH = {"socrata": "upsert_knack_container_to_socrata", "agol": "knack_container_to_agol"}
+KNACK_TASKS = {"upload_metadata", "knack_container_to_s3"}  # the tasks that call Knack
 
 
 def load(monkeypatch, params_dir: Path | None = None, env: str = "dev") -> DagBag:
@@ -74,18 +77,28 @@ def test_every_shipped_container_is_a_dag_with_the_expected_tasks_and_order(monk
     bag = load(monkeypatch)
     assert bag.import_errors == {}
     expected = {
-        f"knack_{app}_{container}": config.load_app(app).container(container)
+        f"knack_{app}_{container}": (app, config.load_app(app).container(container))
         for app in config.known_apps()
         for container in config.load_app(app).containers
     }
     assert set(bag.dag_ids) == set(expected)
-    for dag_id, cfg in expected.items():
+    for dag_id, (app, cfg) in expected.items():
         dag = bag.dags[dag_id]
         assert edges(dag) == expected_edges(cfg), dag_id
         assert dag.schedule == cfg.schedule
         assert dag.catchup is False and dag.max_active_runs == 1
         for task in dag.tasks:
-            assert type(task).__name__ == "PapermillOperator"
+            assert isinstance(task, PapermillOperator)
+            upload = task.task_id == "upload_metadata"
+            assert type(task).__name__ == ("UploadMetadata" if upload else "Papermill") + "Operator"
+            # Knack's limit is per app: its Knack tasks share the app's pool, publishing doesn't
+            assert (task.pool, task.pool_slots) == (
+                (f"knack_{app}", 1) if task.task_id in KNACK_TASKS else ("default_pool", 1)
+            ), (dag_id, task.task_id)
+            # the sync runs when upload_metadata is skipped (metadata already fresh)
+            assert task.trigger_rule == (
+                "none_failed" if task.task_id == "knack_container_to_s3" else "all_success"
+            )
             assert task.retries == cfg.retries
             assert task.kernel_name == "python3"
             assert Path(task.input_nb) == ROOT / "notebooks" / f"{task.task_id}.ipynb"
@@ -121,6 +134,7 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
     shutil.copy(ROOT / "params" / "demo.yaml", tmp_path / "demo.yaml")
     (tmp_path / "new-app.yaml").write_text(
         "app_id: {prod: 0123456789abcdef01234567}\n"
+        "concurrent_knack_tasks: 2\n"
         "containers:\n"
         "  view_12:\n"
         "    scene: scene_3\n"
@@ -146,6 +160,12 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
         ("knack_container_to_s3", "upsert_knack_container_to_socrata"),
     }
     assert {t.retries for t in dag.tasks} == {0}
+    assert {t.task_id: t.pool for t in dag.tasks} == {
+        "upload_metadata": "knack_new-app",
+        "knack_container_to_s3": "knack_new-app",
+        "upsert_knack_container_to_socrata": "default_pool",
+    }
+    assert bag.dags["knack_demo_view_6"].get_task("upload_metadata").pool == "knack_demo"
     assert dag.get_task("knack_container_to_s3").parameters["env"] == "prod"
     assert bag.dags["knack_new-app_object_7"].schedule is None  # manual only
     assert edges(bag.dags["knack_new-app_object_7"]) == {

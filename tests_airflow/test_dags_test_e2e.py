@@ -1,9 +1,13 @@
-"""``airflow dags test`` runs the demo DAG end to end with real Airflow and a SQLite database.
+"""``airflow dags test`` runs the demo DAGs end to end with real Airflow and a SQLite database.
 
 The demo stack (moto's S3 server, the Knack, Socrata and ArcGIS emulators) runs in this
 process; Airflow runs in subprocesses whose environment is the stack's (credentials in the
-environment only, as on a worker). Two runs: the first is a full run, the second an
-incremental run from the start of the first (``prev_start_date_success``).
+environment only, as on a worker). The Airflow home has the pools ``knack-nb airflow-pools``
+generates, imported with ``airflow pools import``. Three runs: the demo's ``object_3`` DAG
+(a full run, which fetches the app's metadata), its ``view_6`` DAG at the same logical date
+(the metadata is not fetched again), then ``object_3`` an hour later (an incremental run from
+the start of the first, ``prev_start_date_success``). Last, two runs of both DAGs go through
+Airflow's own scheduling steps (``scheduler_queue.py``) to show the pool at work.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -20,17 +25,21 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 import requests
 
-from lib import config
+from lib import cli, config
 from lib.emulators.knack import load_fixture_app
 from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 CONTAINER = "object_3"
 DAG_ID = f"knack_demo_{CONTAINER}"
+OTHER_DAG_ID = "knack_demo_view_6"  # another container DAG of the same app
+SCHEDULER_QUEUE = Path(__file__).with_name("scheduler_queue.py")
 NOTEBOOKS = (
     "upload_metadata",
     "knack_container_to_s3",
@@ -52,7 +61,12 @@ def stack() -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def airflow(stack: Stack, tmp_path_factory) -> dict[str, str]:
-    """An Airflow home with a migrated SQLite database; the environment of its commands."""
+    """An Airflow home with a migrated SQLite database and the Knack pools; the environment
+    of its commands.
+
+    The pools file is ``knack-nb airflow-pools -o FILE`` of the shipped params plus one app
+    allowed 3 Knack tasks at once (no DAG of it runs here), then ``airflow pools import``,
+    as a deployment does before the DAGs run."""
     home = tmp_path_factory.mktemp("airflow-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KNACK_"))}
     env.update(stack.env)
@@ -66,7 +80,23 @@ def airflow(stack: Stack, tmp_path_factory) -> dict[str, str]:
         }
     )
     run(["db", "migrate"], env)
+    params = tmp_path_factory.mktemp("params")
+    for path in config.params_dir().glob("*.yaml"):
+        shutil.copy(path, params)
+    (params / "busy-app.yaml").write_text(
+        "app_id: {dev: 0123456789abcdef01234567}\nconcurrent_knack_tasks: 3\n"
+        "containers: {object_1: {}}\n"
+    )
+    pools = home / "knack-pools.json"
+    with mock.patch.dict(os.environ, {"KNACK_PARAMS_DIR": str(params)}):
+        assert cli.main(["airflow-pools", "--output", str(pools)]) == 0
+    run(["pools", "import", str(pools)], env)
     return env
+
+
+def metadata_requests(stack: Stack) -> int:
+    """How many times the Knack emulator was asked for an app's metadata."""
+    return sum(r.path.startswith("/v1/applications/") for r in stack.knack.requests)
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -128,23 +158,34 @@ def dags_module():
 
 
 @pytest.fixture(scope="module")
-def demo_runs(airflow, stack) -> dict[str, subprocess.CompletedProcess]:
-    """Two ``airflow dags test`` runs of the demo DAG, an hour apart (logical dates relative
-    to now, no full-run tick between them); S3 and the emulators as the first one left them
-    are captured before the second runs."""
+def demo_runs(airflow, stack) -> dict[str, Any]:
+    """``airflow dags test`` of the demo DAG, of another container DAG of the app at the same
+    logical date, then of the demo DAG an hour later (logical dates relative to now, no
+    full-run tick between them); S3 and the emulators are captured after each run."""
     dates = logical_dates(dt.datetime.now(dt.UTC))
     first = run(["dags", "test", DAG_ID, dates[0].isoformat()], airflow)
     after_first = {
         "records": [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")],
         "reports": stack.s3_keys("reports/demo-dev/"),
+        "metadata_requests": metadata_requests(stack),
+    }
+    same_tick = run(["dags", "test", OTHER_DAG_ID, dates[0].isoformat()], airflow)
+    after_same_tick = {
+        "reports": stack.s3_keys("reports/demo-dev/"),
+        "metadata_requests": metadata_requests(stack),
     }
     second = run(["dags", "test", DAG_ID, dates[1].isoformat()], airflow)
-    return {"first": first, "second": second, "after_first": after_first}
+    return {
+        "dates": dates,
+        "first": first,
+        "same_tick": same_tick,
+        "second": second,
+        "after_first": after_first,
+        "after_same_tick": after_same_tick,
+    }
 
 
 def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, demo_runs):
-    first, second = demo_runs["first"], demo_runs["second"]
-
     records = demo_runs["after_first"]["records"]
     ids = {Path(k).stem for k in records}
     assert ids == {r["id"] for r in load_fixture_app()[1]["object_3"]}  # all 25 records
@@ -178,12 +219,17 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
             "container": "object_3",
             "date": incremental,
         }
-    assert len(stack.s3_keys("reports/demo-dev/")) == 2 * len(NOTEBOOKS)
+    # the first run's four reports, view_6's sync, the second run's three (its metadata upload
+    # was skipped: the metadata had been fetched after its tick)
+    assert len(stack.s3_keys("reports/demo-dev/")) == 4 + 1 + 3
 
     # no credential in the rendered parameters, the reports, the task logs or the output
     texts = {
         "rendered fields": json.dumps(fields),
-        "airflow output": first.stdout + first.stderr + second.stdout + second.stderr,
+        "airflow output": "".join(
+            demo_runs[name].stdout + demo_runs[name].stderr
+            for name in ("first", "same_tick", "second")
+        ),
     }
     for key in stack.s3_keys("reports/"):
         body = stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read()
@@ -201,9 +247,64 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
     assert leaks == set()
 
 
+def task_states(env: dict[str, str]) -> dict[tuple[str, str], dict[str, str]]:
+    """{(dag_id, logical date): {task_id: state}} of every task instance Airflow recorded."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db") as con:
+        rows = con.execute(
+            "SELECT t.dag_id, d.logical_date, t.task_id, t.state FROM task_instance t "
+            "JOIN dag_run d ON d.dag_id = t.dag_id AND d.run_id = t.run_id"
+        ).fetchall()
+    states: dict[tuple[str, str], dict[str, str]] = {}
+    for dag_id, logical_date, task_id, state in rows:
+        when = dt.datetime.fromisoformat(logical_date).replace(tzinfo=dt.UTC).isoformat()
+        states.setdefault((dag_id, when), {})[task_id] = state
+    return states
+
+
+def test_pools_import_of_the_generated_file_gives_one_pool_per_app(airflow, demo_runs):
+    with sqlite3.connect(Path(airflow["AIRFLOW_HOME"]) / "airflow.db") as con:
+        pools = dict(con.execute("SELECT pool, slots FROM slot_pool").fetchall())
+    expected = {f"knack_{app}": 1 for app in config.known_apps()}  # shipped: the default
+    assert pools == {"default_pool": 128, **expected, "knack_busy-app": 3}
+
+
+def test_metadata_is_fetched_once_per_app_per_tick(airflow, stack, demo_runs):
+    """object_3 and view_6 at the same logical date: only the first asks Knack for the
+    metadata (and leaves an upload_metadata report); view_6's upload_metadata is skipped and
+    its sync runs on the stored metadata. The later object_3 run skips it too: its tick is
+    before the fetch (``airflow dags test`` runs past ticks)."""
+    first, later = (d.isoformat() for d in demo_runs["dates"])
+    states = task_states(airflow)
+    assert states[(DAG_ID, first)] == dict.fromkeys(NOTEBOOKS, "success")
+    assert states[(OTHER_DAG_ID, first)] == {
+        "upload_metadata": "skipped",
+        "knack_container_to_s3": "success",
+    }
+    assert states[(DAG_ID, later)] == {**dict.fromkeys(NOTEBOOKS, "success"),
+                                       "upload_metadata": "skipped"}
+    assert demo_runs["after_first"]["metadata_requests"] == 1
+    assert demo_runs["after_same_tick"]["metadata_requests"] == 1
+    assert metadata_requests(stack) == 1
+    output = demo_runs["same_tick"].stdout + demo_runs["same_tick"].stderr
+    assert "at or after this run's tick" in output
+    new = set(demo_runs["after_same_tick"]["reports"]) - set(demo_runs["after_first"]["reports"])
+    assert [Path(k).parent.name for k in new] == ["knack_container_to_s3"]
+    assert stack.s3_keys("reports/demo-dev/upload_metadata/") == [
+        k for k in demo_runs["after_first"]["reports"] if "/upload_metadata/" in k
+    ]
+    # when the fetch started, recorded in S3: after the logical dates (they are in the past)
+    marker = json.loads(
+        stack.s3().get_object(Bucket=stack.bucket, Key="_state/demo-dev/upload_metadata.json")[
+            "Body"
+        ].read()
+    )
+    assert marker["app_id"] == config.load_app("demo").app_id_for("dev")
+    assert dt.datetime.fromisoformat(marker["started"]) > demo_runs["dates"][1]
+
+
 def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path):
     """``knack-nb last-success`` against ``airflow api-server`` on loopback, on the database
-    the two runs above left (the recorded-answer tests are tests/test_last_success.py)."""
+    the runs above left (the recorded-answer tests are tests/test_last_success.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -251,3 +352,36 @@ def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path)
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+def test_the_pool_queues_one_knack_task_of_the_app_at_a_time(airflow, demo_runs):
+    """Runs of object_3 and view_6 through Airflow's own scheduling steps on this database
+    (the DAGs as ``airflow dags test`` serialized them, the pools as imported):
+    ``scheduler_queue.py`` lets the scheduler's critical section queue what it may, marks
+    what it queued done, and repeats. The app's pool (1 slot) lets one of its Knack tasks
+    through at a time, the other DAG's waiting; publishing tasks are not held by it."""
+    done = subprocess.run(
+        [sys.executable, str(SCHEDULER_QUEUE), DAG_ID, OTHER_DAG_ID],
+        env=airflow, cwd=airflow["AIRFLOW_HOME"], text=True, capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    *steps, end = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert end == {"runs": {DAG_ID: "success", OTHER_DAG_ID: "success"}}
+    knack = [[(dag, task) for dag, task, pool in step["queued"] if pool == "knack_demo"]
+             for step in steps]
+    assert all(len(queued) == 1 for queued in knack), steps  # never two at once
+    assert sorted(sum(knack, [])) == sorted(
+        (dag, task) for dag in (DAG_ID, OTHER_DAG_ID)
+        for task in ("upload_metadata", "knack_container_to_s3")
+    )
+    # while one DAG's Knack task was queued, the other DAG's waited for the slot
+    first = steps[0]
+    assert [[d, t] for d, t, _ in first["waiting"]] == [[OTHER_DAG_ID, "upload_metadata"]]
+    assert first["queued"] == [[DAG_ID, "upload_metadata", "knack_demo"]]
+    # the publishing tasks went with view_6's upload_metadata, in Airflow's default pool
+    publish = {(d, t) for step in steps for d, t, pool in step["queued"] if pool == "default_pool"}
+    assert publish == {(DAG_ID, t) for t in NOTEBOOKS[2:]}
+    assert any(
+        {pool for _, _, pool in step["queued"]} == {"knack_demo", "default_pool"} for step in steps
+    )

@@ -200,6 +200,8 @@ def probe_kernel(env: PyEnv, workdir: Path, run_env: dict[str, str]) -> dict[str
 
 
 CELL_ROLES = ("params", "imports", "main", "other")
+# the wall outside the cells, from papermill's own timestamps (see timeline())
+PHASES = ("process", "kernel start", "between cells", "kernel stop")
 
 
 @dataclass
@@ -207,11 +209,13 @@ class Run:
     wall: float  # seconds, around the subprocess
     summary: dict[str, Any]
     cells: dict[str, float]  # papermill's cell durations, summed by role (cell_roles)
+    phases: dict[str, float]  # the rest of the wall (timeline)
 
     @classmethod
     def from_report(cls, wall: float, location: str) -> Run:
         nb = load_notebook_node(location)
-        return cls(wall, read_summary(nb), cell_roles(nb))
+        cells = cell_roles(nb)
+        return cls(wall, read_summary(nb), cells, timeline(nb, wall, sum(cells.values())))
 
     @property
     def work(self) -> float:
@@ -221,10 +225,32 @@ class Run:
     def overhead(self) -> float:
         return self.wall - self.work
 
-    @property
-    def outside_cells(self) -> float:
-        """Wall time in no cell: papermill's start, the kernel's, the saves around them."""
-        return self.wall - sum(self.cells.values())
+
+
+def timeline(nb: Any, wall: float, in_cells: float) -> dict[str, float]:
+    """Where the wall goes outside the cells, from the timestamps papermill writes:
+
+    - ``process``: wall - papermill's own duration (the process's start and imports, reading
+      and parameterizing the notebook, the final write, the interpreter's exit);
+    - ``kernel start``: papermill's start to the first cell's start (the kernel launched and
+      ready, the first save);
+    - ``kernel stop``: the last cell's end to papermill's end (kernel_info, the kernel's
+      shutdown, the last save);
+    - ``between cells``: the rest (the save after each cell)."""
+    meta = nb.metadata.get("papermill", {})
+    times = [(c.metadata.papermill.get("start_time"), c.metadata.papermill.get("end_time"))
+             for c in nb.cells if c.metadata.get("papermill", {}).get("start_time")]
+    if not (meta.get("start_time") and meta.get("end_time") and times):
+        return dict.fromkeys(PHASES, float("nan"))
+    start, end = (dt.datetime.fromisoformat(meta[k]) for k in ("start_time", "end_time"))
+    first = dt.datetime.fromisoformat(times[0][0])
+    last = dt.datetime.fromisoformat(times[-1][1])
+    duration = (end - start).total_seconds()
+    kernel_start = (first - start).total_seconds()
+    kernel_stop = (end - last).total_seconds()
+    return {"process": wall - duration, "kernel start": kernel_start,
+            "between cells": duration - kernel_start - kernel_stop - in_cells,
+            "kernel stop": kernel_stop}
 
 
 def cell_roles(nb: Any) -> dict[str, float]:
@@ -545,7 +571,7 @@ def overhead_table(runs: dict[tuple[str, str, str], list[Run]], envs: list[PyEnv
 
 
 def breakdown_table(runs: dict[tuple[str, str, str], list[Run]], envs: list[PyEnv]) -> None:
-    head = ("env", "notebook", "tool", "wall", "outside cells", "imports cell", "main cell",
+    head = ("env", "notebook", "tool", "wall", *PHASES, "imports cell", "main cell",
             "of it seconds", "other cells")
     lines = []
     for env in envs:
@@ -555,7 +581,8 @@ def breakdown_table(runs: dict[tuple[str, str, str], list[Run]], envs: list[PyEn
                 cells = {role: med([r.cells[role] for r in got]) for role in CELL_ROLES}
                 lines.append((
                     env.name, notebook, tool, f"{med([r.wall for r in got]):.2f}",
-                    f"{med([r.outside_cells for r in got]):.2f}", f"{cells['imports']:.2f}",
+                    *(f"{med([r.phases[p] for r in got]):.2f}" for p in PHASES),
+                    f"{cells['imports']:.2f}",
                     "" if notebook == FLOOR else f"{cells['main']:.2f}",
                     "" if notebook == FLOOR else f"{med([r.work for r in got]):.2f}",
                     "" if notebook == FLOOR else f"{cells['other'] + cells['params']:.2f}",
@@ -572,11 +599,11 @@ def pieces_table(walls: dict[tuple[str, str], list[float]], envs: list[PyEnv]) -
 
 
 def figure_table(figures: list[Figure]) -> None:
-    head = ("run (dev papermill CLI)", "papermill wall", "sync seconds", "overhead",
-            "outside cells", "imports cell", "note")
+    head = ("run (dev papermill CLI)", "papermill wall", "sync seconds", "overhead", *PHASES,
+            "imports cell", "note")
     print_table(head, [(f.label, f"{f.run.wall:.2f}", f"{f.run.work:.2f}",
-                        f"{f.run.overhead:.2f}", f"{f.run.outside_cells:.2f}",
-                        f"{f.run.cells['imports']:.2f}", f.note) for f in figures], {0, 6})
+                        f"{f.run.overhead:.2f}", *(f"{f.run.phases[p]:.2f}" for p in PHASES),
+                        f"{f.run.cells['imports']:.2f}", f.note) for f in figures], {0, 9})
 
 
 def saving_table(figures: list[SavingFigure]) -> None:
@@ -675,8 +702,9 @@ def main(argv: list[str] | None = None) -> int:
           f"demo app, {DEMO_CONTAINER}; R={args.repeat}")
     overhead_table(overhead, envs)
     print()
-    print("   where the wall goes (medians; papermill's cell durations; outside cells = wall - "
-          "all cells: papermill's and the kernel's start, saves)")
+    print("   where the wall goes (medians, from papermill's timestamps in the report: process = "
+          "wall - papermill's duration; kernel start = to the first cell; kernel stop = after "
+          "the last; between cells = the saves after each cell)")
     breakdown_table(overhead, envs)
     print()
     print(f"   what a fresh process pays before any work (wall of python -c, R={args.repeat})")

@@ -147,13 +147,14 @@ def s3(monkeypatch, tmp_path):
 
 
 def test_upload_metadata_runs_its_notebook_once_per_tick(s3, monkeypatch):
-    """The real task of a DAG built from params, with the notebook replaced by a recorder:
-    it runs when no fetch is recorded, or one before the run's tick (and then records its
-    own start); it is skipped when the last fetch started at or after the tick; a failed
-    notebook records nothing."""
+    """The real tasks of two container DAGs of one app built from params, with the notebook
+    replaced by a recorder: it runs when no fetch is recorded, or one that started before
+    the run's tick (and then records its own start); it is skipped when the last fetch, by
+    either DAG, started at or after the tick; a failed notebook records nothing."""
     bag = DagBag(dag_folder=str(DAGS_DIR))
     assert bag.import_errors == {}
     task = bag.dags["knack_tick-app_object_1"].get_task("upload_metadata")
+    other = bag.dags["knack_tick-app_view_2"].get_task("upload_metadata")
     store = Store(app_name="tick-app", env="dev")
     notebooks = []
 
@@ -165,7 +166,7 @@ def test_upload_metadata_runs_its_notebook_once_per_tick(s3, monkeypatch):
 
     monkeypatch.setattr(PapermillOperator, "execute", notebook)
 
-    def run(tick: dt.datetime, **extra):
+    def run(tick: dt.datetime, task=task, **extra):
         context = {"dag_run": SimpleNamespace(data_interval_end=tick, logical_date=tick,
                                               run_after=tick), **extra}
         return task.execute(context)
@@ -177,14 +178,16 @@ def test_upload_metadata_runs_its_notebook_once_per_tick(s3, monkeypatch):
     fetched = store.metadata_fetched(APP_ID)
     assert fetched is not None and now <= fetched  # when this fetch started
     with pytest.raises(AirflowSkipException, match="at or after this run's tick"):
-        run(tick)  # another container DAG of the app at the same tick
+        run(tick, other)  # another container DAG of the app at the same tick
     with pytest.raises(AirflowSkipException):
-        run(fetched)  # a tick at the very start of the last fetch: still fresh
+        run(tick)  # a retry, or a run of the same tick cleared and run again
+    with pytest.raises(AirflowSkipException):
+        run(fetched, other)  # a tick at the very start of the last fetch: still fresh
     later = fetched + dt.timedelta(hours=1)  # the next tick: stale, fetch again
     with pytest.raises(RuntimeError):
         run(later, fail=True)
     assert store.metadata_fetched(APP_ID) == fetched  # a failed fetch records nothing
-    run(later)
+    run(later, other)
     assert notebooks == [tick, later, later]
     assert store.metadata_fetched(APP_ID) > fetched
     # a record of another app id (params changed) or one that is not JSON: fetch

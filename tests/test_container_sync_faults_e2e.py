@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -48,6 +49,12 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     written = len(stack.s3_keys("signals-dev/object_1/"))
     assert 0 < written < N, f"the kill came too late or too early ({written} written)"
     assert signals.state() is None  # an interrupted run recorded no success
+    # the killed run left its report: saved at each cell's start, it shows the sync running
+    (key,) = stack.s3_keys("reports/signals-dev/knack_container_to_s3/")
+    nb = json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read())
+    running = [c for c in nb["cells"] if c["metadata"]["papermill"]["status"] == "running"]
+    assert len(running) == 1 and "sync.sync_container(" in "".join(running[0]["source"])
+    assert nb["metadata"]["papermill"]["parameters"]["container"] == "object_1"
 
     ids = sorted(signals.knack())
     stack.knack.delete_record(signals.app_id, "object_1", ids[0])  # deleted meanwhile

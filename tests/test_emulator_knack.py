@@ -168,6 +168,14 @@ def test_paging(knack, big_app):
     body = get_object(knack, app_id, "object_1", page=7, rows_per_page=7).json()
     assert [r["id"] for r in body["records"]] == all_ids[42:49]
 
+    knack.max_rows_per_page = 100  # a test's lower cap: the same paging with smaller pages
+    try:
+        body = get_object(knack, app_id, "object_1", page=3, rows_per_page=1000).json()
+        assert (body["total_pages"], body["current_page"]) == (25, 3)
+        assert [r["id"] for r in body["records"]] == all_ids[200:300]
+    finally:
+        knack.max_rows_per_page = 1000
+
     assert get_object(knack, app_id, "object_1", page="x").status_code == 400
     assert get_object(knack, app_id, "object_1", rows_per_page=0).status_code == 400
 

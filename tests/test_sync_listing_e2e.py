@@ -11,12 +11,13 @@ from __future__ import annotations
 import pytest
 from signals_app import Signals
 
-ROWS = 1000  # Knack's page size
-N = 2 * ROWS + 50  # three pages: 1000, 1000, 50
+ROWS = 100  # the page size: the emulator's cap lowered from Knack's 1000 (the client asks 1000)
+N = 2 * ROWS + 50  # three pages: 100, 100, 50
 
 
 @pytest.fixture
 def big(demo_env, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_env.knack, "max_rows_per_page", ROWS)
     params = tmp_path / "params"
     params.mkdir()
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))

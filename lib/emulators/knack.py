@@ -424,6 +424,9 @@ class KnackEmulator(HTTPEmulator):
     ) -> None:
         self.api_key = api_key
         self.rate_limit = rate_limit
+        # Knack's own cap on rows_per_page; a test may lower it to page a small app in
+        # several pages (what a 1000-row page shows, a 100-row page shows with 10x fewer)
+        self.max_rows_per_page = MAX_ROWS_PER_PAGE
         self.host = host
         self.port = port
         self.faults = Faults()
@@ -656,7 +659,7 @@ class KnackEmulator(HTTPEmulator):
     def _page(self, app: _ServedApp, object_key: str, query: dict[str, str]) -> _Response:
         page = _positive_int(query, "page", 1)
         rows_per_page = min(
-            _positive_int(query, "rows_per_page", DEFAULT_ROWS_PER_PAGE), MAX_ROWS_PER_PAGE
+            _positive_int(query, "rows_per_page", DEFAULT_ROWS_PER_PAGE), self.max_rows_per_page
         )
         predicate: _Predicate | None = None
         if query.get("filters", "").strip():

@@ -34,6 +34,9 @@ REPORTS_PREFIX = "reports"
 LOCAL_REPORTS_DIR = Path("reports")  # fallback when S3 cannot take the report
 # parameters a run must give when the notebook has them: their defaults are the demo's
 REQUIRED_PARAMETERS = ("container",)
+# jupyter_client's errors for a kernel that never answered (raised before any cell runs)
+KERNEL_START_FAILED = ("Kernel died before replying", "Kernel didn't respond")
+KERNEL_START_ATTEMPTS = 2
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -158,16 +161,25 @@ def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunRe
 
 
 def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:
-    logger.info("running %s → %s", path.name, output)
-    return pm.execute_notebook(
-        str(path),
-        output,
-        parameters=parameters,
-        kernel_name="python3",
-        progress_bar=False,
-        log_output=log_output,
-        cwd=str(path.parent),
-    )
+    """Run the notebook; a kernel that dies before it answers (no cell ran yet: e.g. another
+    process took one of the ports jupyter_client picked for it) is started once more."""
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        logger.info("running %s → %s", path.name, output)
+        try:
+            return pm.execute_notebook(
+                str(path),
+                output,
+                parameters=parameters,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=log_output,
+                cwd=str(path.parent),
+            )
+        except RuntimeError as e:
+            if attempt == KERNEL_START_ATTEMPTS or not str(e).startswith(KERNEL_START_FAILED):
+                raise
+            logger.warning("the kernel failed to start (%s): starting another", e)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def read_summary(nb: Any) -> dict[str, Any]:

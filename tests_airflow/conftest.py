@@ -22,6 +22,10 @@ def pytest_configure(config):
     os.environ["AIRFLOW_HOME"] = _HOME
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_DIR)
+    # Airflow's CLI, run in-process by test_dags_test_e2e.py, imports fastapi's test client
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Using `httpx` with `starlette.testclient` is deprecated"
+    )
 
 
 def pytest_unconfigure(config):

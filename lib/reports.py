@@ -15,12 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nbformat
-import papermill as pm
 from botocore.exceptions import BotoCoreError, ClientError
-from papermill.exceptions import PapermillExecutionError
-from papermill.iorw import load_notebook_node
-from papermill.translators import papermill_translators
 
 from lib import config
 from lib.errors import KnackNbError, MissingParameterError
@@ -93,6 +88,8 @@ def run_notebook(
     the environment it inherits. A notebook with a ``container`` parameter needs
     ``container``: ``MissingParameterError`` before anything runs or is written.
     """
+    from papermill.exceptions import PapermillExecutionError  # papermill: only to run
+
     path = notebook_path(notebook)
     given = {"container": container}
     for name in REQUIRED_PARAMETERS:
@@ -127,6 +124,9 @@ def run_notebook(
 def notebook_parameters(path: Path) -> set[str]:
     """The names in a notebook's ``parameters`` cell, read as papermill reads them (not run;
     ``pm.inspect_notebook`` does the same but logs the notebook's path)."""
+    import nbformat
+    from papermill.translators import papermill_translators
+
     nb = nbformat.read(path, as_version=4)
     cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])),
                 None)
@@ -150,7 +150,7 @@ def _container_hint(app_name: str) -> str:
     return f"{known}; the notebook's default is only the demo's"
 
 
-def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunResult:
+def _failed(notebook: str, output: str, error: Any) -> RunResult:
     """A failed run's result; its summary too when the notebook glued one before failing."""
     try:
         summary = read_summary(output)
@@ -163,6 +163,8 @@ def _failed(notebook: str, output: str, error: PapermillExecutionError) -> RunRe
 def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:
     """Run the notebook; a kernel that dies before it answers (no cell ran yet: e.g. another
     process took one of the ports jupyter_client picked for it) is started once more."""
+    import papermill as pm
+
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         logger.info("running %s → %s", path.name, output)
         try:
@@ -186,6 +188,8 @@ def read_summary(nb: Any) -> dict[str, Any]:
     """The ``summary`` scrap a notebook glued (``lib.notebook.glue``, scrapbook's format), from
     a notebook node or a path or URL papermill reads. The last one glued wins, as in scrapbook."""
     if isinstance(nb, str):
+        from papermill.iorw import load_notebook_node
+
         nb = load_notebook_node(nb)
     summary: dict[str, Any] = {}
     for cell in nb.get("cells", []):

@@ -34,7 +34,6 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import botocore.exceptions
-import nbformat
 
 from lib import config, reports
 from lib.dates import parse_date
@@ -295,6 +294,8 @@ def _read_entry(client: Any, bucket: str, candidate: _Candidate) -> ReportEntry 
         logger.info("s3://%s/%s is gone since the listing", bucket, candidate.key)
         return None
     try:
+        import nbformat  # here: knack-nb's other commands don't need it
+
         nb = nbformat.from_dict(json.loads(body))
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no cells")
@@ -482,6 +483,8 @@ def render_html(key: str, *, bucket: str | None = None, client: Any = None) -> s
     if body is None:
         raise StoreError(f"no report at s3://{bucket}/{key}: `knack-nb reports` lists them")
     try:
+        import nbformat
+
         nb = nbformat.reads(body.decode("utf-8"), as_version=4)
     except Exception as e:  # noqa: BLE001 - nbformat raises several kinds
         raise StoreError(f"s3://{bucket}/{key} is not a readable notebook: {e}") from None

@@ -249,7 +249,8 @@ def timeline(nb: Any, wall: float, in_cells: float) -> dict[str, float]:
     kernel_start = (first - start).total_seconds()
     kernel_stop = (end - last).total_seconds()
     return {"process": wall - duration, "kernel start": kernel_start,
-            "between cells": duration - kernel_start - kernel_stop - in_cells,
+            # papermill's timestamps are to the microsecond: never below 0 but by rounding
+            "between cells": max(0.0, duration - kernel_start - kernel_stop - in_cells),
             "kernel stop": kernel_stop}
 
 

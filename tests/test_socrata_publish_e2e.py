@@ -1,14 +1,20 @@
 """upsert_knack_container_to_socrata.ipynb end to end: papermill → kernel → moto S3 →
-sodapy → the Socrata emulator. Setup (metadata and records into S3) runs in-process."""
+sodapy → the Socrata emulator. Setup (metadata and records into S3) runs in-process, and so do
+the publishes whose report is not what a test checks (a publish before a change, the runs of
+a fault and its rerun): ``publish_in_process`` takes the notebook's own steps
+(tests/inprocess.py). Each behaviour the report shows keeps a papermill run: the full
+publish, an incremental one, a full one with deletions, no_replace's kept rows, rows Socrata
+refuses, the mass-delete refusal and a lone surrogate in the report's sample."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 import yaml
+from inprocess import next_second_after_writes
+from inprocess import run as run_in_process
 
 from lib import reports, sync
 from lib.emulators.stack import DEMO_DATASET
@@ -29,6 +35,11 @@ def demo(demo_env):
 def publish(date=None) -> reports.RunResult:
     return reports.run_notebook("upsert_knack_container_to_socrata", app_name="demo", env="dev",
                                 container="object_3", date=date)
+
+
+def publish_in_process(date=None) -> reports.RunResult:
+    return run_in_process("upsert_knack_container_to_socrata", app_name="demo", env="dev",
+                          container="object_3", date=date)
 
 
 def dataset(stack) -> dict[str, dict]:
@@ -78,8 +89,8 @@ def test_full_publish_equals_the_expected_rows_column_by_column(demo):
 
 
 def test_incremental_publish_after_changes_and_deletions_on_a_full_run(demo):
-    assert publish().ok
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert publish_in_process().ok
+    before = next_second_after_writes(demo, "demo-dev/object_3/")  # after the first sync's
     app = demo.knack
     ids = sorted(r["id"] for r in app.records(APP_ID, "object_3"))
     for rid in ids[:2]:
@@ -107,7 +118,7 @@ def test_incremental_publish_after_changes_and_deletions_on_a_full_run(demo):
 
 
 def test_no_replace_keeps_rows_and_lists_them(demo, tmp_path, monkeypatch):
-    assert publish().ok
+    assert publish_in_process().ok
     gone = sorted(dataset(demo))[0]
     demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{gone}.json")
     demo_params(tmp_path, monkeypatch, no_replace=True)
@@ -130,17 +141,17 @@ def test_errors_in_an_answer_fail_the_run_and_name_the_row(demo):
 
 def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(demo, tmp_path, monkeypatch):
     demo_params(tmp_path, monkeypatch, chunk_size=10)
-    assert publish().ok
+    assert publish_in_process().ok
     # S3 changes: one record gone, the dataset is then interrupted after one chunk
     gone = sorted(dataset(demo))[3]
     demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{gone}.json")
     demo.socrata.faults.status = 500
     demo.socrata.faults.fail_after_writes = 1
-    failed = publish()
+    failed = publish_in_process()
     assert not failed.ok and "500" in failed.error
     assert len(dataset(demo)) == 25  # nothing was truncated or lost
     demo.socrata.faults.fail_after_writes = None
-    again = publish()
+    again = publish_in_process()
     assert again.ok, again.error
     assert again.summary["deleted"] == 1
     stored = {k.rsplit("/", 1)[1].removesuffix(".json") for k in demo.s3_keys("demo-dev/object_3/")}
@@ -151,7 +162,7 @@ def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(demo, tmp_path, monkeyp
 
 def test_missing_socrata_credential_is_named(demo, monkeypatch):
     monkeypatch.delenv("SOCRATA_API_KEY_SECRET")
-    result = publish()
+    result = publish_in_process()  # a failure's report: test_errors_in_an_answer_...
     assert not result.ok
     assert "SOCRATA_API_KEY_SECRET is not set" in result.error
     assert dataset(demo) == {}
@@ -159,7 +170,7 @@ def test_missing_socrata_credential_is_named(demo, monkeypatch):
 
 def test_mass_delete_guard_keeps_the_dataset_when_s3_lost_most_records(demo, tmp_path,
                                                                        monkeypatch):
-    assert publish().ok
+    assert publish_in_process().ok
     ids = sorted(dataset(demo))
     assert len(ids) == 25
     for rid in ids[1:]:  # S3 holds 1 of 25 (say, a first full sync is still filling it)
@@ -179,17 +190,17 @@ def test_mass_delete_guard_keeps_the_dataset_when_s3_lost_most_records(demo, tmp
     folder.mkdir()
     (folder / "demo.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(folder))
-    allowed = publish()
+    allowed = publish_in_process()  # a full publish's deletions in a report: above
     assert allowed.ok, allowed.error
     assert allowed.summary["deleted"] == 24 and set(dataset(demo)) == {ids[0]}
 
 
 def test_a_full_publish_may_delete_up_to_the_threshold(demo):
-    assert publish().ok
+    assert publish_in_process().ok
     ids = sorted(dataset(demo))
     for rid in ids[:12]:  # 12 of 25: under half
         demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{rid}.json")
-    result = publish()
+    result = publish_in_process()
     assert result.ok, result.error
     assert result.summary["deleted"] == 12 and set(dataset(demo)) == set(ids[12:])
 

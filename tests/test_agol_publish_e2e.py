@@ -1,21 +1,29 @@
 """knack_container_to_agol.ipynb end to end: papermill → kernel → moto S3 → the ``arcgis``
 package → the ArcGIS emulator over HTTPS (its CA passed by AGOL_CA_BUNDLE).
 
-Setup (a generated signals app synced to S3) runs in-process. Every test runs with the
-network guard of ``tests/netguard``: a lookup or connection to any host but 127.0.0.1 in
-this process or a kernel is logged and refused, and the test fails on it.
+Setup (a generated signals app synced to S3) runs in-process, and so do the publishes whose
+report is not what a test checks (a publish before a change, a fault and its rerun, the named
+configuration errors, the table): ``publish_in_process`` takes the notebook's own steps
+(tests/inprocess.py). Each behaviour the report shows keeps a papermill run: the full publish
+with its map and skipped records, an incremental one, a full one with deletions, features the
+layer refuses and the mass-delete refusal. Every test runs with the network guard of
+``tests/netguard``: a lookup or connection to any host but 127.0.0.1 in this process or a
+kernel is logged and refused, and the test fails on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
-import time
+import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from inprocess import next_second_after_writes
+from inprocess import run as run_in_process
 
 from lib import reports, sync
 from lib.emulators.knack import generate_app
@@ -35,6 +43,12 @@ def netguard(monkeypatch, tmp_path):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.setenv("KNACK_NB_NETGUARD_LOG", str(log))
+    # this process too (the publishes run in process): the same guard, undone after the test
+    monkeypatch.setattr(socket, "getaddrinfo", socket.getaddrinfo)
+    for name in ("connect", "connect_ex"):
+        monkeypatch.setattr(socket.socket, name, getattr(socket.socket, name))
+    spec = importlib.util.spec_from_file_location("_netguard", NETGUARD / "sitecustomize.py")
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
     yield log
     assert log.read_text() == "", f"a request left 127.0.0.1:\n{log.read_text()}"
 
@@ -62,6 +76,11 @@ def agol(signals, netguard):
 def publish(container="object_1", date=None) -> reports.RunResult:
     return reports.run_notebook("knack_container_to_agol", app_name="signals", env="dev",
                                 container=container, date=date)
+
+
+def publish_in_process(container="object_1", date=None) -> reports.RunResult:
+    return run_in_process("knack_container_to_agol", app_name="signals", env="dev",
+                          container=container, date=date)
 
 
 def layer(stack, service=POINTS) -> dict[str, dict]:
@@ -130,7 +149,7 @@ def test_full_publish_of_points_skips_empty_coordinates_and_maps_them(agol):
 
 
 def test_a_table_gets_every_record_without_geometry(agol):
-    result = publish("view_1")
+    result = publish_in_process("view_1")
     assert result.ok, result.error
     features = layer(agol.stack, TABLE)
     assert set(features) == set(stored("view_1"))
@@ -140,12 +159,10 @@ def test_a_table_gets_every_record_without_geometry(agol):
 
 def test_incremental_upsert_then_deletions_on_a_full_run(agol):
     stack = agol.stack
-    assert publish().ok
+    assert publish_in_process().ok
     ids = sorted(located(stored()))
     changed, new_name = ids[:3], "RENAMED / INTERSECTION"
-    time.sleep(1.1)  # S3 lists LastModified to the second
-    since = dt.datetime.now(dt.UTC).isoformat()
-    time.sleep(1.1)
+    since = next_second_after_writes(stack, "signals-dev/object_1/").isoformat()
     for rid in changed:
         record = agol.knack()[rid]
         record["field_2"] = record["field_2_raw"] = new_name
@@ -169,6 +186,8 @@ def test_incremental_upsert_then_deletions_on_a_full_run(agol):
     assert result.summary["deleted"] == 2
     assert not set(gone) & set(layer(stack))
     assert_layer_equals_s3(stack)
+    text = json.dumps(report(stack, result))
+    assert all(rid in text for rid in gone)  # the report lists the deleted features
 
 
 def test_a_feature_the_layer_refuses_fails_the_run_by_name(agol):
@@ -187,12 +206,12 @@ def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(agol):
     stack = agol.stack
     stack.arcgis.faults.status = 503
     stack.arcgis.faults.fail_after_edits = 1  # the first chunk of 100 lands, then 503s
-    result = publish()
+    result = publish_in_process()
     assert not result.ok
     assert "503" in result.error or "Service Unavailable" in result.error
     assert 0 < len(layer(stack)) < len(located(stored()))
     stack.arcgis.faults.fail_after_edits = None
-    rerun = publish()
+    rerun = publish_in_process()
     assert rerun.ok, rerun.error
     assert rerun.summary["updated"] >= 100  # what landed is updated, not added twice
     assert_layer_equals_s3(stack)
@@ -200,18 +219,18 @@ def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(agol):
 
 def test_missing_credential_and_unknown_item_are_named(agol, monkeypatch, tmp_path):
     monkeypatch.delenv("AGOL_PASSWORD")
-    result = publish()
+    result = publish_in_process()
     assert not result.ok and "AGOL_PASSWORD" in result.error
     monkeypatch.setenv("AGOL_PASSWORD", agol.stack.agol_password)
     agol.containers["object_1"]["agol"]["service_id"] = "0" * 32
     agol.write_params()
-    result = publish()
+    result = publish_in_process()
     assert not result.ok and "no item " + "0" * 32 in result.error
 
 
 def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
     stack = agol.stack
-    assert publish().ok
+    assert publish_in_process().ok
     features = set(layer(stack))
     keep = sorted(features)[: len(features) // 4]
     Store(app_name="signals", env="dev").delete_records(
@@ -225,6 +244,6 @@ def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
     assert set(layer(stack)) == features  # nothing deleted
 
     agol.write_params(object_1={"allow_mass_delete": True})
-    allowed = publish()
+    allowed = publish_in_process()  # a full publish's deletions in a report: above
     assert allowed.ok, allowed.error
     assert allowed.summary["deleted"] == gone and set(layer(stack)) == set(keep)

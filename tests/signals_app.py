@@ -6,6 +6,7 @@ import json
 from zoneinfo import ZoneInfo
 
 import yaml
+from inprocess import run as run_in_process
 
 from lib import reports
 from lib.emulators.knack import generate_app
@@ -67,6 +68,11 @@ class Signals:
     def run(self, container="object_1", date=None) -> reports.RunResult:
         return reports.run_notebook("knack_container_to_s3", app_name="signals", env="dev",
                                     container=container, date=date)
+
+    def sync(self, container="object_1", date=None) -> reports.RunResult:
+        """The notebook's steps in process (tests/inprocess.py): no kernel, no report."""
+        return run_in_process("knack_container_to_s3", app_name="signals", env="dev",
+                              container=container, date=date)
 
     def report_text(self, result):
         key = result.report.removeprefix(f"s3://{self.stack.bucket}/")

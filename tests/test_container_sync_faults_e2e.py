@@ -1,4 +1,10 @@
-"""knack_container_to_s3.ipynb end to end under faults and bad input."""
+"""knack_container_to_s3.ipynb end to end under faults and bad input.
+
+The runs whose report no test reads (set-up loads, retried faults, reruns, the refusals
+and rejections whose report path a papermill run here covers) take the notebook's own steps
+in process (``signals.sync``, tests/inprocess.py). Papermill still runs the refused mass
+delete, a bad input and the lone surrogate (in the report's sample), and the killed run is a
+``knack-nb run`` process."""
 
 from __future__ import annotations
 
@@ -13,17 +19,19 @@ import time
 import pytest
 from signals_app import N
 
+from lib import sync
+
 
 def test_503_every_third_request_and_429_bursts_still_complete(signals):
     signals.stack.knack.faults.fail_every = 3
-    result = signals.run("view_1")
+    result = signals.sync("view_1")
     assert result.ok, result.error
     assert result.summary["retries"] >= 1
     signals.stack.knack.faults.fail_every = 0
     signals.stack.knack.faults.status = 429
     signals.stack.knack.faults.fail_next = 4
     signals.stack.knack.delete_record(signals.app_id, "object_1", sorted(signals.knack())[0])
-    result = signals.run("view_1")
+    result = signals.sync("view_1")
     assert result.ok, result.error
     assert result.summary["retries"] == 4 and result.summary["deleted"] == 1
     signals.assert_s3_equals_knack("view_1")
@@ -59,7 +67,7 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     ids = sorted(signals.knack())
     stack.knack.delete_record(signals.app_id, "object_1", ids[0])  # deleted meanwhile
     signals.touch(ids[1], dt.datetime.now(dt.UTC), change="changed meanwhile")
-    result = signals.run()
+    result = signals.sync()
     assert result.ok, result.error
     signals.assert_s3_equals_knack()
 
@@ -67,7 +75,7 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
 def test_mass_delete_guard(signals):
     # a low threshold keeps the deletions (each confirmed by its own request) few
     signals.write_params(object_1={"mass_delete_threshold": 0.05})
-    assert signals.run().ok
+    assert signals.sync().ok
     ids = sorted(signals.knack())
     for rid in ids[:20]:  # Knack "loses" 20 of 300, more than 5%
         signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
@@ -77,35 +85,47 @@ def test_mass_delete_guard(signals):
     assert "allow_mass_delete" in refused.error
     assert "a rerun is safe and completes the work" not in refused.error  # it would refuse
     assert "a rerun alone fails the same way" in refused.error
+    assert "refusing to delete 20 of the" in signals.report_text(refused)
     assert len(signals.s3()) == N  # nothing deleted
-    assert signals.run().error == refused.error  # indeed
+    assert signals.sync().error == refused.error  # indeed
 
     signals.write_params(object_1={"mass_delete_threshold": 0.05, "allow_mass_delete": True})
-    allowed = signals.run()
+    allowed = signals.sync()
     assert allowed.ok and allowed.summary["deleted"] == 20
     assert allowed.summary["confirmations"] == 21  # one probe, then one request per record
     signals.assert_s3_equals_knack()
 
 
 def test_knack_returning_nothing_never_empties_the_store(signals):
-    assert signals.run().ok
+    assert signals.sync().ok
     for rid in list(signals.knack()):
         signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
-    refused = signals.run()
+    refused = signals.sync()  # a refusal's report: test_mass_delete_guard
     assert not refused.ok and "Knack returned 0" in refused.error
     assert len(signals.s3()) == N
 
 
-@pytest.mark.parametrize(
-    "container, date, message",
-    [
-        ("view_9", None, "container 'view_9' is not configured for app 'signals' "
-                         "(configured: object_1, view_1, view_99)"),
-        ("view_99", None, "view view_99 has no scene"),
-        ("object_1", "next tuesday", "date 'next tuesday' does not parse: give POSIX seconds"),
-    ],
-)
+BAD_INPUT = [
+    ("view_9", None, "container 'view_9' is not configured for app 'signals' "
+                     "(configured: object_1, view_1, view_99)"),
+    ("view_99", None, "view view_99 has no scene"),
+    ("object_1", "next tuesday", "date 'next tuesday' does not parse: give POSIX seconds"),
+]
+
+
+@pytest.mark.parametrize("container, date, message", BAD_INPUT)
 def test_bad_input(signals, container, date, message):
+    signals.containers["view_99"] = {}
+    signals.write_params()
+    result = signals.sync(container, date=date)
+    assert not result.ok
+    assert message in result.error
+    assert signals.stack.s3_keys() == []  # nothing written
+
+
+def test_bad_input_fails_the_run_with_its_message_in_the_report(signals):
+    """The report path the cases above share (the error raised in the sync's cell)."""
+    container, date, message = BAD_INPUT[0]
     signals.containers["view_99"] = {}
     signals.write_params()
     result = signals.run(container, date=date)
@@ -118,10 +138,12 @@ def test_bad_input(signals, container, date, message):
 def test_no_modified_date_field_with_a_date_runs_full_and_says_so(signals):
     signals.containers["object_1"] = {}
     signals.write_params()
-    result = signals.run(date="2026-11-01")
+    # the notebook's call; its notes head the report (test_auto_state's papermill runs)
+    result = sync.sync_container(app_name="signals", container="object_1", env="dev",
+                                 date="2026-11-01")
     assert result.ok
-    assert result.summary["mode"] == "full" and result.summary["written"] == N
-    assert "has no modified_date_field" in signals.report_text(result)
+    assert result.summary()["mode"] == "full" and result.summary()["written"] == N
+    assert any("has no modified_date_field" in note for note in result.notes)
 
 
 def test_records_with_bad_or_no_ids_are_rejected_by_name(signals):
@@ -130,7 +152,7 @@ def test_records_with_bad_or_no_ids_are_rejected_by_name(signals):
     signals.stack.knack.put_record(signals.app_id, "object_1", record)
     anonymous = {k: v for k, v in record.items() if k != "id"}
     signals.stack.knack.put_record(signals.app_id, "object_1", anonymous, slot="no-id")
-    result = signals.run()
+    result = signals.sync()
     assert not result.ok
     assert "2 records have no valid id" in result.error
     assert "Reruns reject them again: check these records in Knack" in result.error
@@ -154,4 +176,4 @@ def test_a_lone_surrogate_is_stored_as_knack_sent_it_and_the_rest_too(signals):
     assert b'"broken \\ud800 text"' in stored[ids[0]]  # the JSON escape, not invalid UTF-8
     stored[ids[0]].decode("utf-8")  # the object is valid UTF-8
     signals.assert_s3_equals_knack()  # parses back to what Knack sent, every record stored
-    assert signals.run().summary["unchanged"] == N  # and compares equal on the next run
+    assert signals.sync().summary["unchanged"] == N  # and compares equal on the next run

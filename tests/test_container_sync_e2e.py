@@ -1,6 +1,10 @@
 """knack_container_to_s3.ipynb end to end: papermill → kernel → Knack emulator → moto S3.
 
-The ``signals`` fixture (conftest) serves a generated app of ``N`` records.
+The ``signals`` fixture (conftest) serves a generated app of ``N`` records. Runs whose report
+no test reads (a load before a change, an unchanged rerun, the view's load, the failed and
+first ``auto`` runs) take the notebook's own steps in process (``signals.sync``,
+tests/inprocess.py); papermill runs the full load, the incremental and the full run with
+deletions, the run in another timezone (the kernel's own TZ) and the resumed ``auto`` run.
 """
 
 from __future__ import annotations
@@ -26,20 +30,20 @@ def test_full_load_then_unchanged_rerun(signals):
         assert secret not in text
     assert "Location Name" in text  # the sample table shows fields by name
 
-    again = signals.run()
+    again = signals.sync()
     assert again.ok
     assert (again.summary["written"], again.summary["unchanged"]) == (0, N)
 
 
 def test_view_full_load(signals):
-    result = signals.run("view_1")
+    result = signals.sync("view_1")
     assert result.ok, result.error
     assert result.summary["written"] == N
     assert set(signals.s3("view_1")) == set(signals.knack())
 
 
 def test_incremental_writes_exactly_the_changed_and_deletions_wait_for_a_full_run(signals):
-    assert signals.run().ok
+    assert signals.sync().ok
     ids = sorted(signals.knack())
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     now = dt.datetime.now(dt.UTC)
@@ -91,14 +95,14 @@ def test_timezone_calendar_date_in_the_apps_zone(signals, monkeypatch):
 
 
 def test_auto_resumes_from_the_last_success_and_a_failure_does_not_advance_it(signals):
-    first = signals.run(date="auto")
+    first = signals.sync(date="auto")
     assert first.ok and first.summary["mode"] == "full"  # no state yet: a full run
     state = signals.state()
     assert state["mode"] == "full"
 
     signals.stack.knack.faults.status = 400  # a real error: fails at once
     signals.stack.knack.faults.fail_next = 1
-    failed = signals.run(date="auto")
+    failed = signals.sync(date="auto")
     assert not failed.ok and "HTTP 400" in failed.error
     assert signals.state() == state  # not advanced
 

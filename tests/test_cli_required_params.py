@@ -42,9 +42,8 @@ def test_the_runner_refuses_too(demo_env):
     assert demo_env.s3_keys() == []
 
 
-def test_a_notebook_without_a_container_parameter_runs_without_it(demo_env, capsys):
-    assert cli(["run", "upload_metadata", "-a", "demo", "-e", "dev", "-q"]) == 0
-    assert "upload_metadata: ok" in capsys.readouterr().out
+# A notebook without a ``container`` parameter runs without -c: the very command of
+# test_upload_metadata_e2e.py's first test, which asserts "upload_metadata: ok" too.
 
 
 def test_the_refusal_is_one_line_from_the_command_line(demo_env):

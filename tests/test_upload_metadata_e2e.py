@@ -1,16 +1,26 @@
-"""upload_metadata.ipynb end to end: papermill → kernel → Knack emulator → moto S3 server."""
+"""upload_metadata.ipynb end to end: papermill → kernel → Knack emulator → moto S3 server.
+
+Each behaviour the report or ``knack-nb run`` shows has a papermill run: the first upload,
+a failed run (no secret in either report), a schema change, plain papermill, a bad
+parameter, and the report kept on disk when S3 refuses it. Their variants (other bad
+parameters and params files, other bad answers from Knack, retried 503s, an unchanged
+rerun, a missing bucket, a corrupt stored object) call ``sync.upload_metadata``, the
+notebook's one call, in process: the same error and message, nothing written.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 
 import nbformat
 import pytest
 
-from lib import reports
+from lib import reports, sync
 from lib.cli import main as cli
 from lib.emulators.knack import load_fixture_app
+from lib.errors import ConfigError, KnackAPIError, StoreError
 
 APP_ID = "5d79512148c4af00106d1507"
 META_KEY = f"demo-dev/{APP_ID}.json"
@@ -32,10 +42,19 @@ def run(*args: str) -> int:
     return cli(["run", "upload_metadata", "--app-name", "demo", "--env", "dev", "-q", *args])
 
 
-def test_metadata_lands_in_s3_with_a_report(demo_env, capsys):
+def upload():
+    """The notebook's call, in process."""
+    return sync.upload_metadata(app_name="demo", env="dev")
+
+
+def test_metadata_lands_in_s3_with_a_report_and_no_credential_in_any(demo_env, capsys):
+    """A first upload, then a failed one (Knack answers HTML): what each report says, and no
+    credential in either report or the object. (Also test_cli_required_params' case of a
+    notebook without a ``container`` parameter run by ``knack-nb run`` without -c.)"""
     stack = demo_env
     assert run() == 0
     out = capsys.readouterr().out
+    assert "upload_metadata: ok" in out
     # the S3 object is exactly what the emulator serves
     assert s3_json(stack, META_KEY) == load_fixture_app()[0]["application"]
     (report,) = report_keys(stack)
@@ -49,15 +68,20 @@ def test_metadata_lands_in_s3_with_a_report(demo_env, capsys):
     text = s3_text(stack, report)
     assert "all_fields_test" in text  # the objects table is in the report
     assert "first upload" in text
+    assert f"wrote s3://{stack.bucket}/{META_KEY}" in text  # the log is in the report
     # metadata comes from the public endpoint; one request, no retries
     assert [r.path for r in stack.knack.requests] == [f"/v1/applications/{APP_ID}"]
 
-
-def test_no_credential_in_any_report_or_object(demo_env):
-    stack = demo_env
-    assert run() == 0
-    stack.knack.faults.metadata_body = "<html>maintenance</html>"
-    assert run() == 1  # a failed run's report too
+    # a failed run (test_bad_knack_answers' first case): its report only, the message on
+    # stderr and in the report, no credential anywhere
+    before = set(stack.s3_keys())
+    stack.knack.faults.metadata_body = "<html><body>Knack is down for maintenance</body></html>"
+    assert run() == 1
+    err = capsys.readouterr().err
+    assert "KnackAPIError" in err and "is not JSON" in err
+    (failed,) = set(stack.s3_keys()) - before
+    assert failed.startswith("reports/")  # nothing else written
+    assert "is not JSON" in s3_text(stack, failed)
     keys = stack.s3_keys()
     assert len(report_keys(stack)) == 2
     for key in keys:
@@ -68,9 +92,8 @@ def test_no_credential_in_any_report_or_object(demo_env):
 
 def test_rerun_writes_nothing_and_schema_changes_are_reported(demo_env, capsys):
     stack = demo_env
-    assert run() == 0
-    assert run() == 0
-    assert "unchanged: 1" in capsys.readouterr().out
+    assert upload().summary()["written"] == 1
+    assert upload().summary()["unchanged"] == 1  # what `knack-nb run` prints as unchanged: 1
 
     metadata, records = load_fixture_app()
     changed = copy.deepcopy(metadata)
@@ -103,27 +126,39 @@ def test_plain_papermill_works(demo_env, tmp_path):
     assert "reports/demo-dev/upload_metadata/by-papermill.ipynb" in stack.s3_keys()
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--app-name", "nope"], "unknown app 'nope'"),
-        (["--env", "staging"], "env must be 'prod' or 'dev', not 'staging'"),
-    ],
-)
-def test_bad_parameters_fail_with_one_clear_message(demo_env, capsys, args, message):
+def test_a_bad_parameter_fails_with_one_clear_message(demo_env, capsys):
+    """Through papermill: the path every bad parameter and params file below shares (the
+    ConfigError of the notebook's one call: exit 1, one line on stderr and in the report)."""
     stack = demo_env
-    code = cli(["run", "upload_metadata", "--app-name", "demo", "--env", "dev", "-q", *args])
+    code = cli(["run", "upload_metadata", "--app-name", "nope", "--env", "dev", "-q"])
     assert code == 1
     err = capsys.readouterr().err
+    message = "unknown app 'nope'"
     assert message in err
-    if "nope" in args:
-        assert "known apps: data-tracker, demo" in err
+    assert "known apps: data-tracker, demo" in err
     keys = stack.s3_keys()
     assert keys and all(k.startswith("reports/") for k in keys), keys  # nothing else written
     (report,) = keys
     text = s3_text(stack, report)
     assert message in text
     assert "Traceback" not in text  # one clear message, not a stack dump
+
+
+@pytest.mark.parametrize(
+    "app_name, env, message",
+    [
+        ("nope", "dev", "unknown app 'nope'"),
+        ("demo", "staging", "env must be 'prod' or 'dev', not 'staging'"),
+    ],
+)
+def test_bad_parameters_fail_with_one_clear_message(demo_env, app_name, env, message):
+    stack = demo_env
+    with pytest.raises(ConfigError) as info:
+        sync.upload_metadata(app_name=app_name, env=env)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    if app_name == "nope":
+        assert "known apps: data-tracker, demo" in str(info.value)
+    assert stack.s3_keys() == []  # nothing written
 
 
 BAD_PARAMS = {
@@ -136,18 +171,16 @@ BAD_PARAMS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PARAMS))
-def test_bad_params_file(demo_env, capsys, monkeypatch, tmp_path, case):
+def test_bad_params_file(demo_env, monkeypatch, tmp_path, case):
     text, message = BAD_PARAMS[case]
     params = tmp_path / "params"
     params.mkdir()
     (params / "demo.yaml").write_text(text)
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))
-    assert run() == 1
-    err = capsys.readouterr().err
-    assert message in err and "demo.yaml" in err
-    keys = demo_env.s3_keys()
-    assert len(keys) == 1 and keys[0].startswith("reports/")
-    assert message in s3_text(demo_env, keys[0])
+    with pytest.raises(ConfigError) as info:  # its report: test_a_bad_parameter_fails_...
+        upload()
+    assert message in str(info.value) and "demo.yaml" in str(info.value)
+    assert demo_env.s3_keys() == []  # nothing written
 
 
 @pytest.mark.parametrize(
@@ -157,21 +190,18 @@ def test_bad_params_file(demo_env, capsys, monkeypatch, tmp_path, case):
         ('{"app": {"id": "x"}}', "has no `application` object"),
     ],
 )
-def test_bad_knack_answers(demo_env, capsys, body, message):
+def test_bad_knack_answers(demo_env, body, message):
     stack = demo_env
     stack.knack.faults.metadata_body = body
-    assert run() == 1
-    err = capsys.readouterr().err
-    assert "KnackAPIError" in err and message in err
-    keys = stack.s3_keys()
-    assert len(keys) == 1 and keys[0].startswith("reports/")
-    assert message in s3_text(stack, keys[0])
+    with pytest.raises(KnackAPIError, match=message):  # a failed run's report: the first test
+        upload()
+    assert stack.s3_keys() == []  # nothing written
 
 
 def test_knack_503s_are_retried(demo_env):
     stack = demo_env
     stack.knack.faults.fail_next = 2
-    assert run() == 0
+    assert upload().written
     assert [r.status for r in stack.knack.requests] == [503, 503, 200]
 
 
@@ -189,23 +219,21 @@ def test_missing_aws_credentials_are_named(demo_env, monkeypatch, capsys, tmp_pa
     assert stack.s3_keys() == []  # nothing in S3
 
 
-def test_report_kept_locally_when_s3_refuses_it(demo_env, monkeypatch, capsys, tmp_path):
+def test_a_missing_bucket_is_named(demo_env, monkeypatch):
+    """S3 refusing the report keeps it on disk: test_missing_aws_credentials_are_named."""
     stack = demo_env
     monkeypatch.setenv("KNACK_SERVICES_BUCKET", "no-such-bucket")
-    assert run() == 1
-    err = capsys.readouterr().err
-    assert "the bucket does not exist; create it or set KNACK_SERVICES_BUCKET" in err
-    assert "report: reports/demo-dev/upload_metadata/" in err
-    (local,) = (tmp_path / "reports").rglob("*.ipynb")
-    assert "the bucket does not exist" in local.read_text()
+    with pytest.raises(StoreError,
+                       match="the bucket does not exist; create it or set KNACK_SERVICES_BUCKET"):
+        upload()
     assert stack.s3_keys() == []  # nothing in S3
 
 
-def test_a_corrupt_stored_metadata_object_is_replaced_and_said(demo_env, capsys):
+def test_a_corrupt_stored_metadata_object_is_replaced_and_said(demo_env, caplog):
     stack = demo_env
     stack.s3().put_object(Bucket=stack.bucket, Key=META_KEY, Body=b'{"application": tru')
-    assert run() == 0
+    with caplog.at_level(logging.INFO, logger="lib"):  # the log is the report's (first test)
+        assert upload().written
     assert s3_json(stack, META_KEY) == load_fixture_app()[0]["application"]
-    (key,) = report_keys(stack)
-    assert f"s3://{stack.bucket}/{META_KEY} is not JSON" in s3_text(stack, key)
-    assert "replacing it with the metadata just fetched" in s3_text(stack, key)
+    assert f"s3://{stack.bucket}/{META_KEY} is not JSON" in caplog.text
+    assert "replacing it with the metadata just fetched" in caplog.text

@@ -13,7 +13,7 @@ from lib.emulators.knack import generate_app
 from lib.store import dumps_stable
 
 CENTRAL = ZoneInfo("America/Chicago")
-N = 300  # moto's server takes about 100 PUTs a second here: keep it small
+N = 100  # moto's server takes about 100 PUTs a second here (a CPU's): keep it small
 MODIFIED = "field_5"
 
 

@@ -64,7 +64,7 @@ def agol(signals, netguard):
         {"name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields}])
     stack.arcgis.add_service(TABLE, "signals_table", [{"name": "signals", "fields": fields}])
     signals.containers["object_1"]["agol"] = {
-        "service_id": POINTS, "layer_id": 0, "location_field": "field_3", "chunk_size": 100}
+        "service_id": POINTS, "layer_id": 0, "location_field": "field_3", "chunk_size": 25}
     signals.containers["view_1"]["agol"] = {"service_id": TABLE, "layer_id": 0}
     signals.write_params()
     sync.upload_metadata(app_name="signals", env="dev")
@@ -205,7 +205,7 @@ def test_a_feature_the_layer_refuses_fails_the_run_by_name(agol):
 def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(agol):
     stack = agol.stack
     stack.arcgis.faults.status = 503
-    stack.arcgis.faults.fail_after_edits = 1  # the first chunk of 100 lands, then 503s
+    stack.arcgis.faults.fail_after_edits = 1  # the first chunk of 25 lands, then 503s
     result = publish_in_process()
     assert not result.ok
     assert "503" in result.error or "Service Unavailable" in result.error
@@ -213,7 +213,7 @@ def test_a_fault_mid_publish_then_rerun_ends_equal_to_s3(agol):
     stack.arcgis.faults.fail_after_edits = None
     rerun = publish_in_process()
     assert rerun.ok, rerun.error
-    assert rerun.summary["updated"] >= 100  # what landed is updated, not added twice
+    assert rerun.summary["updated"] >= 25  # what landed is updated, not added twice
     assert_layer_equals_s3(stack)
 
 

@@ -22,7 +22,7 @@ def test_full_load_then_unchanged_rerun(signals):
     s = result.summary
     assert (s["mode"], s["fetched"], s["written"], s["unchanged"], s["deleted"]) == (
         "full", N, N, 0, 0)
-    # metadata (none stored yet), one page of 300 rows, and the empty page that ends paging
+    # metadata (none stored yet), one page of N rows, and the empty page that ends paging
     assert s["requests"] == 3
     signals.assert_s3_equals_knack()
     text = signals.report_text(result)

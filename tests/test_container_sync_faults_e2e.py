@@ -17,7 +17,7 @@ import sys
 import time
 
 import pytest
-from signals_app import N
+from signals_app import N, Signals
 
 from lib import sync
 
@@ -37,7 +37,11 @@ def test_503_every_third_request_and_429_bursts_still_complete(signals):
     signals.assert_s3_equals_knack("view_1")
 
 
+KILLED_N = 300  # the one test that needs many writes: the kill must land while they run
+
+
 def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
+    signals = Signals(signals.stack, signals.params_dir, n=KILLED_N)  # the same app, bigger
     stack = signals.stack
     proc = subprocess.Popen(
         [sys.executable, "-m", "lib.cli", "run", "knack_container_to_s3", "-a", "signals",
@@ -55,7 +59,7 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel
     proc.wait()
     written = len(stack.s3_keys("signals-dev/object_1/"))
-    assert 0 < written < N, f"the kill came too late or too early ({written} written)"
+    assert 0 < written < KILLED_N, f"the kill came too late or too early ({written} written)"
     assert signals.state() is None  # an interrupted run recorded no success
     # the killed run left its report: saved at each cell's start, it shows the sync running
     (key,) = stack.s3_keys("reports/signals-dev/knack_container_to_s3/")
@@ -77,11 +81,11 @@ def test_mass_delete_guard(signals):
     signals.write_params(object_1={"mass_delete_threshold": 0.05})
     assert signals.sync().ok
     ids = sorted(signals.knack())
-    for rid in ids[:20]:  # Knack "loses" 20 of 300, more than 5%
+    for rid in ids[:20]:  # Knack "loses" 20 of N, more than 5%
         signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
     refused = signals.run()
     assert not refused.ok
-    assert "refusing to delete 20 of the 300 stored records" in refused.error
+    assert f"refusing to delete 20 of the {N} stored records" in refused.error
     assert "allow_mass_delete" in refused.error
     assert "a rerun is safe and completes the work" not in refused.error  # it would refuse
     assert "a rerun alone fails the same way" in refused.error

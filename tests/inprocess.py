@@ -25,24 +25,26 @@ from lib.reports import RunResult
 PUBLISHERS = {"upsert_knack_container_to_socrata": "socrata", "knack_container_to_agol": "agol"}
 
 
-def run(notebook: str, *, app_name: str, env: str, container: str | None = None,
-        date: Any = None) -> RunResult:
+def run(
+    notebook: str, *, app_name: str, env: str, container: str | None = None, date: Any = None
+) -> RunResult:
     summary: dict[str, Any] = {}
     try:
         if notebook == "upload_metadata":
             result = sync.upload_metadata(app_name=app_name, env=env)
         elif notebook == "knack_container_to_s3":
-            result = sync.sync_container(app_name=app_name, container=container, env=env,
-                                         date=date)
+            result = sync.sync_container(app_name=app_name, container=container, env=env, date=date)
         else:
-            result = get_publisher(PUBLISHERS[notebook])(app_name=app_name, container=container,
-                                                         env=env, date=date)
+            result = get_publisher(PUBLISHERS[notebook])(
+                app_name=app_name, container=container, env=env, date=date
+            )
         summary = json.loads(json.dumps(result.summary()))  # as glued: JSON
         if hasattr(result, "raise_for_errors"):
             result.raise_for_errors()
     except KnackNbError as e:
-        return RunResult(notebook, "", ok=False, error=redact(f"{type(e).__name__}: {e}"),
-                         summary=summary)
+        return RunResult(
+            notebook, "", ok=False, error=redact(f"{type(e).__name__}: {e}"), summary=summary
+        )
     return RunResult(notebook, "", ok=True, summary=summary)
 
 

@@ -17,6 +17,9 @@ APP = "bench"
 ENV = "dev"
 CONTAINER = "object_1"
 MODIFIED = "field_5"
+# loggers a benchmark silences (their lines would interleave with the tables)
+QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
+                 "papermill", "traitlets", "lib")
 
 
 @contextlib.contextmanager

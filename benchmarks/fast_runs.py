@@ -54,7 +54,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import nbformat
-from _common import APP, CONTAINER, ENV, ROOT, quiet, write_params
+from _common import APP, CONTAINER, ENV, QUIET_LOGGERS, ROOT, quiet, write_params
 from papermill.iorw import load_notebook_node
 from sync_benchmark import CHANGED, change_records, count_keys
 
@@ -86,8 +86,6 @@ RERUN_FACTOR = 5.0
 GOAL_INCREMENTAL_RECORDS = 20_000
 GOAL_RERUN_RECORDS = 5_000
 
-QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "papermill", "traitlets", "lib")
 
 
 # --------------------------------------------------------------------------- environments

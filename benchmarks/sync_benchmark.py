@@ -50,7 +50,7 @@ from typing import Any
 import boto3
 import knackpy
 import psutil
-from _common import APP, CONTAINER, ENV, MODIFIED, ROOT, quiet, write_params
+from _common import APP, CONTAINER, ENV, MODIFIED, QUIET_LOGGERS, ROOT, quiet, write_params
 
 from lib import reports, store, sync
 from lib.emulators.knack import generate_app
@@ -72,8 +72,6 @@ RERUN_FACTOR = 5.0
 INCREMENTAL_SECONDS = 10.0
 MEMORY_MIB = 500.0
 
-QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "papermill", "traitlets", "lib")
 
 
 # --------------------------------------------------------------------------- measuring

@@ -116,11 +116,7 @@ def schedule_tick(dag_run: Any) -> dt.datetime:
     """The schedule tick a run is for: when it was due, ``data_interval_end`` (with Airflow
     3's cron schedules the logical date; under ``airflow dags test`` the date given), else
     its logical date, else when it was triggered (``run_after``)."""
-    for name in ("data_interval_end", "logical_date", "run_after"):
-        when = getattr(dag_run, name, None)
-        if when:
-            return _utc(when)
-    return dt.datetime.now(dt.UTC)
+    return _first_time(dag_run, "data_interval_end", "logical_date", "run_after")
 
 
 def _run_start(dag_run: Any) -> dt.datetime:
@@ -131,7 +127,12 @@ def _run_start(dag_run: Any) -> dt.datetime:
     logical date (and ``run_after`` to the real now). A run not started yet (no start_date)
     falls back to when it was due: ``run_after`` (Airflow 3), the logical date, or now.
     """
-    for name in ("start_date", "run_after", "logical_date"):
+    return _first_time(dag_run, "start_date", "run_after", "logical_date")
+
+
+def _first_time(dag_run: Any, *names: str) -> dt.datetime:
+    """The first of the run's times ``names`` that is set (UTC), else now."""
+    for name in names:
         when = getattr(dag_run, name, None)
         if when:
             return _utc(when)

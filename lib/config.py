@@ -37,6 +37,10 @@ class SocrataConfig(_Strict):
     location_field: str | None = None
     no_replace: bool = False  # true: a full run deletes no rows from the dataset
     chunk_size: Annotated[int, Field(ge=1, le=10000)] = 1000  # rows per upsert request
+    # backup_socrata keeps this many backups of the dataset (s3://<bucket>/_backups/...)
+    backup_keep: Annotated[int, Field(ge=1, le=10000)] = 30
+    # when Airflow backs the dataset up (a cron expression or preset, UTC); null: no backup DAG
+    backup_schedule: str | None = "0 6 * * *"
 
 
 class AgolConfig(_Strict):

@@ -4,10 +4,14 @@ It serves, on 127.0.0.1, the routes a publisher uses:
 
 - ``GET /api/views/{id}.json``: dataset metadata (``columns[]`` with ``id``, ``fieldName``,
   ``dataTypeName``, ``name``, ``position``; ``rowIdentifierColumnId``); public;
-- ``GET /resource/{id}.json``: rows, with ``$limit`` (default 1000), ``$offset``,
-  ``$order`` (``field [ASC|DESC]``, comma-separated; default: the row identifier),
-  ``$select`` (plain field names) and simple ``field=value`` equality filters; public.
-  Other SoQL (``$where``, ``$q``, ``$group``, ``$query``, ``$having``) answers 400;
+- ``GET /resource/{id}.json`` (or ``.csv``, see below): rows, with ``$limit`` (default
+  1000, at most :attr:`SocrataEmulator.max_limit`, default 50 000 as SODA 2.0 caps it),
+  ``$offset``, ``$order`` (``field [ASC|DESC]`` or ``:id``, comma-separated; default: the
+  row identifier), ``$select`` (plain field names, or ``count(*)`` [``as name``]: one row
+  ``{"count": "N"}`` counting the rows the filters match, ``$limit``/``$offset``/``$order``
+  ignored) and simple ``field=value`` equality filters; public. Headers ``X-SODA2-Fields``
+  and ``X-SODA2-Types`` list the fields selected and their types. Other SoQL (``$where``,
+  ``$q``, ``$group``, ``$query``, ``$having``) answers 400;
 - ``POST /resource/{id}.json``: upsert of a JSON array of rows, matched on the row
   identifier; ``":deleted": true`` deletes a row. Answers ``{"By RowIdentifier",
   "Rows Created", "Rows Updated", "Rows Deleted", "By SID", "Errors"}``;
@@ -43,6 +47,26 @@ others              treated as ``text``
 ``null`` is always accepted: on upsert it clears the field. Null fields are left out of
 the rows a read returns, as Socrata does.
 
+``GET /resource/{id}.csv`` answers the same query as ``.json`` (errors are still JSON) as
+``text/csv; charset=utf-8``, written by the ``csv`` module (minimal quoting, lines ending
+in a bare newline): a header of the selected field names (all columns in order without ``$select``;
+``count`` or the alias for ``count(*)``), then one line per row of the page (a header only
+for an empty page). Cells:
+
+==================  ===================================================================
+null / missing      an empty cell
+``text``, numbers,  as the JSON read shows them (``3.5``, ``2019-09-11T00:00:00.000``)
+``calendar_date``
+``checkbox``        ``true`` / ``false``
+``point``           WKT ``POINT (lon lat)`` (floats as ``repr`` prints them)
+``multipoint``      WKT ``MULTIPOINT ((lon lat), (lon lat))``
+``location``,       the stored object as compact JSON with sorted keys
+``url``             (``{"description":"A","url":"https://..."}``)
+==================  ===================================================================
+
+A ``POST``/``PUT`` to ``.csv`` answers 400 (JSON payloads only); ``/api/views/{id}.csv``
+is 404.
+
 Faults (:class:`SocrataFaults`, applied to ``/resource`` and ``/api`` requests before
 anything else): ``fail_next`` N requests answer ``status``; ``fail_after_writes`` lets that
 many more writes through, then fails every write until it is set back to ``None`` (it
@@ -51,6 +75,13 @@ applied after the sleep, even when the client has given up (timed out) meanwhile
 real server that finishes a request its client abandoned. ``error_ids``: rows (upserts,
 deletes, replace rows) whose row identifier is in the set are not applied and are counted
 in ``Errors`` (HTTP 200: a partial failure, as Socrata reports it).
+
+For tests in the same process: :meth:`SocrataEmulator.upsert_rows` and
+:meth:`SocrataEmulator.delete_rows` change the rows directly (validated like an upsert,
+``rowsUpdatedAt`` updated; no faults, nothing logged), and
+:attr:`SocrataEmulator.after_request`, if set, is called with each answered request's
+:class:`SocrataRequest` once it is logged and before its answer is sent (e.g. to change a
+dataset between a client's pages); an exception in it is logged and ignored.
 
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`SocrataFaults`; ``error_ids`` as a list) and ``GET``/``DELETE /_emulator/requests``.
@@ -73,15 +104,17 @@ import base64
 import binascii
 import contextlib
 import copy
+import csv
 import datetime as dt
 import hmac
+import io
 import json
 import logging
 import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -95,6 +128,7 @@ DEFAULT_APP_TOKEN = "emulator-app-token"
 DEFAULT_KEY_ID = "emulator-key-id"
 DEFAULT_KEY_SECRET = "emulator-key-secret"
 DEFAULT_LIMIT = 1000
+DEFAULT_MAX_LIMIT = 50_000  # SODA 2.0's cap on $limit
 
 NUMBER_TYPES = frozenset({"number", "money", "percent", "double"})
 KNOWN_TYPES = frozenset(
@@ -106,7 +140,8 @@ _UNSUPPORTED_SOQL = ("$where", "$q", "$group", "$query", "$having", "$search")
 _RESOURCE_ID = re.compile(r"^[a-z0-9]{4}-[a-z0-9]{4}$")
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _VIEW_PATH = re.compile(r"^/api/views/([^/]+?)(?:\.json)?$")
-_RESOURCE_PATH = re.compile(r"^/resource/([^/]+?)(?:\.json)?$")
+_RESOURCE_PATH = re.compile(r"^/resource/([^/]+?)(?:\.(json|csv))?$")
+_COUNT_ALL = re.compile(r"^count\s*\(\s*\*\s*\)(?:\s+as\s+([a-z_][a-z0-9_]*))?$", re.IGNORECASE)
 _NUMBER_TEXT = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _FLOATING = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?$"
@@ -373,6 +408,34 @@ def _sort_value(data_type: str, value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
+def _wkt_pair(pair: list[float]) -> str:
+    return f"{float(pair[0])!r} {float(pair[1])!r}"
+
+
+def _csv_cell(data_type: str, value: Any) -> str:
+    """One stored value as a ``.csv`` read shows it (see the module docstring)."""
+    if value is None:
+        return ""
+    if data_type == "checkbox":
+        return "true" if value else "false"
+    if data_type == "point":
+        return f"POINT ({_wkt_pair(value['coordinates'])})"
+    if data_type == "multipoint":
+        return "MULTIPOINT (" + ", ".join(f"({_wkt_pair(p)})" for p in value["coordinates"]) + ")"
+    if isinstance(value, str):  # text, numbers, floating timestamps
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)  # location, url
+
+
+def _csv_body(rows: list[dict], fields: list[str], types: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    writer.writerow(fields)
+    for row in rows:
+        writer.writerow([_csv_cell(t, row.get(f)) for f, t in zip(fields, types, strict=True)])
+    return out.getvalue().encode("utf-8")
+
+
 # --------------------------------------------------------------------------- datasets
 
 
@@ -530,7 +593,10 @@ class SocrataEmulator(HTTPEmulator):
         key_secret: str = DEFAULT_KEY_SECRET,
         host: str = "127.0.0.1",
         port: int = 0,
+        max_limit: int = DEFAULT_MAX_LIMIT,
     ) -> None:
+        if isinstance(max_limit, bool) or not isinstance(max_limit, int) or max_limit < 1:
+            raise ValueError(f"max_limit must be a positive integer, not {max_limit!r}")
         self.app_token = app_token
         self.key_id = key_id
         self.key_secret = key_secret
@@ -538,12 +604,19 @@ class SocrataEmulator(HTTPEmulator):
         self.port = port
         self.faults = SocrataFaults()
         self.requests: list[SocrataRequest] = []
+        # the most rows one GET returns, whatever its $limit asks
+        self.max_limit = max_limit
+        # called (outside the lock) with each answered, logged request; errors are logged
+        self.after_request: Callable[[SocrataRequest], None] | None = None
         self._datasets: dict[str, _Dataset] = {}
         self._next_column_id = 100_000_001
         self._lock = threading.RLock()
         self._http = ServerThread(
-            "Socrata emulator", self._dispatch,
-            lambda: _error(500, "internal_error", "Internal emulator error"), host=host, port=port,
+            "Socrata emulator",
+            self._dispatch,
+            lambda: _error(500, "internal_error", "Internal emulator error"),
+            host=host,
+            port=port,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -607,6 +680,25 @@ class SocrataEmulator(HTTPEmulator):
         with self._lock:
             return self._dataset(resource_id).metadata()
 
+    def upsert_rows(self, resource_id: str, rows: list[dict]) -> dict[str, int]:
+        """Upsert ``rows`` as ``POST /resource/{id}.json`` would (``":deleted": true``
+        deletes), without HTTP: no faults, nothing logged. Answers the same counts; bad rows
+        raise ValueError and change nothing."""
+        with self._lock:
+            dataset = self._dataset(resource_id)
+            try:
+                return self._write(dataset, copy.deepcopy(rows), replace=False, error_ids=())
+            except _ApiError as exc:
+                raise ValueError(exc.message) from None
+
+    def delete_rows(self, resource_id: str, ids: list[str]) -> int:
+        """Delete the rows with these row identifiers (as :meth:`upsert_rows` does); answers
+        how many there were."""
+        with self._lock:
+            identifier = self._dataset(resource_id).row_identifier
+            payload = [{identifier: row_id, ":deleted": True} for row_id in ids]
+            return self.upsert_rows(resource_id, payload)["Rows Deleted"]
+
     # ----------------------------------------------------------------- HTTP
 
     def _dispatch(self, method: str, raw_path: str, headers: Any, body: bytes) -> _Response:
@@ -629,18 +721,23 @@ class SocrataEmulator(HTTPEmulator):
                 n_rows = len(parsed) if isinstance(parsed, list) else None
 
         response = self._answer(method, path, query, headers, body, is_write)
+        entry = SocrataRequest(
+            method=method,
+            path=path,
+            query=query,
+            status=response.status,
+            time=arrived,
+            resource_id=resource_id,
+            n_rows=n_rows,
+        )
         with self._lock:
-            self.requests.append(
-                SocrataRequest(
-                    method=method,
-                    path=path,
-                    query=query,
-                    status=response.status,
-                    time=arrived,
-                    resource_id=resource_id,
-                    n_rows=n_rows,
-                )
-            )
+            self.requests.append(entry)
+        hook = self.after_request
+        if hook is not None:
+            try:
+                hook(entry)
+            except Exception:
+                logger.exception("after_request hook failed on %s %s", method, path)
         return response
 
     def _answer(
@@ -699,11 +796,13 @@ class SocrataEmulator(HTTPEmulator):
         resource_match = _RESOURCE_PATH.match(path)
         if not resource_match:
             raise _ApiError(404, "not_found", f"Not found: {path}")
-        resource_id = resource_match.group(1)
+        resource_id, suffix = resource_match.groups()
         if method in ("POST", "PUT"):
             self._authorize(headers, query)
             with self._lock:
                 dataset = self._lookup(resource_id)
+                if suffix == "csv":
+                    raise _ApiError(400, "invalid_request", "The emulator takes JSON payloads only")
                 payload = self._payload(headers, body)
                 counts = self._write(dataset, payload, replace=method == "PUT")
             return _json_response(200, counts)
@@ -711,12 +810,12 @@ class SocrataEmulator(HTTPEmulator):
             raise _ApiError(405, "method_not_allowed", f"The emulator does not answer {method}")
         with self._lock:
             dataset = self._lookup(resource_id)
-            rows, selected = self._query(dataset, query)
-            headers_out = {
-                "X-SODA2-Fields": json.dumps(selected),
-                "X-SODA2-Types": json.dumps([dataset.types[f] for f in selected]),
-            }
-            return _json_response(200, rows, headers_out)
+            rows, selected, types = self._query(dataset, query)
+        headers_out = {"X-SODA2-Fields": json.dumps(selected), "X-SODA2-Types": json.dumps(types)}
+        if suffix == "csv":
+            body_out = _csv_body(rows, selected, types)
+            return _Response(200, body_out, "text/csv; charset=utf-8", headers_out)
+        return _json_response(200, rows, headers_out)
 
     def _lookup(self, resource_id: str) -> _Dataset:
         dataset = self._datasets.get(resource_id)
@@ -755,10 +854,18 @@ class SocrataEmulator(HTTPEmulator):
         except (ValueError, UnicodeDecodeError):
             raise _ApiError(400, "invalid_request", "The payload is not valid JSON") from None
 
-    def _write(self, dataset: _Dataset, payload: Any, *, replace: bool) -> dict[str, int]:
-        """Validate everything, then apply; call with the lock held."""
+    def _write(
+        self,
+        dataset: _Dataset,
+        payload: Any,
+        *,
+        replace: bool,
+        error_ids: Collection[str] | None = None,
+    ) -> dict[str, int]:
+        """Validate everything, then apply; call with the lock held. ``error_ids``: the
+        rows that fail (default: the faults')."""
         ops = dataset.validate(payload, allow_deletes=not replace)
-        error_ids = set(self.faults.error_ids)
+        error_ids = set(self.faults.error_ids if error_ids is None else error_ids)
         created = updated = deleted = errors = 0
         if replace:
             previous = len(dataset.rows)
@@ -804,29 +911,35 @@ class SocrataEmulator(HTTPEmulator):
         dataset.rows[row_id] = {f: row[f] for f in dataset.types if f in row}  # column order
         return created
 
-    def _query(self, dataset: _Dataset, query: dict[str, str]) -> tuple[list[dict], list[str]]:
-        """Rows for a GET and the fields selected; call with the lock held."""
+    def _query(
+        self, dataset: _Dataset, query: dict[str, str]
+    ) -> tuple[list[dict], list[str], list[str]]:
+        """Rows for a GET, the fields selected and their types; call with the lock held."""
         for name in _UNSUPPORTED_SOQL:
             if name in query:
                 raise _ApiError(
                     400, "query.emulator.unsupported", f"The emulator does not support {name}"
                 )
-        limit = _non_negative(query, "$limit", DEFAULT_LIMIT)
-        offset = _non_negative(query, "$offset", 0)
-
-        selected = [c["fieldName"] for c in dataset.columns]
         select = query.get("$select", "").strip()
-        if select and select != "*":
-            selected = [part.strip() for part in select.split(",")]
-            for name in selected:
-                _check_column(dataset, name)
-
         rows = list(dataset.rows.values())
         for name, wanted in query.items():
             if name.startswith("$"):
                 continue
             _check_column(dataset, name)
             rows = [row for row in rows if _equals(dataset.types[name], row.get(name), wanted)]
+
+        count = _COUNT_ALL.match(select)
+        if count:  # one row; $limit, $offset and $order do not apply
+            alias = count.group(1) or "count"
+            return [{alias: str(len(rows))}], [alias], ["number"]
+
+        limit = min(_non_negative(query, "$limit", DEFAULT_LIMIT), self.max_limit)
+        offset = _non_negative(query, "$offset", 0)
+        selected = [c["fieldName"] for c in dataset.columns]
+        if select and select != "*":
+            selected = [part.strip() for part in select.split(",")]
+            for name in selected:
+                _check_column(dataset, name)
 
         rows.sort(key=dataset.sort_key(dataset.row_identifier))
         order = query.get("$order", "").strip()
@@ -849,7 +962,7 @@ class SocrataEmulator(HTTPEmulator):
         page = rows[offset : offset + limit]
         if select and select != "*":
             page = [{k: row[k] for k in selected if k in row} for row in page]
-        return copy.deepcopy(page), selected
+        return copy.deepcopy(page), selected, [dataset.types[f] for f in selected]
 
     _CONTROL_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
 
@@ -860,6 +973,7 @@ class SocrataEmulator(HTTPEmulator):
         if path == "/_emulator/datasets" and method == "GET":
             return _json_response(200, self.dataset_ids)
         return None
+
 
 def _non_negative(query: dict[str, str], name: str, default: int) -> int:
     text = query.get(name, "").strip()

@@ -49,9 +49,9 @@ the rows a read returns, as Socrata does.
 
 ``GET /resource/{id}.csv`` answers the same query as ``.json`` (errors are still JSON) as
 ``text/csv; charset=utf-8``, written by the ``csv`` module (minimal quoting, lines ending
-in a bare newline): a header of the selected field names (all columns in order without ``$select``;
-``count`` or the alias for ``count(*)``), then one line per row of the page (a header only
-for an empty page). Cells:
+in a bare newline): a header of the selected field names (all columns in order without
+``$select``; ``count`` or the alias for ``count(*)``), then one line per row of the page
+(a header only for an empty page). Cells:
 
 ==================  ===================================================================
 null / missing      an empty cell

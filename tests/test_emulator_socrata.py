@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import logging
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,10 +19,12 @@ import requests
 import requests.adapters
 from sodapy import Socrata
 
+import lib.emulators.socrata as socrata_module
 from lib.emulators.socrata import (
     EXAMPLE_RESOURCE_ID,
     SocrataEmulator,
     SocrataFaults,
+    SocrataRequest,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,8 +66,10 @@ def server() -> Iterator[SocrataEmulator]:
 
 @pytest.fixture
 def socrata(server: SocrataEmulator) -> SocrataEmulator:
-    """The shared server with fresh datasets, no faults and an empty log."""
+    """The shared server with fresh datasets, no faults, no hook and an empty log."""
     server.faults = SocrataFaults()
+    server.max_limit = 50_000
+    server.after_request = None
     server.add_dataset(RID, COLUMNS, ROWS, name="Test dataset")
     server.add_dataset(TYPED, TYPED_COLUMNS)
     server.reset_log()
@@ -551,3 +560,276 @@ def _check_command_line_output(proc: subprocess.Popen) -> None:
     assert soda.get_metadata(EXAMPLE_RESOURCE_ID)["columns"]
     assert len(soda.get(EXAMPLE_RESOURCE_ID)) == 2
     assert soda.upsert(EXAMPLE_RESOURCE_ID, [{"id": "new"}])["Rows Created"] == 1
+
+
+# --------------------------------------------------------------------------- CSV reads, count(*)
+
+FULL_ROW = {
+    "id": "r",
+    "t": 'say "hi", ok',
+    "n": 2.5,
+    "m": "19.99",
+    "p": 12,
+    "c": True,
+    "d": "2019-09-11T13:05:09.12",
+    "pt": {"type": "Point", "coordinates": [-97.7424, 30.2686]},
+    "mp": "MULTIPOINT ((-97.7 30.2), (-97 30))",
+    "loc": {"latitude": 30.27, "longitude": -97.74, "human_address": '{"city": "Austin"}'},
+    "u": {"url": "https://example.com/a", "description": "A"},
+    "odd": "anything",
+}
+
+
+def get_csv(emulator: SocrataEmulator, rid: str, **params: Any) -> requests.Response:
+    return requests.get(f"{emulator.url}/resource/{rid}.csv", params=params, timeout=10)
+
+
+def test_csv_renders_every_column_type(socrata: SocrataEmulator) -> None:
+    socrata.upsert_rows(TYPED, [FULL_ROW, {"id": "s", "c": False}])
+    response = get_csv(socrata, TYPED)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    names = [c["fieldName"] for c in TYPED_COLUMNS]
+    assert json.loads(response.headers["X-SODA2-Fields"]) == names
+    assert json.loads(response.headers["X-SODA2-Types"]) == [
+        "text", "text", "number", "money", "percent", "checkbox", "calendar_date", "point",
+        "multipoint", "location", "url", "text",
+    ]  # fmt: skip
+    assert response.content.decode("utf-8") == (
+        "id,t,n,m,p,c,d,pt,mp,loc,u,odd\n"
+        'r,"say ""hi"", ok",2.5,19.99,12,true,2019-09-11T13:05:09.120,'
+        'POINT (-97.7424 30.2686),"MULTIPOINT ((-97.7 30.2), (-97.0 30.0))",'
+        '"{""human_address"":""{\\""city\\"": \\""Austin\\""}"",""latitude"":""30.27"",'
+        '""longitude"":""-97.74""}",'
+        '"{""description"":""A"",""url"":""https://example.com/a""}",anything\n'
+        "s,,,,,false,,,,,,\n"
+    )
+    header, full, empty = csv.reader(io.StringIO(response.text))
+    assert header == names
+    cells = dict(zip(header, full, strict=True))
+    assert cells["t"] == 'say "hi", ok' and cells["pt"] == "POINT (-97.7424 30.2686)"
+    assert json.loads(cells["loc"]) == socrata.rows(TYPED)[0]["loc"]
+    assert json.loads(cells["u"]) == {"url": "https://example.com/a", "description": "A"}
+    assert empty == ["s"] + [""] * 4 + ["false"] + [""] * 6  # null cells are empty
+
+
+def test_csv_text_round_trips_through_csv_reader(socrata: SocrataEmulator) -> None:
+    texts = ["a,b", 'quo"te', "two\nlines", "cr\r\nlf", " padded ", "", "naïve ✓", '",\n"']
+    socrata.upsert_rows(TYPED, [{"id": f"r{i}", "t": t} for i, t in enumerate(texts)])
+    response = get_csv(socrata, TYPED, **{"$select": "id, t", "$order": ":id"})
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8"), newline="")))
+    assert rows == [["id", "t"]] + [[f"r{i}", t] for i, t in enumerate(texts)]
+
+
+def test_csv_has_the_json_query_semantics(socrata: SocrataEmulator) -> None:
+    def ids(**params: Any) -> list[str]:
+        response = get_csv(socrata, RID, **params)
+        assert response.status_code == 200, response.text
+        header, *rows = csv.reader(io.StringIO(response.text))
+        return [row[header.index("id")] for row in rows]
+
+    assert ids() == ["a", "b", "c"]
+    assert ids(**{"$order": "count DESC"}) == ["c", "a", "b"]
+    assert ids(**{"$order": ":id DESC", "$limit": "2"}) == ["c", "b"]
+    assert ids(**{"$limit": "2", "$offset": "1"}) == ["b", "c"]
+    assert ids(name="Bravo") == ["b"]
+    assert get_csv(socrata, RID, **{"$select": "count,id", "$limit": "1"}).text == "count,id\n3,a\n"
+    assert get_csv(socrata, RID, **{"$offset": "9"}).text == "id,name,count,modified\n"
+    for params in ({"$where": "count > 1"}, {"nope": "x"}, {"$order": "nope"}, {"$limit": "x"}):
+        response = get_csv(socrata, RID, **params)
+        assert response.status_code == 400, params
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.json()["error"] is True
+    missing = get_csv(socrata, "zzzz-9999")
+    assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_csv_paging_by_id_covers_every_row_once(socrata: SocrataEmulator) -> None:
+    ids = [f"r{i:03d}" for i in range(23)]
+    scrambled = ids[7:] + ids[:7]
+    socrata.add_dataset(RID, COLUMNS, [{"id": i, "count": int(i[1:])} for i in scrambled])
+    soda, seen, offset = client(socrata), [], 0
+    while True:
+        page = soda.get(RID, content_type="csv", order=":id", limit=5, offset=offset)
+        assert page[0] == ["id", "name", "count", "modified"]
+        seen += [row[0] for row in page[1:]]
+        if len(page) - 1 < 5:
+            break
+        offset += 5
+    assert seen == ids
+    assert [r.resource_id for r in socrata.requests] == [RID] * 5
+    assert socrata.requests[0].path == f"/resource/{RID}.csv"
+
+
+def test_sodapy_csv_get_returns_a_header_and_rows(socrata: SocrataEmulator) -> None:
+    rows = client(socrata).get(RID, content_type="csv", order=":id", limit=2, offset=0)
+    assert rows == [
+        ["id", "name", "count", "modified"],
+        ["a", "Alpha", "3", "2019-09-11T00:00:00.000"],
+        ["b", "Bravo", "1.5", ""],
+    ]
+
+
+def test_count_all_on_json_and_csv(socrata: SocrataEmulator) -> None:
+    soda = client(socrata)
+    assert soda.get(RID, select="count(*)") == [{"count": "3"}]
+    assert soda.get(RID, select="count(*)", limit=1, offset=2, order="name") == [{"count": "3"}]
+    assert soda.get(RID, select="count(*)", name="Bravo") == [{"count": "1"}]
+    assert soda.get(RID, select="count(*)", name="nobody") == [{"count": "0"}]
+    assert soda.get(RID, select=" COUNT ( * )  AS  total ") == [{"total": "3"}]
+    assert soda.get(RID, select="count(*) as n", count="3") == [{"n": "1"}]
+    assert soda.get(RID, content_type="csv", select="count(*)") == [["count"], ["3"]]
+    response = get_csv(socrata, RID, **{"$select": "Count(*) as rows", "$limit": "0"})
+    assert response.text == "rows\n3\n"
+    assert json.loads(response.headers["X-SODA2-Fields"]) == ["rows"]
+    assert json.loads(response.headers["X-SODA2-Types"]) == ["number"]
+    assert soda.get(TYPED, select="count(*)") == [{"count": "0"}]
+    for select in ("count(id)", "count(*) as", "count(*), id", "count(*) total"):
+        assert http_error(lambda s=select: soda.get(RID, select=s)).response.status_code == 400
+    assert (
+        http_error(lambda: soda.get(RID, select="count(*)", where="x")).response.status_code == 400
+    )
+
+
+def test_max_limit_caps_both_formats(socrata: SocrataEmulator) -> None:
+    assert SocrataEmulator().max_limit == 50_000
+    assert SocrataEmulator(max_limit=7).max_limit == 7
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="max_limit"):
+            SocrataEmulator(max_limit=bad)  # type: ignore[arg-type]
+    socrata.add_dataset(RID, COLUMNS, [{"id": f"r{i:02d}"} for i in range(12)])
+    soda = client(socrata)
+    assert len(soda.get(RID, limit=50_000)) == 12
+    socrata.max_limit = 5
+    assert [r["id"] for r in soda.get(RID, limit=1000, offset=3)] == [
+        f"r{i:02d}" for i in range(3, 8)
+    ]
+    assert len(soda.get(RID)) == 5  # the default $limit (1000) is capped too
+    assert len(soda.get(RID, content_type="csv", limit=100)) == 1 + 5
+    assert len(soda.get(RID, limit=2)) == 2
+    assert soda.get(RID, select="count(*)") == [{"count": "12"}]  # counts are not capped
+    assert len(list(soda.get_all(RID, limit=5))) == 12
+
+
+def test_writes_to_csv_are_400_and_views_have_no_csv(socrata: SocrataEmulator) -> None:
+    auth = (socrata.key_id, socrata.key_secret)
+    headers = {"X-App-Token": socrata.app_token}
+    url = f"{socrata.url}/resource/{RID}.csv"
+    for method in ("POST", "PUT"):
+        for body in ('[{"id": "z"}]', "id\nz\n"):
+            response = requests.request(
+                method, url, data=body, auth=auth, headers=headers, timeout=10
+            )
+            assert response.status_code == 400, (method, body)
+            assert response.json() == {
+                "code": "invalid_request",
+                "error": True,
+                "message": "The emulator takes JSON payloads only",
+            }
+    assert requests.post(url, data="[]", timeout=10).status_code == 401  # auth comes first
+    assert len(socrata.rows(RID)) == 3
+    view = requests.get(f"{socrata.url}/api/views/{RID}.csv", timeout=10)
+    assert view.status_code == 404 and view.json()["error"] is True
+
+
+# --------------------------------------------------------------------------- direct data, hook
+
+
+def test_upsert_rows_and_delete_rows_change_what_get_returns(
+    socrata: SocrataEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = SimpleNamespace(time=lambda: 2_000_000_000.7, sleep=time.sleep)
+    monkeypatch.setattr(socrata_module, "time", clock)  # the emulator's clock only
+    answer = socrata.upsert_rows(
+        RID, [{"id": "d", "count": 4}, {"id": "a", "name": "A2"}, {"id": "b", ":deleted": True}]
+    )
+    assert answer == {
+        "By RowIdentifier": 2,
+        "Rows Created": 1,
+        "Rows Updated": 1,
+        "Rows Deleted": 1,
+        "By SID": 0,
+        "Errors": 0,
+    }
+    soda = client(socrata)
+    assert [(r["id"], r.get("name")) for r in soda.get(RID)] == [
+        ("a", "A2"),
+        ("c", "Charlie"),
+        ("d", None),
+    ]
+    assert soda.get_metadata(RID)["rowsUpdatedAt"] == 2_000_000_000
+    clock.time = lambda: 2_000_000_100.0
+    assert socrata.delete_rows(RID, ["c", "nope", "d"]) == 2
+    assert [r["id"] for r in soda.get(RID)] == ["a"]
+    assert socrata.metadata(RID)["rowsUpdatedAt"] == 2_000_000_100
+    # only the reads above are logged, not the direct writes
+    assert [(r.method, r.path) for r in socrata.requests] == [
+        ("GET", f"/resource/{RID}.json"),
+        ("GET", f"/api/views/{RID}.json"),
+        ("GET", f"/resource/{RID}.json"),
+    ]
+
+
+def test_direct_writes_validate_and_ignore_faults(socrata: SocrataEmulator) -> None:
+    for rows in ([{"id": "z", "zzz": 1}], [{"name": "no id"}], [{"id": "z", "count": "abc"}], "x"):
+        with pytest.raises(ValueError):
+            socrata.upsert_rows(RID, rows)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="row identifier"):
+        socrata.delete_rows(RID, [None])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="as text"):
+        socrata.delete_rows(RID, [7])  # type: ignore[list-item]
+    with pytest.raises(KeyError):
+        socrata.upsert_rows("zzzz-9999", [])
+    assert len(socrata.rows(RID)) == 3
+    socrata.faults.fail_next, socrata.faults.error_ids = 1, {"a", "b"}
+    assert socrata.upsert_rows(RID, [{"id": "a", "name": "A2"}])["Errors"] == 0
+    assert socrata.delete_rows(RID, ["b"]) == 1
+    assert socrata.faults.fail_next == 1  # not used up
+    assert socrata.requests == []
+
+
+def test_after_request_sees_each_request(socrata: SocrataEmulator) -> None:
+    seen: list[SocrataRequest] = []
+    socrata.after_request = seen.append
+    soda = client(socrata)
+    soda.get(RID, content_type="csv", limit=1)
+    soda.upsert(RID, [{"id": "z"}])
+    soda.get_metadata(RID)
+    requests.get(f"{socrata.url}/_emulator/requests", timeout=10)  # control: not seen
+    socrata.faults.fail_next = 1
+    http_error(soda.get, RID)
+    assert seen == socrata.requests
+    assert [(r.method, r.path, r.status) for r in seen] == [
+        ("GET", f"/resource/{RID}.csv", 200),
+        ("POST", f"/resource/{RID}.json", 200),
+        ("GET", f"/api/views/{RID}.json", 200),
+        ("GET", f"/resource/{RID}.json", 503),
+    ]
+
+
+def test_after_request_can_change_data_between_pages(socrata: SocrataEmulator) -> None:
+    def hook(request: SocrataRequest) -> None:
+        if request.query.get("$offset") == "0":  # after the first page, before the second
+            socrata.upsert_rows(RID, [{"id": "0"}])  # sorts first: shifts every page
+            socrata.delete_rows(RID, ["c"])
+
+    socrata.after_request = hook
+    soda = client(socrata)
+    first = soda.get(RID, content_type="csv", order=":id", limit=2, offset=0)
+    second = soda.get(RID, content_type="csv", order=":id", limit=2, offset=2)
+    assert [row[0] for row in first[1:]] == ["a", "b"]
+    assert [row[0] for row in second[1:]] == ["b"]  # now 0, a, b: the second page repeats b
+
+
+def test_a_raising_after_request_hook_does_not_break_the_answer(
+    socrata: SocrataEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    def hook(request: SocrataRequest) -> None:
+        raise RuntimeError("hook went wrong")
+
+    socrata.after_request = hook
+    with caplog.at_level(logging.ERROR, logger="lib.emulators.socrata"):
+        assert client(socrata).get(RID, select="count(*)") == [{"count": "3"}]
+        assert client(socrata).upsert(RID, [{"id": "z"}])["Rows Created"] == 1
+    assert "hook went wrong" in caplog.text
+    assert [r.status for r in socrata.requests] == [200, 200]

@@ -1,12 +1,20 @@
-"""Airflow DAGs built from params: one DAG per app × container, no Python edit per container.
+"""Airflow DAGs built from params: one DAG per app × container (and one per Socrata
+backup), no Python edit per container.
 
 For each container of each ``params/<app>.yaml`` (or ``KNACK_PARAMS_DIR``), the DAG
 ``knack_<app>_<container>`` runs the notebooks with ``PapermillOperator``::
 
     upload_metadata >> knack_container_to_s3 >> [one publish task per destination configured]
 
-- Schedule and retries come from the container's params (``schedule``, ``retries``; see
-  ``lib/config.py`` for the defaults). One run at a time, no catch-up.
+and each container with ``socrata:`` and a ``socrata.backup_schedule`` (daily at 06:00 UTC
+by default; null: none) has the DAG ``knack_<app>_<container>_socrata_backup``: one task,
+``backup_socrata``, that copies the dataset to ``_backups/`` in S3 and keeps the newest
+``socrata.backup_keep``. It reads Socrata only (no Knack pool) and does not wait for the
+container DAG: a backup of the public dataset is independent of the sync.
+
+- Schedule and retries come from the container's params (``schedule``, or
+  ``socrata.backup_schedule``; ``retries``; see ``lib/config.py`` for the defaults). One run
+  at a time, no catch-up.
 - The tasks that call Knack (``upload_metadata``, ``knack_container_to_s3``) run in the
   app's pool ``knack_<app>`` (``lib/airflow_pools.py``: ``concurrent_knack_tasks`` slots,
   the clients sharing the app's ``requests_per_second``), so the container DAGs of one app
@@ -23,9 +31,9 @@ For each container of each ``params/<app>.yaml`` (or ``KNACK_PARAMS_DIR``), the 
 - Reports: ``output_nb`` is ``s3://<bucket>/reports/<app>-<env>/<notebook>/<UTC time>_<container
   or app>.ipynb``, the layout of ``lib.reports.report_key`` (``knack-nb run`` writes the same),
   stamped when the attempt starts so a retry keeps the failed attempt's report.
-- Parameters are non-secret identifiers only (app_name, env, container, date): papermill
-  writes every parameter into the report. Credentials reach the kernel through the task's
-  environment (DESIGN.md's variables), which the kernel inherits.
+- Parameters are non-secret identifiers only (app_name, env, container, and date but for
+  the backup): papermill writes every parameter into the report. Credentials reach the
+  kernel through the task's environment (DESIGN.md's variables), which the kernel inherits.
 
 Deployment: the ``knack-notebooks`` package installed in Airflow's environment (the kernel
 ``python3`` is that environment's Python, and it imports ``lib``), this repository's
@@ -63,6 +71,7 @@ NOTEBOOKS_DIR = Path(
 ENV = config.check_env(os.environ.get("KNACK_ENV") or "prod")
 UPLOAD_METADATA = "upload_metadata"
 CONTAINER_TO_S3 = "knack_container_to_s3"
+BACKUP_SOCRATA = "backup_socrata"
 # A ContainerConfig destination key -> the notebook that publishes to it. A new destination
 # is a new notebook and one line here (tests_airflow checks every destination has one).
 PUBLISH_NOTEBOOKS = {
@@ -188,25 +197,17 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
     _check_cron(app.name, container, "schedule", cfg.schedule, AIRFLOW_PRESETS)
     _check_cron(app.name, container, "full_run_schedule", cfg.full_run_schedule)
     destinations = [key for key in PUBLISH_NOTEBOOKS if getattr(cfg, key) is not None]
-    dag = DAG(
-        dag_id=dag_id(app.name, container),
+    dag = _dag(
+        dag_id(app.name, container),
+        cfg,
+        cfg.schedule,
         description=cfg.description or f"{app.name} {container}: Knack → S3 → destinations",
-        schedule=cfg.schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,  # runs of one container never overlap (the date follows them)
-        default_args={"retries": cfg.retries, "retry_delay": RETRY_DELAY},
-        user_defined_macros={
-            "knack_run_date": run_date,
-            "knack_report_url": report_url,
-            "knack_full_run_schedule": cfg.full_run_schedule,
-        },
+        macros={"knack_run_date": run_date, "knack_full_run_schedule": cfg.full_run_schedule},
         tags=["knack", app.name, env, container, *destinations],
         doc_md=f"`{container}` of `{app.name}` ({env}): upload the app's metadata, sync the "
         f"container to S3, then publish to {', '.join(destinations) or 'no destination'}. "
         f"The Knack tasks run in the pool `{pool_name(app.name)}`; the metadata upload is "
-        "skipped when another container DAG of the app fetched it since this run's tick. "
-        "Generated from params by `dags/knack_dags.py`.",
+        "skipped when another container DAG of the app fetched it since this run's tick.",
     )
     date = "{{ knack_run_date(prev_start_date_success, dag_run, knack_full_run_schedule) }}"
     knack = {"pool": pool_name(app.name)}  # the tasks that call Knack
@@ -224,6 +225,63 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
         ]
         upload >> sync >> publish
     return dag
+
+
+def backup_dag_id(app_name: str, container: str) -> str:
+    return f"{dag_id(app_name, container)}_socrata_backup"
+
+
+def build_backup_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG | None:
+    """The container's Socrata backup DAG, or None (no ``socrata:`` or no backup_schedule).
+
+    Independent of the container DAG (it backs up the public dataset, whatever the sync
+    did) and it never calls Knack, so no Knack pool."""
+    cfg = app.container(container)
+    if cfg.socrata is None or cfg.socrata.backup_schedule is None:
+        return None
+    schedule = cfg.socrata.backup_schedule
+    _check_cron(app.name, container, "socrata.backup_schedule", schedule, AIRFLOW_PRESETS)
+    resource_id = cfg.socrata.resource_id
+    dag = _dag(
+        backup_dag_id(app.name, container),
+        cfg,
+        schedule,
+        description=f"{app.name} {container}: Socrata {resource_id} → a CSV backup in S3",
+        tags=["knack", app.name, env, container, "socrata", "backup"],
+        doc_md=f"Back up the Socrata dataset `{resource_id}` of `{container}` of `{app.name}` "
+        f"({env}) to `_backups/{app.name}-{env}/{container}/socrata-{resource_id}/` in S3, "
+        f"keeping the newest {cfg.socrata.backup_keep} (`socrata.backup_keep`). It reads "
+        "Socrata only: no Knack call, no dependency on the container DAG.",
+    )
+    with dag:
+        _notebook_task(BACKUP_SOCRATA, {"app_name": app.name, "env": env, "container": container})
+    return dag
+
+
+def _dag(
+    name: str,
+    cfg: config.ContainerConfig,
+    schedule: str | None,
+    *,
+    description: str,
+    tags: list[str],
+    doc_md: str,
+    macros: dict[str, Any] | None = None,
+) -> DAG:
+    """A DAG of a container: its schedule, the container's retries, one run at a time (the
+    date follows the runs; two backups never prune at once), no catch-up."""
+    return DAG(
+        dag_id=name,
+        description=description,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": cfg.retries, "retry_delay": RETRY_DELAY},
+        user_defined_macros={"knack_report_url": report_url, **(macros or {})},
+        tags=tags,
+        doc_md=f"{doc_md} Generated from params by `dags/knack_dags.py`.",
+    )
 
 
 def _notebook_task(
@@ -256,13 +314,14 @@ def _check_cron(
 
 
 def build_dags(directory: Path | None = None, *, env: str = ENV) -> dict[str, DAG]:
-    """Every DAG of every params file (a bad file fails the import, naming file and key)."""
+    """Every DAG of every params file, the backup DAGs included (a bad file fails the
+    import, naming file and key)."""
     dags = {}
     for app_name in config.known_apps(directory):
         app = config.load_app(app_name, directory)
         for container in app.containers:
-            dag = build_dag(app, container, env=env)
-            dags[dag.dag_id] = dag
+            built = build_dag(app, container, env=env), build_backup_dag(app, container, env=env)
+            dags.update((dag.dag_id, dag) for dag in built if dag is not None)
     return dags
 
 

@@ -6,6 +6,7 @@
     knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
     knack-nb reports --html reports/data-tracker-prod/...ipynb    # one report as HTML in S3
     knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
+    knack-nb restore-socrata -a data-tracker -e prod -c view_197 [--backup KEY] [--dry-run]
 """
 
 from __future__ import annotations
@@ -56,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
         help="the Airflow pools of the Knack apps in params, as `airflow pools import` takes",
     )
     pools.add_argument("-o", "--output", help="write the JSON to this file (default: print it)")
+
+    restore = sub.add_parser(
+        "restore-socrata",
+        help="make a container's Socrata dataset equal to one of its backups (backup_socrata)",
+    )
+    restore.add_argument("-a", "--app-name", required=True, help="a params/<app-name>.yaml file")
+    restore.add_argument("-e", "--env", required=True, help="prod or dev")
+    restore.add_argument("-c", "--container", required=True, help="e.g. view_197")
+    restore.add_argument(
+        "-b", "--backup",
+        help="the backup's key, s3:// URL or file name (default: the newest backup)",
+    )
+    restore.add_argument("--dry-run", action="store_true",
+                         help="check the backup and count what would change; write nothing")
+    restore.add_argument("--list", action="store_true", help="list the backups, newest first")
     return parser
 
 
@@ -75,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             return reports_index.main_reports(args)
         if args.command == "airflow-pools":
             return _airflow_pools(args)
+        if args.command == "restore-socrata":
+            return _restore_socrata(args)
     except KnackNbError as e:
         _error(str(e))
         return 1
@@ -139,6 +157,27 @@ def _airflow_pools(args: argparse.Namespace) -> int:
     else:
         print(text, end="")
     return 0
+
+
+def _restore_socrata(args: argparse.Namespace) -> int:
+    from lib import backup  # sodapy and boto3: only for this command
+
+    ids = {"app_name": args.app_name, "container": args.container, "env": args.env}
+    if args.list:
+        found = backup.list_backups(**ids)
+        for b in reversed(found):
+            print(f"{b.taken:%Y-%m-%d %H:%M:%S} UTC  {b.size:>12,} bytes  {b.key}")
+        print(f"{len(found)} backup(s)", file=sys.stderr)
+        return 0
+    result = backup.restore(**ids, backup=args.backup, dry_run=args.dry_run)
+    out = sys.stdout if result.ok else sys.stderr
+    head = "dry run, nothing written" if args.dry_run else "restored"
+    lines = [f"restore-socrata: {head}" if result.ok
+             else f"knack-nb: restore-socrata failed: {' | '.join(result.errors)}"]
+    lines += [f"  note: {note}" for note in result.notes]
+    lines += [f"  {key}: {value}" for key, value in result.summary().items()]
+    print(redact("\n".join(lines)), file=out)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

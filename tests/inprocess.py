@@ -32,6 +32,10 @@ def run(
     try:
         if notebook == "upload_metadata":
             result = sync.upload_metadata(app_name=app_name, env=env)
+        elif notebook == "backup_socrata":
+            from lib.backup import backup
+
+            result = backup(app_name=app_name, container=container, env=env)
         elif notebook == "knack_container_to_s3":
             result = sync.sync_container(app_name=app_name, container=container, env=env, date=date)
         else:

@@ -81,7 +81,8 @@ def test_every_shipped_container_is_a_dag_with_the_expected_tasks_and_order(monk
         for app in config.known_apps()
         for container in config.load_app(app).containers
     }
-    assert set(bag.dag_ids) == set(expected)
+    backups = {f"{d}_socrata_backup" for d, (_, cfg) in expected.items() if cfg.socrata}
+    assert set(bag.dag_ids) == set(expected) | backups  # backups: test_backup_dags.py
     for dag_id, (app, cfg) in expected.items():
         dag = bag.dags[dag_id]
         assert edges(dag) == expected_edges(cfg), dag_id
@@ -152,6 +153,8 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
         "knack_demo_view_6",
         "knack_new-app_view_12",
         "knack_new-app_object_7",
+        "knack_demo_object_3_socrata_backup",  # test_backup_dags.py
+        "knack_new-app_view_12_socrata_backup",
     }
     dag = bag.dags["knack_new-app_view_12"]
     assert dag.schedule == "*/15 * * * *"

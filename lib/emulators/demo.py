@@ -30,6 +30,7 @@ JOBS: list[tuple[str, str | None]] = [
     ("knack_container_to_s3", "object_3"),
     ("knack_container_to_s3", "view_6"),
     ("upsert_knack_container_to_socrata", "object_3"),
+    ("backup_socrata", "object_3"),  # the dataset just published, backed up to S3
     ("knack_container_to_agol", "object_3"),
 ]
 

@@ -58,7 +58,7 @@ class SocrataPublish(PublishResult):
                 "deleted": len(self.deleted), "kept": len(self.kept)}
 
 
-class _Client:
+class Client:
     """sodapy with retries on 5xx and timeouts, and counts."""
 
     def __init__(self) -> None:
@@ -111,7 +111,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
     result = SocrataPublish(app_name=app_name, env=run.env, container=container,
                             resource_id=soc.resource_id, mode=run.mode, since=run.since,
                             notes=run.notes)
-    client = _Client()
+    client = Client()
     try:
         columns = {
             c["fieldName"]: c.get("dataTypeName", "text")
@@ -194,7 +194,7 @@ def _location(raw: Any, column_type: str) -> Any:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-def _upsert(client: _Client, resource_id: str, rows: list[dict[str, Any]], chunk: int,
+def _upsert(client: Client, resource_id: str, rows: list[dict[str, Any]], chunk: int,
             result: SocrataPublish) -> None:
     with progress_bar(f"upsert {resource_id}", total=len(rows), unit="row") as bar:
         for start in range(0, len(rows), chunk):
@@ -217,7 +217,7 @@ def _upsert(client: _Client, resource_id: str, rows: list[dict[str, Any]], chunk
             bar.update(len(batch))
 
 
-def _rows_in_error(client: _Client, resource_id: str, batch: list[dict[str, Any]]) -> list[str]:
+def _rows_in_error(client: Client, resource_id: str, batch: list[dict[str, Any]]) -> list[str]:
     """Upsert the rows one by one (idempotent) to name the ones Socrata refuses."""
     bad = []
     for row in batch:
@@ -228,21 +228,21 @@ def _rows_in_error(client: _Client, resource_id: str, batch: list[dict[str, Any]
     return bad
 
 
-def _dataset_ids(client: _Client, resource_id: str) -> set[str]:
+def dataset_ids(client: Client, resource_id: str) -> set[str]:
     ids: set[str] = set()
     offset = 0
     while True:
         page = client.call("reading the dataset's ids", client.soda.get, resource_id,
                            select=ROW_ID, order=ROW_ID, limit=READ_PAGE, offset=offset)
-        ids.update(r[ROW_ID] for r in page if ROW_ID in r)
-        if len(page) < READ_PAGE:
+        if not page:  # the end: a server may cap $limit, so a short page is not the end
             return ids
-        offset += READ_PAGE
+        ids.update(r[ROW_ID] for r in page if ROW_ID in r)
+        offset += len(page)
 
 
-def _remove_gone(client: _Client, soc: config.SocrataConfig, stored: set[str],
+def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
                  result: SocrataPublish, cfg: config.ContainerConfig) -> None:
-    existing = _dataset_ids(client, soc.resource_id)
+    existing = dataset_ids(client, soc.resource_id)
     gone = sorted(existing - stored)
     if not gone:
         return

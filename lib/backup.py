@@ -131,9 +131,14 @@ def _target(app_name: str, container: str, env: str) -> _Target:
 
 
 @dataclass(kw_only=True)
-class _Counts:
-    """Requests, retries, time and errors, as every result reports them."""
+class _Result:
+    """What every backup or restore reports: the dataset, and its requests, retries, time
+    and errors around the counts a subclass gives (``counts``)."""
 
+    app_name: str
+    env: str
+    container: str
+    resource_id: str
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     requests: int = 0
@@ -144,6 +149,22 @@ class _Counts:
     def ok(self) -> bool:
         return not self.errors
 
+    def counts(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "app_name": self.app_name,
+            "env": self.env,
+            "container": self.container,
+            "resource_id": self.resource_id,
+            **self.counts(),
+            "errors": len(self.errors),
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+        }
+
     def raise_for_errors(self) -> None:
         if self.errors:
             raise BackupError(" | ".join(self.errors))
@@ -153,11 +174,7 @@ class _Counts:
 
 
 @dataclass(kw_only=True)
-class BackupResult(_Counts):
-    app_name: str
-    env: str
-    container: str
-    resource_id: str
+class BackupResult(_Result):
     keep: int
     bucket: str = ""
     key: str | None = None  # the new backup, once written
@@ -207,12 +224,8 @@ class BackupResult(_Counts):
             "--list ...` lists them."
         )
 
-    def summary(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, Any]:
         return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
-            "resource_id": self.resource_id,
             "backup": self.url,
             "rows": self.rows,
             "bytes": self.bytes,
@@ -221,10 +234,6 @@ class BackupResult(_Counts):
             "kept": len(self.kept),
             "deleted": len(self.deleted),
             "keep": self.keep,
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
         }
 
     def backups_table(self) -> Any:
@@ -384,6 +393,7 @@ def _read_dataset(
                     # rows written meanwhile shift the pages: a page of ids already read, or
                     # far more rows than counted, would never reach the end while it goes on
                     return "rows moved between pages: it was written during the read"
+                page = data = []  # not held while the next page is read
     finally:
         text.flush()
         text.detach()
@@ -461,11 +471,7 @@ def _apply_retention(target: _Target, result: BackupResult) -> None:
 
 
 @dataclass(kw_only=True)
-class RestoreResult(_Counts):
-    app_name: str
-    env: str
-    container: str
-    resource_id: str
+class RestoreResult(_Result):
     backup: str  # the backup's S3 URL
     dry_run: bool = False
     rows: int = 0  # rows in the backup
@@ -477,12 +483,8 @@ class RestoreResult(_Counts):
     dropped_columns: list[str] = field(default_factory=list)  # in the backup, not the dataset
     final_count: int | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def counts(self) -> dict[str, Any]:
         return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
-            "resource_id": self.resource_id,
             "backup": self.backup,
             "dry_run": self.dry_run,
             "rows_in_backup": self.rows,
@@ -493,10 +495,6 @@ class RestoreResult(_Counts):
             "to_delete": self.to_delete,
             "rows_after": self.final_count,
             "dropped_columns": self.dropped_columns,
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
         }
 
 

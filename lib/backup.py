@@ -192,9 +192,10 @@ class BackupResult(_Result):
     def restore_command(self, backup: StoredBackup | None = None) -> str:
         """The command that puts ``backup`` (default: this run's) back into the dataset."""
         key = backup.key if backup else self.key
+        stamp = key.rsplit("/", 1)[-1].removesuffix(".csv.gz") if key else None
         return (
             f"knack-nb restore-socrata --app-name {self.app_name} --env {self.env} "
-            f"--container {self.container}" + (f" --backup {key}" if key else "")
+            f"--container {self.container}" + (f" --backup {stamp}" if stamp else "")
         )
 
     def describe(self) -> str:

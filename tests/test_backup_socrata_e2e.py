@@ -126,7 +126,10 @@ def test_backup_equals_the_dataset_row_for_row(published):
     )
 
     text = report_text(published, result)
-    assert "How to restore" in text and "knack-nb restore-socrata --app-name demo" in text
+    assert "How to restore" in text
+    stamp = key.removeprefix(PREFIX).removesuffix(".csv.gz")
+    command = "knack-nb restore-socrata --app-name demo --env dev --container object_3"
+    assert f"{command} --backup {stamp}" in text
     assert key in text
     for secret in (published.socrata_key_secret, published.socrata_app_token):
         assert secret not in text
@@ -273,7 +276,11 @@ def test_restore_of_a_chosen_backup_and_the_listing(published, capsys):
     listing = capsys.readouterr().out.splitlines()
     assert [line.split()[-1] for line in listing] == [new.key, old.key]  # newest first
 
-    assert restore("--backup", old.key.rsplit("/", 1)[-1]) == 0
+    # the forms --backup takes: the URL, the key, the file name and its stamp (the report's)
+    for form in (f"s3://{published.bucket}/{old.key}", old.key, old.key.rsplit("/", 1)[-1]):
+        assert restore("--dry-run", "--backup", form) == 0
+        assert f"backup: s3://{published.bucket}/{old.key}" in capsys.readouterr().out
+    assert restore("--backup", old.key.rsplit("/", 1)[-1].removesuffix(".csv.gz")) == 0
     assert socrata.rows(DEMO_DATASET) == old_rows
     assert restore("--backup", "20000101T000000Z") == 1
     err = capsys.readouterr().err

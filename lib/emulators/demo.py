@@ -59,8 +59,9 @@ def run(out_dir: Path) -> int:
     return 1 if failures else 0
 
 
+# "rows": a backup's rows ("deleted": the old backups its retention deleted)
 COLUMNS = ("fetched", "written", "unchanged", "created", "added", "updated", "deleted",
-           "skipped", "errors", "seconds")
+           "skipped", "rows", "errors", "seconds")
 
 
 def _table(results: list[reports.RunResult]) -> str:

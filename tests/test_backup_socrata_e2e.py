@@ -357,3 +357,34 @@ def test_no_backup_yet_is_a_clear_error(published, capsys):
 )
 def test_csv_cells_become_upsert_values_by_column_type(cell, kind, value):
     assert backup._typed(cell, kind) == value  # noqa: SLF001
+
+
+def test_the_installed_command_restores(published):
+    """``knack-nb restore-socrata`` as an operator runs it: the console script, in a process
+    of its own, with the credentials only in its environment."""
+    import os
+    import subprocess
+    import sys
+
+    socrata = published.socrata
+    before = socrata.rows(DEMO_DATASET)
+    assert backup.backup(**IDS).ok
+    socrata.delete_rows(DEMO_DATASET, [before[0]["id"]])
+    command = [
+        str(Path(sys.executable).with_name("knack-nb")),
+        "restore-socrata",
+        "--app-name",
+        "demo",
+        "--env",
+        "dev",
+        "--container",
+        "object_3",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=dict(os.environ), timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "restore-socrata: restored" in done.stdout and "created: 1" in done.stdout
+    assert socrata.rows(DEMO_DATASET) == before
+    for secret in (published.socrata_key_secret, published.socrata_app_token):
+        assert secret not in done.stdout + done.stderr

@@ -29,13 +29,21 @@ demo: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m lib.emulators.demo lab
 
-## The whole test suite: lint, unit and end-to-end tests, every notebook via nbval, then the
+## The whole test suite: lint, unit and end-to-end tests, every notebook via nbval, and the
 ## Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
 ## Two workers; --dist loadfile keeps each file (and each notebook's cells) on one worker.
+## tests_airflow runs beside them (mostly Airflow starting up, waiting more than computing:
+## 6.5 min in a row, 5 together on 2 CPUs); its output is kept and shown after theirs, and
+## the target fails when either fails.
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax
-	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow
+	@log=$$(mktemp); \
+	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow > $$log 2>&1 & airflow=$$!; \
+	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax; main=$$?; \
+	wait $$airflow; af=$$?; \
+	echo "--- tests_airflow (ran beside the tests above) ---"; cat $$log; rm -f $$log; \
+	echo "tests: exit $$main; tests_airflow: exit $$af"; \
+	test $$main -eq 0 && test $$af -eq 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -54,6 +54,9 @@ STAMP = "%Y%m%dT%H%M%SZ"  # UTC, sorts by time: 20261202T060000Z.csv.gz
 _BACKUP_NAME = re.compile(r"^(\d{8}T\d{6}Z)\.csv\.gz$")
 CHECKBOX = {"true": True, "false": False}
 JSON_TYPES = {"location", "url"}  # the CSV holds these as JSON text
+GEO_TYPES = {"point", "multipoint"}  # the CSV holds these as WKT: POINT (lon lat)
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_WKT_PAIR = re.compile(rf"({_NUMBER})\s+({_NUMBER})")
 
 
 class BackupError(KnackNbError):
@@ -663,14 +666,22 @@ def _backup_rows(target: _Target, chosen: StoredBackup) -> Iterator[dict[str, st
 
 def _typed(cell: str, data_type: str) -> Any:
     """A CSV cell as the upsert value of a column of ``data_type``; an empty cell clears
-    the field (None). Points and multipoints stay WKT, which Socrata takes in upserts."""
+    the field (None). Points and multipoints in WKT (Socrata's CSV) become GeoJSON (what
+    every Socrata upsert takes); geometry, location and url cells holding JSON are parsed."""
     if cell == "":
         return None
     if data_type == "checkbox":
         return CHECKBOX.get(cell.lower())
-    if data_type in JSON_TYPES and cell.startswith("{"):
+    if data_type in GEO_TYPES | JSON_TYPES and cell.startswith("{"):
         try:
             return json.loads(cell)
         except ValueError:
             return cell
+    if data_type in ("point", "multipoint"):
+        pairs = [[float(x) for x in pair] for pair in _WKT_PAIR.findall(cell)]
+        kind = cell.lstrip().split("(", 1)[0].strip().upper()
+        if kind == "POINT" and len(pairs) == 1:
+            return {"type": "Point", "coordinates": pairs[0]}
+        if kind == "MULTIPOINT" and pairs:
+            return {"type": "MultiPoint", "coordinates": pairs}
     return cell

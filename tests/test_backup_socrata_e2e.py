@@ -346,7 +346,14 @@ def test_no_backup_yet_is_a_clear_error(published, capsys):
         ("false", "checkbox", False),
         ("", "checkbox", None),
         ("2019-09-11T00:00:00.000", "calendar_date", "2019-09-11T00:00:00.000"),
-        ("POINT (-97.7 30.2)", "point", "POINT (-97.7 30.2)"),
+        ("POINT (-97.7 30.2)", "point", {"type": "Point", "coordinates": [-97.7, 30.2]}),
+        (
+            "MULTIPOINT ((-97.7 30.2), (-97 3e1))",
+            "multipoint",
+            {"type": "MultiPoint", "coordinates": [[-97.7, 30.2], [-97.0, 30.0]]},
+        ),
+        ('{"type":"Point","coordinates":[1,2]}', "point", {"type": "Point", "coordinates": [1, 2]}),
+        ("somewhere", "point", "somewhere"),
         ('{"url":"https://x.org"}', "url", {"url": "https://x.org"}),
         (
             '{"latitude":"30.2","longitude":"-97.7"}',

@@ -43,7 +43,7 @@ from lib import config
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.publish.socrata import ROW_ID, Client, dataset_ids
-from lib.store import Store
+from lib.store import Store, translate_s3_error
 
 logger = logging.getLogger(__name__)
 
@@ -99,18 +99,11 @@ class _Target:
     def backups(self) -> list[StoredBackup]:
         """This dataset's backups, oldest first (other objects under the prefix ignored)."""
         found = []
-        pages = self.store.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.store.bucket, Prefix=self.prefix
-        )
-        try:
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    match = _BACKUP_NAME.match(obj["Key"][len(self.prefix) :])
-                    if match:
-                        taken = dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.UTC)
-                        found.append(StoredBackup(obj["Key"], taken, int(obj["Size"])))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            raise self.store._error("list", self.prefix, e) from None  # noqa: SLF001
+        for obj in self.store.list_objects(self.prefix):
+            match = _BACKUP_NAME.match(obj["Key"][len(self.prefix) :])
+            if match:
+                taken = dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.UTC)
+                found.append(StoredBackup(obj["Key"], taken, int(obj["Size"])))
         return sorted(found, key=lambda b: b.key)
 
 
@@ -429,7 +422,7 @@ def _upload(store: Store, key: str, spool: IO[bytes], size: int) -> None:
         )
         stored = store.client.head_object(Bucket=store.bucket, Key=key)["ContentLength"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise store._error("write", key, e) from None  # noqa: SLF001
+        raise translate_s3_error(e, f"cannot write {store.url(key)}") from None
     if stored != size:
         raise BackupError(
             f"{store.url(key)} holds {stored} bytes where {size} were written: no backup was "
@@ -449,20 +442,11 @@ def _apply_retention(target: _Target, result: BackupResult) -> None:
     keep = backups[-target.soc.backup_keep :]
     result.kept = [b for b in backups if b in keep or b.key == result.key]
     result.deleted = [b for b in backups if b not in result.kept]
-    for start in range(0, len(result.deleted), 1000):
-        batch = result.deleted[start : start + 1000]
-        try:
-            answer = target.store.client.delete_objects(
-                Bucket=target.store.bucket,
-                Delete={"Objects": [{"Key": b.key} for b in batch], "Quiet": True},
-            )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-            raise target.store._error("delete", batch[0].key, e) from None  # noqa: SLF001
-        failed = {e["Key"] for e in answer.get("Errors", [])}
-        if failed:
-            result.errors.append(f"S3 did not delete {len(failed)} old backups: rerun")
-            result.kept += [b for b in batch if b.key in failed]
-            result.deleted = [b for b in result.deleted if b.key not in failed]
+    failed = target.store.delete_keys([b.key for b in result.deleted])
+    if failed:
+        result.errors.append(f"S3 did not delete {len(failed)} old backups: rerun")
+        result.kept += [b for b in result.deleted if b.key in failed]
+        result.deleted = [b for b in result.deleted if b.key not in failed]
     if result.deleted:
         logger.info(
             "retention (keep %d): deleted %d old backups",
@@ -628,7 +612,7 @@ def _open_backup(target: _Target, chosen: StoredBackup) -> Iterator[list[str]]:
     try:
         body = target.store.client.get_object(Bucket=target.store.bucket, Key=chosen.key)["Body"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise target.store._error("read", chosen.key, e) from None  # noqa: SLF001
+        raise translate_s3_error(e, f"cannot read {target.store.url(chosen.key)}") from None
     with gzip.GzipFile(fileobj=body) as gz:
         text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
         try:

@@ -147,21 +147,25 @@ class Store:
             raise ValueError(f"record id {record_id!r} is not 24 hex characters")
         return f"{self.container_prefix(container)}{record_id}.json"
 
-    def list_records(self, container: str) -> dict[str, str]:
-        """Record id → ETag (without quotes) of every record stored for ``container``."""
-        prefix = self.container_prefix(container)
-        found: dict[str, str] = {}
+    def list_objects(self, prefix: str) -> list[dict[str, Any]]:
+        """Every object under ``prefix``, as S3's listing gives it (``Key``, ``Size``,
+        ``ETag``, ``LastModified``)."""
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    name = obj["Key"][len(prefix):]
-                    if name.endswith(".json") and "/" not in name:
-                        found[name.removesuffix(".json")] = obj["ETag"].strip('"')
+            return [obj for page in pages for obj in page.get("Contents", [])]
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
+
+    def list_records(self, container: str) -> dict[str, str]:
+        """Record id → ETag (without quotes) of every record stored for ``container``."""
+        prefix = self.container_prefix(container)
+        found: dict[str, str] = {}
+        for obj in self.list_objects(prefix):
+            name = obj["Key"][len(prefix):]
+            if name.endswith(".json") and "/" not in name:
+                found[name.removesuffix(".json")] = obj["ETag"].strip('"')
         return found
 
     def read_records(
@@ -255,10 +259,10 @@ class Store:
                     progress(1)
         return result
 
-    def delete_records(self, container: str, record_ids: Iterable[str]) -> list[str]:
-        """Delete records by id; returns the ids deleted."""
-        keys = [self.record_key(container, rid) for rid in record_ids]
-        deleted: list[str] = []
+    def delete_keys(self, keys: list[str]) -> dict[str, str]:
+        """Delete objects, ``DELETE_BATCH`` per request; returns the keys S3 refused, with
+        its message (empty: all deleted). A request that fails as a whole raises."""
+        refused: dict[str, str] = {}
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
             try:
@@ -268,14 +272,19 @@ class Store:
                 )
             except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
                 raise translate_s3_error(e, f"cannot delete in {self.url(batch[0])}") from None
-            if answer.get("Errors"):
-                first = answer["Errors"][0]
-                raise StoreError(
-                    f"S3 refused to delete {len(answer['Errors'])} records, e.g. "
-                    f"{first.get('Key')}: {first.get('Message')}"
-                )
-            deleted += [k.rsplit("/", 1)[1].removesuffix(".json") for k in batch]
-        return deleted
+            refused.update((e.get("Key"), e.get("Message")) for e in answer.get("Errors", []))
+        return refused
+
+    def delete_records(self, container: str, record_ids: Iterable[str]) -> list[str]:
+        """Delete records by id; returns the ids deleted."""
+        keys = [self.record_key(container, rid) for rid in record_ids]
+        refused = self.delete_keys(keys)
+        if refused:
+            key, message = next(iter(refused.items()))
+            raise StoreError(
+                f"S3 refused to delete {len(refused)} records, e.g. {key}: {message}"
+            )
+        return [k.rsplit("/", 1)[1].removesuffix(".json") for k in keys]
 
     # --- state ---------------------------------------------------------------------------
 

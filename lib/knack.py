@@ -12,8 +12,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,6 +34,7 @@ PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
 PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
+PAGE_LOOKAHEAD = 2 * PAGE_WORKERS  # pages fetched ahead of the one being handled, at most
 HOLE_RETRIES = 2  # an empty page with records after it is asked again this many times
 
 
@@ -103,6 +105,7 @@ class Listing:
     estimated_pages: int
     estimated_records: int
     holes: list[int] = field(default_factory=list)
+    count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
 
     @property
     def complete(self) -> bool:
@@ -118,10 +121,29 @@ class Listing:
                 f"{HOLE_RETRIES + 1} times")
 
 
-def _holes(pages: dict[int, list[Any]]) -> list[int]:
-    """Empty pages with a non-empty page after them."""
-    last_full = max((n for n, rows in pages.items() if rows), default=0)
-    return [n for n in sorted(pages) if n < last_full and not pages[n]]
+def _holes(sizes: dict[int, int]) -> list[int]:
+    """Empty pages with a non-empty page after them (``sizes``: page number -> rows)."""
+    last_full = max((n for n, rows in sizes.items() if rows), default=0)
+    return [n for n in sorted(sizes) if n < last_full and not sizes[n]]
+
+
+def _in_order(pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int],
+              lookahead: int) -> Iterator[tuple[int, Any]]:
+    """``(n, fn(n))`` in the order of ``numbers``, computed in ``pool`` at most
+    ``lookahead`` ahead of the one given out (``pool.map`` would hold every result)."""
+    pending: deque[tuple[int, Future[Any]]] = deque()
+    try:
+        for n in numbers:
+            pending.append((n, pool.submit(fn, n)))
+            if len(pending) >= lookahead:
+                m, future = pending.popleft()
+                yield m, future.result()
+        while pending:
+            m, future = pending.popleft()
+            yield m, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
 
 
 class KnackClient:
@@ -196,16 +218,22 @@ class KnackClient:
         scene: str | None = None,
         filters: dict[str, Any] | None = None,
         on_page: Callable[[int], None] | None = None,
+        on_records: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Listing:
         """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``).
 
         Page 1 gives Knack's estimate of the page count; the other pages are fetched
-        concurrently under the rate limit, then further pages one by one until an empty
-        page (``total_records`` is only an estimate). An empty page with records after it
-        is a hole (Knack has answered so): it is asked again, and a hole that stays is
-        reported in :attr:`Listing.holes`, so that nobody takes "not in this listing" for
-        "deleted". Records are de-duplicated by id, keeping the first occurrence;
-        ``on_page`` is called with each page's row count.
+        concurrently under the rate limit (at most ``PAGE_LOOKAHEAD`` ahead of the one being
+        handled), then further pages one by one until an empty page (``total_records`` is
+        only an estimate). An empty page with records after it is a hole (Knack has
+        answered so): it is asked again, and a hole that stays is reported in
+        :attr:`Listing.holes`, so that nobody takes "not in this listing" for "deleted".
+        Records are de-duplicated by id, keeping the first occurrence; ``on_page`` is
+        called with each page's row count (from the fetching threads).
+
+        With ``on_records``, each page's new records are given to it as the page arrives,
+        in page order, in the calling thread, and not kept: :attr:`Listing.records` is then
+        empty and memory holds only the ids seen and a few pages.
         """
         route, public = self._records_route(container, scene)
         params: dict[str, Any] = {"rows_per_page": MAX_ROWS_PER_PAGE}
@@ -224,52 +252,59 @@ class KnackClient:
         def page(n: int) -> list[dict[str, Any]]:
             return fetch(n)[1]
 
+        seen: set[str] = set()
+        kept: list[dict[str, Any]] = []
+        missing_id: list[dict[str, Any]] = []
+        sizes: dict[int, int] = {}  # page number -> rows
+
+        def take(n: int, rows: list[dict[str, Any]]) -> None:
+            sizes[n] = len(rows)
+            fresh = []
+            for record in rows:
+                rid = record.get("id") if isinstance(record, dict) else None
+                if not isinstance(rid, str) or not rid:
+                    (fresh if on_records is not None else missing_id).append(record)
+                elif rid not in seen:
+                    seen.add(rid)
+                    fresh.append(record)
+            if on_records is not None:
+                on_records(fresh)
+            else:
+                kept.extend(fresh)
+
         first, rows = fetch(1)
-        pages = {1: rows}
         estimate = max(_int(first.get("total_pages"), default=1), 1)
         estimated_records = _int(first.get("total_records"), default=0)
         if not rows and estimated_records > 0:  # "N records" but none on page 1
-            pages[1] = rows = self._ask_again(page, 1, route)
+            rows = self._ask_again(page, 1, route)
+        take(1, rows)
         if rows and estimate > 1:
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                numbers = range(2, estimate + 1)
-                pages.update(zip(numbers, pool.map(page, numbers), strict=True))
-        self._page_on(pages, page)
-        for n in _holes(pages):
-            pages[n] = self._ask_again(page, n, route)
-        holes = _holes(pages)
-        if not pages[1] and estimated_records > 0:
+                for n, rows in _in_order(pool, page, range(2, estimate + 1), PAGE_LOOKAHEAD):
+                    take(n, rows)
+        n = max(sizes)
+        while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
+            n += 1
+            take(n, page(n))
+        for n in _holes(sizes):
+            take(n, self._ask_again(page, n, route))
+        holes = _holes(sizes)
+        if not sizes[1] and estimated_records > 0:
             holes.insert(0, 1)
-        records: dict[str, dict[str, Any]] = {}
-        missing_id: list[dict[str, Any]] = []
-        for n in sorted(pages):
-            for record in pages[n]:
-                rid = record.get("id") if isinstance(record, dict) else None
-                if isinstance(rid, str) and rid:
-                    records.setdefault(rid, record)
-                else:
-                    missing_id.append(record)
         listing = Listing(
-            records=list(records.values()) + missing_id,
-            pages=len(pages),
+            records=kept + missing_id,
+            pages=len(sizes),
             estimated_pages=estimate,
             estimated_records=estimated_records,
             holes=holes,
+            count=len(seen) + len(missing_id),
         )
         logger.info(
             "fetched %d records of %s in %d pages (Knack estimated %s)%s",
-            len(listing.records), container, len(pages), first.get("total_records"),
+            listing.count, container, len(sizes), first.get("total_records"),
             f"; {listing.problem}" if holes else "",
         )
         return listing
-
-    def _page_on(self, pages: dict[int, list[dict[str, Any]]],
-                 page: Callable[[int], list[dict[str, Any]]]) -> None:
-        """Fetch the pages after the last one until an empty page."""
-        n = max(pages)
-        while pages[n]:
-            n += 1
-            pages[n] = page(n)
 
     def _ask_again(self, page: Callable[[int], list[dict[str, Any]]], n: int,
                    route: str) -> list[dict[str, Any]]:

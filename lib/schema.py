@@ -213,10 +213,20 @@ def source_object(metadata: dict[str, Any], container: str) -> str | None:
     return None
 
 
-def field_names(metadata: dict[str, Any], container: str) -> dict[str, str]:
-    """Field key → field name for the fields of a container's (source) object."""
+def container_fields(metadata: dict[str, Any], container: str) -> dict[str, dict[str, Any]]:
+    """Field key → field definition for the fields of a container's (source) object."""
     obj_key = source_object(metadata, container)
     for obj in _objects(metadata):
         if obj.get("key") == obj_key:
-            return {k: f.get("name") or k for k, f in _fields(obj).items()}
+            return _fields(obj)
     return {}
+
+
+def field_names(metadata: dict[str, Any], container: str) -> dict[str, str]:
+    """Field key → field name for the fields of a container's (source) object."""
+    return {k: f.get("name") or k for k, f in container_fields(metadata, container).items()}
+
+
+def field_types(metadata: dict[str, Any], container: str) -> dict[str, str]:
+    """Field key → Knack field type for the fields of a container's (source) object."""
+    return {k: str(f.get("type") or "") for k, f in container_fields(metadata, container).items()}

@@ -107,14 +107,9 @@ class Store:
         An object that is not JSON raises StoreError naming its S3 URL and ``fix``, what to
         do about it (by default: delete it or restore a good version, then rerun).
         """
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except botocore.exceptions.ClientError as e:
-            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise self._error("read", key, e) from None
-        except botocore.exceptions.BotoCoreError as e:
-            raise self._error("read", key, e) from None
+        body = self.get_body(key)
+        if body is None:
+            return None
         try:
             return json.loads(body)
         except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
@@ -123,6 +118,17 @@ class Store:
                 f"{self.url(key)} is not JSON ({why}): "
                 + (fix or "delete it (or restore a good version of it) and rerun")
             ) from None
+
+    def get_body(self, key: str) -> bytes | None:
+        """The bytes of the object at ``key``, or None if there is none."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except botocore.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise self._error("read", key, e) from None
+        except botocore.exceptions.BotoCoreError as e:
+            raise self._error("read", key, e) from None
 
     def put_json(self, key: str, obj: Any) -> str:
         """Write ``obj`` as stable JSON; returns its MD5 (the S3 ETag of a simple upload)."""
@@ -222,12 +228,15 @@ class Store:
         *,
         known_etags: dict[str, str] | None = None,
         progress: Callable[[int], None] | None = None,
+        before_write: Callable[[], None] | None = None,
     ) -> WriteResult:
         """Write each record as stable JSON, concurrently, skipping those S3 already holds.
 
         With ``known_etags`` (from ``list_records``) a record is compared with that listing;
         without, each record's own ETag is asked for (an incremental run touches only the
         records it was given). Every record must have a valid id (see ``record_key``).
+        ``before_write`` is called before each PUT (from the writing threads): the snapshot
+        is marked stale before the store changes.
         """
         result = WriteResult()
 
@@ -240,6 +249,8 @@ class Store:
                 current = known_etags.get(rid) if known_etags is not None else self.etag(key)
                 if current == digest:
                     return rid, "unchanged", None
+                if before_write is not None:
+                    before_write()
                 self.client.put_object(
                     Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
                 )

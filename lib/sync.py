@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from lib import config, dates, knack, schema
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.knack import KnackClient
 from lib.progress import progress_bar
+from lib.snapshot import SnapshotSync
 from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,8 @@ class ContainerSync:
     retries: int = 0
     seconds: float = 0.0
     sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    snapshot_url: str = ""  # written when the run succeeded
+    snapshot_rows: int = 0
 
     @property
     def ok(self) -> bool:
@@ -167,6 +171,7 @@ class ContainerSync:
             "failed": len(self.failed) + len(self.rejected),
             "confirmations": self.confirmations,
             "recovered": len(self.recovered),
+            "snapshot_rows": self.snapshot_rows,
             "errors": len(self.errors),
             "requests": self.requests,
             "retries": self.retries,
@@ -215,6 +220,7 @@ def sync_container(
     store = Store(app_name=app_name, env=env)
     client = KnackClient(app_id=app_id, requests_per_second=app.client_requests_per_second)
     result = ContainerSync(app_name, env, container, app_id, mode="full")
+    snap: SnapshotSync | None = None
     try:
         metadata = _metadata(store, client, result)
         scene = _scene(cfg, container, metadata, app_name)
@@ -236,30 +242,29 @@ def sync_container(
 
         # A full run lists what S3 holds while Knack pages (Knack's pace, 8 requests/s, is
         # the slower of the two): an unchanged re-run costs the longer of them, not the sum.
+        # Each page is written as it arrives and then dropped: memory holds the ids (and the
+        # listing's ETags), not the records.
+        full = result.mode == "full"
+        snap = SnapshotSync(store, container, metadata, full=full)
         with ThreadPoolExecutor(1, thread_name_prefix="s3-list") as lister:
-            full = result.mode == "full"
             stored = lister.submit(store.list_records, container) if full else None
-            with progress_bar(f"fetch {container}", unit="rec") as bar:
+            with progress_bar(f"sync {container}", unit="rec") as bar:
+                pages = _PageWriter(store, container, result, snap, stored, bar.update)
                 listing = client.list_records(container, scene=scene, filters=filters,
-                                              on_page=bar.update)
+                                              on_records=pages.take)
             known = stored.result() if stored is not None else None
-        records = listing.records
-        result.fetched = len(records)
+        result.fetched = listing.count
         if not listing.complete:
             result.errors.append(
                 f"Knack's listing of {container} had a hole ({listing.problem}): the "
-                f"{len(records)} records it gave are written, but "
+                f"{listing.count} records it gave are written, but "
                 + ("records missing from it are not known to be gone, so none was deleted"
                    if result.mode == "full" else "the records of the missing pages were not "
                    "fetched, so the `auto` state stays where it was")
                 + ". Rerun later: Knack's empty pages are usually brief"
             )
-        valid, bad = [], []
-        for r in records:
-            ok = _has_valid_id(r)
-            (valid if ok else bad).append(r if ok else _describe_record(r))
-        if bad:
-            result.rejected = bad
+        if result.rejected:
+            bad = result.rejected
             result.errors.append(
                 f"{len(bad)} records have no valid id (24 hex characters) and were not "
                 f"written: {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; every "
@@ -267,25 +272,25 @@ def sync_container(
                 "(an id that is not Knack's means the container is not a plain object or view)"
             )
             result.rerun_helps = False
-        result.sample = _sample(valid, metadata, container, cfg.modified_date_field)
-
-        with progress_bar(f"write {container}", total=len(valid), unit="rec") as bar:
-            written = store.put_records(container, valid, known_etags=known, progress=bar.update)
-        result.written, result.unchanged = len(written.written), len(written.unchanged)
-        result.failed = written.failed
-        if written.failed:
-            first = next(iter(written.failed.items()))
+        result.sample = _sample(pages.first, metadata, container, cfg.modified_date_field)
+        if result.failed:
+            first = next(iter(result.failed.items()))
             result.errors.append(
-                f"{len(written.failed)} records could not be written to S3, e.g. {first[0]}: "
+                f"{len(result.failed)} records could not be written to S3, e.g. {first[0]}: "
                 f"{first[1]}"
             )
         if known is not None:
-            _delete_gone(store, client, cfg, app_name, container, scene, known, valid, result)
+            _delete_gone(store, client, cfg, app_name, container, scene, known, pages.listed,
+                         result, snap)
+        if result.ok:
+            _finish_snapshot(snap, result)
         if result.ok:
             note = store.record_success(SYNC_JOB, container, started_at, since=result.since,
                                         mode=result.mode, fetched=result.fetched)
             result.notes += [note] if note else []
     finally:
+        if snap is not None:
+            snap.discard()
         client.close()
         result.requests, result.retries = client.stats.requests, client.stats.retries
         result.seconds = time.monotonic() - t0
@@ -335,8 +340,9 @@ def _delete_gone(
     container: str,
     scene: str | None,
     known: dict[str, str],
-    valid: list[dict[str, Any]],
+    listed_ids: list[str],
     result: ContainerSync,
+    snap: SnapshotSync,
 ) -> None:
     """Delete the stored records that Knack confirms are gone.
 
@@ -349,14 +355,14 @@ def _delete_gone(
     if result.errors:
         result.notes.append("deletions skipped: the run had errors, so Knack's list is not trusted")
         return
-    listed = {r["id"] for r in valid}
+    listed = set(listed_ids)
     gone = sorted(known.keys() - listed)
     if not gone:
         return
-    if cfg.refuses_mass_delete(len(gone), len(known), len(valid)):
+    if cfg.refuses_mass_delete(len(gone), len(known), len(listed)):
         result.errors.append(
             f"refusing to delete {len(gone)} of the {len(known)} stored records: Knack returned "
-            f"{len(valid)}, and a full run may delete at most "
+            f"{len(listed)}, and a full run may delete at most "
             f"{cfg.mass_delete_threshold:.0%} of them (mass_delete_threshold). Nothing was "
             "deleted. If Knack is having trouble, rerun later; if Knack really lost them, set "
             f"`allow_mass_delete: true` under containers.{container} in {app_name}.yaml, rerun, "
@@ -364,8 +370,7 @@ def _delete_gone(
         )
         result.rerun_helps = False
         return
-    if valid and not _confirms_present(client, container, scene, [r["id"] for r in valid],
-                                       result):
+    if listed_ids and not _confirms_present(client, container, scene, listed_ids, result):
         return
     confirmed, present, unsure = _confirm(client, container, scene, gone, result)
     if present:
@@ -380,7 +385,7 @@ def _delete_gone(
                if _has_valid_id(r) and r["id"] not in listed and r["id"] not in known]
         if new:
             result.notes.append(f"listed again: {len(new)} records the first listing missed")
-        _write_more(store, container, present + new, known, result)
+        _write_more(store, container, present + new, known, result, snap)
     if unsure:
         first = next(iter(unsure.items()))
         result.errors.append(
@@ -388,6 +393,7 @@ def _delete_gone(
             f"{first[0]}: {first[1]}), so they were kept; rerun later"
         )
     if confirmed:
+        snap.mark_stale()
         result.deleted = store.delete_records(container, confirmed)
         logger.info("deleted %d records of %s that Knack confirmed gone", len(confirmed),
                     container)
@@ -447,13 +453,63 @@ def _confirm(client: KnackClient, container: str, scene: str | None, gone: list[
 
 
 def _write_more(store: Store, container: str, records: list[dict[str, Any]],
-                known: dict[str, str], result: ContainerSync) -> None:
-    written = store.put_records(container, records, known_etags=known)
+                known: dict[str, str], result: ContainerSync, snap: SnapshotSync) -> None:
+    written = store.put_records(container, records, known_etags=known,
+                                before_write=snap.mark_stale)
     result.written += len(written.written)
     result.unchanged += len(written.unchanged)
     result.failed.update(written.failed)
     if written.failed:
         result.errors.append(f"{len(written.failed)} records could not be written to S3")
+    snap.add([r for r in records if r["id"] not in written.failed],
+             unchanged={rid: known[rid] for rid in written.unchanged})
+
+
+class _PageWriter:
+    """Writes each page of Knack's listing to S3 as it arrives (``on_records``), keeping
+    only what the rest of the run needs: the ids listed, the first few records (the
+    report's sample) and the counts in ``result``."""
+
+    def __init__(self, store: Store, container: str, result: ContainerSync,
+                 snap: SnapshotSync, stored: Future[dict[str, str]] | None,
+                 progress: Callable[[int], Any]) -> None:
+        self.store, self.container, self.result, self.snap = store, container, result, snap
+        self.stored, self.progress = stored, progress
+        self.listed: list[str] = []
+        self.first: list[dict[str, Any]] = []
+
+    def take(self, records: list[dict[str, Any]]) -> None:
+        valid = []
+        for r in records:
+            if _has_valid_id(r):
+                valid.append(r)
+            else:
+                self.result.rejected.append(_describe_record(r))
+        # a full run compares with S3's listing: wait for it before the first write
+        known = self.stored.result() if self.stored is not None else None
+        written = self.store.put_records(self.container, valid, known_etags=known,
+                                         before_write=self.snap.mark_stale)
+        self.result.written += len(written.written)
+        self.result.unchanged += len(written.unchanged)
+        self.result.failed.update(written.failed)
+        self.snap.add([r for r in valid if r["id"] not in written.failed],
+                      unchanged={rid: known[rid] for rid in written.unchanged} if known else None)
+        self.listed += [r["id"] for r in valid]
+        self.first += valid[: SAMPLE_ROWS - len(self.first)]
+        self.progress(len(records))
+
+
+def _finish_snapshot(snap: SnapshotSync, result: ContainerSync) -> None:
+    """Write the snapshot of a run that succeeded; a failure to write it fails the run
+    (the records are in S3; the snapshot stays marked stale until a rerun writes it)."""
+    try:
+        done = snap.finish()
+    except KnackNbError as e:
+        result.errors.append(f"the snapshot was not written ({e}); every record is in S3, "
+                             "and a rerun writes it")
+        return
+    result.snapshot_url, result.snapshot_rows = done.url, done.rows
+    result.notes += done.notes
 
 
 def _has_valid_id(record: Any) -> bool:

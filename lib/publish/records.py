@@ -34,6 +34,19 @@ class Formatted:
     labels: dict[str, str] = field(default_factory=dict)  # destination name -> Knack label
 
 
+def knackpy_records(metadata: dict[str, Any], container: str,
+                    records: list[dict[str, Any]]) -> list[Any]:
+    """``records`` as knackpy ``Record`` objects (``.fields``: field key -> field with its
+    ``formatted`` value and ``field_def``), formatted offline: nothing is fetched."""
+    if not records:
+        return []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # knackpy warns that no API key was given
+        app = knackpy.App(app_id=metadata["id"], metadata={"application": metadata})
+    app.data[container] = records  # knackpy formats these and makes no request
+    return list(app.get(container))
+
+
 def format_records(
     metadata: dict[str, Any],
     container: str,
@@ -42,14 +55,8 @@ def format_records(
     location_field: str | None = None,
 ) -> list[Formatted]:
     """Format raw records with knackpy (offline: the records are given, never fetched)."""
-    if not records:
-        return []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # knackpy warns that no API key was given
-        app = knackpy.App(app_id=metadata["id"], metadata={"application": metadata})
-    app.data[container] = records  # knackpy formats these and makes no request
     out = []
-    for record in app.get(container):
+    for record in knackpy_records(metadata, container, records):
         values: dict[str, Any] = {}
         types: dict[str, str] = {}
         labels: dict[str, str] = {}

@@ -1,0 +1,583 @@
+"""The container as one table: ``s3://<bucket>/_snapshots/<app>-<env>/<container>.parquet``.
+
+After every successful sync it holds exactly the records stored under
+``<app>-<env>/<container>/``, one row each (DESIGN.md, S3 layout): ``id``, ``record`` (the
+record's JSON, byte-equal to its object), then one typed column per field of the
+container's object, named by the label rule (Socrata's field names, ``lib.publish.records``).
+
+How it stays exact:
+
+- A sync marks the snapshot stale (``_state/<app>-<env>/<container>/snapshot.json``) before
+  its first write or delete of a record, and clears the mark only once the new snapshot is
+  in S3. A failed or killed run leaves the mark: the next sync rebuilds the snapshot from
+  the stored records instead of merging into one that may not hold them, and the
+  publishers read record by record meanwhile.
+- It is built in a temporary file, row group by row group (memory stays bounded at any
+  size), then written whole with one PUT: a reader never sees half of one.
+- The columns it was built with are kept in the file (``knack_nb`` schema metadata). An
+  incremental sync merges into the previous snapshot with those columns; when the object's
+  fields have changed since, its report says a full run is needed, which rebuilds the
+  snapshot with the new ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import botocore.exceptions
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from lib import knack, schema
+from lib.errors import KnackNbError, StoreError
+from lib.publish.records import field_name, knackpy_records
+from lib.store import UPLOAD_WORKERS, Store, dumps_stable, md5_hex, translate_s3_error
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_PREFIX = "_snapshots"
+STALE_JOB = "snapshot"  # the stale mark: Store.state_key(STALE_JOB, container)
+METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema metadata)
+FORMAT_VERSION = 1
+ROW_GROUP_ROWS = 5_000  # rows kept in memory before they go to the file as one row group
+READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
+FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})
+RESERVED = ("id", "record")  # a field named so by the label rule gets its key appended
+
+
+class SnapshotError(KnackNbError):
+    """A snapshot that is missing or cannot be read or written; the message says what to do."""
+
+
+# --- the columns -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # the Knack field key, field_N
+    name: str  # the column's name, by the label rule
+    type: str  # the Knack field type
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a snapshot's columns are: the container's object's fields and the timezone."""
+
+    container: str
+    timezone: str  # IANA name: date_time columns are timestamps in it
+    columns: tuple[Column, ...]
+    fields_hash: str = ""  # of the object's field definitions (formats too), and the timezone
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any], container: str) -> Spec:
+        names = schema.field_names(metadata, container)
+        types = schema.field_types(metadata, container)
+        taken = set(RESERVED)
+        columns = []
+        for key, label in names.items():
+            name = field_name(label)
+            if name in taken:  # "Record", or two fields with one label
+                name = f"{name}_{key}"
+            taken.add(name)
+            columns.append(Column(key, name, types.get(key, "")))
+        tz = knack.app_timezone(metadata).key
+        defs = dumps_stable([schema.container_fields(metadata, container), tz])
+        return cls(container, tz, tuple(columns), md5_hex(defs))
+
+    @classmethod
+    def from_schema(cls, arrow_schema: pa.Schema) -> Spec | None:
+        """The spec kept in a snapshot's file; None when it has none (not one of ours)."""
+        raw = (arrow_schema.metadata or {}).get(METADATA_KEY)
+        try:
+            meta = json.loads(raw)
+            return cls(meta["container"], meta["timezone"],
+                       tuple(Column(*c) for c in meta["columns"]), meta.get("fields_hash", ""))
+        except (TypeError, ValueError, KeyError):
+            return None
+
+    def arrow_schema(self) -> pa.Schema:
+        fields = [pa.field("id", pa.string(), nullable=False),
+                  pa.field("record", pa.string(), nullable=False)]
+        fields += [pa.field(c.name, self._arrow_type(c.type)) for c in self.columns]
+        meta = {"version": FORMAT_VERSION, "container": self.container,
+                "timezone": self.timezone, "fields_hash": self.fields_hash,
+                "columns": [[c.key, c.name, c.type] for c in self.columns]}
+        return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta)})
+
+    def _arrow_type(self, knack_type: str) -> pa.DataType:
+        if knack_type in FLOAT_TYPES:
+            return pa.float64()
+        if knack_type == "boolean":
+            return pa.bool_()
+        if knack_type == "date_time":
+            return pa.timestamp("us", tz=self.timezone)
+        return pa.string()
+
+    def differences(self, other: Spec) -> list[str]:
+        """How ``other`` (the metadata's spec now) differs from this one, in words."""
+        mine = {c.key: c for c in self.columns}
+        theirs = {c.key: c for c in other.columns}
+        out = [f"{k} added" for k in theirs if k not in mine]
+        out += [f"{k} removed" for k in mine if k not in theirs]
+        out += [f"{k} is now {theirs[k].name} ({theirs[k].type})" for k in mine
+                if k in theirs and mine[k] != theirs[k]]
+        if self.timezone != other.timezone:
+            out.append(f"timezone {self.timezone} is now {other.timezone}")
+        return out
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", "").replace("$", "").strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("yes", "true"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("no", "false"):
+        return False
+    return None
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """knackpy's formatted date_time (ISO-8601 with the app's offset) as a UTC instant."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.astimezone(dt.UTC) if when.tzinfo is not None else None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _typed(knack_type: str) -> Callable[[Any], Any]:
+    if knack_type in FLOAT_TYPES:
+        return _float
+    if knack_type == "boolean":
+        return _bool
+    if knack_type == "date_time":
+        return _instant
+    return _text
+
+
+# --- building one ------------------------------------------------------------------------
+
+
+class Builder:
+    """A snapshot being written to a temporary file, row group by row group."""
+
+    def __init__(self, spec: Spec, metadata: dict[str, Any]) -> None:
+        self.spec = spec
+        self.metadata = metadata
+        self.schema = spec.arrow_schema()
+        fd, self.path = tempfile.mkstemp(prefix="knack-snapshot-", suffix=".parquet")
+        os.close(fd)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self.path, self.schema, compression="zstd")
+        self._pending: list[tuple[dict[str, Any], str]] = []
+        self.rows = 0
+
+    def add_records(self, records: Iterable[dict[str, Any]],
+                    bodies: Iterable[str] | None = None) -> None:
+        """Add raw records; ``bodies`` are their stored objects' text (by default the
+        stable JSON the store writes)."""
+        records = list(records)
+        texts = list(bodies) if bodies is not None else [
+            dumps_stable(r).decode() for r in records]
+        self._pending.extend(zip(records, texts, strict=True))
+        if len(self._pending) >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def add_table(self, table: pa.Table) -> None:
+        """Add rows of another snapshot; columns this one has and that one lacks (or
+        holds with another type) are empty."""
+        self._flush()
+        arrays = []
+        for f in self.schema:
+            if f.name in table.column_names and table.schema.field(f.name).type == f.type:
+                arrays.append(table.column(f.name))
+            else:
+                arrays.append(pa.nulls(table.num_rows, f.type))
+        self._write(pa.Table.from_arrays(arrays, schema=self.schema))
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        records = [r for r, _ in pending]
+        formatted = [
+            {k: f.formatted for k, f in rec.fields.items()}
+            for rec in knackpy_records(self.metadata, self.spec.container, records)
+        ]
+        columns: dict[str, list[Any]] = {"id": [r["id"] for r in records],
+                                         "record": [t for _, t in pending]}
+        for c in self.spec.columns:
+            typed = _typed(c.type)
+            columns[c.name] = [typed(values.get(c.key)) for values in formatted]
+        self._write(pa.Table.from_pydict(columns, schema=self.schema))
+
+    def _write(self, table: pa.Table) -> None:
+        assert self._writer is not None, "the snapshot was already closed"
+        if table.num_rows:
+            self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+            self.rows += table.num_rows
+
+    def close(self) -> str:
+        """Finish the file; returns its path."""
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        with _suppress_missing():
+            os.remove(self.path)
+
+
+class _suppress_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, etype: Any, value: Any, tb: Any) -> bool:
+        return etype is FileNotFoundError
+
+
+# --- S3 ----------------------------------------------------------------------------------
+
+
+def snapshot_key(store: Store, container: str) -> str:
+    store.container_prefix(container)  # validates the key
+    return f"{SNAPSHOT_PREFIX}/{store.prefix}/{container}.parquet"
+
+
+def is_stale(store: Store, container: str) -> bool:
+    """Whether a sync wrote records without writing the snapshot after (it failed, was
+    killed, or is running)."""
+    try:
+        return store.get_body(store.state_key(STALE_JOB, container)) is not None
+    except StoreError:
+        return True  # an unreadable mark: the snapshot is not trusted
+
+
+def upload(store: Store, container: str, path: str) -> str:
+    """Write the file at ``path`` as the container's snapshot, with one PUT."""
+    key = snapshot_key(store, container)
+    try:
+        with open(path, "rb") as body:
+            store.client.put_object(Bucket=store.bucket, Key=key, Body=body,
+                                    ContentType="application/vnd.apache.parquet")
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        raise translate_s3_error(e, f"cannot write {store.url(key)}") from None
+    return store.url(key)
+
+
+def download(store: Store, container: str) -> str | None:
+    """The snapshot in a temporary file (the caller removes it); None when there is none."""
+    key = snapshot_key(store, container)
+    fd, path = tempfile.mkstemp(prefix="knack-snapshot-prev-", suffix=".parquet")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            store.client.download_fileobj(store.bucket, key, out)
+    except botocore.exceptions.ClientError as e:
+        os.remove(path)
+        if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise translate_s3_error(e, f"cannot read {store.url(key)}") from None
+    except BaseException:
+        os.remove(path)
+        raise
+    return path
+
+
+def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:
+    """A downloaded snapshot and its spec; ValueError saying why it cannot be used."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"not a Parquet file ({e})") from None
+    arrow_schema = pf.schema_arrow
+    spec = Spec.from_schema(arrow_schema)
+    if spec is None or arrow_schema.names[:2] != list(RESERVED):
+        raise ValueError("not a snapshot of knack-notebooks (no id and record columns)")
+    return pf, spec
+
+
+def read_table(store: Store, container: str, *, columns: list[str] | None = None) -> pa.Table:
+    """The container's snapshot as an Arrow table (``columns``: only those)."""
+    path = download(store, container)
+    if path is None:
+        raise SnapshotError(
+            f"{store.url(snapshot_key(store, container))} does not exist: run "
+            f"knack_container_to_s3 for {container} (every successful sync writes it)")
+    try:
+        try:
+            pf, _ = open_snapshot(path)
+            return pf.read(columns=columns)
+        except (ValueError, pa.ArrowException, OSError) as e:
+            raise SnapshotError(
+                f"{store.url(snapshot_key(store, container))} cannot be read ({e}): run a "
+                f"full knack_container_to_s3 of {container} (date None), which rebuilds it"
+            ) from None
+    finally:
+        os.remove(path)
+
+
+def stored_records(store: Store, container: str) -> Iterator[list[tuple[dict[str, Any], str]]]:
+    """Every record stored for ``container``, in batches of (record, object text), read
+    concurrently; bounded memory (one batch at a time)."""
+    prefix = store.container_prefix(container)
+    keys = [o["Key"] for o in store.list_objects(prefix)
+            if o["Key"].endswith(".json") and "/" not in o["Key"][len(prefix):]]
+    return _read_bodies(store, keys)
+
+
+def _read_bodies(store: Store, keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+    def read(key: str) -> tuple[dict[str, Any], str] | None:
+        body = store.get_body(key)
+        if body is None:  # deleted since the listing
+            return None
+        try:
+            return json.loads(body), body.decode()
+        except ValueError as e:
+            raise SnapshotError(
+                f"{store.url(key)} is not a JSON record ({' '.join(str(e).split())[:120]}): "
+                "delete it or restore a good version, then rerun") from None
+
+    with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
+        for start in range(0, len(keys), READ_BATCH):
+            batch = pool.map(read, keys[start:start + READ_BATCH])
+            yield [item for item in batch if item is not None]
+
+
+# --- what a sync does --------------------------------------------------------------------
+
+
+@dataclass
+class SnapshotResult:
+    url: str = ""
+    rows: int = 0
+    how: str = ""  # "built" (full run), "merged" (incremental), "rebuilt" (from the records)
+    notes: list[str] = field(default_factory=list)
+
+
+class SnapshotSync:
+    """The snapshot's part of one sync: the records it keeps are added as they are written;
+    ``finish`` writes the snapshot once every record is in S3.
+
+    A full run builds the snapshot from what it wrote (every record of the container). An
+    incremental run keeps its records' bodies in a temporary file (not in memory) and
+    merges them into the previous snapshot, which it rebuilds from the stored records
+    when it is missing, unreadable or marked stale.
+    """
+
+    def __init__(self, store: Store, container: str, metadata: dict[str, Any], *,
+                 full: bool) -> None:
+        self.store, self.container, self.metadata, self.full = store, container, metadata, full
+        self.spec = Spec.from_metadata(metadata, container)
+        self.stale_before = is_stale(store, container)
+        self._lock = threading.Lock()
+        self._marked = self.stale_before
+        self._builder: Builder | None = Builder(self.spec, metadata) if full else None
+        self._changes: Any = None if full else tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard
+            "w+", encoding="utf-8")
+        self._changed_ids: set[str] = set()
+        # a full run copies the rows of records S3 already held from the previous snapshot
+        # (when its columns and formats are these) instead of formatting them again
+        self._previous: str | None = None
+        self._reused: dict[str, str] = {}  # record id -> the MD5 of its stored object
+        if full:
+            self._previous = self._usable_previous()
+
+    def mark_stale(self) -> None:
+        """Called before the first write or delete of a record (thread-safe, once)."""
+        with self._lock:
+            if not self._marked:
+                self.store.put_json(self.store.state_key(STALE_JOB, self.container), {
+                    "stale": True, "since": dt.datetime.now(dt.UTC).isoformat(),
+                    "why": "a sync is writing records; the snapshot follows when it succeeds",
+                })
+                self._marked = True
+
+    def _usable_previous(self) -> str | None:
+        try:
+            path = download(self.store, self.container)
+        except KnackNbError:
+            return None
+        if path is None:
+            return None
+        try:
+            _, spec = open_snapshot(path)
+            if spec == self.spec:
+                return path
+        except ValueError:
+            pass
+        os.remove(path)
+        return None
+
+    def add(self, records: list[dict[str, Any]],
+            unchanged: dict[str, str] | None = None) -> None:
+        """Records now stored (written, or found unchanged); ``unchanged``: those whose
+        stored object S3's listing gave, id -> its ETag (a full run)."""
+        if self._builder is not None:
+            if self._previous is not None and unchanged:
+                self._reused.update((rid, unchanged[rid]) for rid in unchanged)
+                records = [r for r in records if r["id"] not in unchanged]
+            self._builder.add_records(records)
+            return
+        for r in records:
+            self._changes.write(dumps_stable(r).decode() + "\n")
+            self._changed_ids.add(r["id"])
+
+    def finish(self) -> SnapshotResult:
+        """Write the snapshot (the run succeeded), then clear the stale mark."""
+        result = SnapshotResult()
+        if self.full:
+            builder, self._builder = self._builder, None
+            result.how = "built"
+            if self._reused:
+                self._copy_reused(builder)
+            if self.stale_before:
+                result.notes.append("the snapshot was marked stale by an earlier run that did "
+                                    "not finish: this full run replaced it")
+        else:
+            builder = self._merged(result)
+        try:
+            path = builder.close()
+            result.url = upload(self.store, self.container, path)
+            result.rows = builder.rows
+        finally:
+            builder.discard()
+        if self._marked:
+            self.store.delete_keys([self.store.state_key(STALE_JOB, self.container)])
+        logger.info("snapshot %s: %d rows (%s)", result.url, result.rows, result.how)
+        return result
+
+    def _merged(self, result: SnapshotResult) -> Builder:
+        """The previous snapshot without this run's records, then this run's records."""
+        why = "marked stale by an earlier run that did not finish" if self.stale_before else ""
+        path = None if why else download(self.store, self.container)
+        if not why and path is None:
+            why = "missing"
+        builder: Builder | None = None
+        if path is not None:
+            try:
+                pf, spec = open_snapshot(path)
+                drift = spec.differences(self.spec)
+                if drift:
+                    result.notes.append(
+                        "the container's fields changed since the snapshot was written ("
+                        + "; ".join(drift[:5]) + (" ..." if len(drift) > 5 else "")
+                        + "): this incremental run kept its columns; run a full sync "
+                        "(date None) so that the snapshot's columns follow the new metadata")
+                builder = Builder(spec, self.metadata)
+                replaced = pa.array(sorted(self._changed_ids), pa.string())
+                for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS):
+                    table = pa.Table.from_batches([batch])
+                    keep = pc.invert(pc.is_in(table.column("id"), value_set=replaced))
+                    builder.add_table(table.filter(keep))
+                result.how = "merged"
+            except (ValueError, pa.ArrowException, OSError) as e:
+                why = f"unreadable: {' '.join(str(e).split())[:160]}"
+                if builder is not None:
+                    builder.discard()
+                builder = None
+            finally:
+                os.remove(path)
+        if builder is None:  # rebuilt from the stored records, this run's included
+            result.how = "rebuilt"
+            result.notes.append(f"the snapshot was {why}: rebuilt from the stored records")
+            builder = Builder(self.spec, self.metadata)
+            for batch in stored_records(self.store, self.container):
+                builder.add_records([r for r, _ in batch], [t for _, t in batch])
+            return builder
+        self._changes.seek(0)
+        while lines := [line for _, line in zip(range(READ_BATCH), self._changes, strict=False)]:
+            texts = [line.rstrip("\n") for line in lines]
+            builder.add_records([json.loads(t) for t in texts], texts)
+        return builder
+
+    def _copy_reused(self, builder: Builder) -> None:
+        """The previous snapshot's rows of the unchanged records, checked against their
+        stored objects' MD5; any other (not there, or not that object) is read from S3."""
+        assert self._previous is not None
+        wanted = pa.array(sorted(self._reused), pa.string())
+        for batch in pq.ParquetFile(self._previous).iter_batches(batch_size=ROW_GROUP_ROWS):
+            table = pa.Table.from_batches([batch])
+            table = table.filter(pc.is_in(table.column("id"), value_set=wanted))
+            ok = [self._reused.get(rid) == md5_hex(text.encode())
+                  for rid, text in zip(table.column("id").to_pylist(),
+                                       table.column("record").to_pylist(), strict=True)]
+            table = table.filter(pa.array(ok, pa.bool_()))
+            builder.add_table(table)
+            for rid in table.column("id").to_pylist():
+                del self._reused[rid]
+        missing = sorted(self._reused)
+        if missing:
+            logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
+                        "from S3", len(missing))
+            keys = [self.store.record_key(self.container, rid) for rid in missing]
+            for batch in _read_bodies(self.store, keys):
+                builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        self._reused.clear()
+
+    def discard(self) -> None:
+        """The run failed: the previous snapshot stays as it was (and the mark, if any)."""
+        if self._previous is not None:
+            with _suppress_missing():
+                os.remove(self._previous)
+            self._previous = None
+        if self._builder is not None:
+            self._builder.discard()
+            self._builder = None
+        if self._changes is not None:
+            self._changes.close()
+            self._changes = None
+
+
+# --- for analysts ------------------------------------------------------------------------
+
+
+def read_frame(*, app_name: str, container: str, env: str, record: bool = False) -> Any:
+    """The container as a pandas DataFrame, from its snapshot in S3: ``id``, then one
+    column per field named by the label rule and typed (floats, nullable booleans, times
+    in the app's timezone, strings); ``record=True`` keeps the raw JSON column too."""
+    import pandas as pd
+
+    store = Store(app_name=app_name, env=env)
+    table = read_table(store, container)
+    if not record:
+        table = table.drop_columns(["record"])
+    mapping = {pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
+    return table.to_pandas(types_mapper=mapping.get)

@@ -2,6 +2,7 @@
 
     knack-nb run upload_metadata --app-name data-tracker --env prod
     knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d 2026-11-01
+    knack-nb run explore_container -a data-tracker -e prod -c view_197  # the snapshot, for analysts
     knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
     knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
     knack-nb reports --html reports/data-tracker-prod/...ipynb    # one report as HTML in S3

@@ -36,6 +36,10 @@ def run(
             from lib.backup import backup
 
             result = backup(app_name=app_name, container=container, env=env)
+        elif notebook == "explore_container":
+            from lib.explore import explore_container
+
+            result = explore_container(app_name=app_name, container=container, env=env)
         elif notebook == "knack_container_to_s3":
             result = sync.sync_container(app_name=app_name, container=container, env=env, date=date)
         else:

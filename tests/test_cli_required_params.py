@@ -17,6 +17,7 @@ CONTAINER_NOTEBOOKS = [
     "knack_container_to_s3",
     "upsert_knack_container_to_socrata",
     "knack_container_to_agol",
+    "explore_container",
 ]
 
 

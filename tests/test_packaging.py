@@ -15,6 +15,7 @@ CONTRACT_PARAMETERS = {
     "upsert_knack_container_to_socrata": {"app_name", "container", "env", "date"},
     "knack_container_to_agol": {"app_name", "container", "env", "date"},
     "backup_socrata": {"app_name", "container", "env"},
+    "explore_container": {"app_name", "container", "env"},
 }
 
 

@@ -32,6 +32,7 @@ JOBS: list[tuple[str, str | None]] = [
     ("upsert_knack_container_to_socrata", "object_3"),
     ("backup_socrata", "object_3"),  # the dataset just published, backed up to S3
     ("knack_container_to_agol", "object_3"),
+    ("explore_container", "object_3"),  # the snapshot the sync wrote, for analysts
 ]
 
 
@@ -59,9 +60,10 @@ def run(out_dir: Path) -> int:
     return 1 if failures else 0
 
 
-# "rows": a backup's rows ("deleted": the old backups its retention deleted)
+# "rows": a backup's rows ("deleted": the old backups its retention deleted); "records":
+# the snapshot's rows (explore_container)
 COLUMNS = ("fetched", "written", "unchanged", "created", "added", "updated", "deleted",
-           "skipped", "rows", "errors", "seconds")
+           "skipped", "rows", "records", "errors", "seconds")
 
 
 def _table(results: list[reports.RunResult]) -> str:

@@ -73,8 +73,17 @@ class ColumnsTable:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            [{"column": c.name, "field": c.key, "knack type": c.knack_type, "type": c.dtype,
-              "filled": c.filled, "filled %": round(100 * c.share, 1)} for c in self.columns],
+            [
+                {
+                    "column": c.name,
+                    "field": c.key,
+                    "knack type": c.knack_type,
+                    "type": c.dtype,
+                    "filled": c.filled,
+                    "filled %": round(100 * c.share, 1),
+                }
+                for c in self.columns
+            ],
             columns=["column", "field", "knack type", "type", "filled", "filled %"],
         )
 
@@ -92,8 +101,10 @@ class ColumnsTable:
     def _repr_html_(self) -> str:
         if not self.columns:
             return "<p>The snapshot has no field columns.</p>"
-        head = "".join(f"<th>{h}</th>" for h in
-                       ("column", "field", "Knack type", "type", "filled", "", "of rows"))
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("column", "field", "Knack type", "type", "filled", "", "of rows")
+        )
         body = "".join(
             "<tr>"
             f"<td><code>{_e(c.name)}</code></td><td>{_e(c.key)}</td><td>{_e(c.knack_type)}</td>"
@@ -102,17 +113,26 @@ class ColumnsTable:
             "</tr>"
             for c in self.columns
         )
-        return (f"<table><caption>{len(self.columns)} field columns, {self.rows:,} rows "
-                "(filled: not empty; text: not blank)</caption>"
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        return (
+            f"<table><caption>{len(self.columns)} field columns, {self.rows:,} rows "
+            "(filled: not empty; text: not blank)</caption>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
 
 
 def column_infos(table: pa.Table, spec: snapshot.Spec, frame: pd.DataFrame) -> ColumnsTable:
     rows = len(frame)
     infos = [
-        ColumnInfo(c.name, c.key, c.type, _dtype(table.schema.field(c.name).type),
-                   filled_count(frame[c.name]), rows)
-        for c in spec.columns if c.name in frame.columns
+        ColumnInfo(
+            c.name,
+            c.key,
+            c.type,
+            _dtype(table.schema.field(c.name).type),
+            filled_count(frame[c.name]),
+            rows,
+        )
+        for c in spec.columns
+        if c.name in frame.columns
     ]
     return ColumnsTable(infos, rows)
 
@@ -162,10 +182,11 @@ class TimeCounts:
     def describe(self) -> str:
         if self.note:
             return self.note
-        span = (f"from {_day(self.first)} to {_day(self.last)}" if self.first is not None
-                else "")
-        text = (f"{self.dated:,} records by {self.column} ({self.field}) per {self.unit}, "
-                f"{span} ({self.timezone} time)")
+        span = f"from {_day(self.first)} to {_day(self.last)}" if self.first is not None else ""
+        text = (
+            f"{self.dated:,} records by {self.column} ({self.field}) per {self.unit}, "
+            f"{span} ({self.timezone} time)"
+        )
         return text + (f"; {self.missing:,} without a date" if self.missing else "")
 
     def __repr__(self) -> str:
@@ -183,16 +204,23 @@ def modified_counts(frame: pd.DataFrame, spec: snapshot.Spec, field_key: str | N
     """Count the records per month of ``field_key`` (per year beyond MAX_MONTHS months), in
     the timezone the snapshot holds times in (the app's): the machine's own never matters."""
     if not field_key:
-        return TimeCounts(None, note="The container has no modified_date_field in params: "
-                                     "no dates to show.")
+        return TimeCounts(
+            None, note="The container has no modified_date_field in params: no dates to show."
+        )
     column = next((c for c in spec.columns if c.key == field_key), None)
     if column is None or column.name not in frame.columns:
-        return TimeCounts(field_key, note=f"The modified_date_field {field_key} is not a column "
-                                          "of the snapshot (run a full sync if it was added).")
+        return TimeCounts(
+            field_key,
+            note=f"The modified_date_field {field_key} is not a column "
+            "of the snapshot (run a full sync if it was added).",
+        )
     values = frame[column.name]
     if not isinstance(values.dtype, pd.DatetimeTZDtype):
-        return TimeCounts(field_key, column.name,
-                          note=f"{column.name} ({field_key}) holds {column.type}, not dates.")
+        return TimeCounts(
+            field_key,
+            column.name,
+            note=f"{column.name} ({field_key}) holds {column.type}, not dates.",
+        )
     result = TimeCounts(field_key, column.name, timezone=spec.timezone)
     dated = values.dropna()
     result.missing = int(len(values) - len(dated))
@@ -205,43 +233,56 @@ def modified_counts(frame: pd.DataFrame, spec: snapshot.Spec, field_key: str | N
     if hi - lo + 1 > MAX_MONTHS:
         result.unit = "year"
         years = dated.dt.year.astype(int).value_counts()
-        result.periods = [(str(y), int(years.get(y, 0)))
-                          for y in range(int(years.index.min()), int(years.index.max()) + 1)]
+        result.periods = [
+            (str(y), int(years.get(y, 0)))
+            for y in range(int(years.index.min()), int(years.index.max()) + 1)
+        ]
     else:
         per = months.value_counts()
-        result.periods = [(f"{m // 12:04d}-{m % 12 + 1:02d}", int(per.get(m, 0)))
-                          for m in range(lo, hi + 1)]
+        result.periods = [
+            (f"{m // 12:04d}-{m % 12 + 1:02d}", int(per.get(m, 0))) for m in range(lo, hi + 1)
+        ]
     return result
 
 
-def column_chart(periods: Sequence[tuple[str, int]], *, unit: str, width: int = 640,
-                 height: int = 180) -> str:
+def column_chart(
+    periods: Sequence[tuple[str, int]], *, unit: str, width: int = 640, height: int = 180
+) -> str:
     """Counts per period as an SVG column chart; each column's tooltip says its count."""
     left, right, top, bottom = 44, 28, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((n for _, n in periods), default=0) or 1
     step = plot_w / max(len(periods), 1)
     every = max(1, math.ceil(len(periods) / 12))  # at most ~12 labels under the columns
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"role='img' aria-label='records per {unit}' style='font: 11px sans-serif'>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"role='img' aria-label='records per {unit}' style='font: 11px sans-serif'>"
+    ]
     for frac in (0, 0.5, 1):  # the y axis: 0, half and the peak
         y = top + plot_h * (1 - frac)
-        parts.append(f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' "
-                     "stroke='#ddd'/>")
-        parts.append(f"<text x='{left - 4}' y='{y + 4:.1f}' text-anchor='end'>"
-                     f"{round(peak * frac):,}</text>")
+        parts.append(
+            f"<line x1='{left}' x2='{width - right}' y1='{y:.1f}' y2='{y:.1f}' stroke='#ddd'/>"
+        )
+        parts.append(
+            f"<text x='{left - 4}' y='{y + 4:.1f}' text-anchor='end'>{round(peak * frac):,}</text>"
+        )
     for i, (label, n) in enumerate(periods):
         h = plot_h * n / peak
         x = left + i * step
         parts.append(
             f"<rect x='{x + step * 0.1:.1f}' y='{top + plot_h - h:.1f}' "
             f"width='{max(step * 0.8, 1):.1f}' height='{h:.1f}' fill='{BAR_COLOR}'>"
-            f"<title>{_e(label)}: {n:,} records</title></rect>")
+            f"<title>{_e(label)}: {n:,} records</title></rect>"
+        )
         if i % every == 0:
-            parts.append(f"<text x='{x + step / 2:.1f}' y='{height - bottom + 14}' "
-                         f"text-anchor='middle'>{_e(label)}</text>")
-    parts.append(f"<text x='{left + plot_w / 2:.1f}' y='{height - 4}' text-anchor='middle' "
-                 f"fill='#666'>records per {unit}</text></svg>")
+            parts.append(
+                f"<text x='{x + step / 2:.1f}' y='{height - bottom + 14}' "
+                f"text-anchor='middle'>{_e(label)}</text>"
+            )
+    parts.append(
+        f"<text x='{left + plot_w / 2:.1f}' y='{height - 4}' text-anchor='middle' "
+        f"fill='#666'>records per {unit}</text></svg>"
+    )
     return "".join(parts)
 
 
@@ -268,14 +309,17 @@ class PointMap:
     def describe(self) -> str:
         if self.note:
             return self.note
-        text = (f"{len(self.points):,} points of {self.column} ({self.field}) from "
-                f"{self.located:,} of {self.rows:,} records; {self.unlocated:,} without "
-                "coordinates")
+        text = (
+            f"{len(self.points):,} points of {self.column} ({self.field}) from "
+            f"{self.located:,} of {self.rows:,} records; {self.unlocated:,} without "
+            "coordinates"
+        )
         if len(self.points) > MAX_POINTS:
             text += f"; {MAX_POINTS:,} of them drawn, evenly picked"
         if self.others:
             text += ". Other address columns with coordinates: " + ", ".join(
-                f"{name} ({n:,} records)" for name, n in self.others.items())
+                f"{name} ({n:,} records)" for name, n in self.others.items()
+            )
         return text
 
     def __repr__(self) -> str:
@@ -300,8 +344,9 @@ def point_map(records: Sequence[str], spec: snapshot.Spec, keys: Sequence[str]) 
     names = {c.key: c.name for c in spec.columns}
     rows = len(records)
     if not keys:
-        return PointMap(None, rows=rows, note="The container has no location (address) field: "
-                                              "no map.")
+        return PointMap(
+            None, rows=rows, note="The container has no location (address) field: no map."
+        )
     per_key: dict[str, list[list[tuple[float, float]]]] = {k: [] for k in keys}
     for text in records:
         try:
@@ -313,18 +358,26 @@ def point_map(records: Sequence[str], spec: snapshot.Spec, keys: Sequence[str]) 
     chosen = next((k for k in keys if any(per_key[k])), None)
     if chosen is None:
         listed = ", ".join(f"{names[k]} ({k})" for k in keys)
-        return PointMap(None, rows=rows,
-                        note=f"No record has coordinates in its address fields ({listed}): "
-                             "no map.")
+        return PointMap(
+            None,
+            rows=rows,
+            note=f"No record has coordinates in its address fields ({listed}): no map.",
+        )
     found = per_key[chosen]
     others = {names[k]: sum(1 for p in per_key[k] if p) for k in keys if k != chosen}
-    return PointMap(chosen, names[chosen], [pt for pts in found for pt in pts],
-                    located=sum(1 for p in found if p), rows=rows,
-                    others={n: c for n, c in others.items() if c})
+    return PointMap(
+        chosen,
+        names[chosen],
+        [pt for pts in found for pt in pts],
+        located=sum(1 for p in found if p),
+        rows=rows,
+        others={n: c for n, c in others.items() if c},
+    )
 
 
-def scatter_svg(points: Sequence[tuple[float, float]], *, width: int = 480,
-                max_height: int = 480) -> str:
+def scatter_svg(
+    points: Sequence[tuple[float, float]], *, width: int = 480, max_height: int = 480
+) -> str:
     """(lon, lat) points as an SVG scatter, x and y to one scale at the points' mean
     latitude (an equirectangular view), with the extent labelled: no tiles, no network."""
     if len(points) > MAX_POINTS:
@@ -344,16 +397,20 @@ def scatter_svg(points: Sequence[tuple[float, float]], *, width: int = 480,
     scale_y = plot_h / (lat_hi - lat_lo)
     height = plot_h + 2 * margin
     radius = 3 if len(points) <= 500 else 2
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height:.0f}' "
-             f"role='img' aria-label='map of {len(points)} points' "
-             "style='font: 11px sans-serif'>",
-             f"<rect x='{margin}' y='{margin}' width='{plot_w}' height='{plot_h:.1f}' "
-             "fill='#f7f7f4' stroke='#ccc'/>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height:.0f}' "
+        f"role='img' aria-label='map of {len(points)} points' "
+        "style='font: 11px sans-serif'>",
+        f"<rect x='{margin}' y='{margin}' width='{plot_w}' height='{plot_h:.1f}' "
+        "fill='#f7f7f4' stroke='#ccc'/>",
+    ]
     for lon, lat in points:
         x = margin + (lon - lon_lo) * scale_x
         y = margin + (lat_hi - lat) * scale_y
-        parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{radius}' fill='{POINT_COLOR}' "
-                     "fill-opacity='0.6'/>")
+        parts.append(
+            f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{radius}' fill='{POINT_COLOR}' "
+            "fill-opacity='0.6'/>"
+        )
     parts += [
         f"<text x='{margin}' y='{margin - 6}'>{_lat(lat_hi)}, {_lon(lon_lo)}</text>",
         f"<text x='{width - margin}' y='{height - margin + 14:.1f}' text-anchor='end'>"
@@ -381,20 +438,26 @@ def _span(lo: float, hi: float, pad: float) -> tuple[float, float]:
 # --- the sample --------------------------------------------------------------------------
 
 
-def sample(frame: pd.DataFrame, columns: ColumnsTable, modified: TimeCounts,
-           rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+def sample(
+    frame: pd.DataFrame, columns: ColumnsTable, modified: TimeCounts, rows: int = SAMPLE_ROWS
+) -> pd.DataFrame:
     """A few rows, newest modified first (else by id), as text: id, the modified date, then
     the fullest columns (in their order); blanks are empty, never NaN."""
     if frame.empty:
         return pd.DataFrame(columns=["id"])
-    picked = [c.name for c in sorted(
-        (c for c in columns.columns if c.filled and c.name != modified.column),
-        key=lambda c: -c.share)[:SAMPLE_COLUMNS]]
+    picked = [
+        c.name
+        for c in sorted(
+            (c for c in columns.columns if c.filled and c.name != modified.column),
+            key=lambda c: -c.share,
+        )[:SAMPLE_COLUMNS]
+    ]
     order = [c.name for c in columns.columns if c.name in picked]
     names = ["id"] + ([modified.column] if modified.column and not modified.note else []) + order
     if modified.column and not modified.note:
-        part = frame.sort_values([modified.column, "id"], ascending=[False, True],
-                                 na_position="last")
+        part = frame.sort_values(
+            [modified.column, "id"], ascending=[False, True], na_position="last"
+        )
     else:
         part = frame.sort_values("id")
     part = part.head(rows)[names]
@@ -434,13 +497,17 @@ class Overview:
     stale: bool
 
     def _repr_markdown_(self) -> str:
-        text = (f"**{self.records:,} records** of `{self.container}` ({self.app_name}-{self.env}) "
-                f"in `{self.url}`: `id`, `record` (the raw JSON) and {self.columns} field "
-                f"columns; times in {self.timezone}.")
+        text = (
+            f"**{self.records:,} records** of `{self.container}` ({self.app_name}-{self.env}) "
+            f"in `{self.url}`: `id`, `record` (the raw JSON) and {self.columns} field "
+            f"columns; times in {self.timezone}."
+        )
         if self.stale:
-            text += ("\n\n**The snapshot is marked stale**: a sync of this container is "
-                     "running or did not finish, so it may not hold every stored record. "
-                     f"Rerun knack_container_to_s3 for {self.container}.")
+            text += (
+                "\n\n**The snapshot is marked stale**: a sync of this container is "
+                "running or did not finish, so it may not hold every stored record. "
+                f"Rerun knack_container_to_s3 for {self.container}."
+            )
         return text
 
     def __repr__(self) -> str:
@@ -468,8 +535,16 @@ class Exploration:
 
     @property
     def overview(self) -> Overview:
-        return Overview(self.app_name, self.env, self.container, self.url, self.records,
-                        len(self.columns.columns), self.timezone, self.stale)
+        return Overview(
+            self.app_name,
+            self.env,
+            self.container,
+            self.url,
+            self.records,
+            len(self.columns.columns),
+            self.timezone,
+            self.stale,
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -507,9 +582,19 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
     keys = location_columns(spec, preferred)
     records = table.column("record").to_pylist() if keys else [""] * table.num_rows
     located = point_map(records, spec, keys)
-    result = Exploration(app_name, env, container, url, frame, columns, modified, located,
-                         sample(frame, columns, modified), spec.timezone,
-                         stale=snapshot.is_stale(store, container))
+    result = Exploration(
+        app_name,
+        env,
+        container,
+        url,
+        frame,
+        columns,
+        modified,
+        located,
+        sample(frame, columns, modified),
+        spec.timezone,
+        stale=snapshot.is_stale(store, container),
+    )
     result.seconds = time.monotonic() - started
     logger.info("%s: %d records, %d columns", url, result.records, len(columns.columns))
     return result
@@ -541,9 +626,11 @@ def _percent(part: int, whole: int) -> str:
 
 
 def _bar(share: float, width: int = 120) -> str:
-    return (f"<div style='width:{width}px;background:#eee;height:0.8em'>"
-            f"<div style='width:{share * width:.0f}px;background:{BAR_COLOR};height:100%'>"
-            "</div></div>")
+    return (
+        f"<div style='width:{width}px;background:#eee;height:0.8em'>"
+        f"<div style='width:{share * width:.0f}px;background:{BAR_COLOR};height:100%'>"
+        "</div></div>"
+    )
 
 
 def _day(when: pd.Timestamp | None) -> str:

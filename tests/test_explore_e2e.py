@@ -52,8 +52,13 @@ def report(stack, result) -> tuple[str, list[str]]:
     key = result.report.removeprefix(f"s3://{stack.bucket}/")
     text = stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
     nb = nbformat.reads(text, as_version=4)
-    htmls = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
-             for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
+    htmls = [
+        out["data"]["text/html"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "text/html" in out.get("data", {})
+    ]
     return text, htmls
 
 
@@ -95,8 +100,13 @@ def test_demo_snapshot_report_counts_columns_and_months(demo_env):
     text, htmls = report(stack, result)
     table = columns_table(htmls)
     fields = {f["key"]: f for f in obj["fields"]}
-    expected_types = {"field_10": "float64", "field_29": "bool", "field_44": "string",
-                      "field_7": "string", "field_13": "timestamp (America/Chicago)"}
+    expected_types = {
+        "field_10": "float64",
+        "field_29": "bool",
+        "field_44": "string",
+        "field_7": "string",
+        "field_13": "timestamp (America/Chicago)",
+    }
     for key, dtype in expected_types.items():
         name = label_rule(fields[key]["name"])
         filled = sum(present(r.get(f"{key}_raw")) for r in fixture)
@@ -106,9 +116,7 @@ def test_demo_snapshot_report_counts_columns_and_months(demo_env):
     assert table["address_lat_lon"][4] == "2"  # two of the fixture's records have coordinates
 
     # records per month of field_13 (params' modified_date_field), from the raw local dates
-    months = Counter(
-        "{2}-{0}".format(*r["field_13_raw"]["date"].split("/")) for r in fixture
-    )
+    months = Counter("{2}-{0}".format(*r["field_13_raw"]["date"].split("/")) for r in fixture)
     (chart,) = [h for h in htmls if "records per month" in h]
     shown = dict(re.findall(r"<title>(\d{4}-\d{2}): (\d+) records</title>", chart))
     assert {m: int(n) for m, n in shown.items() if n != "0"} == dict(months)
@@ -134,8 +142,9 @@ def test_generated_app_map_counts_the_located_records(signals):
     located = sum(isinstance(v, dict) and "latitude" in v for v in raw)
     assert 0 < located < len(raw)  # the generator leaves ~2% without a location
 
-    result = reports.run_notebook("explore_container", app_name="signals", env="dev",
-                                  container="object_1")
+    result = reports.run_notebook(
+        "explore_container", app_name="signals", env="dev", container="object_1"
+    )
     assert result.ok, result.error
     s = result.summary
     assert (s["records"], s["located"], s["points"]) == (len(raw), located, located)
@@ -143,25 +152,37 @@ def test_generated_app_map_counts_the_located_records(signals):
     (svg,) = [h for h in htmls if "<circle" in h]
     assert svg.count("<circle") == located
     assert f"aria-label='map of {located} points'" in svg
-    assert (f"{located} points of location (field_3) from {located} of {len(raw)} records; "
-            f"{len(raw) - located} without coordinates") in svg
+    assert (
+        f"{located} points of location (field_3) from {located} of {len(raw)} records; "
+        f"{len(raw) - located} without coordinates"
+    ) in svg
     table = columns_table(htmls)
     assert table["location"][1:5] == ["field_3", "address", "string", str(located)]
 
 
 def test_a_missing_snapshot_is_one_clear_error_naming_what_to_run(demo_env, capsys):
-    assert cli.main(["run", "explore_container", "-a", "demo", "-e", "dev", "-c",
-                     "object_3", "-q"]) == 1
+    assert (
+        cli.main(["run", "explore_container", "-a", "demo", "-e", "dev", "-c", "object_3", "-q"])
+        == 1
+    )
     err = capsys.readouterr().err
     first = err.splitlines()[0]
     url = f"s3://{demo_env.bucket}/_snapshots/demo-dev/object_3.parquet"
-    assert first == (f"knack-nb: explore_container failed: SnapshotError: {url} does not "
-                     "exist: run knack_container_to_s3 for object_3 (every successful sync "
-                     "writes it)")
+    assert first == (
+        f"knack-nb: explore_container failed: SnapshotError: {url} does not "
+        "exist: run knack_container_to_s3 for object_3 (every successful sync "
+        "writes it)"
+    )
     [key] = demo_env.s3_keys("reports/demo-dev/explore_container/")
     nb = json.loads(demo_env.s3().get_object(Bucket=demo_env.bucket, Key=key)["Body"].read())
-    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
+    errors = [
+        o
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert len(errors) == 1 and errors[0]["traceback"] == [
         f"SnapshotError: {url} does not exist: run knack_container_to_s3 for object_3 "
-        "(every successful sync writes it)"]
+        "(every successful sync writes it)"
+    ]

@@ -13,23 +13,29 @@ from lib import explore
 from lib.snapshot import Column, Spec
 
 TZ = "America/Chicago"
-SPEC = Spec("object_1", TZ, (
-    Column("field_1", "modified", "date_time"),
-    Column("field_2", "name", "short_text"),
-    Column("field_3", "location", "address"),
-    Column("field_4", "count", "number"),
-))
+SPEC = Spec(
+    "object_1",
+    TZ,
+    (
+        Column("field_1", "modified", "date_time"),
+        Column("field_2", "name", "short_text"),
+        Column("field_3", "location", "address"),
+        Column("field_4", "count", "number"),
+    ),
+)
 
 
 def frame(instants_utc: list[str | None], names: list[str | None] | None = None) -> pd.DataFrame:
     n = len(instants_utc)
     when = pd.to_datetime(pd.Series(instants_utc), utc=True).dt.tz_convert(TZ)
-    return pd.DataFrame({
-        "id": pd.array([f"{i:024x}" for i in range(n)], dtype="string"),
-        "modified": when,
-        "name": pd.array(names or ["x"] * n, dtype="string"),
-        "count": [float(i) if i % 2 else float("nan") for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "id": pd.array([f"{i:024x}" for i in range(n)], dtype="string"),
+            "modified": when,
+            "name": pd.array(names or ["x"] * n, dtype="string"),
+            "count": [float(i) if i % 2 else float("nan") for i in range(n)],
+        }
+    )
 
 
 @pytest.fixture
@@ -45,7 +51,9 @@ def test_months_are_the_apps_and_empty_months_are_shown(machine_in_tokyo):
     # 05:30 UTC on March 1st is still February 28th in Chicago (and March 1st in Tokyo)
     counts = explore.modified_counts(
         frame(["2026-03-01T05:30:00Z", "2026-01-15T12:00:00Z", "2026-03-20T12:00:00Z", None]),
-        SPEC, "field_1")
+        SPEC,
+        "field_1",
+    )
     assert counts.unit == "month"
     assert counts.periods == [("2026-01", 1), ("2026-02", 1), ("2026-03", 1)]
     assert (counts.missing, counts.dated) == (1, 3)
@@ -55,8 +63,9 @@ def test_months_are_the_apps_and_empty_months_are_shown(machine_in_tokyo):
 
 
 def test_a_long_span_is_counted_per_year():
-    counts = explore.modified_counts(frame(["2015-06-01T12:00:00Z", "2026-06-01T12:00:00Z"]),
-                                     SPEC, "field_1")
+    counts = explore.modified_counts(
+        frame(["2015-06-01T12:00:00Z", "2026-06-01T12:00:00Z"]), SPEC, "field_1"
+    )
     assert counts.unit == "year"
     assert counts.periods[0] == ("2015", 1) and counts.periods[-1] == ("2026", 1)
     assert len(counts.periods) == 12 and counts.dated == 2
@@ -76,20 +85,26 @@ def test_filled_counts_skip_nulls_and_blank_text():
 
 
 def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
-    spec = Spec("object_1", TZ, (Column("field_5", "empty_address", "address"),
-                                 *SPEC.columns))
+    spec = Spec("object_1", TZ, (Column("field_5", "empty_address", "address"), *SPEC.columns))
     point = {"latitude": 30.2, "longitude": -97.7}
-    records = [json.dumps(r) for r in (
-        {"id": "a", "field_3_raw": point},
-        {"id": "b", "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}]},
-        {"id": "c", "field_3_raw": ""},
-        {"id": "d", "field_3_raw": {"street": "no coordinates"}},
-    )]
+    records = [
+        json.dumps(r)
+        for r in (
+            {"id": "a", "field_3_raw": point},
+            {"id": "b", "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}]},
+            {"id": "c", "field_3_raw": ""},
+            {"id": "d", "field_3_raw": {"street": "no coordinates"}},
+        )
+    ]
     keys = explore.location_columns(spec, preferred=["field_3", None])
     assert keys == ["field_3", "field_5"]
     mapped = explore.point_map(records, spec, keys)
     assert (mapped.field, mapped.located, mapped.unlocated, len(mapped.points)) == (
-        "field_3", 2, 2, 3)
+        "field_3",
+        2,
+        2,
+        3,
+    )
     assert mapped._repr_html_().count("<circle") == 3
     none = explore.point_map(records, SPEC, [])
     assert none.field is None and "no location" in none.note
@@ -103,9 +118,14 @@ def test_the_map_draws_at_most_max_points(monkeypatch):
 
 def test_the_sample_is_newest_first_with_blanks():
     f = frame(["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", None], names=["a", None, "c"])
-    columns = explore.ColumnsTable([
-        explore.ColumnInfo(c.name, c.key, c.type, "", explore.filled_count(f[c.name]), len(f))
-        for c in SPEC.columns if c.name in f.columns], len(f))
+    columns = explore.ColumnsTable(
+        [
+            explore.ColumnInfo(c.name, c.key, c.type, "", explore.filled_count(f[c.name]), len(f))
+            for c in SPEC.columns
+            if c.name in f.columns
+        ],
+        len(f),
+    )
     modified = explore.modified_counts(f, SPEC, "field_1")
     sample = explore.sample(f, columns, modified)
     assert list(sample["id"]) == [f"{1:024x}", f"{0:024x}", f"{2:024x}"]

@@ -354,6 +354,41 @@ def read_table(store: Store, container: str, *, columns: list[str] | None = None
         os.remove(path)
 
 
+def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str]:
+    """Every record stored for ``container``, sorted by id, and a note saying how they were
+    read: S3's listing says which records there are and their ETags (the MD5 of each
+    object); the snapshot gives every record whose text has that MD5, with one GET, and
+    only the others (not in it, or changed since it was written) are read one by one. So
+    the records are S3's exactly, whatever happened to the snapshot, and a store changed
+    outside a sync costs only the changed records' reads."""
+    listing = store.list_records(container)
+    records: dict[str, dict[str, Any]] = {}
+    why = ""
+    if listing:
+        try:
+            table = read_table(store, container, columns=["id", "record"])
+        except SnapshotError as e:
+            why = str(e)
+        else:
+            for rid, text in zip(table.column("id").to_pylist(),
+                                 table.column("record").to_pylist(), strict=True):
+                if listing.get(rid) == md5_hex(text.encode()):
+                    records[rid] = json.loads(text)
+            del table
+    from_snapshot = len(records)
+    missing = sorted(listing.keys() - records.keys())
+    keys = [store.record_key(container, rid) for rid in missing]
+    for batch in _read_bodies(store, keys):
+        records.update((r["id"], r) for r, _ in batch if isinstance(r, dict) and "id" in r)
+    note = (f"read {len(records)} records: {from_snapshot} from the snapshot "
+            f"{store.url(snapshot_key(store, container))} (one object), {len(missing)} one "
+            "by one" + (" (not in the snapshot, or changed since it was written)"
+                        if missing and not why else ""))
+    if why:
+        note += f"; the snapshot could not serve: {why}"
+    return [records[rid] for rid in sorted(records)], note
+
+
 def stored_records(store: Store, container: str) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
     concurrently; bounded memory (one batch at a time)."""

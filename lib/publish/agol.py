@@ -225,8 +225,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
                 f"containers.{container}.agol"
             )
         _geometry_notes(agol, layer, result)
-        with progress_bar(f"read {container}", unit="rec") as bar:
-            records = run.store.read_records(container, since=run.since, progress=bar.update)
+        records = run.read_records()
         result.read = len(records)
         formatted = format_records(run.metadata, container, records,
                                    location_field=agol.location_field)

@@ -14,6 +14,8 @@ from typing import Any
 
 import knackpy
 
+from lib import schema
+
 _NOT_NAME = re.compile(r"[^0-9a-z_]")
 
 
@@ -43,7 +45,12 @@ def knackpy_records(metadata: dict[str, Any], container: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # knackpy warns that no API key was given
         app = knackpy.App(app_id=metadata["id"], metadata={"application": metadata})
-    app.data[container] = records  # knackpy formats these and makes no request
+    # a field added to the object after a record was fetched is absent from it: knackpy
+    # would raise KeyError, so it is given as empty (on a copy: the record stays as stored)
+    keys = schema.container_fields(metadata, container)
+    app.data[container] = [
+        r if keys.keys() <= r.keys() else {**{k: None for k in keys}, **r} for r in records
+    ]  # knackpy formats these and makes no request
     return list(app.get(container))
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pandas as pd
 
-from lib import config, dates
+from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
+from lib.progress import progress_bar
 from lib.store import Store, escape_surrogates
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
@@ -150,6 +151,19 @@ class PublishRun:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
+
+    def read_records(self) -> list[dict[str, Any]]:
+        """The stored records this run publishes, sorted by id. A full run takes them from
+        the container's snapshot, checked record by record against S3's listing (only the
+        records the snapshot lacks or holds in another version are read one by one); an
+        incremental run reads the records written since ``since``, by S3's listing."""
+        if self.since is None:
+            records, note = snapshot.read_stored(self.store, self.container)
+            self.notes.append(note)
+            return records
+        with progress_bar(f"read {self.container}", unit="rec") as bar:
+            return self.store.read_records(self.container, since=self.since,
+                                           progress=bar.update)
 
     def record_success(self, **info: Any) -> None:
         """Advance the ``date="auto"`` state of this job (by the Store's rule: not when the

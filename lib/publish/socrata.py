@@ -118,8 +118,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
             for c in client.call("reading the dataset's columns", client.soda.get_metadata,
                                  soc.resource_id)["columns"]
         }
-        with progress_bar(f"read {container}", unit="rec") as bar:
-            records = run.store.read_records(container, since=run.since, progress=bar.update)
+        records = run.read_records()
         result.read = len(records)
         formatted = format_records(run.metadata, container, records,
                                    location_field=soc.location_field)

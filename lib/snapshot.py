@@ -452,6 +452,7 @@ class SnapshotSync:
         # (when its columns and formats are these) instead of formatting them again
         self._previous: str | None = None
         self._reused: dict[str, str] = {}  # record id -> the MD5 of its stored object
+        self._notes: list[str] = []
         if full:
             self._previous = self._usable_previous()
 
@@ -466,9 +467,12 @@ class SnapshotSync:
                 self._marked = True
 
     def _usable_previous(self) -> str | None:
+        """The previous snapshot, downloaded, when its rows can be reused; otherwise None,
+        with a note for the report when it was there but unusable."""
         try:
             path = download(self.store, self.container)
-        except KnackNbError:
+        except KnackNbError as e:
+            self._notes.append(f"the previous snapshot could not be read ({e}): rebuilt")
             return None
         if path is None:
             return None
@@ -476,8 +480,13 @@ class SnapshotSync:
             _, spec = open_snapshot(path)
             if spec == self.spec:
                 return path
-        except ValueError:
-            pass
+            drift = spec.differences(self.spec)
+            self._notes.append(
+                "the container's fields changed since the snapshot was written ("
+                + ("; ".join(drift[:5]) + (" ..." if len(drift) > 5 else "") if drift
+                   else "formats") + "): this full run rebuilt it with the new columns")
+        except ValueError as e:
+            self._notes.append(f"the previous snapshot was unreadable ({e}): rebuilt")
         os.remove(path)
         return None
 
@@ -497,7 +506,7 @@ class SnapshotSync:
 
     def finish(self) -> SnapshotResult:
         """Write the snapshot (the run succeeded), then clear the stale mark."""
-        result = SnapshotResult()
+        result = SnapshotResult(notes=self._notes)
         if self.full:
             builder, self._builder = self._builder, None
             result.how = "built"

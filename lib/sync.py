@@ -510,6 +510,7 @@ def _finish_snapshot(snap: SnapshotSync, result: ContainerSync) -> None:
         return
     result.snapshot_url, result.snapshot_rows = done.url, done.rows
     result.notes += done.notes
+    result.notes.append(f"snapshot {done.url}: {done.rows} rows ({done.how})")
 
 
 def _has_valid_id(record: Any) -> bool:

@@ -260,8 +260,10 @@ def test_schema_drift_an_incremental_run_keeps_the_columns_and_asks_for_a_full_r
     assert table.column_names == columns_before  # kept: the renamed field under its old name
     assert old_name in table.column_names
 
-    full = signals.sync()
-    assert full.ok, full.error
+    full = sync.sync_container(app_name="signals", container="object_1", env="dev")
+    assert full.ok, full.errors
+    assert any("rebuilt it with the new columns" in n and "field_99 added" in n
+               for n in full.notes)
     table = assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
     assert "renamed_field" in table.column_names and "added_later" in table.column_names
     assert old_name not in table.column_names

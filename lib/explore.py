@@ -575,7 +575,7 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
     spec = snapshot.Spec.from_schema(table.schema)
     if spec is None:  # read_table checks it; kept for the type checker
         raise snapshot.SnapshotError(f"{url} holds no column description")
-    frame = to_frame(table.drop_columns(["record"]))
+    frame = snapshot.to_frame(table.drop_columns(["record"]))
     columns = column_infos(table, spec, frame)
     modified = modified_counts(frame, spec, cfg.modified_date_field)
     preferred = [d.location_field for d in (cfg.socrata, cfg.agol) if d is not None]
@@ -598,13 +598,6 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
     result.seconds = time.monotonic() - started
     logger.info("%s: %d records, %d columns", url, result.records, len(columns.columns))
     return result
-
-
-def to_frame(table: pa.Table) -> pd.DataFrame:
-    """An Arrow snapshot table as ``lib.snapshot.read_frame`` gives it: nullable booleans,
-    StringDtype strings, times in the app's timezone."""
-    mapping = {pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
-    return table.to_pandas(types_mapper=mapping.get)
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -617,11 +617,15 @@ def read_frame(*, app_name: str, container: str, env: str, record: bool = False)
     """The container as a pandas DataFrame, from its snapshot in S3: ``id``, then one
     column per field named by the label rule and typed (floats, nullable booleans, times
     in the app's timezone, strings); ``record=True`` keeps the raw JSON column too."""
-    import pandas as pd
-
     store = Store(app_name=app_name, env=env)
     table = read_table(store, container)
-    if not record:
-        table = table.drop_columns(["record"])
+    return to_frame(table if record else table.drop_columns(["record"]))
+
+
+def to_frame(table: pa.Table) -> Any:
+    """A snapshot's Arrow table as pandas: nullable booleans, StringDtype strings, times in
+    the app's timezone."""
+    import pandas as pd
+
     mapping = {pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
     return table.to_pandas(types_mapper=mapping.get)

@@ -204,6 +204,7 @@ class Builder:
             self.path, self.schema, compression="zstd")
         self._pending: list[tuple[dict[str, Any], str]] = []
         self.rows = 0
+        self.formatted = 0  # rows made from raw records (the others: copied from a snapshot)
 
     def add_records(self, records: Iterable[dict[str, Any]],
                     bodies: Iterable[str] | None = None) -> None:
@@ -213,6 +214,7 @@ class Builder:
         texts = list(bodies) if bodies is not None else [
             dumps_stable(r).decode() for r in records]
         self._pending.extend(zip(records, texts, strict=True))
+        self.formatted += len(records)
         if len(self._pending) >= ROW_GROUP_ROWS:
             self._flush()
 
@@ -510,6 +512,14 @@ class SnapshotSync:
         if self.full:
             builder, self._builder = self._builder, None
             result.how = "built"
+            if self._previous is not None and not builder.formatted:
+                rows = self._previous_is_exact()
+                if rows is not None:  # nothing changed: the snapshot in S3 stays
+                    builder.discard()
+                    result.how, result.rows = "unchanged", rows
+                    result.url = self.store.url(snapshot_key(self.store, self.container))
+                    self._clear_mark()
+                    return result
             if self._reused:
                 self._copy_reused(builder)
             if self.stale_before:
@@ -523,10 +533,30 @@ class SnapshotSync:
             result.rows = builder.rows
         finally:
             builder.discard()
-        if self._marked:
-            self.store.delete_keys([self.store.state_key(STALE_JOB, self.container)])
+        self._clear_mark()
         logger.info("snapshot %s: %d rows (%s)", result.url, result.rows, result.how)
         return result
+
+    def _clear_mark(self) -> None:
+        if self._marked:
+            self.store.delete_keys([self.store.state_key(STALE_JOB, self.container)])
+
+    def _previous_is_exact(self) -> int | None:
+        """The previous snapshot's row count when its rows are exactly the records this
+        full run found unchanged (same ids, each ``record`` with its stored object's MD5);
+        else None."""
+        assert self._previous is not None
+        pf = pq.ParquetFile(self._previous)
+        if pf.metadata.num_rows != len(self._reused):
+            return None
+        seen: set[str] = set()
+        for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
+            for rid, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
+                                 strict=True):
+                if rid in seen or self._reused.get(rid) != md5_hex(text.encode()):
+                    return None
+                seen.add(rid)
+        return pf.metadata.num_rows
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""

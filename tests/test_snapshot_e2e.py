@@ -207,6 +207,25 @@ def test_an_unusable_snapshot_is_rebuilt_by_an_incremental_run(signals, damage):
     assert len(table) == len(signals.knack())
 
 
+def test_an_unchanged_full_rerun_keeps_the_snapshot_as_it_is(signals):
+    assert signals.sync().ok
+    s3, key = signals.stack.s3(), "_snapshots/signals-dev/object_1.parquet"
+    etag = s3.head_object(Bucket=signals.stack.bucket, Key=key)["ETag"]
+    again = sync.sync_container(app_name="signals", container="object_1", env="dev")
+    assert again.ok and again.written == 0
+    assert any("(unchanged)" in n for n in again.notes)
+    assert s3.head_object(Bucket=signals.stack.bucket, Key=key)["ETag"] == etag
+    assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
+    # one record changed: the snapshot is written again, the other rows copied
+    rid = sorted(signals.knack())[2]
+    signals.touch(rid, dt.datetime.now(dt.UTC), change="changed once")
+    changed = sync.sync_container(app_name="signals", container="object_1", env="dev")
+    assert changed.ok and changed.written == 1
+    assert any("(built)" in n for n in changed.notes)
+    table = assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
+    assert len(table) == len(signals.knack())
+
+
 def test_a_full_rerun_takes_unchanged_rows_only_when_they_match_the_stored_object(signals):
     assert signals.sync().ok
     s3, key = signals.stack.s3(), "_snapshots/signals-dev/object_1.parquet"

@@ -25,6 +25,23 @@ the empty dataset ``bnch-0001`` in the Socrata emulator, and measures:
    100 rows, and the dataset must show the new values.
 
 It then prints the ratios against the goals with PASS/FAIL. Not part of the tests.
+The seeding writes no snapshot, so the full publish of 3. reads record by record (it
+goes through ``lib.snapshot.read_stored``, which finds no snapshot).
+
+    .venv/bin/python benchmarks/publish_benchmark.py --snapshot [--records N]
+        [--s3-latency-ms MS] [--also-latency-ms MS] [--papermill]
+
+measures issue 12's goal instead (N=20,000 and 0 ms by default): the container's snapshot
+is built by ``lib.snapshot.Builder`` and uploaded, as a full sync leaves it. Then, at
+0 ms and again at ``--also-latency-ms`` (default 20), three full publishes into the
+emptied dataset: from the snapshot, record by record (the snapshot object deleted, so
+``read_stored`` reads every record with its own GET: the old full publish), from the
+snapshot again. The published rows must be identical in all three; the goal is
+record-by-record time / the mean of the two snapshot runs >= 5x at 0 ms (exit status 1
+when not). ``--papermill`` adds both full publishes through the notebook
+``upsert_knack_container_to_socrata`` (papermill wall). Last, at each latency, an
+incremental publish of 10 records changed of N (it reads the listing and 10 records,
+never the snapshot).
 
 The S3 it measures against is a remote one: ``--s3-latency-ms`` (default 20) adds that
 much sleep before every S3 request of the clients created after the setup, in the thread
@@ -46,6 +63,7 @@ import json
 import logging
 import os
 import platform
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -61,7 +79,7 @@ from _common import APP, CONTAINER, ENV, quiet, write_params
 from sodapy import Socrata
 
 import lib.publish.socrata as socrata_publisher
-from lib import store
+from lib import snapshot, store
 from lib.emulators.knack import generate_app
 from lib.emulators.stack import Stack, socrata_columns
 from lib.publish import get_publisher
@@ -108,25 +126,60 @@ def timed(fn: Any) -> tuple[Any, float]:
         return result, time.perf_counter() - t0
 
 
+SPLITS = [
+    (store.Store, "read_records", "S3 read"),
+    (snapshot, "read_stored", "S3 read"),  # a full run's read (it never calls the above)
+    (socrata_publisher, "format_records", "format"),
+    (socrata_publisher, "_upsert", "upserts"),
+    (socrata_publisher, "_remove_gone", "gone check"),
+]
+# the snapshot phase's: inside read_stored too (its rest is the MD5 check, json.loads, sort)
+READ_SPLITS = [
+    (store.Store, "read_records", "S3 read (since)"),
+    (snapshot, "read_stored", "read_stored"),
+    (store.Store, "list_records", "listing"),
+    (snapshot, "read_table", "snapshot GET+Parquet"),
+    (snapshot, "_read_bodies", "GETs one by one"),
+    (socrata_publisher, "format_records", "format"),
+    (socrata_publisher, "_upsert", "upserts"),
+    (socrata_publisher, "_remove_gone", "gone check"),
+]
+GENERATORS = {"_read_bodies"}  # timed while they are iterated, not when they are made
+
+
 @contextlib.contextmanager
-def split_times(into: dict[str, float]) -> Iterator[None]:
+def split_times(into: dict[str, float], patched: list | None = None) -> Iterator[None]:
     """Time the publisher's steps (S3 read, formatting, upserts) by wrapping the functions
     it calls; the wrappers cost microseconds per call. ``lib`` is not edited."""
-    patched = [
-        (store.Store, "read_records", "S3 read"),
-        (socrata_publisher, "format_records", "format"),
-        (socrata_publisher, "_upsert", "upserts"),
-        (socrata_publisher, "_remove_gone", "gone check"),
-    ]
+    patched = SPLITS if patched is None else patched
     originals = [getattr(owner, name) for owner, name, _ in patched]
 
+    def add(label: str, t0: float) -> None:
+        into[label] = into.get(label, 0.0) + time.perf_counter() - t0
+
     def wrap(fn: Any, label: str) -> Any:
+        if fn.__name__ in GENERATORS:
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.perf_counter()
+                it = fn(*args, **kwargs)
+                add(label, t0)
+                while True:
+                    t0 = time.perf_counter()
+                    try:
+                        item = next(it)
+                    except StopIteration:
+                        add(label, t0)
+                        return
+                    add(label, t0)
+                    yield item
+            return generator
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                into[label] = into.get(label, 0.0) + time.perf_counter() - t0
+                add(label, t0)
         return wrapper
 
     for (owner, name, label), fn in zip(patched, originals, strict=True):
@@ -154,14 +207,25 @@ def seed_s3(app_id: str, metadata: dict, records: list[dict]) -> None:
     assert not result.failed and len(result.written) == len(records), result.failed
 
 
+S3_LATENCY = {"ms": 0.0}  # what add_s3_latency's handler sleeps; set_s3_latency changes it
+
+
 def add_s3_latency(ms: float) -> None:
     """Sleep ``ms`` before each S3 request of every boto3 client created from now on (they
-    copy the default session's event handlers when they are created)."""
+    copy the default session's event handlers when they are created); ``set_s3_latency``
+    changes it later for all of them."""
+    S3_LATENCY["ms"] = ms
+
     def sleep(**_: Any) -> None:
-        time.sleep(ms / 1000)
+        if S3_LATENCY["ms"]:
+            time.sleep(S3_LATENCY["ms"] / 1000)
 
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("before-send.s3", sleep)
+
+
+def set_s3_latency(ms: float) -> None:
+    S3_LATENCY["ms"] = ms
 
 
 def s3_ids(stack: Stack) -> set[str]:
@@ -282,19 +346,20 @@ def run_full(stack: Stack, n: int) -> Row:
                note=f"{result.requests} Socrata requests; {splits_note(splits)}")
 
 
-def rewrite_records(records: list[dict]) -> tuple[dt.datetime, list[dict]]:
-    """Rewrite CHANGED records in S3 with new notes; returns the time just before."""
+def rewrite_records(records: list[dict], count: int = CHANGED
+                    ) -> tuple[dt.datetime, list[dict]]:
+    """Rewrite ``count`` records in S3 with new notes; returns the time just before."""
     since = dt.datetime.now(dt.UTC)
     # S3 (and moto) list LastModified to the whole second: a write in the same second as
     # `since` would list as before it. So the rewrite starts in the next second.
     time.sleep(1.05 - since.microsecond / 1e6)
-    step = len(records) // CHANGED
+    step = len(records) // count
     changed = []
-    for i in range(CHANGED):
+    for i in range(count):
         note = f"<p>benchmark change {i} at {since.isoformat()}</p>"
         changed.append({**records[i * step], NOTES: note, f"{NOTES}_raw": note})
     result = store.Store(app_name=APP, env=ENV).put_records(CONTAINER, changed)
-    assert len(result.written) == CHANGED, (len(result.written), result.failed)
+    assert len(result.written) == count, (len(result.written), result.failed)
     return since, changed
 
 
@@ -317,6 +382,255 @@ def run_incremental(stack: Stack, records: list[dict]) -> Row:
     return Row(f"project incremental, {CHANGED} changed", result.read, seconds,
                note=f"created {result.created}, updated {result.updated}; "
                f"{result.requests} Socrata requests; {splits_note(splits)}")
+
+
+# --------------------------------------------------------------------------- --snapshot
+# Issue 12: a full publish reads the container's Parquet snapshot (lib.snapshot.read_stored)
+# instead of one GET per record. Both ways, side by side in one run.
+
+SNAPSHOT_RECORDS = 20_000  # the goal's N
+SNAPSHOT_FACTOR = 5.0  # the goal: from the snapshot >= 5x faster than record by record
+SNAPSHOT_GOAL_LATENCY_MS = 0.0  # ... at 0 ms of added S3 latency
+SNAPSHOT_CHANGED = 10  # records changed before the incremental runs
+PAPERMILL_NOTEBOOK = "upsert_knack_container_to_socrata"
+READ_NOTE = re.compile(r"read (\d+) records: (\d+) from the snapshot .*?, (\d+) one by one")
+
+
+def build_snapshot(app: dict, records: list[dict]) -> float:
+    """The container's snapshot in S3, built by lib.snapshot's own Builder from the
+    records as stored (what a successful full sync writes); returns the seconds it took."""
+    t0 = time.perf_counter()
+    target = store.Store(app_name=APP, env=ENV)
+    builder = snapshot.Builder(snapshot.Spec.from_metadata(app, CONTAINER), app)
+    try:
+        for start in range(0, len(records), snapshot.ROW_GROUP_ROWS):
+            builder.add_records(records[start:start + snapshot.ROW_GROUP_ROWS])
+        snapshot.upload(target, CONTAINER, builder.close())
+        assert builder.rows == len(records), builder.rows
+    finally:
+        builder.discard()
+    return time.perf_counter() - t0
+
+
+def snapshot_object_key() -> str:
+    return snapshot.snapshot_key(store.Store(app_name=APP, env=ENV), CONTAINER)
+
+
+def hide_snapshot(stack: Stack) -> bytes:
+    """Delete the snapshot object (kept in memory): read_stored then reads record by
+    record, which is the old full publish (one GET per record after one listing)."""
+    s3, key = stack.s3(), snapshot_object_key()
+    body = s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+    s3.delete_object(Bucket=stack.bucket, Key=key)
+    return body
+
+
+def restore_snapshot(stack: Stack, body: bytes) -> None:
+    stack.s3().put_object(Bucket=stack.bucket, Key=snapshot_object_key(), Body=body)
+
+
+def read_note(notes: list[str]) -> tuple[int, int, int]:
+    """(read, from the snapshot, one by one) from read_stored's note."""
+    for note in notes:
+        m = READ_NOTE.search(note)
+        if m:
+            return int(m[1]), int(m[2]), int(m[3])
+    raise AssertionError(f"no read note in {notes}")
+
+
+def read_splits_note(splits: dict[str, float]) -> str:
+    out = dict(splits)
+    if "read_stored" in out:  # what read_stored does beyond its S3 requests
+        total = out.pop("read_stored")
+        out["md5+json+sort"] = total - sum(out.get(k, 0.0) for k in (
+            "listing", "snapshot GET+Parquet", "GETs one by one"))
+        out = {"read": total, **out}
+    return splits_note({k: v for k, v in out.items() if v >= 0.005 or k == "read"})
+
+
+def run_snapshot_full(stack: Stack, columns: list[dict], n: int, *, from_snapshot: bool,
+                      label: str) -> tuple[Row, list[dict], dict[str, float]]:
+    """A full publish into the emptied dataset; checks how read_stored read the records."""
+    stack.socrata.add_dataset(DATASET, columns, name="bench signals")  # empty again
+    publish = get_publisher("socrata")
+    splits: dict[str, float] = {}
+    with split_times(splits, READ_SPLITS):
+        result, seconds = timed(
+            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=None))
+    assert result.ok, result.errors
+    assert result.mode == "full", result.summary()
+    assert (result.read, result.created, result.updated, len(result.deleted)) == (n, n, 0, 0), \
+        result.summary()
+    assert not result.dropped_fields, result.dropped_fields
+    read, snap, one_by_one = read_note(result.notes)
+    want = (n, n, 0) if from_snapshot else (n, 0, n)
+    assert (read, snap, one_by_one) == want, (f"read_stored read {read}: {snap} from the "
+                                              f"snapshot, {one_by_one} one by one; not {want}")
+    rows = stack.socrata.rows(DATASET)
+    assert len(rows) == n, f"the dataset holds {len(rows)} rows, not {n}"
+    assert {r["id"] for r in rows} == s3_ids(stack), "the dataset's ids are not S3's ids"
+    return (Row(label, n, seconds, note=f"{snap} from the snapshot, {one_by_one} one by one; "
+                f"{read_splits_note(splits)}"), rows, splits)
+
+
+def run_snapshot_incremental(stack: Stack, records: list[dict], label: str) -> Row:
+    publish = get_publisher("socrata")
+    since, changed = rewrite_records(records, SNAPSHOT_CHANGED)
+    splits: dict[str, float] = {}
+    with split_times(splits, READ_SPLITS):
+        result, seconds = timed(
+            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=since.isoformat()))
+    assert result.ok, result.errors
+    assert result.mode == "incremental", result.summary()
+    assert result.read == SNAPSHOT_CHANGED, result.summary()
+    assert (result.created, result.updated) == (0, SNAPSHOT_CHANGED), result.summary()
+    assert "read_stored" not in splits, "the incremental run read the snapshot"
+    rows = {r["id"]: r for r in stack.socrata.rows(DATASET)}
+    assert len(rows) == len(records), f"the dataset holds {len(rows)} rows"
+    for i, record in enumerate(changed):
+        shown = rows[record["id"]].get(NOTES_COLUMN, "")
+        assert f"benchmark change {i} at {since.isoformat()}" in shown, \
+            f"{record['id']} stale: {shown!r}"
+    return Row(label, result.read, seconds,
+               note=f"updated {result.updated}; {result.requests} Socrata requests; "
+               f"{read_splits_note(splits)}")
+
+
+def run_papermill_full(stack: Stack, columns: list[dict], n: int, label: str
+                       ) -> tuple[Row, list[dict]]:
+    """The notebook through papermill (lib.reports.run_notebook), date None: wall clock
+    including the kernel's start and the report saved to S3. The kernel's S3 clients get
+    no added latency."""
+    from lib import reports
+
+    stack.socrata.add_dataset(DATASET, columns, name="bench signals")
+    with quiet():
+        t0 = time.perf_counter()
+        run = reports.run_notebook(PAPERMILL_NOTEBOOK, app_name=APP, env=ENV,
+                                   container=CONTAINER)
+        seconds = time.perf_counter() - t0
+    assert run.ok, run.error
+    summary = run.summary
+    assert summary["mode"] == "full", summary
+    assert (summary["read"], summary["created"], summary["deleted"]) == (n, n, 0), summary
+    rows = stack.socrata.rows(DATASET)
+    assert len(rows) == n
+    return Row(label, n, seconds, note=f"publish's own seconds {summary['seconds']:.2f}"), rows
+
+
+def read_costs(stack: Stack) -> str:
+    """The CPU of read_stored's own loop over the snapshot, measured apart: MD5 of every
+    record's text, then json.loads of every one (what the rest of read_stored is)."""
+    table = snapshot.read_table(store.Store(app_name=APP, env=ENV), CONTAINER,
+                                columns=["id", "record"])
+    t0 = time.perf_counter()
+    texts = table.column("record").to_pylist()
+    t1 = time.perf_counter()
+    for text in texts:
+        store.md5_hex(text.encode())
+    t2 = time.perf_counter()
+    for text in texts:
+        json.loads(text)
+    t3 = time.perf_counter()
+    size = sum(len(t) for t in texts)
+    return (f"{len(texts):,} records, {size / 2**20:.1f} MiB of JSON: to_pylist {t1 - t0:.2f} s, "
+            f"MD5 {t2 - t1:.2f} s, json.loads {t3 - t2:.2f} s")
+
+
+def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[dict],
+                   args: argparse.Namespace) -> int:
+    n = len(records)
+    latencies = [args.s3_latency_ms]
+    if args.also_latency_ms is not None and args.also_latency_ms != args.s3_latency_ms:
+        latencies.append(args.also_latency_ms)
+    with quiet():
+        built = build_snapshot(app, records)
+    add_s3_latency(0.0)
+    print(f"  snapshot built by lib.snapshot.Builder and uploaded ({built:.1f} s, setup)",
+          flush=True)
+    rows: list[Row] = []
+    results: dict[float, tuple[Row, Row, Row]] = {}
+    for ms in latencies:
+        set_s3_latency(ms)
+        before, rows_before, _ = run_snapshot_full(
+            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (1)")
+        print(f"  {ms:g} ms: from the snapshot done ({before.seconds:.1f} s)", flush=True)
+        body = hide_snapshot(stack)
+        try:
+            old, rows_old, _ = run_snapshot_full(
+                stack, columns, n, from_snapshot=False,
+                label=f"{ms:g} ms: full, record by record (no snapshot)")
+        finally:
+            restore_snapshot(stack, body)
+        print(f"  {ms:g} ms: record by record done ({old.seconds:.1f} s)", flush=True)
+        after, rows_after, _ = run_snapshot_full(
+            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (2)")
+        print(f"  {ms:g} ms: from the snapshot again ({after.seconds:.1f} s)", flush=True)
+        assert rows_before == rows_old == rows_after, \
+            "the rows published from the snapshot differ from those read record by record"
+        rows += [before, old, after]
+        results[ms] = (before, old, after)
+    pm: tuple[Row, Row] | None = None
+    if args.papermill:
+        set_s3_latency(0.0)
+        pm_snap, pm_rows_snap = run_papermill_full(stack, columns, n,
+                                                   "papermill: full, from the snapshot")
+        print(f"  papermill from the snapshot done ({pm_snap.seconds:.1f} s)", flush=True)
+        body = hide_snapshot(stack)
+        try:
+            pm_old, pm_rows_old = run_papermill_full(stack, columns, n,
+                                                     "papermill: full, record by record")
+        finally:
+            restore_snapshot(stack, body)
+        print(f"  papermill record by record done ({pm_old.seconds:.1f} s)", flush=True)
+        assert pm_rows_snap == pm_rows_old == rows_before, "papermill's rows differ"
+        rows += [pm_snap, pm_old]
+        pm = (pm_snap, pm_old)
+    increments: dict[float, Row] = {}
+    for ms in latencies:
+        set_s3_latency(ms)
+        inc = run_snapshot_incremental(
+            stack, records, f"{ms:g} ms: incremental, {SNAPSHOT_CHANGED} changed of {n:,}")
+        print(f"  {ms:g} ms: incremental done ({inc.seconds:.2f} s)", flush=True)
+        rows.append(inc)
+        increments[ms] = inc
+    set_s3_latency(0.0)
+    costs = read_costs(stack)
+    print()
+    print_table(rows)
+    print()
+    print("checked: every full publish read N and created N into an emptied dataset, "
+          "read_stored's note said N from the snapshot / N one by one as intended; the "
+          "dataset's ids are S3's; the rows are identical from the snapshot and record by "
+          "record (at each latency" + (", and through papermill" if pm else "") + "); each "
+          f"incremental read and updated exactly {SNAPSHOT_CHANGED}, new notes shown, "
+          "without reading the snapshot")
+    print(f"read_stored's loop, measured apart: {costs}")
+    print()
+    status = 0
+    for ms, (before, old, after) in results.items():
+        snap_s = (before.seconds + after.seconds) / 2
+        ratio = old.seconds / snap_s
+        inc = increments[ms]
+        line = (f"{ms:g} ms: record by record / from the snapshot {ratio:5.2f}x  "
+                f"({old.seconds:.2f} s vs {snap_s:.2f} s, the mean of the snapshot runs "
+                f"{before.seconds:.2f} and {after.seconds:.2f}; goal >= "
+                f"{SNAPSHOT_FACTOR:g}x at {SNAPSHOT_GOAL_LATENCY_MS:g} ms)")
+        if ms == SNAPSHOT_GOAL_LATENCY_MS:
+            ok = ratio >= SNAPSHOT_FACTOR
+            status |= 0 if ok else 1
+            print(f"{'PASS' if ok else 'FAIL'}  {line}")
+        else:
+            print(f"      {line} (not the goal's latency)")
+        print(f"      {ms:g} ms: incremental ({SNAPSHOT_CHANGED} of {n:,}) {inc.seconds:.2f} s "
+              f"= {inc.seconds / snap_s:.2f} of the full publish from the snapshot")
+    if pm:
+        print(f"      papermill wall: record by record / from the snapshot "
+              f"{pm[1].seconds / pm[0].seconds:5.2f}x ({pm[1].seconds:.2f} s vs "
+              f"{pm[0].seconds:.2f} s)")
+    if n != SNAPSHOT_RECORDS:
+        print(f"note: the goal is stated for N={SNAPSHOT_RECORDS:,}; this run has N={n:,}")
+    return status
 
 
 # --------------------------------------------------------------------------- output
@@ -342,12 +656,32 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=5000, help="N, records in S3")
+    parser.add_argument("--records", type=int, default=None,
+                        help=f"N, records in S3 (default 5000; {SNAPSHOT_RECORDS} with "
+                             "--snapshot)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated app")
-    parser.add_argument("--s3-latency-ms", type=float, default=REMOTE_S3_LATENCY_MS,
+    parser.add_argument("--s3-latency-ms", type=float, default=None,
                         help="simulated round trip added to every timed S3 request "
-                             f"(default {REMOTE_S3_LATENCY_MS:g}; 0 measures moto's own CPU)")
+                             f"(default {REMOTE_S3_LATENCY_MS:g}, 0 with --snapshot; 0 "
+                             "measures moto's own CPU)")
+    parser.add_argument("--snapshot", action="store_true",
+                        help="instead of the phases above: the full publish from the "
+                             "container's snapshot against record by record, side by side "
+                             f"(issue 12's goal: >= {SNAPSHOT_FACTOR:g}x at 0 ms), and an "
+                             f"incremental publish of {SNAPSHOT_CHANGED} changed records")
+    parser.add_argument("--also-latency-ms", type=float, default=REMOTE_S3_LATENCY_MS,
+                        help="with --snapshot: the same comparison again at this latency "
+                             f"(default {REMOTE_S3_LATENCY_MS:g}; -1: not)")
+    parser.add_argument("--papermill", action="store_true",
+                        help=f"with --snapshot: also both full publishes through papermill "
+                             f"({PAPERMILL_NOTEBOOK}, at 0 ms)")
     args = parser.parse_args(argv)
+    if args.records is None:
+        args.records = SNAPSHOT_RECORDS if args.snapshot else 5000
+    if args.s3_latency_ms is None:
+        args.s3_latency_ms = SNAPSHOT_GOAL_LATENCY_MS if args.snapshot else REMOTE_S3_LATENCY_MS
+    if args.also_latency_ms is not None and args.also_latency_ms < 0:
+        args.also_latency_ms = None
     n = args.records
     if n < CHANGED:
         parser.error(f"--records must be at least {CHANGED}")
@@ -376,6 +710,17 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(workdir.name)
         with quiet():
             seed_s3(app_id, app, records)
+        if args.snapshot:
+            print(
+                f"publish benchmark --snapshot: N={n:,} records (seed {args.seed}), "
+                f"{os.cpu_count()} CPUs, Python {platform.python_version()}, moto S3 in a "
+                "process, Socrata emulator in a thread, chunk_size 1000, added S3 latency "
+                + " then ".join(f"{ms:g} ms" for ms in dict.fromkeys(
+                    [args.s3_latency_ms, args.also_latency_ms]) if ms is not None)
+                + f"; setup {time.perf_counter() - t_setup:.1f} s",
+                flush=True,
+            )
+            return snapshot_phase(stack, app, records, columns, args)
         if args.s3_latency_ms:
             add_s3_latency(args.s3_latency_ms)
         stack.socrata.add_dataset(DATASET, columns, name="bench signals")

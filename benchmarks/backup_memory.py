@@ -54,16 +54,27 @@ import platform
 import random
 import resource
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import APP, CONTAINER, ENV, ROOT, write_params
+from _common import (
+    APP,
+    CONTAINER,
+    ENV,
+    ROOT,
+    aws_env,
+    free_port,
+    http,
+    memory_mib,
+    start_moto,
+    stop_process,
+    wait_for_port,
+    write_params,
+)
 
 RESOURCE_ID = "bnch-0001"
 KEEP = 2
@@ -149,29 +160,14 @@ def serve(n: int, url_file: Path, seed: int) -> int:
 # --------------------------------------------------------------------------- measured
 
 
-def _memory() -> dict[str, float]:
-    """This process's getrusage max RSS, and its VmHWM and VmRSS (MiB)."""
-    status = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            name, _, value = line.partition(":")
-            if name in ("VmHWM", "VmRSS"):
-                status[name] = int(value.split()[0]) / 1024  # kB
-    return {
-        "maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # kB on Linux
-        "hwm": status["VmHWM"],
-        "rss": status["VmRSS"],
-    }
-
-
 def measure_streaming(n: int) -> dict[str, Any]:
     from lib import backup
 
-    base = _memory()
+    base = memory_mib()
     t0 = time.perf_counter()
     result = backup.backup(app_name=APP, container=CONTAINER, env=ENV)
     seconds = time.perf_counter() - t0
-    peak = _memory()
+    peak = memory_mib()
     return {"base": base, "peak": peak, "seconds": seconds, "key": result.key,
             "reported_rows": result.rows, "errors": result.errors, "bytes": result.bytes,
             "page_rows": backup.PAGE_ROWS}
@@ -195,7 +191,7 @@ def measure_naive(n: int) -> dict[str, Any]:
     import requests
     from sodapy import Socrata
 
-    base = _memory()
+    base = memory_mib()
     t0 = time.perf_counter()
     soda = Socrata(
         urlsplit(os.environ["SOCRATA_URL"]).netloc, os.environ["SOCRATA_APP_TOKEN"],
@@ -224,7 +220,7 @@ def measure_naive(n: int) -> dict[str, Any]:
         spool.seek(0)
         boto3.client("s3").upload_fileobj(spool, os.environ["KNACK_SERVICES_BUCKET"], key)
     seconds = time.perf_counter() - t0
-    peak = _memory()
+    peak = memory_mib()
     return {"base": base, "peak": peak, "seconds": seconds, "key": key,
             "reported_rows": len(rows), "errors": [], "bytes": size}
 
@@ -240,41 +236,6 @@ def measure(kind: str, n: int) -> int:
 
 
 # --------------------------------------------------------------------------- the launcher
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start") from None
-            time.sleep(0.1)
-
-
-def _http(method: str, url: str) -> bytes:
-    """Plain HTTP to moto's server (it takes an unsigned bucket creation): keeps boto3 out
-    of this process, whose peak RSS its children's ``ru_maxrss`` would inherit."""
-    with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=120) as r:
-        return r.read()
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _run_measured(kind: str, n: int, env: dict[str, str], log: Path) -> dict[str, Any]:
@@ -342,28 +303,17 @@ def main(argv: list[str] | None = None) -> int:
         write_params(params, secrets.token_hex(12), writer="backup_memory.py",
                      extra=f"    socrata:\n      resource_id: {RESOURCE_ID}\n"
                            f"      backup_keep: {KEEP}\n")
-        moto_port = _free_port()
+        moto_port = free_port()
         s3_url = f"http://127.0.0.1:{moto_port}"
         env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": s3_url,
-            "AWS_ACCESS_KEY_ID": "AKIA" + secrets.token_hex(8).upper(),
-            "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "KNACK_SERVICES_BUCKET": BUCKET,
+            **aws_env(s3_url, BUCKET),
             "KNACK_PARAMS_DIR": str(params),
             "SOCRATA_APP_TOKEN": "soc-" + secrets.token_hex(10),
             "SOCRATA_API_KEY_ID": "sockey-" + secrets.token_hex(6),
             "SOCRATA_API_KEY_SECRET": secrets.token_urlsafe(24),
         }
-        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            env.pop(name, None)
         try:
-            moto = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )
+            moto = start_moto(moto_port, env)
             procs.append(moto)
             servers: dict[int, tuple[subprocess.Popen, Path]] = {}
             for n in sizes:  # both datasets are generated at once, before any measurement
@@ -376,8 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 procs.append(proc)
                 servers[n] = (proc, url_file)
-            _wait_for_port(moto_port, moto, "moto's server", 60)
-            _http("PUT", f"{s3_url}/{BUCKET}")
+            wait_for_port(moto_port, moto, "moto's server", 60)
+            http("PUT", f"{s3_url}/{BUCKET}")
             served: dict[int, dict[str, Any]] = {}
             deadline = time.monotonic() + 480
             for n, (proc, url_file) in servers.items():
@@ -412,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["rows"], r["distinct"] = counts.get(r["key"], (0, 0))
         finally:
             for proc in reversed(procs):
-                _stop(proc)
+                stop_process(proc)
     ids_mib = {n: _ids_set_mib(n) for n in sizes}
     wall = time.perf_counter() - t_run
 

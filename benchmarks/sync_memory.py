@@ -2,7 +2,7 @@
 """Peak memory of the container sync (``lib.sync.sync_container``) at two app sizes, on this
 machine, against issue 12's goal: peak RSS at 100,000 records <= 1.3x the peak at 10,000.
 
-    .venv/bin/python benchmarks/sync_memory.py            # N = 10,000 and 100,000, ~12 min
+    .venv/bin/python benchmarks/sync_memory.py            # N = 10,000 and 100,000, ~15-25 min
     .venv/bin/python benchmarks/sync_memory.py --quick    # N = 1,000 and 10,000, ~2 min
     # options: --sizes N [N ...] (default 10000 100000; the goal compares the smallest and
     #          the largest; more sizes give the bytes a record costs)
@@ -14,7 +14,7 @@ One run starts, each in a process of its own:
 - moto's S3 server (``python -m moto.server``), one empty bucket per N;
 - per N, one after the other, the Knack emulator serving a generated "signals" app of N
   records (``python -m lib.emulators.knack --generate N``: ``generate_app``, with Knack's
-  10 requests/s limit). It holds the app (~10 KB a record at 100k) in its own memory,
+  10 requests/s limit). It holds the app (~330 MiB at 100k) in its own memory,
   which therefore counts nowhere. A temporary ``KNACK_PARAMS_DIR`` holds ``bench.yaml``
   (container ``object_1``, ``modified_date_field: field_5``).
 
@@ -25,7 +25,7 @@ calling ``sync.sync_container(app_name="bench", container="object_1", env="dev")
 - **rerun**: the same full run with nothing changed (S3's listing of ids and ETags, 0
   written, the snapshot's rows copied from the previous one);
 - **incremental**: ``date=--since``: the records modified on or after that local day
-  (~3 % of the app), then the snapshot merged.
+  (~4 % of the app), then the snapshot merged.
 
 Each reports its ``VmHWM`` (``/proc/self/status``) and ``getrusage(RUSAGE_SELF).ru_maxrss``
 after its imports and after the sync. Linux carries ``ru_maxrss`` over fork and exec, so

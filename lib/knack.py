@@ -274,14 +274,19 @@ class KnackClient:
 
         first, rows = fetch(1)
         estimate = max(_int(first.get("total_pages"), default=1), 1)
-        estimated_records = _int(first.get("total_records"), default=0)
+        total_records = first.get("total_records")
+        estimated_records = _int(total_records, default=0)
+        del first  # it holds page 1's records: not for the whole listing
         if not rows and estimated_records > 0:  # "N records" but none on page 1
             rows = self._ask_again(page, 1, route)
         take(1, rows)
-        if rows and estimate > 1:
+        more = bool(rows)
+        del rows
+        if more and estimate > 1:
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                for n, rows in _in_order(pool, page, range(2, estimate + 1), PAGE_LOOKAHEAD):
-                    take(n, rows)
+                for n, got in _in_order(pool, page, range(2, estimate + 1), PAGE_LOOKAHEAD):
+                    take(n, got)
+                    del got  # not alive while the next page is handled
         n = max(sizes)
         while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
             n += 1
@@ -301,7 +306,7 @@ class KnackClient:
         )
         logger.info(
             "fetched %d records of %s in %d pages (Knack estimated %s)%s",
-            listing.count, container, len(sizes), first.get("total_records"),
+            listing.count, container, len(sizes), total_records,
             f"; {listing.problem}" if holes else "",
         )
         return listing

@@ -547,16 +547,17 @@ class SnapshotSync:
         else None."""
         assert self._previous is not None
         pf = pq.ParquetFile(self._previous)
-        if pf.metadata.num_rows != len(self._reused):
+        rows = pf.metadata.num_rows
+        if rows != len(self._reused):
             return None
-        seen: set[str] = set()
+        if pc.count_distinct(pf.read(columns=["id"]).column("id")).as_py() != rows:
+            return None
         for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
             for rid, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
                                  strict=True):
-                if rid in seen or self._reused.get(rid) != md5_hex(text.encode()):
+                if self._reused.get(rid) != md5_hex(text.encode()):
                     return None
-                seen.add(rid)
-        return pf.metadata.num_rows
+        return rows
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,11 +156,17 @@ class Store:
     def list_objects(self, prefix: str) -> list[dict[str, Any]]:
         """Every object under ``prefix``, as S3's listing gives it (``Key``, ``Size``,
         ``ETag``, ``LastModified``)."""
+        return list(self.iter_objects(prefix))
+
+    def iter_objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """:meth:`list_objects` page by page: one page of 1,000 parsed objects (~1.2 KB
+        each) is alive at a time, not the whole listing."""
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix
             )
-            return [obj for page in pages for obj in page.get("Contents", [])]
+            for page in pages:
+                yield from page.get("Contents", [])
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
 
@@ -168,7 +174,7 @@ class Store:
         """Record id → ETag (without quotes) of every record stored for ``container``."""
         prefix = self.container_prefix(container)
         found: dict[str, str] = {}
-        for obj in self.list_objects(prefix):
+        for obj in self.iter_objects(prefix):
             name = obj["Key"][len(prefix):]
             if name.endswith(".json") and "/" not in name:
                 found[name.removesuffix(".json")] = obj["ETag"].strip('"')

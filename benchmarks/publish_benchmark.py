@@ -327,11 +327,14 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
                seconds, note=splits_note(splits))
 
 
-def run_full(stack: Stack, n: int) -> Row:
+def timed_full_publish(stack: Stack, n: int, patched: list | None = None
+                       ) -> tuple[Any, float, dict[str, float]]:
+    """A full publish of the N stored records into the empty dataset, timed (``patched``:
+    split_times' steps), with its checks: N read and created, nothing else, and the
+    dataset's ids S3's."""
     publish = get_publisher("socrata")
-    assert dataset_ids(stack, DATASET) == [], "the dataset is not empty"
     splits: dict[str, float] = {}
-    with split_times(splits):
+    with split_times(splits, patched):
         result, seconds = timed(
             lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=None))
     assert result.ok, result.errors
@@ -342,6 +345,12 @@ def run_full(stack: Stack, n: int) -> Row:
     ids = dataset_ids(stack, DATASET)
     assert len(ids) == n, f"the dataset holds {len(ids)} rows, not {n}"
     assert set(ids) == s3_ids(stack), "the dataset's ids are not S3's ids"
+    return result, seconds, splits
+
+
+def run_full(stack: Stack, n: int) -> Row:
+    assert dataset_ids(stack, DATASET) == [], "the dataset is not empty"
+    result, seconds, splits = timed_full_publish(stack, n)
     return Row("project full publish, empty dataset", n, seconds,
                note=f"{result.requests} Socrata requests; {splits_note(splits)}")
 
@@ -452,23 +461,12 @@ def run_snapshot_full(stack: Stack, columns: list[dict], n: int, *, from_snapsho
                       label: str) -> tuple[Row, list[dict], dict[str, float]]:
     """A full publish into the emptied dataset; checks how read_stored read the records."""
     stack.socrata.add_dataset(DATASET, columns, name="bench signals")  # empty again
-    publish = get_publisher("socrata")
-    splits: dict[str, float] = {}
-    with split_times(splits, READ_SPLITS):
-        result, seconds = timed(
-            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=None))
-    assert result.ok, result.errors
-    assert result.mode == "full", result.summary()
-    assert (result.read, result.created, result.updated, len(result.deleted)) == (n, n, 0, 0), \
-        result.summary()
-    assert not result.dropped_fields, result.dropped_fields
+    result, seconds, splits = timed_full_publish(stack, n, READ_SPLITS)
     read, snap, one_by_one = read_note(result.notes)
     want = (n, n, 0) if from_snapshot else (n, 0, n)
     assert (read, snap, one_by_one) == want, (f"read_stored read {read}: {snap} from the "
                                               f"snapshot, {one_by_one} one by one; not {want}")
     rows = stack.socrata.rows(DATASET)
-    assert len(rows) == n, f"the dataset holds {len(rows)} rows, not {n}"
-    assert {r["id"] for r in rows} == s3_ids(stack), "the dataset's ids are not S3's ids"
     return (Row(label, n, seconds, note=f"{snap} from the snapshot, {one_by_one} one by one; "
                 f"{read_splits_note(splits)}"), rows, splits)
 

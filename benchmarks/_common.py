@@ -136,3 +136,15 @@ def start_moto(port: int, env: dict[str, str]) -> subprocess.Popen:
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+
+
+def rss_agreement(results: dict, own: float, *, base: str) -> str:
+    """The line saying how far each child's ru_maxrss and VmHWM differ and whether this
+    launcher's own max RSS (``own``, MiB) could have been inherited into a child's figure:
+    ``results`` values have ``peak`` and ``base`` dicts of ``maxrss`` and ``hwm``."""
+    inherited = max(abs(r["peak"]["maxrss"] - r["peak"]["hwm"]) for r in results.values())
+    lowest = min(r["base"][base] for r in results.values())
+    return (f"ru_maxrss vs VmHWM: they differ by at most {inherited:.1f} MiB (this launcher's "
+            f"own max RSS: {own:.1f} MiB, "
+            + ("below every child's, so none inherited it)" if own < lowest else
+               f"ABOVE a child's {lowest:.1f} MiB after import: read the VmHWM column)"))

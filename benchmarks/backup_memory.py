@@ -70,6 +70,7 @@ from _common import (
     free_port,
     http,
     memory_mib,
+    rss_agreement,
     start_moto,
     stop_process,
     wait_for_port,
@@ -394,12 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"| {r['peak']['maxrss'] - r['base']['maxrss']:.1f} "
                   f"| {r['bytes'] / MIB:.1f} |")
     print()
-    inherited = max(abs(r["peak"]["maxrss"] - r["peak"]["hwm"]) for r in results.values())
-    lowest = min(r["base"]["maxrss"] for r in results.values())
-    print(f"ru_maxrss vs VmHWM: they differ by at most {inherited:.1f} MiB (this launcher's "
-          f"own max RSS while they ran: {own:.1f} MiB, "
-          + ("below every child's, so none inherited it)" if own < lowest else
-             f"ABOVE a child's {lowest:.1f} MiB after import: read the VmHWM column)"))
+    print(rss_agreement(results, own, base="maxrss"))
     print("a set of N 24-character ids (the uniqueness check; sys.getsizeof of the set and "
           "its strings): " + ", ".join(f"{n:,}: {ids_mib[n]:.1f} MiB" for n in sizes))
     print()

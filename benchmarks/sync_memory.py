@@ -67,6 +67,7 @@ from _common import (
     free_port,
     http,
     memory_mib,
+    rss_agreement,
     start_moto,
     stop_process,
     wait_for_port,
@@ -402,12 +403,7 @@ def report(sizes: list[int], phases: list[str], results: dict[tuple[str, int], d
                   f"| {r['peak']['hwm']:.1f} | {r['peak']['maxrss']:.1f} "
                   f"| {r['base']['hwm']:.1f} | {r['peak']['hwm'] - r['base']['hwm']:.1f} |")
     print()
-    inherited = max(abs(r["peak"]["maxrss"] - r["peak"]["hwm"]) for r in results.values())
-    lowest = min(r["base"]["hwm"] for r in results.values())
-    print(f"ru_maxrss vs VmHWM: they differ by at most {inherited:.1f} MiB (this launcher's "
-          f"own max RSS: {own:.1f} MiB, "
-          + ("below every child's, so none inherited it)" if own < lowest else
-             f"ABOVE a child's {lowest:.1f} MiB after import: read the VmHWM column)"))
+    print(rss_agreement(results, own, base="hwm"))
     print("not counted (other processes): the Knack emulator, peak "
           + ", ".join(f"{hwm or 0:,.0f} MiB at {n:,} (built in {s:.0f} s)"
                       for n, (hwm, s) in knack_mib.items())

@@ -453,7 +453,12 @@ class SnapshotSync:
         # a full run copies the rows of records S3 already held from the previous snapshot
         # (when its columns and formats are these) instead of formatting them again
         self._previous: str | None = None
-        self._reused: dict[str, str] = {}  # record id -> the MD5 of its stored object
+        # what tells a reusable row, with no structure per record: S3's listing (id ->
+        # ETag, which the sync holds anyway), the ids formatted here and the ids deleted
+        self._known: dict[str, str] = {}
+        self._formatted_ids: set[str] = set()
+        self._deleted: set[str] = set()
+        self._unchanged = 0  # records S3 held unchanged: their rows come from _previous
         self._notes: list[str] = []
         if full:
             self._previous = self._usable_previous()
@@ -492,14 +497,24 @@ class SnapshotSync:
         os.remove(path)
         return None
 
-    def add(self, records: list[dict[str, Any]],
-            unchanged: dict[str, str] | None = None) -> None:
-        """Records now stored (written, or found unchanged); ``unchanged``: those whose
-        stored object S3's listing gave, id -> its ETag (a full run)."""
+    def use_listing(self, known: dict[str, str]) -> None:
+        """A full run's listing of S3 (record id -> ETag), before the first ``add``."""
+        self._known = known
+
+    def deleting(self, record_ids: Iterable[str]) -> None:
+        """Records a full run is about to delete."""
+        self._deleted.update(record_ids)
+
+    def add(self, records: list[dict[str, Any]], unchanged: Iterable[str] = ()) -> None:
+        """Records now stored (written, or found unchanged); ``unchanged``: the ids of
+        those S3 already held as its listing (``use_listing``) gave them."""
         if self._builder is not None:
-            if self._previous is not None and unchanged:
-                self._reused.update((rid, unchanged[rid]) for rid in unchanged)
-                records = [r for r in records if r["id"] not in unchanged]
+            same = set(unchanged) if self._previous is not None else set()
+            if same:
+                self._unchanged += len(same)
+                records = [r for r in records if r["id"] not in same]
+            if self._previous is not None:
+                self._formatted_ids.update(r["id"] for r in records)
             self._builder.add_records(records)
             return
         for r in records:
@@ -520,8 +535,8 @@ class SnapshotSync:
                     result.url = self.store.url(snapshot_key(self.store, self.container))
                     self._clear_mark()
                     return result
-            if self._reused:
-                self._copy_reused(builder)
+            if self._unchanged:
+                builder = self._copy_unchanged(builder)
             if self.stale_before:
                 result.notes.append("the snapshot was marked stale by an earlier run that did "
                                     "not finish: this full run replaced it")
@@ -548,16 +563,24 @@ class SnapshotSync:
         assert self._previous is not None
         pf = pq.ParquetFile(self._previous)
         rows = pf.metadata.num_rows
-        if rows != len(self._reused):
+        if rows != self._unchanged or self._deleted:
             return None
         if pc.count_distinct(pf.read(columns=["id"]).column("id")).as_py() != rows:
             return None
         for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
-            for rid, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(),
-                                 strict=True):
-                if self._reused.get(rid) != md5_hex(text.encode()):
-                    return None
+            if not all(self._reusable(batch)):
+                return None
         return rows
+
+    def _reusable(self, batch: pa.RecordBatch) -> list[bool]:
+        """Per row of the previous snapshot: whether it is the row of a record this run
+        found unchanged (S3 holds an object with that ``record``'s MD5, and this run neither
+        formatted nor deleted it)."""
+        ids = batch.column(batch.schema.get_field_index("id")).to_pylist()
+        texts = batch.column(batch.schema.get_field_index("record")).to_pylist()
+        return [rid not in self._formatted_ids and rid not in self._deleted
+                and self._known.get(rid) == md5_hex(text.encode())
+                for rid, text in zip(ids, texts, strict=True)]
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""
@@ -593,39 +616,57 @@ class SnapshotSync:
         if builder is None:  # rebuilt from the stored records, this run's included
             result.how = "rebuilt"
             result.notes.append(f"the snapshot was {why}: rebuilt from the stored records")
-            builder = Builder(self.spec, self.metadata)
-            for batch in stored_records(self.store, self.container):
-                builder.add_records([r for r, _ in batch], [t for _, t in batch])
-            return builder
+            return self._from_store()
         self._changes.seek(0)
         while lines := [line for _, line in zip(range(READ_BATCH), self._changes, strict=False)]:
             texts = [line.rstrip("\n") for line in lines]
             builder.add_records([json.loads(t) for t in texts], texts)
         return builder
 
-    def _copy_reused(self, builder: Builder) -> None:
-        """The previous snapshot's rows of the unchanged records, checked against their
-        stored objects' MD5; any other (not there, or not that object) is read from S3."""
+    def _copy_unchanged(self, builder: Builder) -> Builder:
+        """The previous snapshot's rows of the unchanged records; any unchanged record
+        they lack (or hold in another version) is read from S3. Returns the builder to
+        finish (a new one, rebuilt from S3, if the previous snapshot does not add up)."""
         assert self._previous is not None
-        wanted = pa.array(sorted(self._reused), pa.string())
-        for batch in pq.ParquetFile(self._previous).iter_batches(batch_size=ROW_GROUP_ROWS):
-            table = pa.Table.from_batches([batch])
-            table = table.filter(pc.is_in(table.column("id"), value_set=wanted))
-            ok = [self._reused.get(rid) == md5_hex(text.encode())
-                  for rid, text in zip(table.column("id").to_pylist(),
-                                       table.column("record").to_pylist(), strict=True)]
-            table = table.filter(pa.array(ok, pa.bool_()))
+        pf = pq.ParquetFile(self._previous)
+        if pc.count_distinct(pf.read(columns=["id"]).column("id")).as_py() != \
+                pf.metadata.num_rows:
+            return self._rebuilt(builder, "held an id twice")
+        copied = 0
+        for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS):
+            table = pa.Table.from_batches([batch]).filter(
+                pa.array(self._reusable(batch), pa.bool_()))
+            copied += table.num_rows
             builder.add_table(table)
-            for rid in table.column("id").to_pylist():
-                del self._reused[rid]
-        missing = sorted(self._reused)
-        if missing:
-            logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
-                        "from S3", len(missing))
-            keys = [self.store.record_key(self.container, rid) for rid in missing]
-            for batch in _read_bodies(self.store, keys):
-                builder.add_records([r for r, _ in batch], [t for _, t in batch])
-        self._reused.clear()
+        if copied == self._unchanged:
+            return builder
+        if copied > self._unchanged:  # more rows than records found unchanged
+            return self._rebuilt(builder, f"held {copied} rows of {self._unchanged} records")
+        have: set[str] = set()
+        for batch in pq.ParquetFile(self._previous).iter_batches(
+                batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
+            have.update(rid for rid, ok in zip(batch.column(0).to_pylist(),
+                                               self._reusable(batch), strict=True) if ok)
+        missing = [rid for rid in self._known if rid not in have
+                   and rid not in self._formatted_ids and rid not in self._deleted]
+        logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
+                    "from S3", len(missing))
+        keys = [self.store.record_key(self.container, rid) for rid in missing]
+        for batch in _read_bodies(self.store, keys):
+            builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        return builder
+
+    def _rebuilt(self, builder: Builder, why: str) -> Builder:
+        builder.discard()
+        self._notes.append(f"the previous snapshot {why}: rebuilt from the stored records")
+        return self._from_store()
+
+    def _from_store(self) -> Builder:
+        """A snapshot of every record S3 holds for the container (this run's included)."""
+        builder = Builder(self.spec, self.metadata)
+        for batch in stored_records(self.store, self.container):
+            builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        return builder
 
     def discard(self) -> None:
         """The run failed: the previous snapshot stays as it was (and the mark, if any)."""

@@ -394,6 +394,7 @@ def _delete_gone(
         )
     if confirmed:
         snap.mark_stale()
+        snap.deleting(confirmed)
         result.deleted = store.delete_records(container, confirmed)
         logger.info("deleted %d records of %s that Knack confirmed gone", len(confirmed),
                     container)
@@ -461,8 +462,7 @@ def _write_more(store: Store, container: str, records: list[dict[str, Any]],
     result.failed.update(written.failed)
     if written.failed:
         result.errors.append(f"{len(written.failed)} records could not be written to S3")
-    snap.add([r for r in records if r["id"] not in written.failed],
-             unchanged={rid: known[rid] for rid in written.unchanged})
+    snap.add([r for r in records if r["id"] not in written.failed], unchanged=written.unchanged)
 
 
 class _PageWriter:
@@ -487,13 +487,15 @@ class _PageWriter:
                 self.result.rejected.append(_describe_record(r))
         # a full run compares with S3's listing: wait for it before the first write
         known = self.stored.result() if self.stored is not None else None
+        if known is not None and not self.listed:
+            self.snap.use_listing(known)
         written = self.store.put_records(self.container, valid, known_etags=known,
                                          before_write=self.snap.mark_stale)
         self.result.written += len(written.written)
         self.result.unchanged += len(written.unchanged)
         self.result.failed.update(written.failed)
         self.snap.add([r for r in valid if r["id"] not in written.failed],
-                      unchanged={rid: known[rid] for rid in written.unchanged} if known else None)
+                      unchanged=written.unchanged if known is not None else ())
         self.listed += [r["id"] for r in valid]
         self.first += valid[: SAMPLE_ROWS - len(self.first)]
         self.progress(len(records))

@@ -349,3 +349,22 @@ def test_a_publish_reads_what_s3_holds_when_the_store_changed_after_the_snapshot
     rows = {r["id"]: r for r in demo.socrata.rows(DEMO_DATASET)}
     assert set(rows) == set(stored(demo, "demo-dev", "object_3"))
     assert rows[ids[1]]["short_text"] == "changed in S3" and ids[0] not in rows
+
+
+@pytest.mark.parametrize("damage", ["row dropped", "row twice"])
+def test_a_full_rerun_completes_a_snapshot_that_lacks_or_repeats_a_row(signals, damage):
+    assert signals.sync().ok
+    s3, key = signals.stack.s3(), "_snapshots/signals-dev/object_1.parquet"
+    table = snapshot(signals.stack, "signals-dev", "object_1")
+    damaged = table.slice(1) if damage == "row dropped" else pa.concat_tables(
+        [table.slice(1), table.slice(1, 1)])  # the first row gone, the second twice
+    out = io.BytesIO()
+    pq.write_table(damaged, out)
+    s3.put_object(Bucket=signals.stack.bucket, Key=key, Body=out.getvalue())
+    again = sync.sync_container(app_name="signals", container="object_1", env="dev")
+    assert again.ok and (again.written, again.unchanged) == (0, len(signals.knack()))
+    rebuilt = assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
+    assert rebuilt.to_pylist() and {r["id"]: r for r in rebuilt.to_pylist()} == {
+        r["id"]: r for r in table.to_pylist()}
+    if damage == "row twice":
+        assert any("held an id twice" in n for n in again.notes)

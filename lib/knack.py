@@ -106,6 +106,7 @@ class Listing:
     estimated_records: int
     holes: list[int] = field(default_factory=list)
     count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
+    ids: set[str] = field(default_factory=set)  # the ids of those records
 
     @property
     def complete(self) -> bool:
@@ -303,6 +304,7 @@ class KnackClient:
             estimated_records=estimated_records,
             holes=holes,
             count=len(seen) + len(missing_id),
+            ids=seen,
         )
         logger.info(
             "fetched %d records of %s in %d pages (Knack estimated %s)%s",

@@ -280,8 +280,8 @@ def sync_container(
                 f"{first[1]}"
             )
         if known is not None:
-            _delete_gone(store, client, cfg, app_name, container, scene, known, pages.listed,
-                         result, snap)
+            _delete_gone(store, client, cfg, app_name, container, scene, known, listing.ids,
+                         pages.listed, result, snap)
         if result.ok:
             _finish_snapshot(snap, result)
         if result.ok:
@@ -340,6 +340,7 @@ def _delete_gone(
     container: str,
     scene: str | None,
     known: dict[str, str],
+    listed: set[str],
     listed_ids: list[str],
     result: ContainerSync,
     snap: SnapshotSync,
@@ -355,14 +356,13 @@ def _delete_gone(
     if result.errors:
         result.notes.append("deletions skipped: the run had errors, so Knack's list is not trusted")
         return
-    listed = set(listed_ids)
-    gone = sorted(known.keys() - listed)
+    gone = sorted(known.keys() - listed)  # listed: every id Knack listed (listed_ids: valid)
     if not gone:
         return
-    if cfg.refuses_mass_delete(len(gone), len(known), len(listed)):
+    if cfg.refuses_mass_delete(len(gone), len(known), len(listed_ids)):
         result.errors.append(
             f"refusing to delete {len(gone)} of the {len(known)} stored records: Knack returned "
-            f"{len(listed)}, and a full run may delete at most "
+            f"{len(listed_ids)}, and a full run may delete at most "
             f"{cfg.mass_delete_threshold:.0%} of them (mass_delete_threshold). Nothing was "
             "deleted. If Knack is having trouble, rerun later; if Knack really lost them, set "
             f"`allow_mass_delete: true` under containers.{container} in {app_name}.yaml, rerun, "

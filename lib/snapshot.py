@@ -50,6 +50,7 @@ STALE_JOB = "snapshot"  # the stale mark: Store.state_key(STALE_JOB, container)
 METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema metadata)
 FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 5_000  # rows kept in memory before they go to the file as one row group
+DOWNLOAD_CHUNK = 1 << 20  # bytes of a snapshot read from S3 at once
 READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
 FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})
 RESERVED = ("id", "record")  # a field named so by the label rule gets its key appended
@@ -311,11 +312,18 @@ def download(store: Store, container: str) -> str | None:
     fd, path = tempfile.mkstemp(prefix="knack-snapshot-prev-", suffix=".parquet")
     try:
         with os.fdopen(fd, "wb") as out:
-            store.client.download_fileobj(store.bucket, key, out)
+            # one GET, streamed to the file a MiB at a time: boto3's download_fileobj would
+            # hold up to 10 ranged parts of 8 MiB at once, memory that grows with the file
+            body = store.client.get_object(Bucket=store.bucket, Key=key)["Body"]
+            for chunk in body.iter_chunks(DOWNLOAD_CHUNK):
+                out.write(chunk)
     except botocore.exceptions.ClientError as e:
         os.remove(path)
         if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
             return None
+        raise translate_s3_error(e, f"cannot read {store.url(key)}") from None
+    except botocore.exceptions.BotoCoreError as e:
+        os.remove(path)
         raise translate_s3_error(e, f"cannot read {store.url(key)}") from None
     except BaseException:
         os.remove(path)

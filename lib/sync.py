@@ -506,7 +506,7 @@ def _finish_snapshot(snap: SnapshotSync, result: ContainerSync) -> None:
     (the records are in S3; the snapshot stays marked stale until a rerun writes it)."""
     try:
         done = snap.finish()
-    except KnackNbError as e:
+    except (KnackNbError, OSError, ValueError) as e:  # S3; a full disk; pyarrow (ArrowInvalid)
         result.errors.append(f"the snapshot was not written ({e}); every record is in S3, "
                              "and a rerun writes it")
         return

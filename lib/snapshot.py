@@ -41,7 +41,14 @@ import pyarrow.parquet as pq
 from lib import knack, schema
 from lib.errors import KnackNbError, StoreError
 from lib.publish.records import field_name, knackpy_records
-from lib.store import UPLOAD_WORKERS, Store, dumps_stable, md5_hex, translate_s3_error
+from lib.store import (
+    UPLOAD_WORKERS,
+    Store,
+    WriteResult,
+    dumps_stable,
+    md5_hex,
+    translate_s3_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +394,7 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
             del table
     from_snapshot = len(records)
     missing = sorted(listing.keys() - records.keys())
-    keys = [store.record_key(container, rid) for rid in missing]
+    keys = _listed_keys(store, container, missing)
     for batch in _read_bodies(store, keys):
         records.update((r["id"], r) for r, _ in batch if isinstance(r, dict) and "id" in r)
     note = (f"read {len(records)} records: {from_snapshot} from the snapshot "
@@ -402,10 +409,15 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
 def stored_records(store: Store, container: str) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
     concurrently; bounded memory (one batch at a time)."""
+    names = sorted(store.list_records(container))
+    return _read_bodies(store, _listed_keys(store, container, names))
+
+
+def _listed_keys(store: Store, container: str, names: Iterable[str]) -> list[str]:
+    """The keys of objects S3's listing named (``Store.list_records``: any ``<name>.json``,
+    so not ``record_key``, which refuses a name that is not a Knack id)."""
     prefix = store.container_prefix(container)
-    keys = [o["Key"] for o in store.list_objects(prefix)
-            if o["Key"].endswith(".json") and "/" not in o["Key"][len(prefix):]]
-    return _read_bodies(store, keys)
+    return [f"{prefix}{name}.json" for name in names]
 
 
 def _read_bodies(store: Store, keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
@@ -513,20 +525,22 @@ class SnapshotSync:
         """Records a full run is about to delete."""
         self._deleted.update(record_ids)
 
-    def add(self, records: list[dict[str, Any]], unchanged: Iterable[str] = ()) -> None:
-        """Records now stored (written, or found unchanged); ``unchanged``: the ids of
-        those S3 already held as its listing (``use_listing``) gave them."""
+    def add(self, records: list[dict[str, Any]], written: WriteResult) -> None:
+        """Records ``Store.put_records(..., keep_bodies=True)`` just handled (``written``):
+        those it stored (written, or unchanged as S3's listing, ``use_listing``, gave them),
+        with the bodies it stored."""
+        stored = [r for r in records if r["id"] in written.bodies]
         if self._builder is not None:
-            same = set(unchanged) if self._previous is not None else set()
+            same = set(written.unchanged) if self._previous is not None else set()
             if same:
                 self._unchanged += len(same)
-                records = [r for r in records if r["id"] not in same]
+                stored = [r for r in stored if r["id"] not in same]
             if self._previous is not None:
-                self._formatted_ids.update(r["id"] for r in records)
-            self._builder.add_records(records)
+                self._formatted_ids.update(r["id"] for r in stored)
+            self._builder.add_records(stored, [written.bodies[r["id"]].decode() for r in stored])
             return
-        for r in records:
-            self._changes.write(dumps_stable(r).decode() + "\n")
+        for r in stored:
+            self._changes.write(written.bodies[r["id"]].decode() + "\n")
             self._changed_ids.add(r["id"])
 
     def finish(self) -> SnapshotResult:
@@ -659,7 +673,7 @@ class SnapshotSync:
                    and rid not in self._formatted_ids and rid not in self._deleted]
         logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
                     "from S3", len(missing))
-        keys = [self.store.record_key(self.container, rid) for rid in missing]
+        keys = _listed_keys(self.store, self.container, missing)
         for batch in _read_bodies(self.store, keys):
             builder.add_records([r for r, _ in batch], [t for _, t in batch])
         return builder

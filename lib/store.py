@@ -46,6 +46,7 @@ class WriteResult:
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # record id -> error
+    bodies: dict[str, bytes] = field(default_factory=dict)  # with keep_bodies: id -> object
 
 
 def escape_surrogates(text: str) -> str:
@@ -235,6 +236,7 @@ class Store:
         known_etags: dict[str, str] | None = None,
         progress: Callable[[int], None] | None = None,
         before_write: Callable[[], None] | None = None,
+        keep_bodies: bool = False,
     ) -> WriteResult:
         """Write each record as stable JSON, concurrently, skipping those S3 already holds.
 
@@ -242,36 +244,42 @@ class Store:
         without, each record's own ETag is asked for (an incremental run touches only the
         records it was given). Every record must have a valid id (see ``record_key``).
         ``before_write`` is called before each PUT (from the writing threads): the snapshot
-        is marked stale before the store changes.
+        is marked stale before the store changes. ``keep_bodies``: the result also holds
+        the stable JSON of each record now stored (written or unchanged), so that a caller
+        needing it does not serialize the record again.
         """
         result = WriteResult()
 
-        def write(record: dict[str, Any]) -> tuple[str, str, str | None]:
+        def write(record: dict[str, Any]) -> tuple[str, str, str | None, bytes]:
             rid = record["id"]
             key = self.record_key(container, rid)
+            body = b""
             try:
                 body = dumps_stable(record)  # a record that can't be written fails alone
                 digest = md5_hex(body)
                 current = known_etags.get(rid) if known_etags is not None else self.etag(key)
                 if current == digest:
-                    return rid, "unchanged", None
+                    return rid, "unchanged", None, body
                 if before_write is not None:
                     before_write()
                 self.client.put_object(
                     Bucket=self.bucket, Key=key, Body=body, ContentType="application/json"
                 )
             except Exception as e:  # noqa: BLE001 - reported per record, the run fails later
-                return rid, "failed", str(translate_s3_error(e, f"cannot write {self.url(key)}"))
-            return rid, "written", None
+                error = str(translate_s3_error(e, f"cannot write {self.url(key)}"))
+                return rid, "failed", error, body
+            return rid, "written", None, body
 
         with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-put") as pool:
-            for rid, outcome, error in pool.map(write, records):
+            for rid, outcome, error, body in pool.map(write, records):
                 if outcome == "written":
                     result.written.append(rid)
                 elif outcome == "unchanged":
                     result.unchanged.append(rid)
                 else:
                     result.failed[rid] = error or "unknown error"
+                if keep_bodies and outcome != "failed":
+                    result.bodies[rid] = body
                 if progress is not None:
                     progress(1)
         return result

@@ -456,13 +456,13 @@ def _confirm(client: KnackClient, container: str, scene: str | None, gone: list[
 def _write_more(store: Store, container: str, records: list[dict[str, Any]],
                 known: dict[str, str], result: ContainerSync, snap: SnapshotSync) -> None:
     written = store.put_records(container, records, known_etags=known,
-                                before_write=snap.mark_stale)
+                                before_write=snap.mark_stale, keep_bodies=True)
     result.written += len(written.written)
     result.unchanged += len(written.unchanged)
     result.failed.update(written.failed)
     if written.failed:
         result.errors.append(f"{len(written.failed)} records could not be written to S3")
-    snap.add([r for r in records if r["id"] not in written.failed], unchanged=written.unchanged)
+    snap.add(records, written)
 
 
 class _PageWriter:
@@ -490,12 +490,11 @@ class _PageWriter:
         if known is not None and not self.listed:
             self.snap.use_listing(known)
         written = self.store.put_records(self.container, valid, known_etags=known,
-                                         before_write=self.snap.mark_stale)
+                                         before_write=self.snap.mark_stale, keep_bodies=True)
         self.result.written += len(written.written)
         self.result.unchanged += len(written.unchanged)
         self.result.failed.update(written.failed)
-        self.snap.add([r for r in valid if r["id"] not in written.failed],
-                      unchanged=written.unchanged if known is not None else ())
+        self.snap.add(valid, written)
         self.listed += [r["id"] for r in valid]
         self.first += valid[: SAMPLE_ROWS - len(self.first)]
         self.progress(len(records))

@@ -35,9 +35,14 @@ lab: $(STAMP)
 ## tests_airflow runs beside them (mostly Airflow starting up, waiting more than computing:
 ## 6.5 min in a row, 5 together on 2 CPUs); its output is kept and shown after theirs, and
 ## the target fails when either fails.
+## Bytecode: the venvs are installed without .pyc files (uv does not compile) and an
+## environment may set PYTHONDONTWRITEBYTECODE; then every interpreter the tests start (each
+## kernel, papermill, knack-nb and airflow process: hundreds) compiles everything it imports
+## from source again (~4.5 s for a kernel's imports, ~5 s for airflow's). Unset here, the
+## first import of a module writes its .pyc and the rest read it.
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
-	@log=$$(mktemp); \
+	@unset PYTHONDONTWRITEBYTECODE; log=$$(mktemp); \
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow > $$log 2>&1 & airflow=$$!; \
 	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax; main=$$?; \
 	wait $$airflow; af=$$?; \

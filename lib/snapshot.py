@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -58,6 +59,10 @@ METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema 
 FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 5_000  # rows kept in memory before they go to the file as one row group
 DOWNLOAD_CHUNK = 1 << 20  # bytes of a snapshot read from S3 at once
+# Reading a snapshot back (the checks and merges of a sync): a buffered stream and batches of
+# this many rows, one thread. Whole column chunks of 5,000 rows, pyarrow's default, made its
+# allocator hold ~5x a row group (40-90 MiB of 2 KB records); this way it holds ~12 MiB.
+READ_BATCH_ROWS = 1_000
 READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
 FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})
 RESERVED = ("id", "record")  # a field named so by the label rule gets its key appended
@@ -211,6 +216,8 @@ class Builder:
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.path, self.schema, compression="zstd")
         self._pending: list[tuple[dict[str, Any], str]] = []
+        self._tables: list[pa.Table] = []  # rows of other snapshots, not yet written
+        self._table_rows = 0
         self.rows = 0
         self.formatted = 0  # rows made from raw records (the others: copied from a snapshot)
 
@@ -218,6 +225,7 @@ class Builder:
                     bodies: Iterable[str] | None = None) -> None:
         """Add raw records; ``bodies`` are their stored objects' text (by default the
         stable JSON the store writes)."""
+        self._flush_tables()
         records = list(records)
         texts = list(bodies) if bodies is not None else [
             dumps_stable(r).decode() for r in records]
@@ -236,7 +244,16 @@ class Builder:
                 arrays.append(table.column(f.name))
             else:
                 arrays.append(pa.nulls(table.num_rows, f.type))
-        self._write(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._table_rows += table.num_rows
+        if self._table_rows >= ROW_GROUP_ROWS:
+            self._flush_tables()
+
+    def _flush_tables(self) -> None:
+        """The rows of other snapshots added since the last write, as one row group."""
+        if self._tables:
+            tables, self._tables, self._table_rows = self._tables, [], 0
+            self._write(pa.concat_tables(tables))
 
     def _flush(self) -> None:
         if not self._pending:
@@ -262,6 +279,7 @@ class Builder:
 
     def close(self) -> str:
         """Finish the file; returns its path."""
+        self._flush_tables()
         self._flush()
         if self._writer is not None:
             self._writer.close()
@@ -338,10 +356,34 @@ def download(store: Store, container: str) -> str | None:
     return path
 
 
+def _parquet_file(path: str) -> pq.ParquetFile:
+    """A downloaded snapshot to read with ``_batches`` (READ_BATCH_ROWS)."""
+    return pq.ParquetFile(path, buffer_size=DOWNLOAD_CHUNK, pre_buffer=False)
+
+
+def _batches(pf: pq.ParquetFile, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    return pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns, use_threads=False)
+
+
+def record_md5s(column: pa.Array) -> list[str | None]:
+    """The MD5 (hex) of each cell of a ``record`` column: its UTF-8 bytes hashed in Arrow's
+    buffer, with no Python string made per cell. None for an empty (null) cell."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        column = column.cast(pa.large_string())
+    _, offsets, data = column.buffers()
+    width = 8 if pa.types.is_large_string(column.type) else 4
+    bounds = np.frombuffer(offsets, dtype=f"<i{width}", count=len(column) + 1,
+                           offset=column.offset * width).tolist()
+    text = memoryview(data) if data is not None else memoryview(b"")
+    nulls = column.is_null().to_pylist() if column.null_count else [False] * len(column)
+    return [None if null else md5_hex(text[a:b])
+            for a, b, null in zip(bounds, bounds[1:], nulls, strict=False)]
+
+
 def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:
     """A downloaded snapshot and its spec; ValueError saying why it cannot be used."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = _parquet_file(path)
     except (pa.ArrowException, OSError) as e:
         raise ValueError(f"not a Parquet file ({e})") from None
     arrow_schema = pf.schema_arrow
@@ -583,13 +625,13 @@ class SnapshotSync:
         full run found unchanged (same ids, each ``record`` with its stored object's MD5);
         else None."""
         assert self._previous is not None
-        pf = pq.ParquetFile(self._previous)
+        pf = _parquet_file(self._previous)
         rows = pf.metadata.num_rows
         if rows != self._unchanged or self._deleted:
             return None
         if pc.count_distinct(pf.read(columns=["id"]).column("id")).as_py() != rows:
             return None
-        for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
+        for batch in _batches(pf, ["id", "record"]):
             if not all(self._reusable(batch)):
                 return None
         return rows
@@ -599,10 +641,10 @@ class SnapshotSync:
         found unchanged (S3 holds an object with that ``record``'s MD5, and this run neither
         formatted nor deleted it)."""
         ids = batch.column(batch.schema.get_field_index("id")).to_pylist()
-        texts = batch.column(batch.schema.get_field_index("record")).to_pylist()
+        sums = record_md5s(batch.column(batch.schema.get_field_index("record")))
         return [rid not in self._formatted_ids and rid not in self._deleted
-                and self._known.get(rid) == md5_hex(text.encode())
-                for rid, text in zip(ids, texts, strict=True)]
+                and self._known.get(rid) == md5
+                for rid, md5 in zip(ids, sums, strict=True)]
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""
@@ -623,7 +665,7 @@ class SnapshotSync:
                         "(date None) so that the snapshot's columns follow the new metadata")
                 builder = Builder(spec, self.metadata)
                 replaced = pa.array(sorted(self._changed_ids), pa.string())
-                for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS):
+                for batch in _batches(pf):
                     table = pa.Table.from_batches([batch])
                     keep = pc.invert(pc.is_in(table.column("id"), value_set=replaced))
                     builder.add_table(table.filter(keep))
@@ -650,12 +692,12 @@ class SnapshotSync:
         they lack (or hold in another version) is read from S3. Returns the builder to
         finish (a new one, rebuilt from S3, if the previous snapshot does not add up)."""
         assert self._previous is not None
-        pf = pq.ParquetFile(self._previous)
+        pf = _parquet_file(self._previous)
         if pc.count_distinct(pf.read(columns=["id"]).column("id")).as_py() != \
                 pf.metadata.num_rows:
             return self._rebuilt(builder, "held an id twice")
         copied = 0
-        for batch in pf.iter_batches(batch_size=ROW_GROUP_ROWS):
+        for batch in _batches(pf):
             table = pa.Table.from_batches([batch]).filter(
                 pa.array(self._reusable(batch), pa.bool_()))
             copied += table.num_rows
@@ -665,8 +707,7 @@ class SnapshotSync:
         if copied > self._unchanged:  # more rows than records found unchanged
             return self._rebuilt(builder, f"held {copied} rows of {self._unchanged} records")
         have: set[str] = set()
-        for batch in pq.ParquetFile(self._previous).iter_batches(
-                batch_size=ROW_GROUP_ROWS, columns=["id", "record"]):
+        for batch in _batches(_parquet_file(self._previous), ["id", "record"]):
             have.update(rid for rid, ok in zip(batch.column(0).to_pylist(),
                                                self._reusable(batch), strict=True) if ok)
         missing = [rid for rid in self._known if rid not in have

@@ -250,16 +250,22 @@ class Store:
         """
         result = WriteResult()
 
-        def write(record: dict[str, Any]) -> tuple[str, str, str | None, bytes]:
+        def compare(record: dict[str, Any]) -> tuple[bytes, bool]:
+            """The record's stable JSON, and whether S3 holds it already."""
+            body = dumps_stable(record)  # a record that can't be written fails alone
+            rid = record["id"]
+            current = known_etags.get(rid) if known_etags is not None else \
+                self.etag(self.record_key(container, rid))
+            return body, current == md5_hex(body)
+
+        def write(record: dict[str, Any], body: bytes | None) -> tuple[str, str, bytes, str | None]:
             rid = record["id"]
             key = self.record_key(container, rid)
-            body = b""
             try:
-                body = dumps_stable(record)  # a record that can't be written fails alone
-                digest = md5_hex(body)
-                current = known_etags.get(rid) if known_etags is not None else self.etag(key)
-                if current == digest:
-                    return rid, "unchanged", None, body
+                if body is None:
+                    body, same = compare(record)
+                    if same:
+                        return rid, "unchanged", body, None
                 if before_write is not None:
                     before_write()
                 self.client.put_object(
@@ -267,21 +273,41 @@ class Store:
                 )
             except Exception as e:  # noqa: BLE001 - reported per record, the run fails later
                 error = str(translate_s3_error(e, f"cannot write {self.url(key)}"))
-                return rid, "failed", error, body
-            return rid, "written", None, body
+                return rid, "failed", body or b"", error
+            return rid, "written", body, None
 
-        with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-put") as pool:
-            for rid, outcome, error, body in pool.map(write, records):
-                if outcome == "written":
-                    result.written.append(rid)
-                elif outcome == "unchanged":
-                    result.unchanged.append(rid)
-                else:
-                    result.failed[rid] = error or "unknown error"
-                if keep_bodies and outcome != "failed":
-                    result.bodies[rid] = body
-                if progress is not None:
-                    progress(1)
+        def settle(rid: str, outcome: str, body: bytes, error: str | None) -> None:
+            if outcome == "written":
+                result.written.append(rid)
+            elif outcome == "unchanged":
+                result.unchanged.append(rid)
+            else:
+                result.failed[rid] = error or "unknown error"
+            if keep_bodies and outcome != "failed":
+                result.bodies[rid] = body
+            if progress is not None:
+                progress(1)
+
+        to_write: list[dict[str, Any]] = []
+        bodies: list[bytes | None] = []
+        for r in records:
+            body = None
+            if known_etags is not None:
+                # compared with S3's listing: no request, so settled here; only the records
+                # to write go to the writing threads (an unchanged re-run starts none)
+                try:
+                    body, same = compare(r)
+                except Exception:  # noqa: BLE001 - write() reports it, from the thread
+                    body, same = None, False
+                if same:
+                    settle(r["id"], "unchanged", body, None)
+                    continue
+            to_write.append(r)
+            bodies.append(body)
+        if to_write:
+            with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-put") as pool:
+                for outcome in pool.map(write, to_write, bodies):
+                    settle(*outcome)
         return result
 
     def delete_keys(self, keys: list[str]) -> dict[str, str]:

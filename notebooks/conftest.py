@@ -2,7 +2,14 @@
 against the demo stand-ins (moto S3 server and the emulators), started before the first
 notebook's kernel so the kernel inherits their environment."""
 
+import moto.backends
+
 from lib.emulators.stack import Stack
+
+# moto's server lists its package folder twice a request to find the service: once is enough
+# (tests/conftest.py says more)
+_MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
 
 _stack: Stack | None = None
 

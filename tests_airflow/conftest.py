@@ -12,8 +12,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import moto.backends
+
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 _HOME: str | None = None
+
+# moto's server (the stacks' S3) lists its package folder twice a request to find the
+# service: once is enough (tests/conftest.py says more)
+_MOTO_MODULES = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: _MOTO_MODULES
 
 
 def pytest_configure(config):

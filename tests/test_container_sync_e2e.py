@@ -2,9 +2,10 @@
 
 The ``signals`` fixture (conftest) serves a generated app of ``N`` records. Runs whose report
 no test reads (a load before a change, an unchanged rerun, the view's load, the failed and
-first ``auto`` runs) take the notebook's own steps in process (``signals.sync``,
-tests/inprocess.py); papermill runs the full load, the incremental and the full run with
-deletions, the run in another timezone (the kernel's own TZ) and the resumed ``auto`` run.
+first ``auto`` runs, the incremental run before the full one with deletions) take the
+notebook's own steps in process (``signals.sync``, tests/inprocess.py); papermill runs the
+full load, the full run with deletions, the incremental run in another timezone (the
+kernel's own TZ; an ISO date through papermill's parameters) and the resumed ``auto`` run.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def test_incremental_writes_exactly_the_changed_and_deletions_wait_for_a_full_ru
     for rid in deleted:
         signals.stack.knack.delete_record(signals.app_id, "object_1", rid)
 
-    result = signals.run(date=before.isoformat())
+    result = signals.sync(date=before.isoformat())
     assert result.ok, result.error
     s = result.summary
     assert (s["mode"], s["fetched"], s["written"], s["deleted"]) == ("incremental", 5, 5, 0)

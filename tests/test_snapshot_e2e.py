@@ -1,5 +1,6 @@
 """The container snapshot (``_snapshots/<app>-<env>/<container>.parquet``, DESIGN.md) end to
-end: after full, incremental and deleting runs of knack_container_to_s3 through papermill it
+end: after a full run of knack_container_to_s3 through papermill, then incremental and
+deleting runs (the notebook's steps in process, tests/inprocess.py: no report is read) it
 equals the store (ids, ``record`` bytes, typed values of every field type of the knackpy
 fixture); a failed run leaves it as it was, marked stale, and the next run rebuilds it; a
 corrupted or missing snapshot is rebuilt; an incremental run after the fields changed says a
@@ -62,6 +63,12 @@ def stale_mark(stack, prefix, container) -> bool:
 def run(container="object_3", date=None, app="demo"):
     return reports.run_notebook("knack_container_to_s3", app_name=app, env="dev",
                                 container=container, date=date)
+
+
+def run_without_kernel(container="object_3", date=None, app="demo"):
+    """:func:`run`'s steps in process (tests/inprocess.py), for runs whose report is not read."""
+    return run_in_process("knack_container_to_s3", app_name=app, env="dev",
+                          container=container, date=date)
 
 
 def notes(result) -> str:
@@ -137,7 +144,7 @@ def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store
         record["field_7"] = record["field_7_raw"] = f"changed {i}"
         demo.knack.put_record(APP_ID, "object_3", record)
         demo.knack.touch(APP_ID, "object_3", rid, field="field_13", when=dt.datetime.now(dt.UTC))
-    inc = run(date=before.isoformat())
+    inc = run_without_kernel(date=before.isoformat())
     assert inc.ok, inc.error
     assert (inc.summary["mode"], inc.summary["written"], inc.summary["snapshot_rows"]) == (
         "incremental", 2, 25)
@@ -149,7 +156,7 @@ def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store
     gone = sorted(by_id)[-3:]
     for rid in gone:
         demo.knack.delete_record(APP_ID, "object_3", rid)
-    deleting = run()
+    deleting = run_without_kernel()
     assert deleting.ok, deleting.error
     assert (deleting.summary["deleted"], deleting.summary["snapshot_rows"]) == (3, 22)
     table = assert_snapshot_equals_store(demo, "demo-dev", "object_3")

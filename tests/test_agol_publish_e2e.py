@@ -2,11 +2,11 @@
 package → the ArcGIS emulator over HTTPS (its CA passed by AGOL_CA_BUNDLE).
 
 Setup (a generated signals app synced to S3) runs in-process, and so do the publishes whose
-report is not what a test checks (a publish before a change, a fault and its rerun, the named
-configuration errors, the table): ``publish_in_process`` takes the notebook's own steps
-(tests/inprocess.py). Each behaviour the report shows keeps a papermill run: the full publish
-with its map and skipped records, an incremental one, a full one with deletions, features the
-layer refuses and the mass-delete refusal. Every test runs with the network guard of
+report is not what a test checks (a publish before a change, the first publish, a fault and
+its rerun, the named configuration errors, the table): ``publish_in_process`` takes the
+notebook's own steps (tests/inprocess.py). Each behaviour the report shows keeps a papermill
+run: a full publish with its map, skipped records and deletions, an incremental one, features
+the layer refuses and the mass-delete refusal. Every test runs with the network guard of
 ``tests/netguard``: a lookup or connection to any host but 127.0.0.1 in this process or a
 kernel is logged and refused, and the test fails on it.
 """
@@ -116,16 +116,30 @@ def report(stack, result) -> dict:
     return json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read())
 
 
-def test_full_publish_of_points_skips_empty_coordinates_and_maps_them(agol):
+def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_the_gone(agol):
+    """The first full publish (the notebook's steps in process) adds every located record;
+    then, two of them gone from S3, a full publish through papermill deletes their features:
+    its report lists the skipped records (with why) and the deleted ones, and has the map."""
     stack = agol.stack
-    result = publish()
-    assert result.ok, result.error
     records = stored()
     empty = sorted(set(records) - set(located(records)))
     assert empty, "the generated app has records without a location"
-    s = result.summary
+    first = publish_in_process()
+    assert first.ok, first.error
+    s = first.summary
     assert (s["mode"], s["read"], s["added"], s["updated"], s["deleted"], s["skipped"]) == (
         "full", len(records), len(records) - len(empty), 0, 0, len(empty))
+    assert_layer_equals_s3(stack)
+
+    gone = sorted(located(records))[3:5]
+    Store(app_name="signals", env="dev").delete_records("object_1", gone)
+    result = publish()
+    assert result.ok, result.error
+    records = stored()
+    s = result.summary
+    assert (s["mode"], s["read"], s["deleted"], s["skipped"]) == (
+        "full", len(records), 2, len(empty))
+    assert not set(gone) & set(layer(stack))
     assert_layer_equals_s3(stack)
     # a date is UTC epoch milliseconds. Knack's own "unix_timestamp" is the app's wall
     # time written as if it were UTC; the layer must get the real instant
@@ -139,6 +153,7 @@ def test_full_publish_of_points_skips_empty_coordinates_and_maps_them(agol):
     for rid in empty:  # the skipped records are listed by id, with why
         assert rid in text
     assert "no coordinates in 'Location'" in text
+    assert all(rid in text for rid in gone)  # the report lists the deleted features
     assert any("image/png" in out.get("data", {}) for cell in nb["cells"]
                for out in cell.get("outputs", [])), "the report has no map"
     for secret in stack.secrets:
@@ -157,7 +172,8 @@ def test_a_table_gets_every_record_without_geometry(agol):
     assert result.summary["skipped"] == 0 and result.summary["added"] == len(features)
 
 
-def test_incremental_upsert_then_deletions_on_a_full_run(agol):
+def test_incremental_upsert_updates_the_changed_features(agol):
+    """(A full publish's deletions: the first test's papermill run.)"""
     stack = agol.stack
     assert publish_in_process().ok
     ids = sorted(located(stored()))
@@ -178,16 +194,6 @@ def test_incremental_upsert_then_deletions_on_a_full_run(agol):
     for rid in changed:
         assert features[rid]["attributes"]["location_name"] == new_name
     assert_layer_equals_s3(stack)
-
-    gone = ids[3:5]
-    Store(app_name="signals", env="dev").delete_records("object_1", gone)
-    result = publish()
-    assert result.ok, result.error
-    assert result.summary["deleted"] == 2
-    assert not set(gone) & set(layer(stack))
-    assert_layer_equals_s3(stack)
-    text = json.dumps(report(stack, result))
-    assert all(rid in text for rid in gone)  # the report lists the deleted features
 
 
 def test_a_feature_the_layer_refuses_fails_the_run_by_name(agol):

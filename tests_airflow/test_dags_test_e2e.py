@@ -3,7 +3,8 @@
 The demo stack (moto's S3 server, the Knack, Socrata and ArcGIS emulators) runs in this
 process; Airflow runs in subprocesses whose environment is the stack's (credentials in the
 environment only, as on a worker). The Airflow home has the pools ``knack-nb airflow-pools``
-generates, imported with ``airflow pools import``. Two runs of the demo DAG: the first is a
+generates, imported with ``airflow pools import``. Two runs of the demo DAG (``airflow dags
+test``, one after the other in one interpreter: ``airflow_commands.py``): the first is a
 full run (and fetches the app's metadata), the second an incremental run from the start of
 the first (``prev_start_date_success``), which finds the metadata fetched after its tick and
 does not fetch it again. Last, runs of two container DAGs of the app go through Airflow's own
@@ -17,6 +18,7 @@ import importlib.util
 import json
 import logging
 import os
+import select
 import shutil
 import socket
 import sqlite3
@@ -168,20 +170,66 @@ def dags_module():
     return module
 
 
+class AirflowCommands:
+    """``airflow`` commands run one after the other by one interpreter of their own
+    (``airflow_commands.py``: the executable's ``main`` for each, Airflow started once), in
+    the environment of the Airflow commands; each answers like :func:`run`."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self.env, self.tmp_path, self.n = env, tmp_path, 0
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("airflow_commands.py"))],
+            env=env, cwd=env["AIRFLOW_HOME"], text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )
+
+    def run(self, args: list[str]) -> subprocess.CompletedProcess:
+        self.n += 1
+        out, err = (self.tmp_path / f"{self.n}.{name}" for name in ("stdout", "stderr"))
+        self.proc.stdin.write(json.dumps({"args": args, "stdout": str(out),
+                                          "stderr": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+        answer = self.proc.stdout.readline() if ready else ""
+        done = subprocess.CompletedProcess(
+            [AIRFLOW, *args], json.loads(answer)["returncode"] if answer else None,
+            out.read_text() if out.exists() else "", err.read_text() if err.exists() else "",
+        )
+        assert done.returncode == 0, (
+            f"airflow {' '.join(args)} failed ({'exit ' if answer else 'no answer in '}"
+            f"{done.returncode if answer else TIMEOUT} s):\n"
+            f"{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+        )
+        return done
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc.stdout.close()
+
+
 @pytest.fixture(scope="module")
-def demo_runs(airflow, stack) -> dict[str, Any]:
+def demo_runs(airflow, stack, tmp_path_factory) -> Iterator[dict[str, Any]]:
     """Two ``airflow dags test`` runs of the demo DAG, an hour apart (logical dates relative
-    to now, no full-run tick between them); S3 and the emulators as the first one left them
-    are captured before the second runs."""
+    to now, no full-run tick between them), by one interpreter (:class:`AirflowCommands`);
+    S3 and the emulators as the first one left them are captured before the second runs."""
     dates = logical_dates(dt.datetime.now(dt.UTC))
-    first = run(["dags", "test", DAG_ID, dates[0].isoformat()], airflow)
-    after_first = {
-        "records": [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")],
-        "reports": stack.s3_keys("reports/demo-dev/"),
-        "metadata_requests": metadata_requests(stack),
-    }
-    second = run(["dags", "test", DAG_ID, dates[1].isoformat()], airflow)
-    return {"dates": dates, "first": first, "second": second, "after_first": after_first}
+    commands = AirflowCommands(airflow, tmp_path_factory.mktemp("airflow-commands"))
+    try:
+        first = commands.run(["dags", "test", DAG_ID, dates[0].isoformat()])
+        after_first = {
+            "records": [k for k in stack.s3_keys("demo-dev/object_3/") if k.endswith(".json")],
+            "reports": stack.s3_keys("reports/demo-dev/"),
+            "metadata_requests": metadata_requests(stack),
+        }
+        second = commands.run(["dags", "test", DAG_ID, dates[1].isoformat()])
+    finally:
+        commands.close()
+    yield {"dates": dates, "first": first, "second": second, "after_first": after_first}
 
 
 def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, demo_runs):
@@ -313,7 +361,7 @@ def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path)
             try:
                 if requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy
                 pass
             assert server.poll() is None, (tmp_path / "api-server.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "airflow api-server did not start in time"

@@ -24,6 +24,7 @@ from knackpy.models import TIMEZONES
 
 from lib import config
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
+from lib.ids import IdSet
 from lib.redact import redact
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Listing:
     estimated_records: int
     holes: list[int] = field(default_factory=list)
     count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
-    ids: set[str] = field(default_factory=set)  # the ids of those records
+    ids: IdSet = field(default_factory=IdSet)  # the ids of those records
 
     @property
     def complete(self) -> bool:
@@ -253,7 +254,7 @@ class KnackClient:
         def page(n: int) -> list[dict[str, Any]]:
             return fetch(n)[1]
 
-        seen: set[str] = set()
+        seen = IdSet()  # ~12 bytes an id: the listing of a large container keeps them all
         kept: list[dict[str, Any]] = []
         missing_id: list[dict[str, Any]] = []
         sizes: dict[int, int] = {}  # page number -> rows

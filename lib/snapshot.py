@@ -28,7 +28,7 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -517,7 +517,7 @@ class SnapshotSync:
         self._previous: str | None = None
         # what tells a reusable row, with no structure per record: S3's listing (id ->
         # ETag, which the sync holds anyway), the ids formatted here and the ids deleted
-        self._known: dict[str, str] = {}
+        self._known: Mapping[str, str] = {}
         self._formatted_ids: set[str] = set()
         self._deleted: set[str] = set()
         self._unchanged = 0  # records S3 held unchanged: their rows come from _previous
@@ -559,7 +559,7 @@ class SnapshotSync:
         os.remove(path)
         return None
 
-    def use_listing(self, known: dict[str, str]) -> None:
+    def use_listing(self, known: Mapping[str, str]) -> None:
         """A full run's listing of S3 (record id -> ETag), before the first ``add``."""
         self._known = known
 

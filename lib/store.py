@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from botocore.config import Config
 
 from lib import config
 from lib.errors import CorruptObjectError, MissingCredentialError, StoreError
+from lib.ids import RecordIndex
 
 logger = logging.getLogger(__name__)
 
@@ -171,15 +172,18 @@ class Store:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
 
-    def list_records(self, container: str) -> dict[str, str]:
-        """Record id → ETag (without quotes) of every record stored for ``container``."""
+    def list_records(self, container: str) -> RecordIndex:
+        """Record id → ETag (without quotes) of every record stored for ``container``
+        (a compact mapping: ~30 bytes a record, as a full sync holds it to the end)."""
         prefix = self.container_prefix(container)
-        found: dict[str, str] = {}
-        for obj in self.iter_objects(prefix):
-            name = obj["Key"][len(prefix):]
-            if name.endswith(".json") and "/" not in name:
-                found[name.removesuffix(".json")] = obj["ETag"].strip('"')
-        return found
+
+        def pairs() -> Iterator[tuple[str, str]]:
+            for obj in self.iter_objects(prefix):
+                name = obj["Key"][len(prefix):]
+                if name.endswith(".json") and "/" not in name:
+                    yield name.removesuffix(".json"), obj["ETag"].strip('"')
+
+        return RecordIndex(pairs())
 
     def read_records(
         self, container: str, *, since: dt.datetime | None = None,
@@ -233,7 +237,7 @@ class Store:
         container: str,
         records: Iterable[dict[str, Any]],
         *,
-        known_etags: dict[str, str] | None = None,
+        known_etags: Mapping[str, str] | None = None,
         progress: Callable[[int], None] | None = None,
         before_write: Callable[[], None] | None = None,
         keep_bodies: bool = False,

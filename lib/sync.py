@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +14,7 @@ import pandas as pd
 
 from lib import config, dates, knack, schema
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
+from lib.ids import IdList, RecordIndex
 from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
@@ -339,9 +340,9 @@ def _delete_gone(
     app_name: str,
     container: str,
     scene: str | None,
-    known: dict[str, str],
-    listed: set[str],
-    listed_ids: list[str],
+    known: Mapping[str, str],
+    listed: Set[str],
+    listed_ids: Sequence[str],
     result: ContainerSync,
     snap: SnapshotSync,
 ) -> None:
@@ -401,7 +402,7 @@ def _delete_gone(
 
 
 def _confirms_present(client: KnackClient, container: str, scene: str | None,
-                      listed: list[str], result: ContainerSync) -> bool:
+                      listed: Sequence[str], result: ContainerSync) -> bool:
     """Whether Knack's single-record route finds a record its listing holds (a route that
     answers 404 for everything must never confirm deletions). A listed record may have been
     deleted since, so up to three are asked, the most recently listed first."""
@@ -454,7 +455,7 @@ def _confirm(client: KnackClient, container: str, scene: str | None, gone: list[
 
 
 def _write_more(store: Store, container: str, records: list[dict[str, Any]],
-                known: dict[str, str], result: ContainerSync, snap: SnapshotSync) -> None:
+                known: Mapping[str, str], result: ContainerSync, snap: SnapshotSync) -> None:
     written = store.put_records(container, records, known_etags=known,
                                 before_write=snap.mark_stale, keep_bodies=True)
     result.written += len(written.written)
@@ -471,11 +472,11 @@ class _PageWriter:
     report's sample) and the counts in ``result``."""
 
     def __init__(self, store: Store, container: str, result: ContainerSync,
-                 snap: SnapshotSync, stored: Future[dict[str, str]] | None,
+                 snap: SnapshotSync, stored: Future[RecordIndex] | None,
                  progress: Callable[[int], Any]) -> None:
         self.store, self.container, self.result, self.snap = store, container, result, snap
         self.stored, self.progress = stored, progress
-        self.listed: list[str] = []
+        self.listed = IdList()  # 12 bytes an id, not a str each
         self.first: list[dict[str, Any]] = []
 
     def take(self, records: list[dict[str, Any]]) -> None:
@@ -495,7 +496,7 @@ class _PageWriter:
         self.result.unchanged += len(written.unchanged)
         self.result.failed.update(written.failed)
         self.snap.add(valid, written)
-        self.listed += [r["id"] for r in valid]
+        self.listed.extend(r["id"] for r in valid)
         self.first += valid[: SAMPLE_ROWS - len(self.first)]
         self.progress(len(records))
 

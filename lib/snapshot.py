@@ -59,6 +59,7 @@ STALE_JOB = "snapshot"  # the stale mark: Store.state_key(STALE_JOB, container)
 METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema metadata)
 FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 5_000  # rows kept in memory before they go to the file as one row group
+FORMAT_ROWS = 1_000  # raw records formatted with knackpy at a time (into the row group)
 DOWNLOAD_CHUNK = 1 << 20  # bytes of a snapshot read from S3 at once
 # Reading a snapshot back (the checks and merges of a sync): a buffered stream and batches of
 # this many rows, one thread. Whole column chunks of 5,000 rows, pyarrow's default, made its
@@ -217,7 +218,7 @@ class Builder:
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
             self.path, self.schema, compression="zstd")
         self._pending: list[tuple[dict[str, Any], str]] = []
-        self._tables: list[pa.Table] = []  # rows of other snapshots, not yet written
+        self._tables: list[pa.Table] = []  # rows not yet written (a row group's worth)
         self._table_rows = 0
         self.rows = 0
         self.formatted = 0  # rows made from raw records (the others: copied from a snapshot)
@@ -226,37 +227,43 @@ class Builder:
                     bodies: Iterable[str] | None = None) -> None:
         """Add raw records; ``bodies`` are their stored objects' text (by default the
         stable JSON the store writes)."""
-        self._flush_tables()
         records = list(records)
         texts = list(bodies) if bodies is not None else [
             dumps_stable(r).decode() for r in records]
         self._pending.extend(zip(records, texts, strict=True))
         self.formatted += len(records)
-        if len(self._pending) >= ROW_GROUP_ROWS:
-            self._flush()
+        if len(self._pending) >= FORMAT_ROWS:
+            self._format()
 
     def add_table(self, table: pa.Table) -> None:
         """Add rows of another snapshot; columns this one has and that one lacks (or
         holds with another type) are empty."""
-        self._flush()
+        self._format()  # the rows keep the order they were added in
         arrays = []
         for f in self.schema:
             if f.name in table.column_names and table.schema.field(f.name).type == f.type:
                 arrays.append(table.column(f.name))
             else:
                 arrays.append(pa.nulls(table.num_rows, f.type))
-        self._tables.append(pa.Table.from_arrays(arrays, schema=self.schema))
+        self._buffer(pa.Table.from_arrays(arrays, schema=self.schema))
+
+    def _buffer(self, table: pa.Table) -> None:
+        self._tables.append(table)
         self._table_rows += table.num_rows
         if self._table_rows >= ROW_GROUP_ROWS:
             self._flush_tables()
 
     def _flush_tables(self) -> None:
-        """The rows of other snapshots added since the last write, as one row group."""
+        """The rows buffered since the last write, as one row group."""
         if self._tables:
             tables, self._tables, self._table_rows = self._tables, [], 0
             self._write(pa.concat_tables(tables))
 
-    def _flush(self) -> None:
+    def _format(self) -> None:
+        """The raw records added since the last call, formatted (knackpy) into Arrow rows:
+        a knackpy record of a wide container is ~10 KB, so at most ~FORMAT_ROWS of them
+        are alive, not a row group's worth (an incremental run of 4,000 changed records
+        formatted them at once: ~40 MiB)."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
@@ -267,10 +274,12 @@ class Builder:
         ]
         columns: dict[str, list[Any]] = {"id": [r["id"] for r in records],
                                          "record": [t for _, t in pending]}
+        del pending, records
         for c in self.spec.columns:
             typed = _typed(c.type)
             columns[c.name] = [typed(values.get(c.key)) for values in formatted]
-        self._write(pa.Table.from_pydict(columns, schema=self.schema))
+        del formatted
+        self._buffer(pa.Table.from_pydict(columns, schema=self.schema))
 
     def _write(self, table: pa.Table) -> None:
         assert self._writer is not None, "the snapshot was already closed"
@@ -280,8 +289,8 @@ class Builder:
 
     def close(self) -> str:
         """Finish the file; returns its path."""
+        self._format()
         self._flush_tables()
-        self._flush()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lib import config, snapshot
+from lib import config, snapshot, svgmap
 from lib.publish.records import coordinates
 from lib.store import Store, escape_surrogates
 
@@ -35,9 +35,7 @@ SAMPLE_ROWS = 5  # rows in the sample
 SAMPLE_COLUMNS = 8  # field columns in the sample, besides id and the modified date
 TEXT_WIDTH = 40  # characters of a value shown in the sample
 MAX_MONTHS = 60  # a longer span of modified dates is counted per year, not per month
-MAX_POINTS = 5_000  # points drawn on the map (evenly picked): a bigger SVG slows a browser
-BAR_COLOR = "#8fb5de"  # the colour of lib.notebook.bar_table's bars
-POINT_COLOR = "#1f5f99"
+BAR_COLOR = "#8fb5de"  # the colour of lib.table's bars
 LOCATION_TYPE = "address"  # the Knack field type that holds latitude/longitude
 
 
@@ -314,8 +312,8 @@ class PointMap:
             f"{self.located:,} of {self.rows:,} records; {self.unlocated:,} without "
             "coordinates"
         )
-        if len(self.points) > MAX_POINTS:
-            text += f"; {MAX_POINTS:,} of them drawn, evenly picked"
+        if len(self.points) > svgmap.MAX_POINTS:
+            text += f"; {svgmap.MAX_POINTS:,} of them drawn, evenly picked"
         if self.others:
             text += ". Other address columns with coordinates: " + ", ".join(
                 f"{name} ({n:,} records)" for name, n in self.others.items()
@@ -328,7 +326,7 @@ class PointMap:
     def _repr_html_(self) -> str:
         if not self.points:
             return f"<p>{_e(self.describe())}</p>"
-        return f"{scatter_svg(self.points)}<p>{_e(self.describe())}</p>"
+        return f"{svgmap.scatter_svg(self.points)}<p>{_e(self.describe())}</p>"
 
 
 def location_columns(spec: snapshot.Spec, preferred: Iterable[str | None] = ()) -> list[str]:
@@ -373,66 +371,6 @@ def point_map(records: Sequence[str], spec: snapshot.Spec, keys: Sequence[str]) 
         rows=rows,
         others={n: c for n, c in others.items() if c},
     )
-
-
-def scatter_svg(
-    points: Sequence[tuple[float, float]], *, width: int = 480, max_height: int = 480
-) -> str:
-    """(lon, lat) points as an SVG scatter, x and y to one scale at the points' mean
-    latitude (an equirectangular view), with the extent labelled: no tiles, no network."""
-    if len(points) > MAX_POINTS:
-        stride = len(points) / MAX_POINTS
-        points = [points[int(i * stride)] for i in range(MAX_POINTS)]
-    lons = [p[0] for p in points]
-    lats = [p[1] for p in points]
-    pad = 0.05
-    lon_lo, lon_hi = _span(min(lons), max(lons), pad)
-    lat_lo, lat_hi = _span(min(lats), max(lats), pad)
-    squeeze = max(math.cos(math.radians((lat_lo + lat_hi) / 2)), 0.05)
-    ratio = (lat_hi - lat_lo) / ((lon_hi - lon_lo) * squeeze)
-    margin = 40
-    plot_w = width - 2 * margin
-    plot_h = min(max_height - 2 * margin, max(plot_w * ratio, 80))
-    scale_x = plot_w / (lon_hi - lon_lo)
-    scale_y = plot_h / (lat_hi - lat_lo)
-    height = plot_h + 2 * margin
-    radius = 3 if len(points) <= 500 else 2
-    parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height:.0f}' "
-        f"role='img' aria-label='map of {len(points)} points' "
-        "style='font: 11px sans-serif'>",
-        f"<rect x='{margin}' y='{margin}' width='{plot_w}' height='{plot_h:.1f}' "
-        "fill='#f7f7f4' stroke='#ccc'/>",
-    ]
-    for lon, lat in points:
-        x = margin + (lon - lon_lo) * scale_x
-        y = margin + (lat_hi - lat) * scale_y
-        parts.append(
-            f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{radius}' fill='{POINT_COLOR}' "
-            "fill-opacity='0.6'/>"
-        )
-    parts += [
-        f"<text x='{margin}' y='{margin - 6}'>{_lat(lat_hi)}, {_lon(lon_lo)}</text>",
-        f"<text x='{width - margin}' y='{height - margin + 14:.1f}' text-anchor='end'>"
-        f"{_lat(lat_lo)}, {_lon(lon_hi)}</text>",
-        f"<text x='{margin}' y='{height - margin + 14:.1f}' fill='#666'>longitude →, "
-        "latitude ↑ (WGS 84)</text></svg>",
-    ]
-    return "".join(parts)
-
-
-def _lat(value: float) -> str:
-    return f"{abs(value):.4f}°{'N' if value >= 0 else 'S'}"
-
-
-def _lon(value: float) -> str:
-    return f"{abs(value):.4f}°{'E' if value >= 0 else 'W'}"
-
-
-def _span(lo: float, hi: float, pad: float) -> tuple[float, float]:
-    width = max(hi - lo, 0.01)  # one point, or all at one place: a small square around it
-    middle = (lo + hi) / 2
-    return middle - width * (0.5 + pad), middle + width * (0.5 + pad)
 
 
 # --- the sample --------------------------------------------------------------------------

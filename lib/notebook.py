@@ -36,10 +36,10 @@ def setup(level: int = logging.INFO) -> None:
     for handler in root.handlers:
         install_filter(handler)
     logging.getLogger("lib").setLevel(level)
-    import pandas as pd  # here, not at import: lib.reports reads SCRAP_MIMETYPE from this module
-
-    pd.set_option("display.max_columns", 50)
-    pd.set_option("display.max_colwidth", 80)
+    pandas = sys.modules.get("pandas")  # only a notebook that uses pandas pays its import
+    if pandas is not None:
+        pandas.set_option("display.max_columns", 50)
+        pandas.set_option("display.max_colwidth", 80)
 
     shell = _ipython()
     if shell is not None:
@@ -114,23 +114,8 @@ def glue(name: str, data: Any) -> None:
     display({SCRAP_MIMETYPE: payload}, metadata=metadata, raw=True)
 
 
-def bar_table(counts: Any, *, caption: str | None = None) -> Any:
-    """Counts (a pandas Series) as a table with a bar in each row: a pandas ``Styler``, HTML
-    with CSS bars, so the picture of a bar chart costs ~0.1 s where matplotlib's import
-    costs ~0.6 s a run. No bars when every count is 0 or the table is empty."""
-    table = counts.to_frame()
-    styler = table.style.format(precision=0, thousands=",")
-    if len(table) and table.iloc[:, 0].fillna(0).max() > 0:
-        styler = styler.bar(color="#8fb5de", vmin=0, width=90, height=70)
-    return styler.set_caption(caption) if caption else styler
-
-
 def summary_table(summary: dict[str, Any]) -> Any:
-    """A run's summary as a two-column table (a pandas DataFrame) for the report."""
-    import pandas as pd
+    """A run's summary as a two-column table for the report."""
+    from lib.table import Table
 
-    rows = [
-        {"": key.replace("_", " "), "value": ", ".join(v) if isinstance(v, list) else v}
-        for key, v in summary.items()
-    ]
-    return pd.DataFrame(rows).set_index("")
+    return Table.of_pairs({key.replace("_", " "): v for key, v in summary.items()}, "", "value")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import pandas as pd
+from lib.table import Table
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _count(counts: Any, key: Any) -> int | float | None:
     return value if is_number else None
 
 
-def objects_table(metadata: dict[str, Any]) -> pd.DataFrame:
+def objects_table(metadata: dict[str, Any]) -> Table:
     """One row per object: key, name, number of fields and Knack's record count ("not
     given" where the metadata lacks it)."""
     counts = metadata.get("counts")
@@ -71,28 +71,31 @@ def objects_table(metadata: dict[str, Any]) -> pd.DataFrame:
         }
         for o in _objects(metadata)
     ]
-    return pd.DataFrame(rows, columns=["object", "name", "fields", "records"])
+    return Table(rows, ["object", "name", "fields", "records"])
 
 
 @dataclass(frozen=True)
 class RecordCounts:
     """Knack's record count per object, for a plot; ``note`` says what was not given."""
 
-    counts: pd.Series  # object key -> records, only the objects Knack gave a count for
+    counts: dict[str, int | float]  # object key -> records, only those Knack gave a count for
     note: str | None = None
+
+    def table(self, caption: str | None = None) -> Table:
+        """The counts, largest first, with a bar each (no bars when every count is 0)."""
+        ranked = sorted(self.counts.items(), key=lambda kv: -kv[1])
+        return Table.of_pairs(dict(ranked), "object", "records", caption=caption, bars="records")
 
 
 def record_counts(metadata: dict[str, Any]) -> RecordCounts:
     """The objects' record counts Knack gave (``counts``; optional, may be partial)."""
     keys = [o["key"] for o in _objects(metadata) if o.get("key")]
     given = {k: _count(metadata.get("counts"), k) for k in keys}
-    counts = pd.Series({k: v for k, v in given.items() if v is not None}, dtype="float64",
-                       name="records")
-    counts.index.name = "object"
+    counts = {k: v for k, v in given.items() if v is not None}
     missing = [k for k, v in given.items() if v is None]
     if not keys:
         note = "The metadata lists no objects (not given): no record counts to show."
-    elif counts.empty:
+    elif not counts:
         note = "Knack gave no record counts (not given for any object): nothing to plot."
     elif missing:
         note = (f"Knack gave no record count for {', '.join(missing)} (not given): "
@@ -102,7 +105,7 @@ def record_counts(metadata: dict[str, Any]) -> RecordCounts:
     return RecordCounts(counts, note)
 
 
-def views_table(metadata: dict[str, Any]) -> pd.DataFrame:
+def views_table(metadata: dict[str, Any]) -> Table:
     """One row per view of every scene ("not given" where the metadata lacks a member)."""
     rows = [
         {
@@ -116,9 +119,7 @@ def views_table(metadata: dict[str, Any]) -> pd.DataFrame:
         for scene in _scenes(metadata)
         for view in _views(scene)
     ]
-    return pd.DataFrame(
-        rows, columns=["view", "name", "type", "scene", "scene slug", "source object"]
-    )
+    return Table(rows, ["view", "name", "type", "scene", "scene slug", "source object"])
 
 
 def views_note(metadata: dict[str, Any]) -> str | None:
@@ -173,10 +174,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> list[SchemaChange]:
     return changes
 
 
-def changes_table(changes: list[SchemaChange]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [asdict(c) for c in changes], columns=["container", "change", "field", "before", "after"]
-    )
+def changes_table(changes: list[SchemaChange]) -> Table:
+    return Table([asdict(c) for c in changes], ["container", "change", "field", "before", "after"])
 
 
 def containers_needing_full_run(

@@ -10,8 +10,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from lib import config, dates, knack, schema
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.ids import IdList, RecordIndex
@@ -19,6 +17,7 @@ from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
 from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
+from lib.table import Table
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +37,15 @@ class MetadataUpload:
     seconds: float = 0.0
 
     @property
-    def objects(self) -> pd.DataFrame:
+    def objects(self) -> Table:
         return schema.objects_table(self.metadata)
 
     @property
-    def views(self) -> pd.DataFrame:
+    def views(self) -> Table:
         return schema.views_table(self.metadata)
 
     @property
-    def changes_table(self) -> pd.DataFrame:
+    def changes_table(self) -> Table:
         return schema.changes_table(self.changes)
 
     @property
@@ -149,7 +148,7 @@ class ContainerSync:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sample: Table = field(default_factory=lambda: Table([]))
     snapshot_url: str = ""  # written when the run succeeded
     snapshot_rows: int = 0
 
@@ -180,17 +179,12 @@ class ContainerSync:
             "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
         }
 
-    def counts(self) -> pd.DataFrame:
-        """The record counts as a one-row-per-outcome table (for a plot)."""
-        return pd.DataFrame(
-            {
-                "records": [
-                    self.fetched, self.written, self.unchanged, len(self.deleted),
-                    len(self.failed) + len(self.rejected),
-                ]
-            },
-            index=["fetched", "written", "unchanged", "deleted", "failed"],
-        )
+    def counts(self) -> Table:
+        """The record counts, one row per outcome, each with a bar (none when all are 0)."""
+        return Table.of_pairs({
+            "fetched": self.fetched, "written": self.written, "unchanged": self.unchanged,
+            "deleted": len(self.deleted), "failed": len(self.failed) + len(self.rejected),
+        }, "outcome", "records", caption=f"{self.container}: records", bars="records")
 
     def raise_for_errors(self) -> None:
         if self.errors:
@@ -529,17 +523,18 @@ def _describe_record(record: Any) -> str:
 
 
 def _sample(records: list[dict[str, Any]], metadata: dict[str, Any], container: str,
-            modified_field: str | None) -> pd.DataFrame:
+            modified_field: str | None) -> Table:
     """A few records as a table: id, modified date and the first fields, by field name."""
     names = schema.field_names(metadata, container)
     keys = [k for k in names if k != modified_field][:4]
     if modified_field:
         keys.insert(0, modified_field)
+    columns = ["record id", *(names.get(k, k) for k in keys)]
     rows = [
         {"record id": r["id"], **{names.get(k, k): _short(r.get(k)) for k in keys}}
         for r in records[:SAMPLE_ROWS]
     ]
-    return pd.DataFrame(rows)
+    return Table(rows, columns)
 
 
 def _short(value: Any, width: int = 40) -> str:

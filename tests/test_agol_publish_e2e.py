@@ -154,8 +154,13 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
         assert rid in text
     assert "no coordinates in 'Location'" in text
     assert all(rid in text for rid in gone)  # the report lists the deleted features
-    assert any("image/png" in out.get("data", {}) for cell in nb["cells"]
-               for out in cell.get("outputs", [])), "the report has no map"
+    maps = [out["data"]["text/html"] for cell in nb["cells"] for out in cell.get("outputs", [])
+            if "<svg" in "".join(out.get("data", {}).get("text/html", ""))]
+    assert len(maps) == 1, "the report has no map"
+    drawn = "".join(maps[0])
+    published = len(layer(stack))  # one point per feature of the layer
+    assert drawn.count("<circle") == published
+    assert f"{published:,} points in " in drawn
     for secret in stack.secrets:
         assert secret not in text
     hosts = {r.host for r in stack.arcgis.requests}

@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from lib import explore
+from lib import explore, svgmap
 from lib.snapshot import Column, Spec
 
 TZ = "America/Chicago"
@@ -111,8 +111,8 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
 
 
 def test_the_map_draws_at_most_max_points(monkeypatch):
-    monkeypatch.setattr(explore, "MAX_POINTS", 50)
-    svg = explore.scatter_svg([(-97.7 + i / 1000, 30.2) for i in range(120)])
+    monkeypatch.setattr(svgmap, "MAX_POINTS", 50)
+    svg = svgmap.scatter_svg([(-97.7 + i / 1000, 30.2) for i in range(120)])
     assert svg.count("<circle") == 50
 
 

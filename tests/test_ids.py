@@ -54,7 +54,8 @@ def test_id_list_keeps_order():
     listed.extend(ids[:50])
     listed.extend(iter(ids[50:]))
     assert list(listed) == ids and len(listed) == len(ids)
-    assert listed[0] == ids[0] and listed[-1] == ids[-1] and listed[len(ids) // 2] == ids[len(ids) // 2]
+    middle = len(ids) // 2
+    assert listed[0] == ids[0] and listed[-1] == ids[-1] and listed[middle] == ids[middle]
     assert listed[3:6] == ids[3:6]
     try:
         listed.extend(["ABCDEF0123456789ABCDEF01"])

@@ -13,15 +13,19 @@ def metadata() -> dict:
 
 def test_tables_list_objects_views_and_counts():
     m = metadata()
-    objects = schema.objects_table(m).set_index("object")
-    assert len(objects) == 7
-    assert objects.loc["object_3", "name"] == "all_fields_test"
-    assert objects.loc["object_3", "records"] == 23
-    assert objects.loc["object_3", "fields"] == 32
-    views = schema.views_table(m).set_index("view")
+    table = schema.objects_table(m)
+    objects = table.by("object")
+    assert len(table) == len(objects) == 7
+    assert objects["object_3"]["name"] == "all_fields_test"
+    assert objects["object_3"]["records"] == 23
+    assert objects["object_3"]["fields"] == 32
+    assert table.columns == ["object", "name", "fields", "records"]
+    views = schema.views_table(m).by("view")
     assert len(views) == 9
-    assert views.loc["view_6", "scene"] == "scene_1"
-    assert views.loc["view_6", "source object"] == "object_3"
+    assert views["view_6"]["scene"] == "scene_1"
+    assert views["view_6"]["source object"] == "object_3"
+    html = schema.objects_table(m)._repr_html_()  # as the report shows it
+    assert html.count("<tr>") == 1 + 7 and "all_fields_test" in html
     assert schema.view_scene(m, "view_18") == "scene_6"
     assert schema.view_scene(m, "view_999") is None
 

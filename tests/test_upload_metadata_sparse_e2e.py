@@ -68,17 +68,17 @@ def test_report_cells_cope_with_absent_optional_members(demo_env, case):
 
 def test_helpers_say_not_given():
     app = sparse("bare")
-    objects = schema.objects_table(app).set_index("object")
+    objects = schema.objects_table(app).by("object")
     first, named = app["objects"][0]["key"], app["objects"][5]["key"]
-    assert objects.loc[first, "fields"] == "not given"
-    assert objects.loc[first, "records"] == "not given"
-    assert objects.loc[app["objects"][3]["key"], "name"] == "not given"
-    assert objects.loc[named, "name"] == app["objects"][5]["name"]
-    assert schema.record_counts(app).counts.empty
+    assert objects[first]["fields"] == "not given"
+    assert objects[first]["records"] == "not given"
+    assert objects[app["objects"][3]["key"]]["name"] == "not given"
+    assert objects[named]["name"] == app["objects"][5]["name"]
+    assert schema.record_counts(app).counts == {}
     assert schema.app_description(app) == "name not given, timezone not given"
     partial = sparse("partial")
     counts = schema.record_counts(partial)
-    assert counts.counts.to_dict() == {"object_3": 23}
+    assert counts.counts == {"object_3": 23}
     assert "Knack gave no record count for" in counts.note
     views = schema.views_table(partial)
-    assert set(views["source object"]) == {"not given"}
+    assert set(views.column("source object")) == {"not given"}

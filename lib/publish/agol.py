@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 import requests
 
 from lib import config, knack
@@ -31,6 +30,8 @@ from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
+from lib.svgmap import PointsMap
+from lib.table import Table
 
 logger = logging.getLogger(__name__)
 
@@ -76,28 +77,18 @@ class AgolPublish(PublishResult):
         return {"added": self.added, "updated": self.updated, "deleted": len(self.deleted),
                 "skipped": len(self.skipped)}
 
-    def skipped_table(self) -> pd.DataFrame:
+    def skipped_table(self) -> Table:
         return table(self.skipped, "record id", "why")
 
-    def failed_table(self) -> pd.DataFrame:
+    def failed_table(self) -> Table:
         return table(self.failed, "record id", "error")
 
-    def map(self) -> Any:
-        """A scatter of the published points over lon/lat, or None for a table."""
+    def map(self) -> PointsMap | None:
+        """The published points on a plain SVG map (lon/lat), or None for a table."""
         if not self.points:
             return None
-        import matplotlib.pyplot as plt
-
-        lons, lats = zip(*self.points, strict=True)
-        fig, ax = plt.subplots(figsize=(6, 6))
-        ax.scatter(lons, lats, s=6, alpha=0.6)
-        ax.set_xlabel("longitude")
-        ax.set_ylabel("latitude")
-        ax.set_aspect("equal", adjustable="datalim")
-        ax.set_title(f"{len(self.points):,} points in {self.layer_name or self.service_id}")
-        ax.grid(True, alpha=0.3)
-        plt.close(fig)  # shown by the notebook's display, not twice
-        return fig
+        return PointsMap(self.points, f"{len(self.points):,} points in "
+                                      f"{self.layer_name or self.service_id}")
 
 
 class _Layer:

@@ -8,12 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
 from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.store import Store, escape_surrogates
+from lib.table import Table
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
 
@@ -41,7 +40,7 @@ class PublishResult:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
-    sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sample: Table = field(default_factory=lambda: Table([]))
 
     @property
     def ok(self) -> bool:
@@ -77,7 +76,7 @@ class PublishResult:
             "seconds": round(self.seconds, 2),
         }
 
-    def dropped_table(self) -> pd.DataFrame:
+    def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")
 
     def raise_for_errors(self) -> None:
@@ -113,20 +112,18 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     )
 
 
-def sample_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def sample_table(rows: list[dict[str, Any]]) -> Table:
     """A few published rows as a table; a lone surrogate (valid in JSON, not in UTF-8 or
     Arrow strings) shows as its escape instead of failing the report."""
-
-    return pd.DataFrame([
+    return Table(
         {k: escape_surrogates(v) if isinstance(v, str) else v for k, v in row.items()}
         for row in rows
-    ])
+    )
 
 
-def table(items: dict[str, str], key: str, value: str) -> pd.DataFrame:
+def table(items: dict[str, str], key: str, value: str) -> Table:
     """A two-column table of ``items``, sorted by key (for reports)."""
-    return pd.DataFrame([{key: k, value: v} for k, v in sorted(items.items())],
-                        columns=[key, value])
+    return Table.of_pairs(dict(sorted(items.items())), key, value)
 
 
 @dataclass

@@ -1,0 +1,121 @@
+"""Small tables for reports: rows that render themselves (IPython's rich display protocol),
+without pandas.
+
+The notebooks that sync and publish show a few short tables (counts, a sample, what was
+skipped). pandas made each kernel import ~0.5 s of modules for them and render through its
+Styler; a ``Table`` is plain rows rendered to HTML (escaped, blanks for empty values) and to
+text. ``to_pandas()`` gives a DataFrame for analysis in an interactive session.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+STYLE = (
+    "<style>.knack-nb-table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}"
+    ".knack-nb-table th,.knack-nb-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
+    "text-align:left;vertical-align:top}.knack-nb-table th{background:#f4f4f4}"
+    ".knack-nb-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".knack-nb-table caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0}"
+    ".knack-nb-bar{background:#8fb5de;height:10px;display:inline-block}</style>"
+)
+
+
+def cell_text(value: Any) -> str:
+    """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
+    a list as its items joined, thousands separated in integers."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(cell_text(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class Table:
+    """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None,
+                 *, caption: str | None = None, bars: str | None = None) -> None:
+        self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
+        if columns is None:
+            columns = dict.fromkeys(k for r in self.rows for k in r)
+        self.columns: list[str] = list(columns)
+        self.caption = caption
+        self.bars = bars
+
+    @classmethod
+    def of_pairs(cls, pairs: Mapping[str, Any], key: str, value: str, **kwargs: Any) -> Table:
+        """A two-column table of ``key`` and ``value`` from a mapping."""
+        return cls(({key: k, value: v} for k, v in pairs.items()), [key, value], **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.rows)
+
+    @property
+    def empty(self) -> bool:
+        return not self.rows
+
+    def column(self, name: str) -> list[Any]:
+        return [r.get(name) for r in self.rows]
+
+    def by(self, name: str) -> dict[Any, dict[str, Any]]:
+        """The rows keyed by the values of column ``name``."""
+        return {r.get(name): r for r in self.rows}
+
+    def to_pandas(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def _repr_html_(self) -> str:
+        cols = self.columns
+        peak = 0.0
+        if self.bars is not None:
+            peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
+        out = [STYLE, '<table class="knack-nb-table">']
+        if self.caption:
+            out.append(f"<caption>{html.escape(self.caption)}</caption>")
+        out.append("<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+                   + ("<th></th>" if peak > 0 else "") + "</tr></thead><tbody>")
+        if not self.rows:
+            out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
+        for r in self.rows:
+            cells = []
+            for c in cols:
+                v = r.get(c)
+                css = ' class="num"' if _is_number(v) else ""
+                cells.append(f"<td{css}>{html.escape(cell_text(v))}</td>")
+            if peak > 0:
+                v = r.get(self.bars) if self.bars else None
+                width = round(120 * v / peak) if _is_number(v) and v > 0 else 0
+                cells.append(f'<td><span class="knack-nb-bar" style="width:{width}px"></span></td>')
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</tbody></table>")
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        cols = self.columns
+        body = [[cell_text(r.get(c)) for c in cols] for r in self.rows]
+        widths = [max([len(c), *(len(row[i]) for row in body)]) for i, c in enumerate(cols)]
+        lines = [self.caption] if self.caption else []
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in body]
+        if not body:
+            lines.append("(none)")
+        return "\n".join(lines)

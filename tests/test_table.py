@@ -1,0 +1,39 @@
+"""lib.table: the report tables that render without pandas."""
+
+from lib.table import Table, cell_text
+
+
+def test_cells_read_as_a_person_expects():
+    assert cell_text(None) == "" and cell_text(float("nan")) == ""
+    assert cell_text([]) == "none" and cell_text(["a", "b"]) == "a, b"
+    assert cell_text(12345) == "12,345" and cell_text(2.0) == "2" and cell_text(0.125) == "0.12"
+    assert cell_text(True) == "True" and cell_text("x") == "x"
+
+
+def test_html_is_escaped_with_blanks_and_a_caption():
+    t = Table([{"id": "<b>1</b>", "n": None, "tags": []}, {"id": "2", "n": 3}],
+              ["id", "n", "tags"], caption="two & more")
+    html = t._repr_html_()
+    assert "&lt;b&gt;1&lt;/b&gt;" in html and "<b>1</b>" not in html
+    assert "<caption>two &amp; more</caption>" in html
+    assert "NaN" not in html and "None" not in html and ">none<" in html
+    assert html.count("<tr>") == 3 and len(t) == 2 and not t.empty
+    assert t.column("n") == [None, 3] and t.by("id")["2"]["n"] == 3
+    assert "two & more" in repr(t) and "<b>1</b>" in repr(t)
+
+
+def test_bars_scale_to_the_largest_count_and_vanish_when_all_are_zero():
+    t = Table.of_pairs({"fetched": 10, "written": 5, "failed": 0}, "outcome", "records",
+                       bars="records")
+    html = t._repr_html_()
+    assert 'style="width:120px"' in html and 'style="width:60px"' in html
+    assert 'style="width:0px"' in html
+    zero = Table.of_pairs({"fetched": 0, "written": 0}, "outcome", "records", bars="records")
+    assert "knack-nb-bar\"" not in zero._repr_html_().split("</style>", 1)[1]
+
+
+def test_an_empty_table_says_none_and_converts_to_pandas():
+    empty = Table([], ["record id", "why"])
+    assert empty.empty and "<em>none</em>" in empty._repr_html_() and "(none)" in repr(empty)
+    frame = Table([{"a": 1, "b": "x"}]).to_pandas()
+    assert list(frame.columns) == ["a", "b"] and frame.iloc[0]["b"] == "x"

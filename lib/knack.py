@@ -7,6 +7,7 @@ ignores 429 and drops its timeout when paging, so requests are made here.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import random
@@ -132,20 +133,27 @@ def _holes(sizes: dict[int, int]) -> list[int]:
 def _in_order(pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int],
               lookahead: int) -> Iterator[tuple[int, Any]]:
     """``(n, fn(n))`` in the order of ``numbers``, computed in ``pool`` at most
-    ``lookahead`` ahead of the one given out (``pool.map`` would hold every result)."""
-    pending: deque[tuple[int, Future[Any]]] = deque()
-    try:
-        for n in numbers:
-            pending.append((n, pool.submit(fn, n)))
-            if len(pending) >= lookahead:
+    ``lookahead`` ahead of the one given out (``pool.map`` would hold every result). The
+    first ``lookahead`` are submitted at once, before the iterator is first asked: their
+    requests go on while the caller does other work."""
+    todo = iter(numbers)
+    pending: deque[tuple[int, Future[Any]]] = deque(
+        (n, pool.submit(fn, n)) for n in itertools.islice(todo, lookahead))
+
+    def results() -> Iterator[tuple[int, Any]]:
+        try:
+            yield None  # type: ignore[misc]  # primed below: close() now cancels what is pending
+            while pending:
                 m, future = pending.popleft()
                 yield m, future.result()
-        while pending:
-            m, future = pending.popleft()
-            yield m, future.result()
-    finally:
-        for _, future in pending:
-            future.cancel()
+                pending.extend((n, pool.submit(fn, n)) for n in itertools.islice(todo, 1))
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+    ordered = results()
+    next(ordered)
+    return ordered
 
 
 class KnackClient:
@@ -281,14 +289,22 @@ class KnackClient:
         del first  # it holds page 1's records: not for the whole listing
         if not rows and estimated_records > 0:  # "N records" but none on page 1
             rows = self._ask_again(page, 1, route)
-        take(1, rows)
-        more = bool(rows)
-        del rows
-        if more and estimate > 1:
+        if rows and estimate > 1:
+            # the next pages (and the one after Knack's estimate, normally empty) are asked
+            # for before page 1 is handled: a full run's first page waits for S3's listing
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                for n, got in _in_order(pool, page, range(2, estimate + 1), PAGE_LOOKAHEAD):
-                    take(n, got)
-                    del got  # not alive while the next page is handled
+                ahead = _in_order(pool, page, range(2, estimate + 2), PAGE_LOOKAHEAD)
+                try:
+                    take(1, rows)
+                    del rows
+                    for n, got in ahead:
+                        take(n, got)
+                        del got  # not alive while the next page is handled
+                finally:
+                    ahead.close()  # a failure: the pages asked for ahead are cancelled
+        else:
+            take(1, rows)
+            del rows
         n = max(sizes)
         while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
             n += 1

@@ -229,6 +229,7 @@ class KnackClient:
         filters: dict[str, Any] | None = None,
         on_page: Callable[[int], None] | None = None,
         on_records: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_estimate: Callable[[int], None] | None = None,
     ) -> Listing:
         """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``).
 
@@ -244,6 +245,10 @@ class KnackClient:
         With ``on_records``, each page's new records are given to it as the page arrives,
         in page order, in the calling thread, and not kept: :attr:`Listing.records` is then
         empty and memory holds only the ids seen and a few pages.
+
+        ``on_estimate`` is called once, in the calling thread, with Knack's estimate of the
+        record count (page 1's ``total_records``) before any record is handled: e.g. a
+        progress bar's total (``bar.set_total``).
         """
         route, public = self._records_route(container, scene)
         params: dict[str, Any] = {"rows_per_page": MAX_ROWS_PER_PAGE}
@@ -286,6 +291,8 @@ class KnackClient:
         estimate = max(_int(first.get("total_pages"), default=1), 1)
         total_records = first.get("total_records")
         estimated_records = _int(total_records, default=0)
+        if on_estimate is not None and total_records is not None:
+            on_estimate(estimated_records)
         del first  # it holds page 1's records: not for the whole listing
         if not rows and estimated_records > 0:  # "N records" but none on page 1
             rows = self._ask_again(page, 1, route)

@@ -49,6 +49,55 @@ def setup(level: int = logging.INFO) -> None:
             setup._exit_registered = True  # type: ignore[attr-defined]
 
 
+_header: Any = None  # this run's Header and its display handle (lib.header), once started
+
+
+def start(notebook: str, **params: Any) -> None:
+    """``setup()``, then the report's header (lib/header.py) with the parameters that ran:
+    shown as "running", updated in place by ``finish`` or by a failing cell."""
+    global _header
+    from IPython.display import display
+
+    from lib.header import Header
+
+    setup()
+    header = Header(notebook, params)
+    handle = display(header, display_id=True)
+    _header = (header, handle)
+
+
+def finish(result: Any) -> None:
+    """The run's last cell: its summary glued (``summary``) and shown as a table, the
+    header updated with the status, duration and counts; a failed run then fails here."""
+    from IPython.display import display
+
+    summary = result.summary()
+    glue("summary", summary)
+    display(summary_table(summary))
+    if _header is not None:
+        header, handle = _header
+        header.done(summary, list(getattr(result, "errors", []) or []))
+        if handle is not None:  # None outside IPython: the header was printed, not shown
+            handle.update(header)
+    if hasattr(result, "raise_for_errors"):
+        result.raise_for_errors()
+
+
+def _header_failed(error: str, cell: int | None) -> bool:
+    """Put a failing cell's error in the header; whether there was a header to take it."""
+    if _header is None:
+        return False
+    header, handle = _header
+    header.fail(error, cell)
+    if handle is None:
+        return False
+    try:
+        handle.update(header)
+    except Exception:  # noqa: BLE001 - the cell's own output still says it
+        return False
+    return True
+
+
 def _in_kernel() -> bool:
     """Whether this is a Jupyter kernel's process (papermill's, knack-nb's or Lab's)."""
     kernelapp = sys.modules.get("ipykernel.kernelapp")
@@ -96,6 +145,13 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
     except Exception:  # noqa: BLE001 - str(value) itself may fail
         evalue = "(its message could not be shown)"
         stb = [f"{etype.__name__}: {evalue}"]
+    if isinstance(value, KnackNbError) and _header_failed(evalue, shell.execution_count):
+        # stated once, in the header at the top; the cell points there (evalue stays whole
+        # for papermill and the reports index)
+        stb = [f"{etype.__name__}: this run failed; the header at the top of the report "
+               "says why and what to do"]
+    elif _header is not None:
+        _header_failed(f"{etype.__name__}: {evalue}", shell.execution_count)
     shell._showtraceback(etype, evalue, stb)  # noqa: SLF001 - IPython's documented hook
     return stb
 

@@ -143,13 +143,17 @@ class DisplayBar:
 
     def text(self, elapsed: float) -> str:
         """The bar as one line, e.g. ``sync object_3: 1,200 of 5,000 rec (24%) · 3 s · 400
-        rec/s``; without a total, the count, time and rate only."""
+        rec/s``; without a total, the count, time and rate only; ``started``, ``done`` or
+        ``stopped`` before them until the first count and once closed."""
         parts = [f"{self.n:,} of {self._total:,} {self.unit} ({self._percent()}%)"
                  if self._total is not None else f"{self.n:,} {self.unit}",
                  _duration(elapsed)]
         if elapsed >= MIN_RATE_TIME and (self.n or self._state is not None):
             parts.append(f"{_rate(self.n / elapsed)} {self.unit}/s")
-        state = f"{self._state} · " if self._state is not None else ""
+        # "started" until the first count: the only state ``knack-nb run`` logs of a bar
+        # (papermill logs a display's text, not its updates)
+        label = self._state or ("started" if not self.n else None)
+        state = f"{label} · " if label else ""
         return f"{self.desc}: {state}" + " · ".join(parts)
 
     def _percent(self) -> int:

@@ -66,7 +66,7 @@ def test_display_bar_text_throttling_and_final_state(monkeypatch):
     monkeypatch.setattr("IPython.display.display", display)
     now = [100.0]
     bar = progress.DisplayBar("sync object_3", unit="rec", clock=lambda: now[0])
-    assert shown == [{"text/plain": "sync object_3: 0 rec · 0.0 s",
+    assert shown == [{"text/plain": "sync object_3: started · 0 rec · 0.0 s",
                       "text/html": shown[0]["text/html"]}]
     now[0] += 0.1
     bar.update(10)  # too soon after the first display: not sent

@@ -2,6 +2,7 @@
 
     knack-nb reports [-a APP] [-e ENV] [-n NOTEBOOK] [-c CONTAINER] [--since D] [--failed]
     knack-nb reports --html reports/demo-dev/upload_metadata/20261129T123435.855Z_app.ipynb
+    knack-nb reports --html s3://bucket/reports/...ipynb --out /tmp/pages  # default ./reports-html
 
 Runs are read from the reports papermill wrote (``lib.reports``), never executed: the time
 and container come from the key name, the outcome from papermill's metadata
@@ -30,7 +31,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import botocore.exceptions
@@ -45,7 +46,8 @@ logger = logging.getLogger(__name__)
 OK, FAILED, INCOMPLETE, UNKNOWN, UNREADABLE = "ok", "failed", "incomplete", "unknown", "unreadable"
 READ_WORKERS = UPLOAD_WORKERS  # concurrent GETs through the one shared client
 DEFAULT_LIMIT = 50  # the command line shows this many runs unless told otherwise
-ERROR_WIDTH = 100  # characters of the error shown in the table (--json has all of it)
+TABLE_WIDTH = 110  # the table's lines are cut to this (--json has everything)
+DEFAULT_HTML_DIR = "reports-html"  # where --html writes pages, unless --out says
 APP_WIDE = "app"  # report_key names app-wide runs (no container) like this
 # summary values that are numbers but not counts
 NOT_COUNTS = frozenset({"seconds", "records_per_second", "layer_id"})
@@ -188,7 +190,7 @@ def list_reports(
     prefix = search_prefix(app_name=app_name, env=env, notebook=notebook)
     candidates = [c for c in _list_candidates(client, bucket, prefix) if filters.admit(c)]
     candidates.sort(key=lambda c: (c.order, c.key), reverse=True)
-    logger.info("%d candidate reports under s3://%s/%s", len(candidates), bucket, prefix)
+    logger.debug("%d candidate reports under s3://%s/%s", len(candidates), bucket, prefix)
 
     found: list[ReportEntry] = []
     chunk = max(READ_WORKERS, limit or 0)
@@ -420,12 +422,12 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 # --- showing ---------------------------------------------------------------------------
 
-COLUMNS = ("time", "app-env", "notebook", "container", "status", "duration s", "counts",
-           "error")
+COLUMNS = ("time", "app-env", "notebook", "container", "status", "secs")
+CAPS = {"app-env": 24, "notebook": 28, "container": 20}  # longer names are cut (…)
 
 
 def table_rows(entries: Iterable[ReportEntry]) -> list[dict[str, str]]:
-    """One row of display strings per run, with the COLUMNS."""
+    """One row of display strings per run: the COLUMNS, its ``error`` and its ``key``."""
     rows = []
     for e in entries:
         error = e.error or ""
@@ -437,18 +439,27 @@ def table_rows(entries: Iterable[ReportEntry]) -> list[dict[str, str]]:
             "notebook": e.notebook,
             "container": e.container or "-",
             "status": e.status,
-            "duration s": f"{e.duration:.1f}" if e.duration is not None else "-",
+            "secs": f"{e.duration:.1f}" if e.duration is not None else "-",
             "counts": " ".join(f"{k}={v}" for k, v in e.counts.items()) or "-",
-            "error": _truncate(" ".join(error.split()), ERROR_WIDTH),
+            "error": " ".join(error.split()),
+            "key": e.key,
         })
     return rows
 
 
-def format_table(entries: Iterable[ReportEntry]) -> str:
-    """The runs as an aligned plain-text table (the error column last, truncated)."""
+def format_table(entries: Iterable[ReportEntry], width: int = TABLE_WIDTH) -> str:
+    """The runs as an aligned plain-text table, its lines at most ``width`` columns wide.
+
+    A run is its row, then indented: its key on a line of its own (what ``--html`` takes),
+    its counts and, for a run that did not succeed, its error. Counts and errors are cut
+    to the width (``--json`` has all of them); the key never is.
+    """
     rows = table_rows(entries)
+    for row in rows:
+        for column, cap in CAPS.items():
+            row[column] = _truncate(row[column], cap)
     widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS}
-    right = {"duration s"}
+    right = {"secs"}
 
     def line(cells: dict[str, str]) -> str:
         return "  ".join(
@@ -456,7 +467,12 @@ def format_table(entries: Iterable[ReportEntry]) -> str:
             for c in COLUMNS
         ).rstrip()
 
-    return "\n".join([line({c: c for c in COLUMNS}), *(line(r) for r in rows)])
+    lines = [line({c: c for c in COLUMNS})]
+    for row in rows:
+        lines += [line(row), f"  {row['key']}"]
+        lines += [_truncate(f"  {name}: {row[name]}", width)
+                  for name in ("counts", "error") if row[name] not in ("", "-")]
+    return "\n".join(lines)
 
 
 def _truncate(text: str, width: int) -> str:
@@ -471,14 +487,59 @@ def render_html(key: str, *, bucket: str | None = None, client: Any = None) -> s
 
     ``key`` is a key or an ``s3://bucket/key`` URL. Nothing is executed. A run that did not
     succeed gets a banner at the top, before the notebook, with the error and the failing
-    cell's number (linking to papermill's anchor at that cell).
+    cell's number (linking to papermill's anchor at that cell). The page reads offline: it
+    loads nothing (no require.js, MathJax or mermaid from a CDN; the CSS is inlined).
     """
-    from nbconvert import HTMLExporter  # slow to import; only this command needs it
+    client = client or s3_client()
+    bucket, key, page, _ = _render(key, bucket or config.bucket(), client)
+    return _put_html(client, bucket, key, page)
 
-    bucket, key = _split_url(key, bucket or config.bucket())
+
+def write_html(
+    key: str, *, out_dir: str | Path = DEFAULT_HTML_DIR, bucket: str | None = None,
+    client: Any = None,
+) -> tuple[Path, str]:
+    """``render_html``, and the page written to a local file too: (its path, the S3 URL).
+
+    The file mirrors the key under ``out_dir``: ``reports/<app>-<env>/<notebook>/<name>.ipynb``
+    is written to ``<out_dir>/<app>-<env>/<notebook>/<name>.html`` (directories created).
+    The local file is written first: when S3 then refuses the copy, the StoreError says
+    where the page is.
+    """
+    client = client or s3_client()
+    bucket, key, page, _ = _render(key, bucket or config.bucket(), client)
+    path = html_path(key, out_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(page, encoding="utf-8")
+        partial.replace(path)
+    except OSError as e:
+        raise StoreError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        url = _put_html(client, bucket, key, page)
+    except StoreError as e:
+        raise StoreError(f"wrote {path}, but {e}") from None
+    return path, url
+
+
+def html_path(key: str, out_dir: str | Path = DEFAULT_HTML_DIR) -> Path:
+    """Where ``write_html`` puts a report's page: its key under ``reports/``, in ``out_dir``."""
+    parts = PurePosixPath(key).parts
+    if parts and parts[0] == reports.REPORTS_PREFIX:
+        parts = parts[1:]
+    safe = [part if part not in (".", "..") else "_" for part in parts if part != "/"]
+    if not safe:
+        raise ConfigError(f"{key!r} is not a report: give the key of an .ipynb under reports/")
+    safe[-1] = PurePosixPath(safe[-1]).with_suffix(".html").name
+    return Path(out_dir).joinpath(*safe)
+
+
+def _render(key: str, bucket: str, client: Any) -> tuple[str, str, str, ReportEntry]:
+    """(bucket, key, the offline HTML page, the run's entry) of one report."""
+    bucket, key = _split_url(key, bucket)
     if not key.endswith(".ipynb"):
         raise ConfigError(f"{key!r} is not a report: give the key of an .ipynb under reports/")
-    client = client or s3_client()
     body = _get(client, bucket, key)
     if body is None:
         raise StoreError(f"no report at s3://{bucket}/{key}: `knack-nb reports` lists them")
@@ -491,18 +552,69 @@ def render_html(key: str, *, bucket: str | None = None, client: Any = None) -> s
     entry = entry_from_notebook(nb, bucket=bucket, key=key)
     with warnings.catch_warnings():  # the glued scraps have no HTML form: nothing to say
         warnings.filterwarnings("ignore", message=r".*scrapbook\.scrap\.json.*")
-        page, _ = HTMLExporter().from_notebook_node(
+        page, _ = _exporter().from_notebook_node(
             nb, resources={"metadata": {"name": f"{entry.notebook} {entry.app_env} {entry.status}"}}
         )
-    page = _with_banner(page, entry)
+    page = _with_banner(_offline(page, f"s3://{bucket}/{key}"), entry)
+    return bucket, key, page, entry
+
+
+def _put_html(client: Any, bucket: str, key: str, page: str) -> str:
     target = key.removesuffix(".ipynb") + ".html"
     try:
         client.put_object(Bucket=bucket, Key=target, Body=page.encode("utf-8"),
                           ContentType="text/html; charset=utf-8")
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
         raise translate_s3_error(e, f"cannot write s3://{bucket}/{target}") from None
-    logger.info("rendered s3://%s/%s (%s)", bucket, target, entry.status)
+    logger.debug("rendered s3://%s/%s", bucket, target)
     return f"s3://{bucket}/{target}"
+
+
+# nbconvert's lab template without what it loads from CDNs: require.js (no output here
+# needs it), MathJax (LaTeX in markdown then shows as its source), the widgets' renderer
+# and mermaid (the reports have neither). Its CSS is inlined by the template itself.
+_OFFLINE_TEMPLATE = "knack_nb_offline.html.j2"
+_OFFLINE_SOURCE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+# what a page could still load from elsewhere (an output's own HTML, a later nbconvert)
+_REMOTE_SCRIPT = re.compile(
+    r"""<script\b[^>]*?\bsrc\s*=\s*["']?\s*(?:https?:)?//[^>]*>.*?</script\s*>""",
+    re.IGNORECASE | re.DOTALL,
+)
+_REMOTE_LINK = re.compile(
+    r"""<link\b[^>]*?\bhref\s*=\s*["']?\s*(?:https?:)?//[^>]*>""", re.IGNORECASE
+)
+
+
+def _exporter() -> Any:
+    import jinja2
+    from nbconvert import HTMLExporter  # slow to import; only this command needs it
+
+    return HTMLExporter(
+        template_name="lab",
+        template_file=_OFFLINE_TEMPLATE,
+        extra_loaders=[jinja2.DictLoader({_OFFLINE_TEMPLATE: _OFFLINE_SOURCE})],
+    )
+
+
+def _offline(page: str, where: str) -> str:
+    """The page without scripts or stylesheets loaded from another host."""
+    dropped = 0
+
+    def drop(match: re.Match[str]) -> str:
+        nonlocal dropped
+        dropped += 1
+        return ""
+
+    page = _REMOTE_LINK.sub(drop, _REMOTE_SCRIPT.sub(drop, page))
+    if dropped:
+        logger.warning("%s: left out %d script(s)/stylesheet(s) loaded from the web: the "
+                       "page reads offline", where, dropped)
+    return page
 
 
 def _split_url(key: str, bucket: str) -> tuple[str, str]:
@@ -569,15 +681,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the runs as JSON")
     parser.add_argument(
         "--html", metavar="KEY",
-        help="render this report (a key or s3:// URL) to HTML beside it in S3 and print where",
+        help="render this report (a key or s3:// URL) to an offline HTML page: a local file "
+        f"(under ./{DEFAULT_HTML_DIR}/, or --out) and beside the report in S3; print both",
     )
+    parser.add_argument(
+        "-o", "--out", metavar="DIR",
+        help=f"with --html: write the page under DIR (default ./{DEFAULT_HTML_DIR}), "
+        "mirroring its key under reports/",
+    )
+
+
+# loggers whose INFO lines (credentials found, connections, retries) are no output of this
+# command: shown with knack-nb -v only
+CHATTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
 
 def main_reports(args: argparse.Namespace) -> int:
     """``knack-nb reports``: 0 when it listed or rendered, 1 when S3 failed, 2 on bad input."""
+    quiet = {} if getattr(args, "verbose", False) else {
+        name: logging.getLogger(name) for name in CHATTY_LOGGERS
+    }
+    levels = {name: lg.level for name, lg in quiet.items()}
+    for lg in quiet.values():
+        if lg.getEffectiveLevel() < logging.WARNING:
+            lg.setLevel(logging.WARNING)
     try:
+        return _main_reports(args)
+    finally:
+        for name, level in levels.items():
+            quiet[name].setLevel(level)
+
+
+def _main_reports(args: argparse.Namespace) -> int:
+    try:
+        if args.out and not args.html:
+            raise ConfigError("--out goes with --html KEY: where to write the page")
         if args.html:
-            print(render_html(args.html))
+            path, url = write_html(args.html, out_dir=args.out or DEFAULT_HTML_DIR)
+            print(f"wrote {path} (also {url})")
             return 0
         entries = list_reports(
             app_name=args.app_name, env=args.env, notebook=args.notebook,

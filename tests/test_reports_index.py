@@ -273,24 +273,31 @@ def test_html_of_a_missing_report_says_so(runs: Runs):
 def test_cli_table(runs: Runs, capsys: pytest.CaptureFixture[str]):
     assert cli() == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["time", "app-env", "notebook", "container", "status",
-                                "duration", "s", "counts", "error"]
-    failed_line, ok_line = lines[1:]
+    assert lines[0].split() == ["time", "app-env", "notebook", "container", "status", "secs"]
+    # each run: its row, then indented its key (what --html takes), counts and error
+    failed_line, failed_key, failed_error, ok_line, ok_key, ok_counts = lines[1:]
     assert failed_line.split()[1:5] == ["demo-dev", "knack_container_to_s3", "object_3",
                                         "failed"]
-    assert BAD_DATE_ERROR in failed_line and "In [" in failed_line
-    assert failed_line.endswith("…")  # the long message is cut; --json has all of it
+    assert failed_key == f"  {runs.key(runs.failed)}"
+    assert failed_error.startswith("  error: In [")
+    assert BAD_DATE_ERROR in failed_error
+    assert failed_error.endswith("…")  # the long message is cut; --json has all of it
     assert ok_line.split()[1:5] == ["demo-dev", "upload_metadata", "-", "ok"]
-    assert "fetched=1 written=1 unchanged=0 errors=0" in ok_line
+    assert ok_key == f"  {runs.key(runs.ok)}"
+    assert ok_counts.startswith("  counts: fetched=1 written=1 unchanged=0 errors=0")
     ok_time = ok_line.split()[0]
     assert dt.datetime.strptime(ok_time, "%Y-%m-%dT%H:%M:%SZ")
+    assert all(len(line) <= ri.TABLE_WIDTH for line in lines)
+
+    def rows(out: str) -> list[str]:
+        return [line for line in out.splitlines()[1:] if not line.startswith(" ")]
 
     assert cli("--failed", "--app-name", "demo", "--env", "dev") == 0
-    assert [line.split()[4] for line in capsys.readouterr().out.splitlines()[1:]] == ["failed"]
+    assert [line.split()[4] for line in rows(capsys.readouterr().out)] == ["failed"]
     assert cli("--limit", "1") == 0
     out = capsys.readouterr().out
     assert "knack_container_to_s3" in out and "upload_metadata" not in out.splitlines()[1]
-    assert "--limit 0" in out
+    assert len(rows(out)) == 2 and "--limit 0" in rows(out)[-1]
 
 
 def test_cli_json_has_everything_and_no_secret(runs: Runs, capsys: pytest.CaptureFixture[str]):
@@ -325,7 +332,10 @@ def test_cli_nothing_matches_and_bad_input(runs: Runs, capsys: pytest.CaptureFix
 
 def test_cli_html(runs: Runs, capsys: pytest.CaptureFixture[str]):
     assert cli("--html", runs.key(runs.failed)) == 0
-    assert capsys.readouterr().out.strip() == runs.failed.report.removesuffix(".ipynb") + ".html"
+    local = runs.key(runs.failed).replace("reports/", "reports-html/", 1).removesuffix(".ipynb")
+    assert capsys.readouterr().out.strip() == (
+        f"wrote {local}.html (also {runs.failed.report.removesuffix('.ipynb')}.html)"
+    )
     assert cli("--html", "reports/nope.ipynb") == 1
     assert "no report at" in capsys.readouterr().err
 

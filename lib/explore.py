@@ -4,8 +4,9 @@ Reads ``s3://<bucket>/_snapshots/<app>-<env>/<container>.parquet`` (``lib.snapsh
 and describes it: how many records, each column with its type and how often it is filled,
 the records' modified dates over time, a map of a location (address) field's points and a
 few sample rows. Every part is a small object that renders itself (``_repr_html_``, with a
-plain-text ``__repr__``), so each notebook cell is one expression, and the charts are SVG
-made here: no matplotlib import (~0.6 s a run), no network (no map tiles).
+plain-text ``__repr__``), so each notebook cell is one expression; the charts are SVG made
+here (no matplotlib import, ~0.6 s a run) and the map is ``lib.maps``' (Leaflet, inlined:
+its tiles load in the viewer's browser, its points show without them).
 
 Nothing is fetched from Knack and nothing is written.
 """
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from lib import config, snapshot, svgmap
+from lib import config, maps, snapshot
 from lib.publish.records import coordinates
 from lib.store import Store, escape_surrogates
 
@@ -37,6 +38,7 @@ TEXT_WIDTH = 40  # characters of a value shown in the sample
 MAX_MONTHS = 60  # a longer span of modified dates is counted per year, not per month
 BAR_COLOR = "#8fb5de"  # the colour of lib.table's bars
 LOCATION_TYPE = "address"  # the Knack field type that holds latitude/longitude
+LABEL_TYPES = ("short_text", "name")  # the first such column labels the map's points
 
 
 # --- columns -----------------------------------------------------------------------------
@@ -294,7 +296,7 @@ class PointMap:
 
     field: str | None  # the field key mapped (None: no field has coordinates)
     column: str | None = None
-    points: list[tuple[float, float]] = field(default_factory=list)  # (lon, lat)
+    points: list[maps.Point] = field(default_factory=list)  # lon, lat, record id, label
     located: int = 0  # records with at least one point
     rows: int = 0
     others: dict[str, int] = field(default_factory=dict)  # other address columns -> located
@@ -312,8 +314,8 @@ class PointMap:
             f"{self.located:,} of {self.rows:,} records; {self.unlocated:,} without "
             "coordinates"
         )
-        if len(self.points) > svgmap.MAX_POINTS:
-            text += f"; {svgmap.MAX_POINTS:,} of them drawn, evenly picked"
+        if len(self.points) > maps.MAX_POINTS:
+            text += f"; {maps.MAX_POINTS:,} of them drawn, evenly picked"
         if self.others:
             text += ". Other address columns with coordinates: " + ", ".join(
                 f"{name} ({n:,} records)" for name, n in self.others.items()
@@ -326,7 +328,7 @@ class PointMap:
     def _repr_html_(self) -> str:
         if not self.points:
             return f"<p>{_e(self.describe())}</p>"
-        return f"{svgmap.scatter_svg(self.points)}<p>{_e(self.describe())}</p>"
+        return maps.map_html(self.points, escape_surrogates(self.describe()))
 
 
 def location_columns(spec: snapshot.Spec, preferred: Iterable[str | None] = ()) -> list[str]:
@@ -338,19 +340,25 @@ def location_columns(spec: snapshot.Spec, preferred: Iterable[str | None] = ()) 
 
 
 def point_map(records: Sequence[str], spec: snapshot.Spec, keys: Sequence[str]) -> PointMap:
-    """Map the first of ``keys`` whose raw values hold coordinates; count the others."""
+    """Map the first of ``keys`` whose raw values hold coordinates; count the others. A
+    point's popup has its record's id and the record's first text (``LABEL_TYPES``) value."""
     names = {c.key: c.name for c in spec.columns}
+    label_key = next((c.key for c in spec.columns if c.type in LABEL_TYPES), None)
     rows = len(records)
     if not keys:
         return PointMap(
             None, rows=rows, note="The container has no location (address) field: no map."
         )
     per_key: dict[str, list[list[tuple[float, float]]]] = {k: [] for k in keys}
+    ids: list[tuple[str, str]] = []  # per record: its id and label
     for text in records:
         try:
             raw = json.loads(text)
         except ValueError:
             raw = {}
+        if not isinstance(raw, dict):
+            raw = {}
+        ids.append((_text(raw.get("id")), _label(raw, label_key)))
         for k in keys:
             per_key[k].append(coordinates(raw.get(f"{k}_raw")))
     chosen = next((k for k in keys if any(per_key[k])), None)
@@ -366,11 +374,25 @@ def point_map(records: Sequence[str], spec: snapshot.Spec, keys: Sequence[str]) 
     return PointMap(
         chosen,
         names[chosen],
-        [pt for pts in found for pt in pts],
+        [maps.Point(lon, lat, *ids[i]) for i, pts in enumerate(found) for lon, lat in pts],
         located=sum(1 for p in found if p),
         rows=rows,
         others={n: c for n, c in others.items() if c},
     )
+
+
+def _label(raw: dict[str, Any], key: str | None) -> str:
+    """A record's text value of ``key`` (raw, else Knack's formatted), "" when none."""
+    if key is None:
+        return ""
+    for value in (raw.get(f"{key}_raw"), raw.get(key)):
+        if isinstance(value, str) and value.strip():
+            return escape_surrogates(value.strip())
+    return ""
+
+
+def _text(value: Any) -> str:
+    return escape_surrogates(str(value)) if value not in (None, "") else ""
 
 
 # --- the sample --------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
-from lib import reports, sync
+from lib import maps, reports, sync
 from lib.emulators.knack import generate_app
 from lib.emulators.stack import agol_fields
 from lib.store import Store
@@ -154,13 +154,21 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
         assert rid in text
     assert "no coordinates in 'Location'" in text
     assert all(rid in text for rid in gone)  # the report lists the deleted features
-    maps = [out["data"]["text/html"] for cell in nb["cells"] for out in cell.get("outputs", [])
-            if "<svg" in "".join(out.get("data", {}).get("text/html", ""))]
-    assert len(maps) == 1, "the report has no map"
-    drawn = "".join(maps[0])
-    published = len(layer(stack))  # one point per feature of the layer
-    assert drawn.count("<circle") == published
-    assert f"{published:,} points in " in drawn
+    outputs = ["".join(out["data"]["text/html"]) for cell in nb["cells"]
+               for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
+    drawn = [h for h in outputs if maps.embedded(h)]
+    assert len(drawn) == 1, "the report has no map"
+    (shown,) = maps.embedded(drawn[0])
+    features = layer(stack)  # one point per feature of the layer, its popup its record's
+    assert len(shown["points"]) == len(features)
+    assert sorted(p[2] for p in shown["points"]) == sorted(
+        maps.Point(0, 0, rid, ft["attributes"]["location_name"] or "").popup
+        for rid, ft in features.items())
+    assert {(p[0], p[1]) for p in shown["points"]} == {
+        (round(ft["geometry"]["y"], 6), round(ft["geometry"]["x"], 6))
+        for ft in features.values()}
+    assert f"{len(features):,} points in " in drawn[0]
+    assert 'src="http' not in drawn[0] and "<link" not in drawn[0]  # Leaflet is inlined
     for secret in stack.secrets:
         assert secret not in text
     hosts = {r.host for r in stack.arcgis.requests}

@@ -16,8 +16,9 @@ from html.parser import HTMLParser
 
 import nbformat
 
-from lib import cli, reports, sync
+from lib import cli, maps, reports, sync
 from lib.emulators.knack import load_fixture_app
+from lib.publish.records import coordinates
 
 IDS = {"app_name": "demo", "container": "object_3", "env": "dev"}
 _NOT_NAME = re.compile(r"[^0-9a-z_]")
@@ -122,8 +123,11 @@ def test_demo_snapshot_report_counts_columns_and_months(demo_env):
     assert {m: int(n) for m, n in shown.items() if n != "0"} == dict(months)
     assert min(shown) == min(months) and max(shown) == max(months)
 
-    (located,) = [h for h in htmls if "<circle" in h]
-    assert located.count("<circle") == s["points"] == s["located"] == 2
+    (located,) = [h for h in htmls if maps.embedded(h)]
+    (shown,) = maps.embedded(located)
+    assert len(shown["points"]) == s["points"] == s["located"] == 2
+    with_points = {r["id"] for r in fixture if coordinates(r.get("field_44_raw"))}
+    assert {p[2].split(" — ")[0] for p in shown["points"]} == with_points  # popups: ids
     assert "2 points of address_lat_lon (field_44) from 2 of 25 records" in located
 
     frames = [h for h in htmls if "dataframe" in h]  # the sample and the summary
@@ -149,13 +153,18 @@ def test_generated_app_map_counts_the_located_records(signals):
     s = result.summary
     assert (s["records"], s["located"], s["points"]) == (len(raw), located, located)
     _, htmls = report(signals.stack, result)
-    (svg,) = [h for h in htmls if "<circle" in h]
-    assert svg.count("<circle") == located
-    assert f"aria-label='map of {located} points'" in svg
+    (drawn,) = [h for h in htmls if maps.embedded(h)]
+    (shown,) = maps.embedded(drawn)
+    assert len(shown["points"]) == located
+    assert f'aria-label="map of {located} points"' in drawn
+    knack = signals.knack()  # each popup: the record's id and its Location Name
+    assert sorted(p[2] for p in shown["points"]) == sorted(
+        maps.Point(0, 0, rid, r.get("field_2_raw") or "").popup
+        for rid, r in knack.items() if coordinates(r.get("field_3_raw")))
     assert (
         f"{located} points of location (field_3) from {located} of {len(raw)} records; "
         f"{len(raw) - located} without coordinates"
-    ) in svg
+    ) in drawn
     table = columns_table(htmls)
     assert table["location"][1:5] == ["field_3", "address", "string", str(located)]
 

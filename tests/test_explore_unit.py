@@ -9,7 +9,7 @@ import time
 import pandas as pd
 import pytest
 
-from lib import explore, svgmap
+from lib import explore, maps
 from lib.snapshot import Column, Spec
 
 TZ = "America/Chicago"
@@ -90,8 +90,9 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
     records = [
         json.dumps(r)
         for r in (
-            {"id": "a", "field_3_raw": point},
-            {"id": "b", "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}]},
+            {"id": "a", "field_3_raw": point, "field_2": "Alpha", "field_2_raw": "Alpha"},
+            {"id": "b", "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}],
+             "field_2_raw": " <b>Beta</b> "},
             {"id": "c", "field_3_raw": ""},
             {"id": "d", "field_3_raw": {"street": "no coordinates"}},
         )
@@ -105,15 +106,26 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
         2,
         3,
     )
-    assert mapped._repr_html_().count("<circle") == 3
+    (shown,) = maps.embedded(mapped._repr_html_())
+    assert [p[:2] for p in shown["points"]] == [[30.2, -97.7], [30.2, -97.7], [30.3, -97.6]]
+    # each popup: the record's id and its first text column's (field_2, name) value
+    assert [p[2] for p in shown["points"]] == ["a — Alpha", "b — <b>Beta</b>", "b — <b>Beta</b>"]
+    assert 'aria-label="map of 3 points"' in mapped._repr_html_()
     none = explore.point_map(records, SPEC, [])
     assert none.field is None and "no location" in none.note
 
 
 def test_the_map_draws_at_most_max_points(monkeypatch):
-    monkeypatch.setattr(svgmap, "MAX_POINTS", 50)
-    svg = svgmap.scatter_svg([(-97.7 + i / 1000, 30.2) for i in range(120)])
-    assert svg.count("<circle") == 50
+    monkeypatch.setattr(maps, "MAX_POINTS", 50)
+    located = explore.PointMap(
+        "field_3", "location", [maps.Point(-97.7 + i / 1000, 30.2) for i in range(120)],
+        located=120, rows=130,
+    )
+    html = located._repr_html_()
+    (shown,) = maps.embedded(html)
+    assert len(shown["points"]) == 50
+    assert "120 points of location (field_3) from 120 of 130 records" in html
+    assert "50 of them drawn, evenly picked" in html
 
 
 def test_the_sample_is_newest_first_with_blanks():

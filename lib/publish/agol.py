@@ -25,12 +25,12 @@ import requests
 
 from lib import config, knack
 from lib.errors import ConfigError, KnackNbError
+from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
-from lib.svgmap import PointsMap
 from lib.table import Table
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ LISTED = 50  # ids listed in a message
 DATE = "esriFieldTypeDate"
 INTEGER = {"esriFieldTypeInteger", "esriFieldTypeSmallInteger", "esriFieldTypeBigInteger"}
 REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
+LABEL_TYPES = ("short_text", "name")  # the first such field labels the map's points
 SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
 # how the library words a transient failure: a 5xx error code, a gateway's HTML, a timeout
 _TRANSIENT = re.compile(
@@ -64,7 +65,7 @@ class AgolPublish(PublishResult):
     deleted: list[str] = field(default_factory=list)  # matching values of deleted features
     skipped: dict[str, str] = field(default_factory=dict)  # record id -> why
     failed: dict[str, str] = field(default_factory=dict)  # record id -> the layer's error
-    points: list[tuple[float, float]] = field(default_factory=list)  # published (lon, lat)
+    points: list[Point] = field(default_factory=list)  # published: lon, lat, record id, label
 
     @property
     def destination(self) -> str:
@@ -84,7 +85,8 @@ class AgolPublish(PublishResult):
         return table(self.failed, "record id", "error")
 
     def map(self) -> PointsMap | None:
-        """The published points on a plain SVG map (lon/lat), or None for a table."""
+        """The published points on an interactive map (popups: record id and label), or
+        None for a table."""
         if not self.points:
             return None
         return PointsMap(self.points, f"{len(self.points):,} points in "
@@ -283,8 +285,17 @@ def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo,
             return None
         feature["geometry"] = _geometry(points, as_list=isinstance(f.location, list),
                                         layer_type=layer.geometry_type)
-        result.points.extend(points)
+        label = _label(f)
+        result.points.extend(Point(lon, lat, f.id, label) for lon, lat in points)
     return feature
+
+
+def _label(f: Formatted) -> str:
+    """A map popup's label: the record's value of the first text field (``LABEL_TYPES``),
+    "" when it has none."""
+    name = next((n for n, t in f.types.items() if t in LABEL_TYPES), None)
+    value = f.values.get(name) if name is not None else None
+    return value.strip() if isinstance(value, str) else ""
 
 
 def _geometry(points: list[tuple[float, float]], *, as_list: bool,

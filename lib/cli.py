@@ -5,7 +5,7 @@
     knack-nb run explore_container -a data-tracker -e prod -c view_197  # the snapshot, for analysts
     knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
     knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
-    knack-nb reports --html reports/data-tracker-prod/...ipynb    # one report as HTML in S3
+    knack-nb reports --html reports/data-tracker-prod/...ipynb  # offline HTML: ./reports-html/, S3
     knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
     knack-nb restore-socrata -a data-tracker -e prod -c view_197 [--backup KEY] [--dry-run]
 """

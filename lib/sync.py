@@ -17,7 +17,7 @@ from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
 from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
-from lib.table import Table
+from lib.table import Note, Table
 
 logger = logging.getLogger(__name__)
 
@@ -42,11 +42,38 @@ class MetadataUpload:
 
     @property
     def views(self) -> Table:
-        return schema.views_table(self.metadata)
+        table = schema.views_table(self.metadata)
+        table.caption = schema.views_note(self.metadata)
+        return table
 
     @property
     def changes_table(self) -> Table:
         return schema.changes_table(self.changes)
+
+    def describe(self) -> Note:
+        return Note(f"**{schema.app_description(self.metadata)}** (`{self.app_id}`) → "
+                    f"`{self.url}`: " + ("written." if self.written else
+                                         "unchanged since the last upload, nothing written."))
+
+    def record_counts(self) -> Table:
+        """Knack's record count per object, largest first, with bars; the caption says
+        what Knack did not give."""
+        counts = schema.record_counts(self.metadata)
+        title = f"Records per object ({schema.app_name(self.metadata)}, Knack's count)"
+        return counts.table(title + (f". {counts.note}" if counts.note else ""))
+
+    def schema_changes(self) -> Table:
+        """The fields added, removed, renamed or retyped since the last upload; the caption
+        says which containers need a full run of their sync."""
+        table = self.changes_table
+        if not self.previous_found:
+            table.caption = "No metadata was stored before: this is the first upload."
+        elif not self.changes:
+            table.caption = "No field was added, removed, renamed or retyped."
+        else:
+            table.caption = ("These containers changed and need a full run (date=None) of "
+                             "their sync: " + ", ".join(self.needs_full_run))
+        return table
 
     @property
     def needs_full_run(self) -> list[str]:
@@ -120,6 +147,7 @@ class SyncError(KnackNbError):
 
 SYNC_JOB = "knack_container_to_s3"
 SAMPLE_ROWS = 5
+SHOWN_ROWS = 50  # records a report lists per kind of problem (deleted, failed, rejected)
 
 
 @dataclass
@@ -178,6 +206,26 @@ class ContainerSync:
             "seconds": round(self.seconds, 2),
             "records_per_second": round(self.fetched / self.seconds, 1) if self.seconds else 0.0,
         }
+
+    def describe(self) -> Note:
+        """What ran, in a sentence, and the run's notes (for the report)."""
+        since = (f", records modified on or after {self.knack_date} (app time; `date` = "
+                 f"{self.since.isoformat()})" if self.since else "")
+        return Note(f"**{self.mode} run** of `{self.container}` ({self.app_name}-{self.env})"
+                    f"{since}" + "".join(f"\n- {note}" for note in self.notes))
+
+    def problems(self) -> Table:
+        """The records deleted (no longer in Knack), not written and rejected, one a row."""
+        rows = [{"record": rid, "what": "deleted", "why": "no longer in Knack"}
+                for rid in self.deleted[:SHOWN_ROWS]]
+        rows += [{"record": rid, "what": "failed", "why": why}
+                 for rid, why in list(self.failed.items())[:SHOWN_ROWS]]
+        rows += [{"record": bad, "what": "rejected", "why": "no valid id"}
+                 for bad in self.rejected[:SHOWN_ROWS]]
+        more = len(self.deleted) + len(self.failed) + len(self.rejected) - len(rows)
+        caption = (f"deleted {len(self.deleted)}, failed {len(self.failed)}, rejected "
+                   f"{len(self.rejected)}" + (f" ({more} more not listed)" if more > 0 else ""))
+        return Table(rows, ["record", "what", "why"], caption=caption)
 
     def counts(self) -> Table:
         """The record counts, one row per outcome, each with a bar (none when all are 0)."""
@@ -246,7 +294,7 @@ def sync_container(
             with progress_bar(f"sync {container}", unit="rec") as bar:
                 pages = _PageWriter(store, container, result, snap, stored, bar.update)
                 listing = client.list_records(container, scene=scene, filters=filters,
-                                              on_records=pages.take)
+                                              on_records=pages.take, on_estimate=bar.set_total)
             known = stored.result() if stored is not None else None
         result.fetched = listing.count
         if not listing.complete:

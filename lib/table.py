@@ -119,3 +119,17 @@ class Table:
         if not body:
             lines.append("(none)")
         return "\n".join(lines)
+
+
+class Note:
+    """A few lines of Markdown that render themselves (a report's prose, built in ``lib``
+    rather than in notebook cells)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.text

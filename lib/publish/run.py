@@ -12,7 +12,7 @@ from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.store import Store, escape_surrogates
-from lib.table import Table
+from lib.table import Note, Table
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
 
@@ -21,6 +21,8 @@ class PublishError(KnackNbError):
     """The destination refused records or kept failing; the report says which and what to
     do."""
 
+
+SHOWN_IDS = 50  # record ids a report lists per count
 
 @dataclass(kw_only=True)
 class PublishResult:
@@ -75,6 +77,24 @@ class PublishResult:
             "retries": self.retries,
             "seconds": round(self.seconds, 2),
         }
+
+    def describe(self) -> Note:
+        """What ran, in a sentence, and the run's notes (for the report)."""
+        since = f", records written to S3 since {self.since.isoformat()}" if self.since else ""
+        return Note(f"**{self.mode} publish** of `{self.container}` to {self.destination}{since}"
+                    + "".join(f"\n- {note}" for note in self.notes))
+
+    def outcome(self) -> Table:
+        """What the publish did to the destination: a row per count, with the ids of the
+        records deleted (and kept) when there are any."""
+        ids = {"deleted": getattr(self, "deleted", []), "kept": getattr(self, "kept", [])}
+        rows = [{"": "read from S3", "records": self.read, "ids": None}]
+        for name, n in self.counts().items():
+            shown = ids.get(name) or []
+            rows.append({"": name, "records": n,
+                         "ids": ", ".join(shown[:SHOWN_IDS]) + ("…" if len(shown) > SHOWN_IDS
+                                                              else "") if shown else None})
+        return Table(rows, ["", "records", "ids"], bars="records")
 
     def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")

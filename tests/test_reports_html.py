@@ -162,3 +162,16 @@ def test_table_lines_fit_with_long_names_and_errors():
     assert error.startswith("  error: In [12] SocrataError: x x") and error.endswith("…")
     assert lines[-2].split() == ["2026-11-29T12:34:35Z", "d-dev", "n", "-", "ok", "1.0"]
     assert lines[-1] == "  reports/d-dev/n/20261129T000000.000Z_app.ipynb"  # no counts line
+
+
+def test_remote_scripts_and_stylesheets_are_left_out(caplog: pytest.LogCaptureFixture):
+    page = (
+        '<head><script src="https://cdn.example/x.js"></script>'
+        "<SCRIPT type='text/javascript' src='//cdn.example/y.js'>\n</SCRIPT>"
+        '<link rel="stylesheet" href="http://cdn.example/s.css">'
+        '<script>var here = 1;</script><link rel="icon" href="data:,"></head>'
+    )
+    kept = ri._offline(page, "s3://b/k.ipynb")
+    assert kept == '<head><script>var here = 1;</script><link rel="icon" href="data:,"></head>'
+    assert "left out 3" in caplog.text and "s3://b/k.ipynb" in caplog.text
+    assert ri._offline(kept, "s3://b/k.ipynb") == kept

@@ -105,12 +105,22 @@ _SCRIPT = """
   if (data.cluster) { group.addLayers(markers); }
   else { markers.forEach(function (m) { group.addLayer(m); }); }
   group.addTo(map);
-  if (markers.length) {
-    map.fitBounds(L.latLngBounds(data.points.map(function (p) { return [p[0], p[1]]; })),
-                  {padding: [24, 24], maxZoom: 16});
-  } else {
-    map.setView([0, 0], 1);
+  var bounds = markers.length
+    ? L.latLngBounds(data.points.map(function (p) { return [p[0], p[1]]; })) : null;
+  var touched = false;  // once the viewer pans, zooms or clicks, the view is theirs
+  ["mousedown", "wheel", "touchstart", "keydown"].forEach(function (name) {
+    map.getContainer().addEventListener(name, function () { touched = true; });
+  });
+  function fit() {
+    if (bounds) { map.fitBounds(bounds, {padding: [24, 24], maxZoom: 16}); }
+    else { map.setView([0, 0], 1); }
   }
+  fit();
+  // a page may lay the iframe out after its script ran (0x0: the fit was for no size):
+  // fit again whenever it is resized, until the viewer has moved the map
+  window.addEventListener("resize", function () {
+    if (!touched) { map.invalidateSize(false); fit(); }
+  });
   window.knackMap = {map: map, markers: markers, group: group};  // for a test, a debugger
 })();
 """

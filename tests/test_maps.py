@@ -108,23 +108,45 @@ def test_the_vendored_files_and_licenses_ship_in_the_wheel():
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="no chromium to run the map's scripts")
 
 
-@pytest.mark.skipif(not CHROMIUM, reason="no chromium to run the map's scripts")
-def test_a_browser_draws_every_marker_with_no_network(tmp_path):
-    """The map's page in headless chromium that cannot resolve any host (no tiles): one
-    circle (an SVG path) per point, and a popup opened shows its text, not its HTML."""
-    doc = maps.map_document(points(5, label="<b>bold</b> {i}"))
-    probe = ("<script>setTimeout(function () { knackMap.markers[4].openPopup(); }, 50);"
-             "</script></body>")
+def browser_dom(doc: str, probe: str, tmp_path: Path) -> str:
+    """``doc`` with ``probe`` (a script) run in headless chromium that cannot resolve any
+    host (no tiles, no network): the DOM after its scripts ran."""
     page = tmp_path / "map.html"
-    page.write_text(doc.replace("</body>", probe), encoding="utf-8")
-    dom = subprocess.run(
+    page.write_text(doc.replace("</body>", f"<script>{probe}</script></body>"), encoding="utf-8")
+    return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=3000",
          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
-    assert len(re.findall(r'<path class="leaflet-interactive"', dom)) == 5
+
+
+def circles(dom: str) -> list[str]:
+    """The "d" of each circle marker Leaflet drew (an SVG path; "M0 0": out of view)."""
+    return re.findall(r'<path class="leaflet-interactive"[^>]* d="([^"]*)"', dom)
+
+
+@needs_chromium
+def test_a_browser_draws_every_marker_with_no_network_and_popups_as_text(tmp_path):
+    doc = maps.map_document(points(5, label="<b>bold</b> {i}"))
+    dom = browser_dom(doc, "setTimeout(function () { knackMap.markers[4].openPopup(); }, 50);",
+                      tmp_path)
+    drawn = circles(dom)
+    assert len(drawn) == 5 and "M0 0" not in drawn  # each in view: fitted to the points
     (popup,) = re.findall(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div>', dom)
     assert popup == "<div>rec4 — &lt;b&gt;bold&lt;/b&gt; 4"
+
+
+@needs_chromium
+def test_a_map_laid_out_after_its_script_is_fitted_again(tmp_path):
+    """A page may size the iframe after the map's script ran (nbconvert's did, now and
+    then: the map was fitted to 0x0, zoomed to a street with no point in view)."""
+    spread = [maps.Point(-98 + i / 10, 30 + i / 20, f"r{i}") for i in range(6)]  # ~50 km
+    doc = maps.map_document(spread).replace("<div id='map'>", "<div id='map' hidden>")
+    probe = ("setTimeout(function () { document.getElementById('map').hidden = false;"
+             " window.dispatchEvent(new Event('resize')); }, 50);")
+    drawn = circles(browser_dom(doc, probe, tmp_path))
+    assert len(drawn) == 6 and "M0 0" not in drawn

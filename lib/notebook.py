@@ -145,13 +145,15 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
     except Exception:  # noqa: BLE001 - str(value) itself may fail
         evalue = "(its message could not be shown)"
         stb = [f"{etype.__name__}: {evalue}"]
-    if isinstance(value, KnackNbError) and _header_failed(evalue, shell.execution_count):
+    # IPython has counted the failing cell by the time its handler runs: its "In [n]" is one less
+    cell = shell.execution_count - 1
+    if isinstance(value, KnackNbError) and _header_failed(f"{etype.__name__}: {evalue}", cell):
         # stated once, in the header at the top; the cell points there (evalue stays whole
         # for papermill and the reports index)
         stb = [f"{etype.__name__}: this run failed; the header at the top of the report "
                "says why and what to do"]
     elif _header is not None:
-        _header_failed(f"{etype.__name__}: {evalue}", shell.execution_count)
+        _header_failed(f"{etype.__name__}: {evalue}", cell)
     shell._showtraceback(etype, evalue, stb)  # noqa: SLF001 - IPython's documented hook
     return stb
 

@@ -550,13 +550,38 @@ def _render(key: str, bucket: str, client: Any) -> tuple[str, str, str, ReportEn
     except Exception as e:  # noqa: BLE001 - nbformat raises several kinds
         raise StoreError(f"s3://{bucket}/{key} is not a readable notebook: {e}") from None
     entry = entry_from_notebook(nb, bucket=bucket, key=key)
+    header = _take_header(nb)
     with warnings.catch_warnings():  # the glued scraps have no HTML form: nothing to say
         warnings.filterwarnings("ignore", message=r".*scrapbook\.scrap\.json.*")
         page, _ = _exporter().from_notebook_node(
             nb, resources={"metadata": {"name": f"{entry.notebook} {entry.app_env} {entry.status}"}}
         )
-    page = _with_banner(_offline(page, f"s3://{bucket}/{key}"), entry)
+    page = _with_banner(_offline(page, f"s3://{bucket}/{key}"), entry, header)
     return bucket, key, page, entry
+
+
+def _take_header(nb: Any) -> str:
+    """The HTML of the report's header (lib/header.py), taken out of its cell so that the
+    page opens with it; papermill's own "An Exception was encountered" cell goes too (the
+    header says which cell failed, and papermill's marker at that cell stays). "" for a
+    report without a header (one written before headers existed)."""
+    found = ""
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        for i, out in enumerate(outputs):
+            text = out.get("data", {}).get("text/html", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if 'class="knack-nb-header"' in text:
+                found = text
+                del outputs[i]
+                break
+        if found:
+            break
+    if found:
+        nb.cells = [c for c in nb.cells if not (
+            c.cell_type == "markdown" and "papermill-error-cell-tag" in c.metadata.get("tags", [])
+            and "An Exception was encountered" in c.source)]
+    return found
 
 
 def _put_html(client: Any, bucket: str, key: str, page: str) -> str:
@@ -626,6 +651,9 @@ def _split_url(key: str, bucket: str) -> tuple[str, str]:
     return bucket, key.lstrip("/")
 
 
+HEADER_FAILED = 'class="knack-nb-header" data-status="failed"'  # lib/header.py's, failed
+
+
 def banner_html(entry: ReportEntry) -> str:
     """The block put before the notebook of a run that did not succeed ("" for ok)."""
     if entry.status == OK:
@@ -650,8 +678,11 @@ def banner_html(entry: ReportEntry) -> str:
     )
 
 
-def _with_banner(page: str, entry: ReportEntry) -> str:
-    banner = banner_html(entry)
+def _with_banner(page: str, entry: ReportEntry, header: str = "") -> str:
+    """The page with the report's header first, and the banner of a run that did not
+    succeed unless that header already states its error."""
+    banner = "" if HEADER_FAILED in header else banner_html(entry)
+    banner += header
     if not banner:
         return page
     body = re.search(r"<body[^>]*>", page)

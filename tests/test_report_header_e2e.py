@@ -65,6 +65,9 @@ def test_a_failed_report_states_its_error_once_at_the_top(signals):
     escaped = html_escape(message)
     seen = [o for o in outputs(nb) if message in shown(o) or escaped in shown(o)]
     assert len(seen) == 1, [shown(o)[:200] for o in seen]
+    (failing,) = [c for c in nb["cells"] if any(o["output_type"] == "error"
+                                                for o in c.get("outputs", []))]
+    assert f"What went wrong (cell In [{failing['execution_count']}])" in html
     (error,) = [o for o in outputs(nb) if o["output_type"] == "error"]
     assert error["evalue"] == message  # whole, for papermill and the reports index
     assert "header at the top" in error["traceback"][0]

@@ -5,6 +5,7 @@ the command line, in process and as a process of its own, to a local file and to
 from __future__ import annotations
 
 import datetime as dt
+import html
 import os
 import re
 import subprocess
@@ -70,16 +71,19 @@ def test_html_of_a_failed_run_is_a_local_file_like_the_s3_copy(
     assert_reads_offline(page)
     assert "NaN" not in page
     entry = ri.list_reports(failed_only=True)[0]
-    assert page.count('id="knack-nb-run-status"') == 1  # the failure banner, once
-    assert page.count(ri.banner_html(entry)) == 1
-    assert page.index(ri.banner_html(entry)) < page.index('class="jp-Cell ')
+    # the report's own header states the failure, once, near the top: no banner beside it
+    assert page.count(ri.HEADER_FAILED) == 1 and "knack-nb-run-status" not in page
+    assert page.index(ri.HEADER_FAILED) < page.index('class="jp-Cell ')  # first, on top
+    assert "An Exception was encountered" not in page  # papermill's heading: the header says it
+    message = html.escape(entry.error.split(": ", 1)[1])
+    assert page.count(message) == 1, entry.error
     for secret in runs.stack.secrets:
         assert secret not in page
 
     # again: the same place, overwritten
     assert cli.main(["reports", "--html", runs.failed.report]) == 0
     assert wrote(capsys.readouterr().out) == (path, url)
-    assert path.read_bytes().count(b'id="knack-nb-run-status"') == 1
+    assert path.read_bytes().count(ri.HEADER_FAILED.encode()) == 1
 
 
 def test_html_out_dir_as_its_own_process(runs: Runs, tmp_path: Path):  # noqa: F811
@@ -96,6 +100,8 @@ def test_html_out_dir_as_its_own_process(runs: Runs, tmp_path: Path):  # noqa: F
     assert_reads_offline(page)
     assert "NaN" not in page
     assert "knack-nb-run-status" not in page and "all_fields_test" in page  # ok: no banner
+    assert 'class="knack-nb-header" data-status="ok"' in page  # the header, with its counts
+    assert 'class="knack-nb-counts"' in page
     assert not CHATTY.search(done.stderr), done.stderr
     assert not Path("reports-html", *key.split("/")[1:]).with_suffix(".html").exists()
 

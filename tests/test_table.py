@@ -37,3 +37,18 @@ def test_an_empty_table_says_none_and_converts_to_pandas():
     assert empty.empty and "<em>none</em>" in empty._repr_html_() and "(none)" in repr(empty)
     frame = Table([{"a": 1, "b": "x"}]).to_pandas()
     assert list(frame.columns) == ["a", "b"] and frame.iloc[0]["b"] == "x"
+
+
+def test_a_publish_sample_shows_few_columns_and_local_dates():
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from lib.publish.run import SAMPLE_COLUMNS, sample_table
+
+    instant = dt.datetime(2026, 7, 4, 15, 30, tzinfo=dt.UTC)
+    row = {"id": "a" * 24, "modified": int(instant.timestamp() * 1000),
+           **{f"c{i}": i for i in range(20)}}
+    table = sample_table([row], dates=["modified"], tz=ZoneInfo("America/Chicago"))
+    assert len(table.columns) == SAMPLE_COLUMNS and table.columns[:2] == ["id", "modified"]
+    assert table.caption == f"{SAMPLE_COLUMNS} of 22 columns"
+    assert table.rows[0]["modified"] == "2026-07-04 10:30 CDT"  # epoch ms as local time

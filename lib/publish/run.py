@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class PublishError(KnackNbError):
 
 
 SHOWN_IDS = 50  # record ids a report lists per count
+SAMPLE_COLUMNS = 8  # columns of a sample of published rows (the rest: in the destination)
 
 @dataclass(kw_only=True)
 class PublishResult:
@@ -132,13 +134,25 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     )
 
 
-def sample_table(rows: list[dict[str, Any]]) -> Table:
-    """A few published rows as a table; a lone surrogate (valid in JSON, not in UTF-8 or
-    Arrow strings) shows as its escape instead of failing the report."""
-    return Table(
-        {k: escape_surrogates(v) if isinstance(v, str) else v for k, v in row.items()}
-        for row in rows
-    )
+def sample_table(rows: list[dict[str, Any]], *, dates: Iterable[str] = (),
+                 tz: dt.tzinfo | None = None) -> Table:
+    """A few published rows as a table of their first SAMPLE_COLUMNS columns (the caption
+    says how many there are); ``dates``: columns of epoch milliseconds (ArcGIS dates), shown
+    as local times in ``tz``. A lone surrogate (valid in JSON, not in UTF-8 or Arrow
+    strings) shows as its escape instead of failing the report."""
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    shown = names[:SAMPLE_COLUMNS]
+    dates = set(dates)
+
+    def cell(name: str, value: Any) -> Any:
+        if name in dates and isinstance(value, int | float) and not isinstance(value, bool):
+            when = dt.datetime.fromtimestamp(value / 1000, dt.UTC).astimezone(tz)
+            return when.strftime("%Y-%m-%d %H:%M %Z").strip()
+        return escape_surrogates(value) if isinstance(value, str) else value
+
+    caption = (f"{len(shown)} of {len(names)} columns" if len(names) > len(shown) else None)
+    return Table(({k: cell(k, row.get(k)) for k in shown} for row in rows), shown,
+                 caption=caption)
 
 
 def table(items: dict[str, str], key: str, value: str) -> Table:

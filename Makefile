@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: install demo lab test lint clean
+.PHONY: install demo lab screenshots test lint clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ $(STAMP): pyproject.toml
 ## Run the main job on the bundled demo (emulators + moto server, no credentials).
 demo: $(STAMP)
 	$(BIN)/python -m lib.emulators.demo run
+
+## The demo's reports as offline HTML and PNG screenshots (headless Chromium: Debian's
+## chromium package), and Jupyter Lab with the sync's report open: screenshots/.
+screenshots: $(STAMP)
+	$(BIN)/python -m lib.emulators.screenshots
 
 ## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill).
 lab: $(STAMP)

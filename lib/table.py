@@ -91,7 +91,8 @@ class Table:
         out = [STYLE, '<table class="knack-nb-table">']
         if self.caption:
             out.append(f"<caption>{html.escape(self.caption)}</caption>")
-        out.append("<thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+        out.append("<thead><tr>" + "".join(f'<th style="text-align:left">{html.escape(c)}</th>'
+                                         for c in cols)
                    + ("<th></th>" if peak > 0 else "") + "</tr></thead><tbody>")
         if not self.rows:
             out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
@@ -99,12 +100,14 @@ class Table:
             cells = []
             for c in cols:
                 v = r.get(c)
-                css = ' class="num"' if _is_number(v) else ""
-                cells.append(f"<td{css}>{html.escape(cell_text(v))}</td>")
+                # inline styles: Lab's sanitizer drops a saved report's <style> (untrusted)
+                align = "right" if _is_number(v) else "left"
+                cells.append(f'<td style="text-align:{align}">{html.escape(cell_text(v))}</td>')
             if peak > 0:
                 v = r.get(self.bars) if self.bars else None
                 width = round(120 * v / peak) if _is_number(v) and v > 0 else 0
-                cells.append(f'<td><span class="knack-nb-bar" style="width:{width}px"></span></td>')
+                cells.append(f'<td><span class="knack-nb-bar" style="display:inline-block;'
+                             f'height:10px;background:#8fb5de;width:{width}px"></span></td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         return "".join(out)

@@ -53,5 +53,8 @@ def test_notebooks_are_clean_and_follow_the_contract():
             assert not re.search(r"^\s*(def|class) ", text, flags=re.M), f"{path.name} defines"
             assert "sys.path" not in text
             assert not re.search(r"(?i)(api_key|password|secret|token)\s*=", text), path.name
-        # the last code cell glues the summary (scrapbook's format, tests/test_glue.py)
-        assert 'notebook.glue("summary"' in "".join(code[-1]["source"]), path.name
+        # the last code cell glues the summary (notebook.finish: scrapbook's format,
+        # tests/test_glue.py) and updates the header the first code cell after the
+        # parameters showed (notebook.start)
+        assert "".join(code[-1]["source"]).startswith("notebook.finish(result)"), path.name
+        assert f'notebook.start("{path.stem}"' in "".join(code[1]["source"]), path.name

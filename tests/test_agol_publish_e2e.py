@@ -17,6 +17,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import re
 import socket
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -169,6 +170,12 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
         for ft in features.values()}
     assert f"{len(features):,} points in " in drawn[0]
     assert 'src="http' not in drawn[0] and "<link" not in drawn[0]  # Leaflet is inlined
+    # the sample shows the layer's dates (epoch milliseconds) as the app's local times
+    (sample,) = [h for h in ("".join(out.get("data", {}).get("text/html", ""))
+                             for cell in nb["cells"] for out in cell.get("outputs", []))
+                 if "<th" in h and "modified_date" in h]
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} C[SD]T", sample), sample[:500]
+    assert not re.search(r">\d{13}<", sample)
     for secret in stack.secrets:
         assert secret not in text
     hosts = {r.host for r in stack.arcgis.requests}

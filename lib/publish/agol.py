@@ -227,7 +227,9 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
             (f.id, feature) for f in formatted
             if (feature := _feature(f, layer, match, tz, result)) is not None
         ]
-        result.sample = sample_table([ft["attributes"] for _, ft in features[:SAMPLE_ROWS]])
+        result.sample = sample_table(  # the layer's dates (epoch ms) as the app's local times
+            [ft["attributes"] for _, ft in features[:SAMPLE_ROWS]],
+            dates=[name for name, kind in layer.fields.items() if kind == DATE], tz=tz)
         existing = layer.existing(match, None if result.mode == "full" else
                                   sorted({ft["attributes"][match] for _, ft in features}))
         _upsert(layer, match, features, existing, agol.chunk_size, result)

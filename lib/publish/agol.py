@@ -31,7 +31,7 @@ from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
-from lib.table import Table
+from lib.table import Note, Table
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +84,12 @@ class AgolPublish(PublishResult):
     def failed_table(self) -> Table:
         return table(self.failed, "record id", "error")
 
-    def map(self) -> PointsMap | None:
-        """The published points on an interactive map (popups: record id and label), or
-        None for a table."""
+    def map(self) -> PointsMap | Note:
+        """The published points on an interactive map (popups: record id and label); for a
+        table (or no point published), a line saying so."""
         if not self.points:
-            return None
+            return Note("A table: no geometry to map." if not self.geometry_type else
+                        "No point was published: nothing to map.")
         return PointsMap(self.points, f"{len(self.points):,} points in "
                                       f"{self.layer_name or self.service_id}")
 

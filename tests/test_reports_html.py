@@ -56,6 +56,20 @@ def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
 
 
+def checked_page(runs: Runs, result, path: Path, url: str, out: Path) -> str:  # noqa: F811
+    """The page written for ``result``: at ``out`` mirroring its key, equal to the S3 copy
+    beside the report, offline and without NaN."""
+    key = runs.key(result)
+    assert path == out.joinpath(*key.split("/")[1:]).with_suffix(".html")
+    assert url == result.report.removesuffix(".ipynb") + ".html"
+    local = path.read_bytes()
+    assert local == s3_page(runs, url)
+    page = local.decode()
+    assert_reads_offline(page)
+    assert "NaN" not in page
+    return page
+
+
 def test_html_of_a_failed_run_is_a_local_file_like_the_s3_copy(
     runs: Runs, capsys: pytest.CaptureFixture[str]  # noqa: F811
 ):
@@ -63,13 +77,7 @@ def test_html_of_a_failed_run_is_a_local_file_like_the_s3_copy(
     assert cli.main(["reports", "--html", key]) == 0
     path, url = wrote(capsys.readouterr().out)
     # the default directory, mirroring the key under reports/, relative to where it ran
-    assert path == Path("reports-html", *key.split("/")[1:]).with_suffix(".html")
-    assert url == runs.failed.report.removesuffix(".ipynb") + ".html"
-    local = path.read_bytes()
-    assert local == s3_page(runs, url)
-    page = local.decode()
-    assert_reads_offline(page)
-    assert "NaN" not in page
+    page = checked_page(runs, runs.failed, path, url, Path("reports-html"))
     entry = ri.list_reports(failed_only=True)[0]
     # the report's own header states the failure, once, near the top: no banner beside it
     assert page.count(ri.HEADER_FAILED) == 1 and "knack-nb-run-status" not in page
@@ -92,13 +100,7 @@ def test_html_out_dir_as_its_own_process(runs: Runs, tmp_path: Path):  # noqa: F
     assert done.returncode == 0, done.stderr
     path, url = wrote(done.stdout)
     key = runs.key(runs.ok)
-    assert path == out.joinpath(*key.split("/")[1:]).with_suffix(".html")
-    assert url == runs.ok.report.removesuffix(".ipynb") + ".html"
-    local = path.read_bytes()
-    assert local == s3_page(runs, url)
-    page = local.decode()
-    assert_reads_offline(page)
-    assert "NaN" not in page
+    page = checked_page(runs, runs.ok, path, url, out)
     assert "knack-nb-run-status" not in page and "all_fields_test" in page  # ok: no banner
     assert 'class="knack-nb-header" data-status="ok"' in page  # the header, with its counts
     assert 'class="knack-nb-counts"' in page

@@ -44,7 +44,7 @@ def setup(level: int = logging.INFO) -> None:
     shell = _ipython()
     if shell is not None:
         shell.set_custom_exc((Exception,), _show_error)
-        if _in_kernel() and not getattr(setup, "_exit_registered", False):
+        if in_kernel() and not getattr(setup, "_exit_registered", False):
             atexit.register(_exit_fast, shell)
             setup._exit_registered = True  # type: ignore[attr-defined]
 
@@ -98,7 +98,7 @@ def _header_failed(error: str, cell: int | None) -> bool:
     return True
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     """Whether this is a Jupyter kernel's process (papermill's, knack-nb's or Lab's)."""
     kernelapp = sys.modules.get("ipykernel.kernelapp")
     return kernelapp is not None and kernelapp.IPKernelApp.initialized()

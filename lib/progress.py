@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from lib.notebook import in_kernel
+
 # Updates of a display bar are sent at most this often (seconds); the last state is always
 # sent when the bar closes.
 DISPLAY_INTERVAL = 0.5
@@ -44,18 +46,12 @@ class ProgressBar(Protocol):
 
 def progress_bar(desc: str, *, total: int | None = None, unit: str = "it") -> ProgressBar:
     """A progress bar for ``desc``: a display output in a Jupyter kernel, tqdm elsewhere."""
-    if _in_kernel():
+    if in_kernel():
         return DisplayBar(desc, total=total, unit=unit)
     return _text_bar_class()(
         desc=desc, total=total, unit=unit, file=sys.stderr, mininterval=TEXT_INTERVAL,
         leave=True, dynamic_ncols=False, ncols=90,
     )
-
-
-def _in_kernel() -> bool:
-    """Whether this is a Jupyter kernel's process (as ``lib.notebook._in_kernel``)."""
-    kernelapp = sys.modules.get("ipykernel.kernelapp")
-    return kernelapp is not None and kernelapp.IPKernelApp.initialized()
 
 
 @functools.cache

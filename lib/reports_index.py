@@ -565,23 +565,19 @@ def _take_header(nb: Any) -> str:
     page opens with it; papermill's own "An Exception was encountered" cell goes too (the
     header says which cell failed, and papermill's marker at that cell stays). "" for a
     report without a header (one written before headers existed)."""
-    found = ""
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
         for i, out in enumerate(outputs):
             text = out.get("data", {}).get("text/html", "")
             text = "".join(text) if isinstance(text, list) else text
             if 'class="knack-nb-header"' in text:
-                found = text
                 del outputs[i]
-                break
-        if found:
-            break
-    if found:
-        nb.cells = [c for c in nb.cells if not (
-            c.cell_type == "markdown" and "papermill-error-cell-tag" in c.metadata.get("tags", [])
-            and "An Exception was encountered" in c.source)]
-    return found
+                nb.cells = [c for c in nb.cells if not (
+                    c.cell_type == "markdown"
+                    and "papermill-error-cell-tag" in c.metadata.get("tags", [])
+                    and "An Exception was encountered" in c.source)]
+                return text
+    return ""
 
 
 def _put_html(client: Any, bucket: str, key: str, page: str) -> str:

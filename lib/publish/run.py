@@ -93,9 +93,8 @@ class PublishResult:
         rows = [{"": "read from S3", "records": self.read, "ids": None}]
         for name, n in self.counts().items():
             shown = ids.get(name) or []
-            rows.append({"": name, "records": n,
-                         "ids": ", ".join(shown[:SHOWN_IDS]) + ("…" if len(shown) > SHOWN_IDS
-                                                              else "") if shown else None})
+            text = ", ".join(shown[:SHOWN_IDS]) + ("…" if len(shown) > SHOWN_IDS else "")
+            rows.append({"": name, "records": n, "ids": text or None})
         return Table(rows, ["", "records", "ids"], bars="records")
 
     def dropped_table(self) -> Table:

@@ -3,7 +3,8 @@
 After every successful sync it holds exactly the records stored under
 ``<app>-<env>/<container>/``, one row each (DESIGN.md, S3 layout): ``id``, ``record`` (the
 record's JSON, byte-equal to its object), then one typed column per field of the
-container's object, named by the label rule (Socrata's field names, ``lib.publish.records``).
+container's object, named by ``column_names`` (the label rule, one name per field: the
+publishers' names, ``lib.publish.records``, with ``record`` reserved too).
 
 How it stays exact:
 
@@ -42,7 +43,7 @@ import pyarrow.parquet as pq
 from lib import knack, schema
 from lib.errors import KnackNbError, StoreError
 from lib.ids import IdSet
-from lib.publish.records import field_name, knackpy_records
+from lib.publish.records import column_names, knackpy_records
 from lib.store import (
     UPLOAD_WORKERS,
     Store,
@@ -67,7 +68,7 @@ DOWNLOAD_CHUNK = 1 << 20  # bytes of a snapshot read from S3 at once
 READ_BATCH_ROWS = 1_000
 READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
 FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})
-RESERVED = ("id", "record")  # a field named so by the label rule gets its key appended
+RESERVED = ("id", "record")  # never a field's column: column_names appends its key
 
 
 class SnapshotError(KnackNbError):
@@ -95,16 +96,10 @@ class Spec:
 
     @classmethod
     def from_metadata(cls, metadata: dict[str, Any], container: str) -> Spec:
-        names = schema.field_names(metadata, container)
+        names = column_names(metadata, container, reserved=RESERVED)
         types = schema.field_types(metadata, container)
-        taken = set(RESERVED)
-        columns = []
-        for key, label in names.items():
-            name = field_name(label)
-            if name in taken:  # "Record", or two fields with one label
-                name = f"{name}_{key}"
-            taken.add(name)
-            columns.append(Column(key, name, types.get(key, "")))
+        columns = [Column(key, names[key], types.get(key, ""))  # in the metadata's order
+                   for key in schema.field_names(metadata, container)]
         tz = knack.app_timezone(metadata).key
         defs = dumps_stable([schema.container_fields(metadata, container), tz])
         return cls(container, tz, tuple(columns), md5_hex(defs))
@@ -414,6 +409,9 @@ def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:
     spec = Spec.from_schema(arrow_schema)
     if spec is None or arrow_schema.names[:2] != list(RESERVED):
         raise ValueError("not a snapshot of knack-notebooks (no id and record columns)")
+    twice = sorted({n for n in arrow_schema.names if arrow_schema.names.count(n) > 1})
+    if twice:  # written before column names were unique: one field's values are lost
+        raise ValueError(f"columns named twice: {', '.join(twice)}")
     return pf, spec
 
 

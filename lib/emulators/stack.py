@@ -50,10 +50,11 @@ AGOL_STRING_LENGTH = 4000  # long enough for the fixtures' paragraphs and rich t
 def _published_fields(metadata: dict[str, Any], object_key: str,
                       left_out: set[str]) -> list[tuple[dict[str, Any], str]]:
     """An object's fields (but ``left_out`` labels), each with the name a publisher gives it."""
-    from lib.publish.records import field_name
+    from lib.publish.records import column_names
 
     obj = next(o for o in metadata["objects"] if o["key"] == object_key)
-    return [(f, field_name(f["name"])) for f in obj["fields"] if f["name"] not in left_out]
+    names = column_names(metadata, object_key)
+    return [(f, names[f["key"]]) for f in obj["fields"] if f["name"] not in left_out]
 
 
 def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,

@@ -218,6 +218,8 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
                 f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
                 f"containers.{container}.agol"
             )
+        publish_run.refuse_collisions(run.metadata, container, layer.names,
+                                      destination=result.destination)
         _geometry_notes(agol, layer, result)
         records = run.read_records()
         result.read = len(records)

@@ -12,6 +12,7 @@ from typing import Any
 from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
+from lib.publish.records import unresolved_collisions
 from lib.store import Store, escape_surrogates
 from lib.table import Note, Table
 
@@ -131,6 +132,17 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
         "and rerun; if the records really are gone, set `allow_mass_delete: true` under "
         f"containers.{container} in {app_name}.yaml, rerun, and set it back"
     )
+
+
+def refuse_collisions(metadata: dict[str, Any], container: str, columns: Iterable[str], *,
+                      destination: str) -> None:
+    """Raise ``PublishError``, before any write, when the destination lacks the column of a
+    field renamed by the column-name rule but has the column of the field it lost its name
+    to (``records.unresolved_collisions``): one field would be left out, and a column filled
+    with a field its users may not expect. The message names both fields and what to do."""
+    collisions = unresolved_collisions(metadata, container, set(columns))
+    if collisions:
+        raise PublishError(" | ".join(c.message(destination) for c in collisions))
 
 
 def sample_table(rows: list[dict[str, Any]], *, dates: Iterable[str] = (),

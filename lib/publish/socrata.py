@@ -118,6 +118,8 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
             for c in client.call("reading the dataset's columns", client.soda.get_metadata,
                                  soc.resource_id)["columns"]
         }
+        publish_run.refuse_collisions(run.metadata, container, columns,
+                                      destination=result.destination)
         records = run.read_records()
         result.read = len(records)
         formatted = format_records(run.metadata, container, records,

@@ -251,7 +251,8 @@ def sync_container(
     """Records of one container modified on or after ``date`` (all on a full run) → S3.
 
     A full run also deletes the stored records Knack no longer has (guarded against mass
-    deletion). The ``auto`` state advances only when the run succeeds.
+    deletion). A listing that ends a page or more short of Knack's own count is listed once
+    more first (``_list_again``). The ``auto`` state advances only when the run succeeds.
     """
     started_at = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -295,6 +296,8 @@ def sync_container(
                 pages = _PageWriter(store, container, result, snap, stored, bar.update)
                 listing = client.list_records(container, scene=scene, filters=filters,
                                               on_records=pages.take, on_estimate=bar.set_total)
+                if listing.complete and listing.pages_short:
+                    _list_again(client, container, scene, filters, listing, pages, result)
             known = stored.result() if stored is not None else None
         result.fetched = listing.count
         if not listing.complete:
@@ -304,7 +307,9 @@ def sync_container(
                 + ("records missing from it are not known to be gone, so none was deleted"
                    if result.mode == "full" else "the records of the missing pages were not "
                    "fetched, so the `auto` state stays where it was")
-                + ". Rerun later: Knack's empty pages are usually brief"
+                + (". Rerun later: Knack's empty pages are usually brief" if not listing.repeated
+                   else ". Rerun later; if every run stops at that page, tell Knack support "
+                   f"that its listing of {container} answers it with records of earlier pages")
             )
         if result.rejected:
             bad = result.rejected
@@ -353,6 +358,48 @@ def _metadata(store: Store, client: KnackClient, result: ContainerSync) -> dict[
         )
         metadata = client.get_metadata()
     return metadata
+
+
+def _list_again(client: KnackClient, container: str, scene: str | None,
+                filters: dict[str, Any] | None, listing: knack.Listing, pages: _PageWriter,
+                result: ContainerSync) -> None:
+    """List once more a listing that ended a page or more short of Knack's own count
+    (Knack has answered its last page empty): a full run would otherwise confirm each
+    stored record it missed with a request of its own (from the app's daily quota), and an
+    incremental run would skip them. The records the first listing missed are written as
+    its pages were and counted in ``listing``; only what neither listing holds is left for
+    ``_delete_gone`` to confirm. One more listing, never more: an incremental run whose
+    second listing is short too fails (its ``auto`` state stays)."""
+    first, counted, short = listing.count, listing.estimated_records, listing.pages_short
+
+    def take(records: list[dict[str, Any]]) -> None:
+        more = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)
+                and r["id"] and r["id"] not in listing.ids]
+        for r in more:
+            listing.ids.add(r["id"])
+        listing.count += len(more)
+        pages.take(more)
+
+    logger.warning("%s: Knack's listing gave %d of the %d records it counted; listing again",
+                   container, first, counted)
+    again = client.list_records(container, scene=scene, filters=filters, on_records=take)
+    still = again.problem or (f"{again.count} of {again.estimated_records} records"
+                              if again.pages_short else "")
+    result.notes.append(
+        f"Knack's listing of {container} gave {first} of the {counted} records Knack counted "
+        f"({short} page{'s' if short > 1 else ''} short): listed it again before "
+        + ("confirming any deletion" if result.mode == "full" else "moving the `auto` state")
+        + f", which found {listing.count - first} more"
+        + (f"; it was short too ({still}), so what neither listed is confirmed record by record"
+           if still and result.mode == "full" else "")
+    )
+    if still and result.mode != "full":
+        result.errors.append(
+            f"Knack's listing of {container} came back short twice (the second: {still}): "
+            "records of the missing pages may not have been fetched, so the `auto` state "
+            "stays where it was. Rerun later; if it persists, run a full run (date=None), "
+            "which asks Knack for each record a listing misses"
+        )
 
 
 def _scene(cfg: config.ContainerConfig, container: str, metadata: dict[str, Any],

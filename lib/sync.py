@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence, Set
@@ -279,6 +280,7 @@ def sync_container(
             since = None
         filters = None
         if since is not None:
+            _check_modified_field(metadata, container, cfg.modified_date_field, app_name)
             tz = knack.app_timezone(metadata)
             result.mode, result.since = "incremental", since
             result.knack_date = dates.knack_date(since, tz)
@@ -358,6 +360,43 @@ def _metadata(store: Store, client: KnackClient, result: ContainerSync) -> dict[
         )
         metadata = client.get_metadata()
     return metadata
+
+
+def _check_modified_field(metadata: dict[str, Any], container: str, key: str | None,
+                          app_name: str) -> None:
+    """An incremental run filters on the container's ``modified_date_field``: one the app's
+    metadata no longer has as a date/time field fails the run here, by name, before any
+    record is asked for (Knack would answer "Invalid filter operator")."""
+    fields = schema.container_fields(metadata, container)
+    if not key or not fields:  # a view the metadata lacks (scene in params): Knack decides
+        return
+    found = fields.get(key)
+    if found is not None and found.get("type") == "date_time":
+        return
+    obj = schema.source_object(metadata, container)
+    if found is None:
+        what = f"is not a field of {container if obj == container else f'its object ({obj})'}"
+    else:
+        what = f"({_quoted(found.get('name'))}) is a {_plain(found.get('type'))} field"
+    dated = [f"{k} {_quoted(f.get('name'))}" for k, f in fields.items()
+             if f.get("type") == "date_time"]
+    raise ConfigError(
+        f"{container}'s modified_date_field {key} {what} now, not date/time (the app's "
+        "metadata), so an incremental run cannot filter on it and nothing was fetched. "
+        f"Either fix modified_date_field under containers.{container} in {app_name}.yaml ("
+        + (f"its date/time fields: {', '.join(dated)}" if dated else "it has no date/time field")
+        + "), or run a full run (date=None)"
+    )
+
+
+def _quoted(text: Any) -> str:
+    """A label from Knack in double quotes, control characters escaped."""
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def _plain(text: Any) -> str:
+    """A word from Knack (a field type), control characters escaped."""
+    return _quoted(text)[1:-1]
 
 
 def _list_again(client: KnackClient, container: str, scene: str | None,

@@ -12,7 +12,7 @@ import pytest
 from lib import dates, store
 from lib.emulators.knack import KnackEmulator, generate_app
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
-from lib.knack import KnackClient, Listing, RateLimiter, RetryPolicy
+from lib.knack import PAGE_LOOKAHEAD, KnackClient, Listing, RateLimiter, RetryPolicy
 
 CENTRAL = ZoneInfo("America/Chicago")
 FAST_RETRY = RetryPolicy(attempts=6, base=0.05, cap=2.0)
@@ -177,20 +177,22 @@ def list_or_fail_on_loop(emulator, client, container="object_1") -> Listing:
     return out[0]
 
 
-@pytest.mark.parametrize("repeated, listed, stopped_at", [
-    (1, 1000, 2),  # page 2 (asked before page 1 was handled) brings page 1 again
-    (3, 2500, 4),  # pages past Knack's estimate bring its last page again, for ever
+@pytest.mark.parametrize("repeated, overstated, listed, stopped_at, last_asked", [
+    (1, 0, 1000, 2, 4),  # page 2 (asked before page 1 was handled) brings page 1 again
+    (3, 0, 2500, 4, 4),  # pages past Knack's estimate bring its last page again, for ever
+    # Knack counts 100 pages: the stop cancels what was to be asked ahead of page 2
+    (1, 97_500, 1000, 2, 1 + PAGE_LOOKAHEAD),
 ])
 def test_the_same_page_for_every_page_number_ends_as_a_hole_never_a_loop(
-        emulator, client, repeated, listed, stopped_at):
-    emulator.faults.repeat_page = repeated
+        emulator, client, repeated, overstated, listed, stopped_at, last_asked):
+    emulator.faults.update({"repeat_page": repeated, "overstate_total_records": overstated})
     listing = list_or_fail_on_loop(emulator, client)
     assert not listing.complete  # never "the rest is gone": nothing may be deleted on it
     assert listing.count == len(listing.records) == listed  # each record once
     assert f"page {stopped_at} brought only records of earlier pages" in listing.problem
     pages = [int(r.query["page"]) for r in emulator.requests if r.status == 200]
     assert pages.count(stopped_at) == 3  # asked again twice, as an empty page is
-    assert max(pages) <= 4  # the listing stopped there: nothing beyond what was asked ahead
+    assert max(pages) <= last_asked  # it stopped there: at most the pages asked for ahead
 
 
 def test_get_record_answers_the_record_or_none_for_404_only(emulator, client):

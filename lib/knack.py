@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -37,7 +38,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
 PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
 PAGE_LOOKAHEAD = 2 * PAGE_WORKERS  # pages fetched ahead of the one being handled, at most
-HOLE_RETRIES = 2  # an empty page with records after it is asked again this many times
+HOLE_RETRIES = 2  # an empty or repeated page (see Listing) is asked again this many times
 
 
 class RateLimiter:
@@ -99,7 +100,11 @@ class Listing:
 
     Knack pages by offset with no snapshot, so a listing that ends normally may still miss
     a record (one deleted meanwhile shifts the later pages); one with ``holes`` (pages that
-    stayed empty although a later page had records) certainly missed some.
+    stayed empty although a later page had records) certainly missed some, and so did one
+    that stopped at a ``repeated`` page (one that brought only records of earlier pages:
+    Knack has answered the same page for every page number, so that no empty page ever
+    comes). One that ended normally far short of Knack's own count (``pages_short``; Knack
+    has answered its last page empty) probably did.
     """
 
     records: list[dict[str, Any]]
@@ -109,19 +114,36 @@ class Listing:
     holes: list[int] = field(default_factory=list)
     count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
     ids: IdSet = field(default_factory=IdSet)  # the ids of those records
+    repeated: int = 0  # the page the listing stopped at, having brought no new id (0: none)
+    page_size: int = 0  # the most records a page held
 
     @property
     def complete(self) -> bool:
-        return not self.holes
+        return not self.holes and not self.repeated
+
+    @property
+    def pages_short(self) -> int:
+        """How many fewer pages the records listed fill than Knack's ``total_records`` does
+        (0 when the listing reached Knack's last page)."""
+        if not self.page_size:
+            return 0
+        return max(0, math.ceil(self.estimated_records / self.page_size)
+                   - math.ceil(self.count / self.page_size))
 
     @property
     def problem(self) -> str:
-        if not self.holes:
-            return ""
-        numbers = ", ".join(str(n) for n in self.holes)
-        return (f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
+        problems = []
+        if self.holes:
+            numbers = ", ".join(str(n) for n in self.holes)
+            problems.append(
+                f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
                 f"{self.estimated_pages} Knack estimated came back empty before the last page, "
                 f"{HOLE_RETRIES + 1} times")
+        if self.repeated:
+            problems.append(
+                f"page {self.repeated} brought only records of earlier pages, "
+                f"{HOLE_RETRIES + 1} times: the listing stopped there")
+        return "; ".join(problems)
 
 
 def _holes(sizes: dict[int, int]) -> list[int]:
@@ -239,8 +261,11 @@ class KnackClient:
         only an estimate). An empty page with records after it is a hole (Knack has
         answered so): it is asked again, and a hole that stays is reported in
         :attr:`Listing.holes`, so that nobody takes "not in this listing" for "deleted".
-        Records are de-duplicated by id, keeping the first occurrence; ``on_page`` is
-        called with each page's row count (from the fetching threads).
+        A page that brings no new id (Knack has answered the same page for every page
+        number) is asked again too; if it stays so, the listing stops there, reported in
+        :attr:`Listing.repeated`: it ends, never loops. Records are de-duplicated by id,
+        keeping the first occurrence; ``on_page`` is called with each page's row count
+        (from the fetching threads).
 
         With ``on_records``, each page's new records are given to it as the page arrives,
         in page order, in the calling thread, and not kept: :attr:`Listing.records` is then
@@ -270,7 +295,25 @@ class KnackClient:
         seen = IdSet()  # ~12 bytes an id: the listing of a large container keeps them all
         kept: list[dict[str, Any]] = []
         missing_id: list[dict[str, Any]] = []
-        sizes: dict[int, int] = {}  # page number -> rows
+        sizes: dict[int, int] = {}  # page number -> rows (0 for a repeated page: none new)
+        repeated = 0
+
+        def brings_new(rows: list[dict[str, Any]]) -> bool:
+            return any(isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]
+                       and r["id"] not in seen for r in rows)
+
+        def step(n: int, rows: list[dict[str, Any]]) -> bool:
+            """Take page ``n``; False when it brought no new id, also when asked again:
+            the listing stops there (a page Knack repeats for every number never ends)."""
+            nonlocal repeated
+            if rows and not brings_new(rows):
+                rows = self._ask_again(page, n, route, brings_new,
+                                       "brought only records of earlier pages")
+                if rows and not brings_new(rows):
+                    sizes[n], repeated = 0, n
+                    return False
+            take(n, rows)
+            return True
 
         def take(n: int, rows: list[dict[str, Any]]) -> None:
             sizes[n] = len(rows)
@@ -295,7 +338,7 @@ class KnackClient:
             on_estimate(estimated_records)
         del first  # it holds page 1's records: not for the whole listing
         if not rows and estimated_records > 0:  # "N records" but none on page 1
-            rows = self._ask_again(page, 1, route)
+            rows = self._ask_again(page, 1, route, brings_new, "was empty before the last page")
         if rows and estimate > 1:
             # the next pages (and the one after Knack's estimate, normally empty) are asked
             # for before page 1 is handled: a full run's first page waits for S3's listing
@@ -305,19 +348,22 @@ class KnackClient:
                     take(1, rows)
                     del rows
                     for n, got in ahead:
-                        take(n, got)
+                        if not step(n, got):
+                            break
                         del got  # not alive while the next page is handled
                 finally:
-                    ahead.close()  # a failure: the pages asked for ahead are cancelled
+                    ahead.close()  # a failure or a stop: the pages asked for ahead are cancelled
         else:
             take(1, rows)
             del rows
         n = max(sizes)
         while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
             n += 1
-            take(n, page(n))
+            step(n, page(n))
         for n in _holes(sizes):
-            take(n, self._ask_again(page, n, route))
+            rows = self._ask_again(page, n, route, brings_new, "was empty before the last page")
+            if brings_new(rows):  # else it stays a hole (a page of records listed before)
+                take(n, rows)
         holes = _holes(sizes)
         if not sizes[1] and estimated_records > 0:
             holes.insert(0, 1)
@@ -329,23 +375,26 @@ class KnackClient:
             holes=holes,
             count=len(seen) + len(missing_id),
             ids=seen,
+            repeated=repeated,
+            page_size=max(sizes.values(), default=0),
         )
         logger.info(
             "fetched %d records of %s in %d pages (Knack estimated %s)%s",
             listing.count, container, len(sizes), total_records,
-            f"; {listing.problem}" if holes else "",
+            "" if listing.complete else f"; {listing.problem}",
         )
         return listing
 
-    def _ask_again(self, page: Callable[[int], list[dict[str, Any]]], n: int,
-                   route: str) -> list[dict[str, Any]]:
+    def _ask_again(self, page: Callable[[int], list[dict[str, Any]]], n: int, route: str,
+                   wanted: Callable[[list[dict[str, Any]]], bool],
+                   why: str) -> list[dict[str, Any]]:
+        """Page ``n`` asked again, up to ``HOLE_RETRIES`` times until it is ``wanted``."""
         rows: list[dict[str, Any]] = []
         for attempt in range(1, HOLE_RETRIES + 1):
             time.sleep(self.retry.wait(attempt))
-            logger.warning("GET %s page %d was empty before the last page; asking again (%d)",
-                           route, n, attempt)
+            logger.warning("GET %s page %d %s; asking again (%d)", route, n, why, attempt)
             rows = page(n)
-            if rows:
+            if wanted(rows):
                 break
         return rows
 

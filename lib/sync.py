@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence, Set
@@ -251,7 +252,8 @@ def sync_container(
     """Records of one container modified on or after ``date`` (all on a full run) → S3.
 
     A full run also deletes the stored records Knack no longer has (guarded against mass
-    deletion). The ``auto`` state advances only when the run succeeds.
+    deletion). A listing that ends a page or more short of Knack's own count is listed once
+    more first (``_list_again``). The ``auto`` state advances only when the run succeeds.
     """
     started_at = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -278,6 +280,7 @@ def sync_container(
             since = None
         filters = None
         if since is not None:
+            _check_modified_field(metadata, container, cfg.modified_date_field, app_name)
             tz = knack.app_timezone(metadata)
             result.mode, result.since = "incremental", since
             result.knack_date = dates.knack_date(since, tz)
@@ -295,6 +298,8 @@ def sync_container(
                 pages = _PageWriter(store, container, result, snap, stored, bar.update)
                 listing = client.list_records(container, scene=scene, filters=filters,
                                               on_records=pages.take, on_estimate=bar.set_total)
+                if listing.complete and listing.pages_short:
+                    _list_again(client, container, scene, filters, listing, pages, result)
             known = stored.result() if stored is not None else None
         result.fetched = listing.count
         if not listing.complete:
@@ -304,7 +309,9 @@ def sync_container(
                 + ("records missing from it are not known to be gone, so none was deleted"
                    if result.mode == "full" else "the records of the missing pages were not "
                    "fetched, so the `auto` state stays where it was")
-                + ". Rerun later: Knack's empty pages are usually brief"
+                + (". Rerun later: Knack's empty pages are usually brief" if not listing.repeated
+                   else ". Rerun later; if every run stops at that page, tell Knack support "
+                   f"that its listing of {container} answers it with records of earlier pages")
             )
         if result.rejected:
             bad = result.rejected
@@ -353,6 +360,85 @@ def _metadata(store: Store, client: KnackClient, result: ContainerSync) -> dict[
         )
         metadata = client.get_metadata()
     return metadata
+
+
+def _check_modified_field(metadata: dict[str, Any], container: str, key: str | None,
+                          app_name: str) -> None:
+    """An incremental run filters on the container's ``modified_date_field``: one the app's
+    metadata no longer has as a date/time field fails the run here, by name, before any
+    record is asked for (Knack would answer "Invalid filter operator")."""
+    fields = schema.container_fields(metadata, container)
+    if not key or not fields:  # a view the metadata lacks (scene in params): Knack decides
+        return
+    found = fields.get(key)
+    if found is not None and found.get("type") == "date_time":
+        return
+    obj = schema.source_object(metadata, container)
+    if found is None:
+        what = f"is not a field of {container if obj == container else f'its object ({obj})'}"
+    else:
+        what = f"({_quoted(found.get('name'))}) is a {_plain(found.get('type'))} field"
+    dated = [f"{k} {_quoted(f.get('name'))}" for k, f in fields.items()
+             if f.get("type") == "date_time"]
+    raise ConfigError(
+        f"{container}'s modified_date_field {key} {what} now, not date/time (the app's "
+        "metadata), so an incremental run cannot filter on it and nothing was fetched. "
+        f"Either fix modified_date_field under containers.{container} in {app_name}.yaml ("
+        + (f"its date/time fields: {', '.join(dated)}" if dated else "it has no date/time field")
+        + "), or run a full run (date=None)"
+    )
+
+
+def _quoted(text: Any) -> str:
+    """A label from Knack in double quotes, control characters escaped."""
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def _plain(text: Any) -> str:
+    """A word from Knack (a field type), control characters escaped."""
+    return _quoted(text)[1:-1]
+
+
+def _list_again(client: KnackClient, container: str, scene: str | None,
+                filters: dict[str, Any] | None, listing: knack.Listing, pages: _PageWriter,
+                result: ContainerSync) -> None:
+    """List once more a listing that ended a page or more short of Knack's own count
+    (Knack has answered its last page empty): a full run would otherwise confirm each
+    stored record it missed with a request of its own (from the app's daily quota), and an
+    incremental run would skip them. The records the first listing missed are written as
+    its pages were and counted in ``listing``; only what neither listing holds is left for
+    ``_delete_gone`` to confirm. One more listing, never more: an incremental run whose
+    second listing is short too fails (its ``auto`` state stays)."""
+    first, counted, short = listing.count, listing.estimated_records, listing.pages_short
+
+    def take(records: list[dict[str, Any]]) -> None:
+        more = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)
+                and r["id"] and r["id"] not in listing.ids]
+        for r in more:
+            listing.ids.add(r["id"])
+        listing.count += len(more)
+        pages.take(more)
+
+    logger.warning("%s: Knack's listing gave %d of the %d records it counted; listing again",
+                   container, first, counted)
+    again = client.list_records(container, scene=scene, filters=filters, on_records=take)
+    still = again.problem or (f"{again.count} of {again.estimated_records} records"
+                              if again.pages_short else "")
+    result.notes.append(
+        f"Knack's listing of {container} gave {first} of the {counted} records Knack counted "
+        f"({short} page{'s' if short > 1 else ''} short): listed it again before "
+        + ("confirming any deletion" if result.mode == "full" else "moving the `auto` state")
+        + f", which found {listing.count - first} more"
+        + (f"; it was short too ({still}), so what neither listed is confirmed record by record"
+           if still and result.mode == "full" else "")
+    )
+    if still and result.mode != "full":
+        result.errors.append(
+            f"Knack's listing of {container} came back short twice (the second: {still}): "
+            "records of the missing pages may not have been fetched, so the `auto` state "
+            "stays where it was. Rerun later; if it persists, run a full run (date=None), "
+            "which asks Knack for each record a listing misses"
+        )
 
 
 def _scene(cfg: config.ContainerConfig, container: str, metadata: dict[str, Any],

@@ -17,6 +17,8 @@ import sys
 import time
 
 import pytest
+import requests
+from inprocess import run as run_in_process
 from signals_app import N, Signals
 
 from lib import sync
@@ -181,3 +183,45 @@ def test_a_lone_surrogate_is_stored_as_knack_sent_it_and_the_rest_too(signals):
     stored[ids[0]].decode("utf-8")  # the object is valid UTF-8
     signals.assert_s3_equals_knack()  # parses back to what Knack sent, every record stored
     assert signals.sync().summary["unchanged"] == N  # and compares equal on the next run
+
+
+def change_field(signals, key, new_type=None):
+    """Field ``key`` of object_1 retyped to ``new_type`` in Knack (None: removed)."""
+    knack = signals.stack.knack
+    metadata = requests.get(f"{knack.url}/applications/{signals.app_id}", timeout=10).json()
+    fields = metadata["application"]["objects"][0]["fields"]
+    if new_type is None:
+        fields[:] = [f for f in fields if f["key"] != key]
+    else:
+        next(f for f in fields if f["key"] == key)["type"] = new_type
+    knack.add_app(metadata, {"object_1": knack.records(signals.app_id, "object_1")})
+
+
+def test_a_modified_date_field_retyped_fails_an_incremental_run_by_name_before_any_listing(
+        signals):
+    change_field(signals, "field_5", "short_text")  # "Modified Date", a date/time no more
+    assert run_in_process("upload_metadata", app_name="signals", env="dev").ok
+    signals.stack.knack.reset_log()
+    result = signals.run(date="2026-03-01")
+    assert not result.ok
+    message = ("object_1's modified_date_field field_5 (\"Modified Date\") is a short_text "
+               "field now, not date/time")
+    assert message in result.error
+    assert ("fix modified_date_field under containers.object_1 in signals.yaml (it has no "
+            "date/time field)") in result.error
+    assert "or run a full run (date=None)" in result.error
+    assert "Invalid filter operator" not in result.error
+    assert "is a short_text field now, not date/time" in signals.report_text(result)
+    assert [r.path for r in signals.stack.knack.requests] == []  # metadata from S3, no listing
+    assert signals.stack.s3_keys("signals-dev/object_1/") == []
+
+
+def test_a_modified_date_field_removed_fails_an_incremental_run_by_name(signals):
+    change_field(signals, "field_5")  # no metadata stored: the run fetches it
+    result = signals.sync("view_1", date="2026-03-01")
+    assert not result.ok
+    assert ("view_1's modified_date_field field_5 is not a field of its object (object_1) "
+            "now") in result.error
+    assert "fix modified_date_field under containers.view_1 in signals.yaml" in result.error
+    assert [r.path for r in signals.stack.knack.requests if "/records" in r.path] == []
+    assert signals.sync("view_1").ok  # a full run needs no modified date

@@ -451,6 +451,22 @@ def test_fault_empty_page_before_the_last(knack, big_app):
                .json()["records"]) == 1000  # the third time it answers in full
 
 
+def test_fault_repeat_page_answers_the_same_page_for_every_page_number_after_it(knack, big_app):
+    app_id = app_id_of(big_app)
+    order = [r["id"] for r in knack.records(app_id, "object_1")]
+    knack.faults.repeat_page = 2
+
+    def page(n):
+        body = get_object(knack, app_id, "object_1", rows_per_page=1000, page=n).json()
+        return [r["id"] for r in body["records"]], body["current_page"], body["total_pages"]
+
+    assert page(1) == (order[:1000], 1, 3)
+    for n in (2, 3, 4, 99):  # never an empty page: a client that waits for one never ends
+        assert page(n) == (order[1000:2000], n, 3)
+    knack.faults.repeat_page = 0
+    assert page(4)[0] == []
+
+
 @pytest.mark.parametrize("raw", ["<html>Service temporarily down</html>", '{"apps": []}'])
 def test_fault_metadata_body(knack, raw):
     knack.faults.metadata_body = raw
@@ -510,6 +526,7 @@ def test_faults_dataclass():
         "delete_record": None,
         "empty_page": 0,
         "empty_page_times": 1,
+        "repeat_page": 0,
     }
     with pytest.raises(ValueError):
         faults.update({"fail_next": -1})

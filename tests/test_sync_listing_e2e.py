@@ -10,6 +10,9 @@ the notebook's own steps in process (``signals.sync``, tests/inprocess.py).
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+
 import pytest
 from signals_app import Signals
 
@@ -64,3 +67,101 @@ def test_paging_faults_never_delete_a_record_knack_still_has(big):
     assert after.ok, after.error
     assert after.summary["deleted"] == 1 and after.summary["confirmations"] == 2
     big.assert_s3_equals_knack()
+
+
+HANG_GUARD = 60.0  # seconds: a run that has not ended by then never would (not a timing)
+
+
+def run_or_fail_on_loop(signals, **kwargs):
+    """``signals.run`` (papermill) in a thread; a run still going after ``HANG_GUARD`` fails
+    the test, once Knack's fault is lifted so that the run (and its kernel) ends."""
+    out = []
+    thread = threading.Thread(target=lambda: out.append(signals.run(**kwargs)), daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD)
+    if thread.is_alive():
+        asked = len(signals.stack.knack.requests)
+        signals.stack.knack.faults.repeat_page = 0  # Knack behaves again: the listing ends
+        thread.join()
+        pytest.fail(f"the run was still listing after {HANG_GUARD:.0f} s and {asked} requests: "
+                    "Knack's same page for every page number made it loop")
+    return out[0]
+
+
+def record_reads(knack):
+    """The single-record requests (``GET .../records/{id}``) in the emulator's log."""
+    return [r for r in knack.requests if "/records/" in r.path]
+
+
+def test_the_same_page_for_every_page_number_ends_the_listing_as_a_hole(big):
+    knack = big.stack.knack
+    knack.reset_log()
+    knack.faults.update({"repeat_page": 3})  # pages 4, 5, ... bring page 3's records again
+    looped = run_or_fail_on_loop(big)
+    assert not looped.ok
+    assert looped.summary["fetched"] == N and looped.summary["deleted"] == 0
+    assert "had a hole (page 4 brought only records of earlier pages" in looped.error
+    assert "none was deleted" in looped.error and "Rerun later" in looped.error
+    assert "had a hole (page 4" in big.report_text(looped)
+    pages = [int(r.query["page"]) for r in knack.requests if r.path.endswith("/records")]
+    assert max(pages) == 4 and record_reads(knack) == []
+    big.assert_s3_equals_knack()
+
+
+def test_a_last_page_that_came_back_empty_is_listed_again_not_confirmed_record_by_record(big):
+    knack = big.stack.knack
+    knack.reset_log()
+    # the last page (10 records) answers empty once: the listing ends 10 short of Knack's 50
+    knack.faults.update({"empty_page": 3, "empty_page_times": 1})
+    again = big.run()
+    assert again.ok, again.error
+    assert again.summary["confirmations"] == 0 and record_reads(knack) == []
+    assert again.summary["recovered"] == 0 and again.summary["deleted"] == 0
+    assert again.summary["fetched"] == N
+    assert "listed it again before confirming any deletion" in big.report_text(again)
+    big.assert_s3_equals_knack()
+
+
+def test_only_what_the_second_listing_still_misses_is_confirmed_one_by_one(big):
+    knack = big.stack.knack
+    order = [r["id"] for r in knack.records(big.app_id, "object_1")]
+    knack.delete_record(big.app_id, "object_1", order[0])  # really gone: 49 left, 20 + 20 + 9
+    knack.reset_log()
+    knack.faults.update({"empty_page": 3, "empty_page_times": 1})
+    once = big.sync()
+    assert once.ok, once.error
+    # the second listing found the 9 of page 3: a probe of a listed record, then order[0]
+    assert once.summary["confirmations"] == 2 and len(record_reads(knack)) == 2
+    assert once.summary["deleted"] == 1 and once.summary["recovered"] == 0
+    big.assert_s3_equals_knack()
+
+    # the second listing comes back short too: it is read once, then each one is confirmed
+    knack.faults.update({"empty_page": 3, "empty_page_times": 2})
+    knack.reset_log()
+    twice = big.sync()
+    assert twice.ok, twice.error
+    assert twice.summary["confirmations"] == 1 + 9 and twice.summary["recovered"] == 9
+    listings = [r for r in knack.requests if r.path.endswith("/records")
+                and r.query["page"] == "1"]
+    assert len(listings) == 3  # the first, the one re-read, the one after records recovered
+    big.assert_s3_equals_knack()
+
+
+def test_an_incremental_listing_short_of_knacks_count_is_listed_again_never_skipped(big):
+    knack = big.stack.knack
+    order = [r["id"] for r in knack.records(big.app_id, "object_1")]
+    big.touch(order[-1], dt.datetime(2026, 8, 1, 12, tzinfo=dt.UTC), change="on the last page")
+    point = big.state()
+    since = "2025-12-01"  # every record was modified since: 50 records, the last page 10
+
+    knack.faults.update({"empty_page": 3, "empty_page_times": 2})  # and when listed again
+    twice = big.sync(date=since)
+    assert not twice.ok and "came back short twice" in twice.error
+    assert "the `auto` state stays where it was" in twice.error
+    assert big.state() == point  # the next `auto` run still asks for the changed record
+
+    knack.faults.update({"empty_page": 3, "empty_page_times": 1})
+    once = big.sync(date=since)
+    assert once.ok, once.error
+    assert once.summary["fetched"] == N
+    big.assert_s3_equals_knack()  # the changed record on the last page is stored

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from lib import dates, store
 from lib.emulators.knack import KnackEmulator, generate_app
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
-from lib.knack import KnackClient, RateLimiter, RetryPolicy
+from lib.knack import PAGE_LOOKAHEAD, KnackClient, Listing, RateLimiter, RetryPolicy
 
 CENTRAL = ZoneInfo("America/Chicago")
 FAST_RETRY = RetryPolicy(attempts=6, base=0.05, cap=2.0)
@@ -146,6 +147,52 @@ def test_an_empty_page_that_stays_is_a_hole_never_the_end(emulator, client):
     assert not listing.complete and listing.holes == [2]
     assert len(listing.records) == 1500  # pages 1 and 3: page 3 was not taken for the end
     assert "page 2 of the 3 Knack estimated came back empty" in listing.problem
+
+
+HANG_GUARD = 30.0  # seconds: a listing that has not ended by then never would (not a timing)
+
+
+def list_or_fail_on_loop(emulator, client, container="object_1") -> Listing:
+    """``client.list_records`` in a thread; a listing still running after ``HANG_GUARD``
+    fails the test, once its fault is lifted so that the thread ends."""
+    out: list[Listing | BaseException] = []
+
+    def listing() -> None:
+        try:
+            out.append(client.list_records(container))
+        except BaseException as e:  # noqa: BLE001 - given to the test's thread
+            out.append(e)
+
+    thread = threading.Thread(target=listing, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD)
+    if thread.is_alive():
+        asked = len(emulator.requests)
+        emulator.faults.repeat_page = 0  # Knack behaves again: the listing ends
+        thread.join()
+        pytest.fail(f"the listing was still running after {HANG_GUARD:.0f} s and {asked} "
+                    "requests: Knack's same page for every page number made it loop")
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
+@pytest.mark.parametrize("repeated, overstated, listed, stopped_at, last_asked", [
+    (1, 0, 1000, 2, 4),  # page 2 (asked before page 1 was handled) brings page 1 again
+    (3, 0, 2500, 4, 4),  # pages past Knack's estimate bring its last page again, for ever
+    # Knack counts 100 pages: the stop cancels what was to be asked ahead of page 2
+    (1, 97_500, 1000, 2, 1 + PAGE_LOOKAHEAD),
+])
+def test_the_same_page_for_every_page_number_ends_as_a_hole_never_a_loop(
+        emulator, client, repeated, overstated, listed, stopped_at, last_asked):
+    emulator.faults.update({"repeat_page": repeated, "overstate_total_records": overstated})
+    listing = list_or_fail_on_loop(emulator, client)
+    assert not listing.complete  # never "the rest is gone": nothing may be deleted on it
+    assert listing.count == len(listing.records) == listed  # each record once
+    assert f"page {stopped_at} brought only records of earlier pages" in listing.problem
+    pages = [int(r.query["page"]) for r in emulator.requests if r.status == 200]
+    assert pages.count(stopped_at) == 3  # asked again twice, as an empty page is
+    assert max(pages) <= last_asked  # it stopped there: at most the pages asked for ahead
 
 
 def test_get_record_answers_the_record_or_none_for_404_only(emulator, client):

@@ -12,7 +12,7 @@ with Knack's paging (``page``, ``rows_per_page`` capped at 1000), ``filters`` (d
 compare the calendar date in the app's timezone), the 10-requests-per-second rate limit
 (HTTP 429 with ``Retry-After``) and injectable faults (503s, delays, an overstated
 ``total_records``, a broken metadata body, a record deleted while a listing is paged, an
-empty page before the last one).
+empty page before the last one, the same page for every page number after one).
 
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`Faults`) and ``GET``/``DELETE /_emulator/requests`` (the request log).
@@ -97,6 +97,9 @@ class Faults:
     # listing is answered so `empty_page_times` times (decrements), total_pages unchanged.
     empty_page: int = 0
     empty_page_times: int = 1
+    # Knack has answered the same records for every page number: page `repeat_page` and
+    # every page after it are answered with page `repeat_page`'s records (0: off).
+    repeat_page: int = 0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -669,10 +672,11 @@ class KnackEmulator(HTTPEmulator):
             rows = list(app.records[object_key].values())
             if predicate is not None:
                 rows = [row for row in rows if predicate(row)]
-            start = (page - 1) * rows_per_page
-            total = len(rows) + self.faults.overstate_total_records
-            served = rows[start : start + rows_per_page]
             faults = self.faults
+            shown = min(page, faults.repeat_page) if faults.repeat_page else page
+            start = (shown - 1) * rows_per_page
+            total = len(rows) + faults.overstate_total_records
+            served = rows[start : start + rows_per_page]
             if faults.empty_page == page and faults.empty_page_times > 0:
                 faults.empty_page_times -= 1
                 served = []

@@ -84,6 +84,7 @@ from lib.emulators.knack import generate_app
 from lib.emulators.stack import Stack, socrata_columns
 from lib.publish import get_publisher
 from lib.publish.records import format_records
+from lib.publish.values import ValueCheck
 
 LOCATION = "field_3"
 NOTES = "field_8"  # "Notes": the field the incremental run's changes rewrite
@@ -304,7 +305,8 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
                                            location_field=LOCATION)
                 scratch = socrata_publisher.SocrataPublish(
                     app_name=APP, env=ENV, container=CONTAINER, resource_id=BASELINE_DATASET)
-                return [socrata_publisher._row(f, columns, scratch) for f in formatted]
+                check = ValueCheck("column {}")
+                return [socrata_publisher._row(f, columns, check, scratch) for f in formatted]
 
             rows = step("format", build)
 

@@ -6,7 +6,8 @@ report is not what a test checks (a publish before a change, the first publish, 
 its rerun, the named configuration errors, the table): ``publish_in_process`` takes the
 notebook's own steps (tests/inprocess.py). Each behaviour the report shows keeps a papermill
 run: a full publish with its map, skipped records and deletions, an incremental one, features
-the layer refuses and the mass-delete refusal. Every test runs with the network guard of
+the layer refuses, the mass-delete refusal, a matching field that is not unique, a number field
+retyped to text and a value the layer cannot take. Every test runs with the network guard of
 ``tests/netguard``: a lookup or connection to any host but 127.0.0.1 in this process or a
 kernel is logged and refused, and the test fails on it.
 """
@@ -19,12 +20,14 @@ import json
 import os
 import re
 import socket
+from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
+from signals_app import N
 
 from lib import maps, reports, sync
 from lib.emulators.knack import generate_app
@@ -273,3 +276,107 @@ def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
     allowed = publish_in_process()  # a full publish's deletions in a report: above
     assert allowed.ok, allowed.error
     assert allowed.summary["deleted"] == gone and set(layer(stack)) == set(keep)
+
+
+WRITES = {"applyEdits", "addFeatures", "updateFeatures", "deleteFeatures", "truncate"}
+
+
+def writes(stack) -> list:
+    return [r for r in stack.arcgis.requests if r.operation in WRITES]
+
+
+def retype_cabinet_count(agol, text) -> None:
+    """Knack's "Cabinet Count" (field_7, a number) retyped to short text holding
+    ``text(record)`` in each record; then the metadata and object_1 synced to S3 (full)."""
+    metadata = generate_app(N, seed=1)[0]
+    (obj,) = [o for o in metadata["application"]["objects"] if o["key"] == "object_1"]
+    (cabinets,) = [f for f in obj["fields"] if f["key"] == "field_7"]
+    cabinets["type"] = "short_text"
+    cabinets.pop("format", None)
+    records = agol.stack.knack.records(agol.app_id, "object_1")
+    for record in records:
+        record["field_7"] = record["field_7_raw"] = text(record)
+    agol.stack.knack.add_app(metadata, {"object_1": records})
+    sync.upload_metadata(app_name="signals", env="dev")
+    assert sync.sync_container(app_name="signals", container="object_1", env="dev").ok
+
+
+def test_a_matching_field_that_is_not_unique_is_refused_before_any_write(agol):
+    """A match field whose values repeat (3 statuses among 48 located records) would fold
+    the layer into one feature per value: refused before any write, the report says which
+    values and how many records; allowed by allow_mass_delete, every deletion is counted.
+    The layer has no unique index on ``id`` (many real layers have none), so nothing but the
+    publisher stands in the way."""
+    stack = agol.stack
+    fields = agol_fields(generate_app(0, seed=1)[0]["application"], "object_1")
+    stack.arcgis.add_service(POINTS, "signals", [{
+        "name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields,
+        "unique_field": None}])
+    assert publish_in_process().ok
+    before = stack.arcgis.features(POINTS, 0)
+    statuses = Counter(r["field_4"] for r in located(stored()).values())
+    assert len(statuses) == 3 and len(before) == 48
+    agol.containers["object_1"]["agol"]["upsert_matching_field"] = "signal_status"
+    agol.write_params()
+    stack.arcgis.requests.clear()
+    refused = publish()
+    assert not refused.ok
+    assert "upsert_matching_field 'signal_status' is not unique" in refused.error
+    for status, n in statuses.items():  # each repeated value, with its count and some ids
+        if n > 1:
+            assert f"'{status}': {n} records, e.g. " in refused.error
+    assert "a rerun alone fails the same way" in refused.error
+    assert stack.arcgis.features(POINTS, 0) == before  # the layer is unchanged
+    assert writes(stack) == []
+    assert "is not unique" in json.dumps(report(stack, refused))
+
+    agol.write_params(object_1={"allow_mass_delete": True})
+    allowed = publish_in_process()
+    assert allowed.ok, allowed.error
+    features = stack.arcgis.features(POINTS, 0)
+    assert sorted(f["attributes"]["signal_status"] for f in features) == sorted(statuses)
+    assert allowed.summary["deleted"] == len(before) - len(features) == 45  # all counted
+    assert allowed.summary["skipped"] == 2 + 45  # no coordinates; a value already taken
+
+
+def test_a_number_field_retyped_to_text_fails_before_any_write(agol):
+    stack = agol.stack
+    assert publish_in_process().ok
+    before = stack.arcgis.features(POINTS, 0)
+    retype_cabinet_count(agol, lambda r: f"{r['field_7_raw']} cabinets")
+    stack.arcgis.requests.clear()
+    result = publish()
+    assert not result.ok
+    assert re.search(r"field_7 'Cabinet Count' holds text like '\d cabinets' but field "
+                     r"cabinet_count of the layer is esriFieldTypeDouble", result.error), (
+        result.error)
+    assert "Nothing was written" in result.error
+    assert stack.arcgis.features(POINTS, 0) == before and writes(stack) == []
+    assert "holds text like" in json.dumps(report(stack, result))
+
+
+def test_a_value_the_layer_cannot_take_fails_that_record_alone(agol):
+    """Cabinet Count retyped to text holding numbers, but one record says "3 cabinets": that
+    record fails by id (the others are published, the run fails); fixed in Knack, a rerun
+    completes the work."""
+    stack = agol.stack
+    bad = sorted(located(stored()))[5]
+    retype_cabinet_count(agol, lambda r: "3 cabinets" if r["id"] == bad else str(
+        r["field_7_raw"]))
+    result = publish()
+    assert not result.ok
+    assert (f"{bad}: cabinet_count (esriFieldTypeDouble) cannot take '3 cabinets'"
+            in result.error), result.error
+    assert "a rerun alone fails the same way" in result.error
+    assert bad in json.dumps(report(stack, result))
+    records = located(stored())
+    features = layer(stack)
+    assert set(features) == set(records) - {bad}
+    assert all(ft["attributes"]["cabinet_count"] == float(records[rid]["field_7"])
+               for rid, ft in features.items())
+
+    retype_cabinet_count(agol, lambda r: "3" if r["id"] == bad else str(r["field_7_raw"]))
+    rerun = publish_in_process()
+    assert rerun.ok, rerun.error
+    assert layer(stack)[bad]["attributes"]["cabinet_count"] == 3.0
+    assert_layer_equals_s3(stack)

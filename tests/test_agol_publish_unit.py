@@ -11,6 +11,7 @@ import pytest
 from lib.emulators.knack import generate_app
 from lib.publish import agol
 from lib.publish.records import Formatted, format_records
+from lib.publish.values import Refused
 
 CENTRAL = ZoneInfo("America/Chicago")
 FIELDS = {
@@ -101,12 +102,22 @@ def test_values_by_field_type():
     assert agol._value(["a", "b"], "esriFieldTypeString", CENTRAL) == "a, b"
     assert agol._value(True, "esriFieldTypeSmallInteger", CENTRAL) == 1
     assert agol._value("$1,234.50", "esriFieldTypeDouble", CENTRAL) == 1234.5
-    assert agol._value("n/a", "esriFieldTypeInteger", CENTRAL) is None
     assert agol._value("", "esriFieldTypeString", CENTRAL) is None
     # a wall time with no offset is the app's local time
     noon = agol._value("2026-07-01T12:00:00", agol.DATE, CENTRAL)
     assert noon == int(dt.datetime(2026, 7, 1, 17, tzinfo=dt.UTC).timestamp() * 1000)
-    assert agol._value("not a date", agol.DATE, CENTRAL) is None
+    # a value the field cannot take is refused (the record fails), never sent as null
+    with pytest.raises(Refused, match="not a number"):
+        agol._value("n/a", "esriFieldTypeInteger", CENTRAL)
+    with pytest.raises(Refused, match="not an ISO date"):
+        agol._value("not a date", agol.DATE, CENTRAL)
+    with pytest.raises(Refused, match="not a whole number"):
+        agol._value("3.5", "esriFieldTypeInteger", CENTRAL)  # never truncated to 3
+    with pytest.raises(Refused, match="outside -32768..32767"):
+        agol._value(40000, "esriFieldTypeSmallInteger", CENTRAL)
+    # empty values stay null, whatever the type
+    for kind in (agol.DATE, "esriFieldTypeInteger", "esriFieldTypeDouble"):
+        assert agol._value(" ", kind, CENTRAL) is None and agol._value([], kind, CENTRAL) is None
 
 
 def test_a_record_without_the_matching_value_is_skipped():

@@ -4,12 +4,14 @@ the publishes whose report is not what a test checks (a publish before a change,
 a fault and its rerun): ``publish_in_process`` takes the notebook's own steps
 (tests/inprocess.py). Each behaviour the report shows keeps a papermill run: the full
 publish, an incremental one, a full one with deletions, no_replace's kept rows, rows Socrata
-refuses and the mass-delete refusal; the full publish's run has a record with a lone surrogate
+refuses, the mass-delete refusal, a number field retyped to text and one value a column cannot
+take; the full publish's run has a record with a lone surrogate
 (in the report's sample)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
 from lib import reports, sync
+from lib.emulators.knack import load_fixture_app
 from lib.emulators.stack import DEMO_DATASET
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_object_3_socrata_rows.json"
@@ -216,3 +219,73 @@ def test_a_full_publish_may_delete_up_to_the_threshold(demo):
     result = publish_in_process()
     assert result.ok, result.error
     assert result.summary["deleted"] == 12 and set(dataset(demo)) == set(ids[12:])
+
+
+def retype_number(demo, text) -> None:
+    """Knack's "Number" field of object_3 (field_10) retyped to short text holding
+    ``text(record)`` in each record; then the metadata and object_3 synced to S3 (full)."""
+    metadata, records = load_fixture_app()
+    (obj,) = [o for o in metadata["application"]["objects"] if o["key"] == "object_3"]
+    (number,) = [f for f in obj["fields"] if f["key"] == "field_10"]
+    number["type"] = "short_text"
+    number.pop("format", None)
+    for record in records["object_3"]:
+        record["field_10"] = record["field_10_raw"] = text(record)
+    demo.knack.add_app(metadata, records)
+    sync.upload_metadata(app_name="demo", env="dev")
+    assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
+
+
+def writes(stack) -> list:
+    return [r for r in stack.socrata.requests if r.method in ("POST", "PUT")]
+
+
+def test_a_number_field_retyped_to_text_fails_before_any_write(demo):
+    """Every value of the field is text like "100 cabinets" now: the run fails before
+    writing anything, and says which field holds what and what the column takes."""
+    assert publish_in_process().ok
+    before = dataset(demo)
+    retype_number(demo, lambda r: f"{r['field_10_raw']} cabinets")
+    demo.socrata.reset_log()
+    result = publish()
+    assert not result.ok
+    assert re.search(r"field_10 'Number' holds text like '\d+ cabinets' but column number is "
+                     r"number", result.error), result.error
+    assert "Nothing was written" in result.error
+    assert dataset(demo) == before and writes(demo) == []
+    assert "holds text like" in report_text(demo, result)
+
+
+def test_a_value_its_column_cannot_take_fails_that_record_alone(demo):
+    """The field retyped to text still holds numbers, but one record says "3 cabinets": that
+    record fails by id (the others are published, the run fails); fixed in Knack, a rerun
+    completes the work."""
+    bad = SURROGATE_ID
+    retype_number(demo, lambda r: "3 cabinets" if r["id"] == bad else str(r["field_10_raw"]))
+    result = publish()
+    assert not result.ok
+    assert f"{bad}: number (number) cannot take '3 cabinets'" in result.error, result.error
+    assert "a rerun alone fails the same way" in result.error
+    assert bad in report_text(demo, result)
+    rows = dataset(demo)
+    expected = {r["id"]: r for r in json.loads(GOLDEN.read_text())}
+    assert set(rows) == set(expected) - {bad}
+    assert all(rows[rid]["number"] == expected[rid]["number"] for rid in rows)
+
+    retype_number(demo, lambda r: "3" if r["id"] == bad else str(r["field_10_raw"]))
+    rerun = publish_in_process()
+    assert rerun.ok, rerun.error
+    assert set(dataset(demo)) == set(expected) and dataset(demo)[bad]["number"] == "3"
+
+
+def test_a_delete_socrata_refuses_in_part_still_counts_the_rows_it_deleted(demo):
+    assert publish_in_process().ok
+    ids = sorted(dataset(demo))
+    gone = ids[:2]
+    for rid in gone:
+        demo.s3().delete_object(Bucket=demo.bucket, Key=f"demo-dev/object_3/{rid}.json")
+    demo.socrata.faults.error_ids = {gone[0]}  # Socrata refuses one of the two deletions
+    result = publish_in_process()
+    assert not result.ok and "errors deleting rows" in result.error
+    assert set(dataset(demo)) == set(ids) - {gone[1]}
+    assert result.summary["deleted"] == 1  # the one it did delete is counted

@@ -5,9 +5,15 @@ by default). Incremental runs upsert the records written to S3 at or after ``dat
 features whose matching value is already in the layer are updated, the others added.
 Full runs make the layer equal to S3 without truncating it first: the same upsert of
 every record, then the features whose records are gone from S3 (and duplicates of one
-matching value) are deleted. A failure half-way leaves the layer's features in place and
-a rerun completes the work. Per-feature errors, which the library does not raise, fail
-the run and name the records.
+matching value) are deleted, each deletion counted. A failure half-way leaves the layer's
+features in place and a rerun completes the work. Per-feature errors, which the library
+does not raise, fail the run and name the records.
+
+Before any write: each value is checked against its field's type (``lib.publish.values``:
+a record with a value its field cannot take fails by id, a retyped field fails the run),
+and the matching values must be unique, among the records and among the layer's features:
+repeated ones would fold several records into one feature, so they are refused unless the
+container's mass-delete guard allows what that folding costs.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from lib import config, knack
 from lib.errors import ConfigError, KnackNbError
 from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
-from lib.publish import register
+from lib.publish import register, values
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
+from lib.publish.values import ValueCheck, is_empty, shown
 from lib.table import Note, Table
 
 logger = logging.getLogger(__name__)
@@ -42,8 +49,14 @@ ATTEMPTS = 5  # per request, on 5xx and timeouts
 WHERE_CHUNK = 200  # matching values per `IN (...)` query
 SAMPLE_ROWS = 5
 LISTED = 50  # ids listed in a message
+SHOWN_VALUES = 5  # repeated matching values a message lists (with SHOWN_IDS ids each)
+SHOWN_IDS = 3
 DATE = "esriFieldTypeDate"
-INTEGER = {"esriFieldTypeInteger", "esriFieldTypeSmallInteger", "esriFieldTypeBigInteger"}
+INTEGER = {  # the range of each integer type (BigInteger: what JSON holds exactly)
+    "esriFieldTypeSmallInteger": (-(2**15), 2**15 - 1),
+    "esriFieldTypeInteger": (-(2**31), 2**31 - 1),
+    "esriFieldTypeBigInteger": (-(2**53), 2**53),
+}
 REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
 LABEL_TYPES = ("short_text", "name")  # the first such field labels the map's points
 SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
@@ -62,9 +75,10 @@ class AgolPublish(PublishResult):
     geometry_type: str | None = None  # None: a table
     added: int = 0
     updated: int = 0
-    deleted: list[str] = field(default_factory=list)  # matching values of deleted features
+    # the matching value of each deleted feature ("<value> (duplicate)" for a duplicate)
+    deleted: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # record id -> why
-    failed: dict[str, str] = field(default_factory=dict)  # record id -> the layer's error
+    failed: dict[str, str] = field(default_factory=dict)  # record id -> why (layer or value)
     points: list[Point] = field(default_factory=list)  # published: lon, lat, record id, label
 
     @property
@@ -179,6 +193,14 @@ class _Layer:
             oids.sort()
         return found
 
+    def present(self, oids: list[int]) -> set[int]:
+        """Which of these object ids the layer holds."""
+        where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
+        answer = self.call("querying object ids", self.layer.query, where=where,
+                           out_fields=self.oid_field, return_geometry=False,
+                           order_by_fields=f"{self.oid_field} ASC")
+        return {feature.attributes[self.oid_field] for feature in answer.features}
+
     def delete(self, oids: list[int]) -> dict[str, Any]:
         """Delete features by object id, through a where clause: a retry is harmless."""
         where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
@@ -210,52 +232,159 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
     layer: _Layer | None = None
     try:
         layer = _Layer(agol)
-        result.layer_name, result.geometry_type = layer.name, layer.geometry_type
-        match = layer.names.get(agol.upsert_matching_field.lower(), "")
-        if not match:
-            raise ConfigError(
-                f"upsert_matching_field {agol.upsert_matching_field!r} is not a field of "
-                f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
-                f"containers.{container}.agol"
-            )
-        publish_run.refuse_collisions(run.metadata, container, layer.names,
-                                      destination=result.destination)
-        _geometry_notes(agol, layer, result)
-        records = run.read_records()
-        result.read = len(records)
-        formatted = format_records(run.metadata, container, records,
-                                   location_field=agol.location_field)
-        tz = knack.app_timezone(run.metadata)
-        features = [
-            (f.id, feature) for f in formatted
-            if (feature := _feature(f, layer, match, tz, result)) is not None
-        ]
-        result.sample = sample_table(  # the layer's dates (epoch ms) as the app's local times
-            [ft["attributes"] for _, ft in features[:SAMPLE_ROWS]],
-            dates=[name for name, kind in layer.fields.items() if kind == DATE], tz=tz)
-        existing = layer.existing(match, None if result.mode == "full" else
-                                  sorted({ft["attributes"][match] for _, ft in features}))
-        _upsert(layer, match, features, existing, agol.chunk_size, result)
-        if result.mode == "full" and not result.failed and result.ok:
-            stored = {ft["attributes"][match] for _, ft in features}
-            _remove_gone(layer, existing, stored, agol.chunk_size, result, run.cfg)
-        if result.failed:
-            first = list(result.failed.items())[:LISTED]
-            result.errors.append(
-                f"the layer refused {len(result.failed)} features: "
-                + "; ".join(f"{rid}: {why}" for rid, why in first)
-                + ". It refuses them again on a rerun: fix those records in Knack or the "
-                "layer's fields first"
-            )
-            result.rerun_helps = False
-        if result.ok:
-            run.record_success()
+        _publish(run, agol, layer, result)
     finally:
         if layer is not None:
             result.requests, result.retries = layer.requests, layer.retries
         result.seconds = run.elapsed()
-    logger.info("%s → %s/%s: %s", container, agol.service_id, agol.layer_id, result.summary())
+    logger.info("%s → %s/%s: %s", run.container, agol.service_id, agol.layer_id,
+                result.summary())
     return result
+
+
+def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: _Layer,
+             result: AgolPublish) -> None:
+    """Check every value and the matching values, then (unless refused) upsert and, on a
+    full run, delete what S3 no longer holds."""
+    result.layer_name, result.geometry_type = layer.name, layer.geometry_type
+    match = layer.names.get(agol.upsert_matching_field.lower(), "")
+    if not match:
+        raise ConfigError(
+            f"upsert_matching_field {agol.upsert_matching_field!r} is not a field of "
+            f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
+            f"containers.{run.container}.agol"
+        )
+    publish_run.refuse_collisions(run.metadata, run.container, layer.names,
+                                  destination=result.destination)
+    _geometry_notes(agol, layer, result)
+    records = run.read_records()
+    result.read = len(records)
+    formatted = format_records(run.metadata, run.container, records,
+                               location_field=agol.location_field)
+    tz = knack.app_timezone(run.metadata)
+    check = ValueCheck("field {} of the layer")
+    features = [
+        (f.id, feature) for f in formatted
+        if (feature := _feature(f, layer, match, tz, result, check)) is not None
+    ]
+    retyped = check.retyped()
+    if retyped:
+        result.errors.append(retyped)
+        result.rerun_helps = False
+        return
+    result.failed.update(check.failed)
+    existing = layer.existing(match, None if result.mode == "full" else
+                              sorted({ft["attributes"][match] for _, ft in features}))
+    features = _one_per_value(features, existing, match, agol, run.cfg, result)
+    if features is None:
+        return
+    result.sample = sample_table(  # the layer's dates (epoch ms) as the app's local times
+        [ft["attributes"] for _, ft in features[:SAMPLE_ROWS]],
+        dates=[name for name, kind in layer.fields.items() if kind == DATE], tz=tz)
+    _upsert(layer, match, features, existing, agol.chunk_size, result)
+    if result.mode == "full" and not result.failed and result.ok:
+        stored = {ft["attributes"][match] for _, ft in features}
+        _remove_gone(layer, existing, stored, agol.chunk_size, result, run.cfg)
+    elif result.mode == "full" and result.ok:
+        result.notes.append("no feature was deleted: a full run deletes once every record "
+                            "is published")
+    refused = {rid: why for rid, why in result.failed.items() if rid not in check.failed}
+    if check.failed:
+        result.errors.append(check.failures("the layer's field types"))
+    if refused:
+        first = list(refused.items())[:LISTED]
+        result.errors.append(
+            f"the layer refused {len(refused)} features: "
+            + "; ".join(f"{rid}: {why}" for rid, why in first)
+            + ". It refuses them again on a rerun: fix those records in Knack or the "
+            "layer's fields first"
+        )
+    if result.failed:
+        result.rerun_helps = False
+    if result.ok:
+        run.record_success()
+
+
+def _one_per_value(features: Pairs, existing: dict[Any, list[int]], match: str,
+                   agol: config.AgolConfig, cfg: config.ContainerConfig,
+                   result: AgolPublish) -> Pairs | None:
+    """The features to upsert: one per matching value. A value repeated among the records
+    (or among the layer's features, which a full run then deletes but one) folds them into
+    one feature: refused before any write (None, ``result.errors`` says why) unless the
+    mass-delete guard allows the records left out and the features deleted; allowed, the
+    first record of a value (by id) is published, the others are skipped, by id."""
+    by_value: dict[Any, list[str]] = {}
+    for rid, feature in features:
+        by_value.setdefault(feature["attributes"][match], []).append(rid)
+    shared = {v: rids for v, rids in by_value.items() if len(rids) > 1}
+    doubled = {v: oids for v, oids in existing.items() if len(oids) > 1 and v in by_value}
+    if not shared and not doubled:
+        return features
+    folded = sum(len(rids) - 1 for rids in shared.values())
+    extra = sum(len(oids) - 1 for oids in doubled.values())
+    full = result.mode == "full"
+    held = sum(len(oids) for oids in existing.values())
+    if cfg.refuses_mass_delete(folded, len(features), len(by_value)) or (
+            full and cfg.refuses_mass_delete(extra, held, len(by_value))):
+        result.errors.append(_not_unique(agol, len(features), by_value, shared, doubled,
+                                         folded, extra if full else 0, cfg, result))
+        result.rerun_helps = False
+        return None
+    name = agol.upsert_matching_field
+    if shared:
+        result.notes.append(f"upsert_matching_field {name!r} is not unique: {folded} records "
+                            "share a value with another record and were skipped (listed)")
+    if doubled:
+        result.notes.append(
+            f"the layer holds {extra} more features than values of {name!r} "
+            + ("(the full run deletes them)" if full else "(an incremental run updates one "
+               "feature of a value; a full run deletes the others)"))
+    keep: Pairs = []
+    for rid, feature in features:
+        value = feature["attributes"][match]
+        first = by_value[value][0]
+        if rid == first:
+            keep.append((rid, feature))
+        else:
+            result.skipped[rid] = (f"its {match} {shown(value)} is also record {first}'s "
+                                   "(one feature per value)")
+    published = {rid for rid, _ in keep}
+    result.points = [p for p in result.points if p.id in published]
+    return keep
+
+
+def _not_unique(agol: config.AgolConfig, records: int, by_value: dict[Any, list[str]],
+                shared: dict[Any, list[str]], doubled: dict[Any, list[int]], folded: int,
+                extra: int, cfg: config.ContainerConfig, result: AgolPublish) -> str:
+    """Why a publish with repeated matching values is refused, and what to do."""
+    def listed(repeated: dict[Any, list[Any]], what: str, ids_are: str) -> str:
+        top = sorted(repeated.items(), key=lambda item: (-len(item[1]), str(item[0])))
+        text = "; ".join(
+            f"{shown(value)}: {len(ids)} {what}, e.g. {ids_are}"
+            + ", ".join(map(str, ids[:SHOWN_IDS])) for value, ids in top[:SHOWN_VALUES])
+        return text + (f"; and {len(top) - SHOWN_VALUES} more values"
+                       if len(top) > SHOWN_VALUES else "")
+
+    parts = []
+    if shared:
+        parts.append(f"{records} records hold {len(by_value)} values of it "
+                     f"({listed(shared, 'records', '')})")
+    if doubled:
+        parts.append(f"the layer holds several features for {len(doubled)} of its values "
+                     f"({listed(doubled, 'features', 'object ids ')})")
+    cost = [f"{folded} records left out"] if folded else []
+    cost += [f"{extra} features deleted"] if extra else []
+    return (
+        f"upsert_matching_field {agol.upsert_matching_field!r} is not unique: "
+        + "; ".join(parts)
+        + f". One feature per value would mean {' and '.join(cost)}, more than "
+        f"mass_delete_threshold ({cfg.mass_delete_threshold:.0%}) allows. Nothing was "
+        f"written. Set agol.upsert_matching_field under containers.{result.container} in "
+        f"{result.app_name}.yaml to a field whose values are unique (usually `id`, the Knack "
+        "record id); if one feature per value is really what you want, set "
+        f"`allow_mass_delete: true` under containers.{result.container}, rerun, and set it "
+        "back"
+    )
 
 
 def _geometry_notes(agol: config.AgolConfig, layer: _Layer, result: AgolPublish) -> None:
@@ -267,18 +396,23 @@ def _geometry_notes(agol: config.AgolConfig, layer: _Layer, result: AgolPublish)
                             "agol.location_field is set: features are published without it")
 
 
-def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo,
-             result: AgolPublish) -> dict[str, Any] | None:
-    """One record as a feature, or None (skipped, with the reason in ``result.skipped``)."""
+def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo, result: AgolPublish,
+             check: ValueCheck | None = None) -> dict[str, Any] | None:
+    """One record as a feature, or None: a value its field cannot take (``check`` says
+    which), or skipped (with the reason in ``result.skipped``)."""
+    check = check if check is not None else ValueCheck("field {} of the layer")
     attributes: dict[str, Any] = {}
     if "id" in layer.names:
         attributes[layer.names["id"]] = f.id
-    for name, value in f.values.items():
+    for name in f.values:
         target = layer.names.get(name)
         if target is None:
             result.dropped_fields.setdefault(name, "not a field of the layer")
         else:
-            attributes[target] = _value(value, layer.fields[target], tz)
+            kind = layer.fields[target]
+            attributes[target] = check.value(f, name, target, kind, _value, kind, tz)
+    if f.id in check.failed:
+        return None
     if attributes.get(match) in (None, ""):
         result.skipped[f.id] = f"no value for the matching field {match!r}"
         return None
@@ -314,29 +448,24 @@ def _geometry(points: list[tuple[float, float]], *, as_list: bool,
 
 
 def _value(value: Any, field_type: str, tz: dt.tzinfo) -> Any:
+    """``value`` as a field of ``field_type`` takes it (empty: null); Refused when it cannot
+    take it (a fraction for an integer field is refused, never truncated)."""
     if value is None or value == "":
         return None
     if field_type == DATE:
-        return _epoch_ms(value, tz)
-    if field_type in INTEGER | REAL:
-        if isinstance(value, bool):
-            return int(value)
-        try:
-            number = float(str(value).replace(",", "").replace("$", ""))
-        except ValueError:
-            return None
-        return int(number) if field_type in INTEGER else number
+        return None if is_empty(value) else _epoch_ms(value, tz)
+    if field_type in INTEGER:
+        return None if is_empty(value) else values.whole_number(value, *INTEGER[field_type])
+    if field_type in REAL:
+        return None if is_empty(value) else float(values.number(value))
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return value if isinstance(value, str) else str(value)
 
 
-def _epoch_ms(value: Any, tz: dt.tzinfo) -> int | None:
+def _epoch_ms(value: Any, tz: dt.tzinfo) -> int:
     """An ISO time (knackpy's, with the app's offset) as UTC epoch milliseconds."""
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
+    parsed = values.instant(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=tz)  # a wall time in the app's timezone
     return int(parsed.timestamp() * 1000)
@@ -433,33 +562,42 @@ def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str,
 
 def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any],
                  chunk_size: int, result: AgolPublish, cfg: config.ContainerConfig) -> None:
-    """Delete the features whose matching value is gone from S3, and duplicates."""
-    gone = {oid: value for value, oids in existing.items() if value not in stored
-            for oid in oids}
-    duplicates = {oid: value for value, oids in existing.items() if value in stored
-                  for oid in oids[1:]}
-    gone_values = {value for value in existing if value not in stored}
-    refusal = mass_delete_refusal(len(gone_values), len(existing), len(stored), cfg,
+    """Delete the features whose matching value is gone from S3, and duplicates (all but
+    the first feature of a value), under the mass-delete guard; every deletion is counted
+    in ``result.deleted`` (a duplicate as ``<value> (duplicate)``)."""
+    doomed = {oid: str(value) for value, oids in existing.items() if value not in stored
+              for oid in oids}
+    doomed |= {oid: f"{value} (duplicate)" for value, oids in existing.items()
+               if value in stored for oid in oids[1:]}
+    if not doomed:
+        return
+    held = sum(len(oids) for oids in existing.values())
+    refusal = mass_delete_refusal(len(doomed), held, len(stored), cfg,
                                   what="features of the layer", container=result.container,
                                   app_name=result.app_name)
-    if gone and refusal:
+    if refusal:
         result.errors.append(refusal)
         result.rerun_helps = False
         return
-    if duplicates:
-        result.notes.append(f"deleted {len(duplicates)} duplicate features (one matching "
-                            "value held by several features)")
-    doomed = {**gone, **duplicates}
     oids = sorted(doomed)
     for start in range(0, len(oids), chunk_size):
-        answer = layer.delete(oids[start : start + chunk_size])
+        chunk = oids[start : start + chunk_size]
+        answer = layer.delete(chunk)
+        answered = set()
         for entry in answer.get("deleteResults") or []:
             oid = entry.get("objectId")
-            if entry.get("success") and oid in gone:
-                result.deleted.append(str(gone[oid]))
+            answered.add(oid)
+            if entry.get("success") and oid in doomed:
+                result.deleted.append(doomed[oid])
             elif not entry.get("success"):
                 error = (entry.get("error") or {}).get("description", "no reason given")
                 result.errors.append(f"the layer refused to delete feature {oid}: {error}")
+        # no result for a feature (e.g. a retried request the layer had applied): the
+        # layer says whether it is still there
+        unanswered = [oid for oid in chunk if oid not in answered]
+        if unanswered:
+            present = layer.present(unanswered)
+            result.deleted += [doomed[oid] for oid in unanswered if oid not in present]
 
 
 def _one_line(e: Exception) -> str:

@@ -133,6 +133,7 @@ class Formatted:
     location: Any = None  # the raw value of the location field, if one was asked for
     location_name: str | None = None  # and its destination field name
     labels: dict[str, str] = field(default_factory=dict)  # destination name -> Knack label
+    keys: dict[str, str] = field(default_factory=dict)  # destination name -> Knack field key
 
 
 def knackpy_records(metadata: dict[str, Any], container: str,
@@ -168,6 +169,7 @@ def format_records(
         values: dict[str, Any] = {}
         types: dict[str, str] = {}
         labels: dict[str, str] = {}
+        keys: dict[str, str] = {}
         location = location_name = None
         for key, fld in record.fields.items():
             if key == "id":
@@ -176,9 +178,11 @@ def format_records(
             values[name] = fld.formatted
             types[name] = fld.field_def.type
             labels[name] = fld.field_def.name
+            keys[name] = key
             if key == location_field:
                 location, location_name = fld.raw, name
-        out.append(Formatted(record.raw["id"], values, types, location, location_name, labels))
+        out.append(Formatted(record.raw["id"], values, types, location, location_name, labels,
+                             keys))
     return out
 
 

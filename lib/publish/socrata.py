@@ -4,11 +4,15 @@ Incremental runs upsert the records written to S3 at or after ``date``. Full run
 the dataset equal to S3 without ever truncating it: upsert everything, then delete the
 rows whose ids are gone with ``":deleted"`` rows (none with ``no_replace``). A failure
 half-way leaves every row that was there; a rerun completes the work.
+
+Each value is checked against its column's type (``lib.publish.values``): a record with a
+value its column cannot take is not sent and fails the run by id (the others are published;
+a run with such records deletes nothing), and a field whose every value fails (retyped)
+fails the run before any write.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import time
@@ -21,10 +25,18 @@ from sodapy import Socrata
 
 from lib import config
 from lib.progress import progress_bar
-from lib.publish import register
+from lib.publish import register, values
 from lib.publish import run as publish_run
 from lib.publish.records import Formatted, coordinates, format_records
-from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table
+from lib.publish.run import (
+    PublishError,
+    PublishResult,
+    mass_delete_refusal,
+    sample_table,
+    table,
+)
+from lib.publish.values import Refused, ValueCheck, is_empty
+from lib.table import Table
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +57,7 @@ class SocrataPublish(PublishResult):
     updated: int = 0
     deleted: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # rows gone from S3 kept by no_replace
+    failed: dict[str, str] = field(default_factory=dict)  # record id -> why it was not sent
 
     @property
     def destination(self) -> str:
@@ -56,6 +69,9 @@ class SocrataPublish(PublishResult):
     def counts(self) -> dict[str, int]:
         return {"created": self.created, "updated": self.updated,
                 "deleted": len(self.deleted), "kept": len(self.kept)}
+
+    def failed_table(self) -> Table:
+        return table(self.failed, "record id", "why it was not published")
 
 
 class Client:
@@ -124,13 +140,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         result.read = len(records)
         formatted = format_records(run.metadata, container, records,
                                    location_field=soc.location_field)
-        rows = [_row(f, columns, result) for f in formatted]
-        result.sample = sample_table(rows[:SAMPLE_ROWS])
-        _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
-        if result.mode == "full" and result.ok:
-            _remove_gone(client, soc, {r[ROW_ID] for r in rows}, result, run.cfg)
-        if result.ok:
-            run.record_success()
+        _publish(client, run, formatted, columns, result)
     finally:
         client.close()
         result.requests, result.retries = client.requests, client.retries
@@ -139,48 +149,85 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
     return result
 
 
-def _row(f: Formatted, columns: dict[str, str], result: SocrataPublish) -> dict[str, Any]:
+def _publish(client: Client, run: publish_run.PublishRun, formatted: list[Formatted],
+             columns: dict[str, str], result: SocrataPublish) -> None:
+    """Check every value, then (unless a field was retyped) upsert the rows that passed and,
+    on a full run without failed records, delete the rows whose records are gone."""
+    soc = run.cfg.socrata
+    assert soc is not None
+    check = ValueCheck("column {}")
+    rows = [row for f in formatted if (row := _row(f, columns, check, result)) is not None]
+    retyped = check.retyped()
+    if retyped:
+        result.errors.append(retyped)
+        result.rerun_helps = False
+        return
+    result.failed = check.failed
+    result.sample = sample_table(rows[:SAMPLE_ROWS])
+    _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
+    if result.mode == "full" and result.ok and result.failed:
+        result.notes.append("no row was deleted: a full run deletes once every record is "
+                            "published")
+    elif result.mode == "full" and result.ok:
+        _remove_gone(client, soc, {f.id for f in formatted}, result, run.cfg)
+    if result.failed:
+        result.errors.append(check.failures("the dataset's column types"))
+        result.rerun_helps = False
+    if result.ok:
+        run.record_success()
+
+
+def _row(f: Formatted, columns: dict[str, str], check: ValueCheck,
+         result: SocrataPublish) -> dict[str, Any] | None:
+    """One record as a row, or None when a value does not fit its column (``check`` says
+    which)."""
     row: dict[str, Any] = {ROW_ID: f.id}
-    for name, value in f.values.items():
-        if name not in columns:
+    for name in f.values:
+        kind = columns.get(name)
+        if kind is None:
             result.dropped_fields.setdefault(name, "not a column of the dataset")
-        elif name == f.location_name and columns[name] in GEO_TYPES:
-            row[name] = _location(f.location, columns[name])
+        elif name == f.location_name and kind in GEO_TYPES:
+            row[name] = _location(f.location, kind)
         else:
-            row[name] = _value(value, columns[name])
-    return row
+            row[name] = check.value(f, name, name, kind, _value, kind)
+    return None if f.id in check.failed else row
 
 
 def _value(value: Any, column_type: str) -> Any:
+    """``value`` as a column of ``column_type`` takes it (empty: null); Refused when it
+    cannot take it."""
     if value is None:
         return None
+    if column_type in NUMERIC:
+        return None if is_empty(value) else values.number(value)
     if column_type == "checkbox":
-        return bool(value)
+        return None if is_empty(value) else values.boolean(value)
+    if column_type == "calendar_date":
+        return None if is_empty(value) else _floating(value)
+    if column_type in GEO_TYPES:  # a field other than socrata.location_field
+        return None if is_empty(value) else _geometry(value, column_type)
     if isinstance(value, bool):
-        return str(value)  # Socrata text/number columns take no JSON booleans
+        return str(value)  # Socrata text columns take no JSON booleans
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
-    if column_type in NUMERIC:
-        return value if isinstance(value, int | float) else _number(value)
-    if column_type == "calendar_date":
-        return _floating(value)
     return value if isinstance(value, str) else str(value)
 
 
-def _number(value: Any) -> Any:
-    try:
-        return float(str(value).replace(",", "").replace("$", ""))
-    except ValueError:
-        return None
-
-
-def _floating(value: Any) -> str | None:
+def _floating(value: Any) -> str:
     """A floating timestamp: the local wall time with no offset (a ``Z`` is invalid)."""
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=None).isoformat()
+    return values.instant(value).replace(tzinfo=None).isoformat()
+
+
+def _geometry(value: Any, column_type: str) -> Any:
+    """A geometry column's value given as GeoJSON (or, for points, WKT)."""
+    if isinstance(value, dict):
+        return value
+    wkt = "MULTIPOINT" if column_type == "multipoint" else "POINT"
+    if isinstance(value, str) and column_type != "location" and (
+            value.strip().upper().startswith(wkt)):
+        return value
+    raise Refused(f"not a {column_type}: set socrata.location_field to the Knack address "
+                  "field it comes from")
 
 
 def _location(raw: Any, column_type: str) -> Any:
@@ -262,6 +309,8 @@ def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
         batch = [{ROW_ID: rid, ":deleted": True} for rid in gone[start : start + soc.chunk_size]]
         answer = client.call("deleting rows", client.soda.upsert, soc.resource_id, batch)
         if int(answer.get("Errors", 0)):
+            left = dataset_ids(client, soc.resource_id)  # the rows it did delete still count
+            result.deleted += [r[ROW_ID] for r in batch if r[ROW_ID] not in left]
             result.errors.append(f"Socrata reported {answer['Errors']} errors deleting rows")
             return
         result.deleted += [r[ROW_ID] for r in batch]

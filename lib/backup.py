@@ -33,6 +33,7 @@ import logging
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -607,8 +608,11 @@ def _choose(target: _Target, wanted: str | None) -> StoredBackup:
     )
 
 
-def _open_backup(target: _Target, chosen: StoredBackup) -> Iterator[list[str]]:
-    """The backup's CSV records (header first), streamed from S3."""
+def _open_backup(
+    target: _Target, chosen: StoredBackup, *, writing: bool = False
+) -> Iterator[list[str]]:
+    """The backup's CSV records (header first), streamed from S3. ``writing``: the restore
+    has started writing (what an unreadable backup's error says was done)."""
     try:
         body = target.store.client.get_object(Bucket=target.store.bucket, Key=chosen.key)["Body"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
@@ -617,10 +621,16 @@ def _open_backup(target: _Target, chosen: StoredBackup) -> Iterator[list[str]]:
         text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
         try:
             yield from csv.reader(text)
-        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
+        # zlib.error: a stream corrupted mid-file (not an OSError, unlike a bad CRC or header)
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
+            done = (
+                "the rows before the damage are restored"
+                if writing
+                else "nothing was written to the dataset"
+            )
             raise BackupError(
-                f"{target.store.url(chosen.key)} is not a readable gzip CSV ({e}): pick another "
-                "backup with --backup"
+                f"{target.store.url(chosen.key)} is not a readable gzip CSV ({e}); {done}: "
+                "pick another backup with --backup"
             ) from None
 
 
@@ -642,7 +652,7 @@ def _backup_ids(target: _Target, chosen: StoredBackup) -> tuple[list[str], set[s
 
 
 def _backup_rows(target: _Target, chosen: StoredBackup) -> Iterator[dict[str, str]]:
-    records = _open_backup(target, chosen)
+    records = _open_backup(target, chosen, writing=True)
     header = next(records)
     for row in records:
         yield dict(zip(header, row, strict=True))

@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import zlib
 from pathlib import Path
 
 import pytest
@@ -328,6 +329,40 @@ def test_a_corrupt_backup_is_refused_before_any_write(published, capsys):
     assert restore() == 1
     assert "is not a readable gzip CSV" in capsys.readouterr().err
     assert not [r for r in published.socrata.requests if r.method in ("POST", "PUT")]
+
+
+def corrupted_mid_stream(body: bytes) -> bytes:
+    """``body`` (gzip) with one byte of its deflate stream changed so that zlib itself
+    refuses it (not only gzip's CRC check at the end): the first such byte from the middle."""
+    for at in range(len(body) // 2, len(body) - 8):
+        bad = body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :]
+        try:
+            gzip.decompress(bad)
+        except zlib.error:
+            return bad
+        except (OSError, EOFError):
+            continue
+    raise AssertionError("no byte of the stream makes zlib fail")
+
+
+def test_a_backup_corrupted_mid_file_is_one_line_and_nothing_is_written(published, capsys):
+    made = backup.backup(**IDS)
+    assert made.ok
+    s3 = published.s3()
+    body = s3.get_object(Bucket=published.bucket, Key=made.key)["Body"].read()
+    s3.put_object(Bucket=published.bucket, Key=made.key, Body=corrupted_mid_stream(body))
+    rows = published.socrata.rows(DEMO_DATASET)
+    published.socrata.reset_log()
+    capsys.readouterr()  # the backup's progress
+    assert restore() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"knack-nb: s3://{published.bucket}/{made.key} is not a readable "
+                           "gzip CSV"), line
+    assert "nothing was written to the dataset: pick another backup with --backup" in line
+    assert not [r for r in published.socrata.requests if r.method in ("POST", "PUT", "DELETE")]
+    assert published.socrata.rows(DEMO_DATASET) == rows
 
 
 def test_no_backup_yet_is_a_clear_error(published, capsys):

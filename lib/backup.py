@@ -19,7 +19,8 @@ by default) like a full publish: upsert every row, then delete the rows the back
 hold with ``":deleted"`` rows; never a truncate, so a failure half-way loses nothing and a
 rerun completes it. Guarded like a full publish: it refuses to delete more than the
 container's ``mass_delete_threshold`` of the rows (or all of them) unless
-``allow_mass_delete``.
+``allow_mass_delete``. Columns the dataset has and the backup does not are left as they are
+(an upsert changes only the columns it names): the report lists them.
 """
 
 from __future__ import annotations
@@ -470,6 +471,8 @@ class RestoreResult(_Result):
     deleted: int = 0
     to_delete: int = 0
     dropped_columns: list[str] = field(default_factory=list)  # in the backup, not the dataset
+    # in the dataset, not the backup (added since): left as they are, empty on created rows
+    columns_not_in_backup: list[str] = field(default_factory=list)
     final_count: int | None = None
 
     def counts(self) -> dict[str, Any]:
@@ -484,6 +487,7 @@ class RestoreResult(_Result):
             "to_delete": self.to_delete,
             "rows_after": self.final_count,
             "dropped_columns": self.dropped_columns,
+            "columns_not_in_backup": self.columns_not_in_backup,
         }
 
 
@@ -520,6 +524,14 @@ def restore(
             result.notes.append(
                 "columns of the backup that the dataset no longer has are left "
                 "out: " + ", ".join(result.dropped_columns)
+            )
+        # an upsert leaves the columns it does not name as they are (SODA's merge)
+        result.columns_not_in_backup = [name for name in types if name not in header]
+        if result.columns_not_in_backup:
+            result.notes.append(
+                "columns of the dataset that the backup does not have (added since it was "
+                "taken) are left as they are on the rows the dataset holds, and empty on the "
+                "rows the restore creates: " + ", ".join(result.columns_not_in_backup)
             )
         existing = dataset_ids(client, rid)
         result.existing = len(existing)

@@ -288,6 +288,38 @@ def test_restore_of_a_chosen_backup_and_the_listing(published, capsys):
     assert "no backup '20000101T000000Z'" in err and new.key.rsplit("/", 1)[-1] in err
 
 
+def test_restore_says_which_dataset_columns_the_backup_does_not_have(published, capsys):
+    """A column added to the dataset after the backup: the restore leaves it as it is on
+    the rows the dataset holds (the rows it creates have it empty) and says so, dry run too."""
+    socrata = published.socrata
+    made = backup.backup(**IDS)
+    assert made.ok
+    columns = socrata.metadata(DEMO_DATASET)["columns"]
+    rows = socrata.rows(DEMO_DATASET)
+    socrata.add_dataset(
+        DEMO_DATASET,
+        [*({k: c[k] for k in ("fieldName", "dataTypeName", "name")} for c in columns),
+         {"fieldName": "inspector", "dataTypeName": "text", "name": "Inspector"}],
+        [{**r, "inspector": f"inspector {i}"} for i, r in enumerate(rows)],
+    )
+    socrata.delete_rows(DEMO_DATASET, [r["id"] for r in rows[:2]])
+    capsys.readouterr()
+    note = ("note: columns of the dataset that the backup does not have (added since it was "
+            "taken) are left as they are on the rows the dataset holds, and empty on the rows "
+            "the restore creates: inspector")
+    assert restore("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert note in out and "columns_not_in_backup: ['inspector']" in out
+
+    assert restore() == 0
+    out = capsys.readouterr().out
+    assert note in out and "created: 2" in out
+    after = {r["id"]: r for r in socrata.rows(DEMO_DATASET)}
+    assert [after[r["id"]].get("inspector") for r in rows[:3]] == [None, None, "inspector 2"]
+    assert all(after[r["id"]]["inspector"] == f"inspector {i}"
+               for i, r in enumerate(rows) if i >= 2)
+
+
 def test_the_guard_refuses_a_destructive_restore(published, tmp_path, monkeypatch, capsys):
     socrata = published.socrata
     made = backup.backup(**IDS)

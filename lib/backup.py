@@ -46,6 +46,7 @@ from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.publish.socrata import ROW_ID, Client, dataset_ids
 from lib.store import Store, translate_s3_error
+from lib.text import md
 
 logger = logging.getLogger(__name__)
 
@@ -199,15 +200,15 @@ class BackupResult(_Result):
     def describe(self) -> str:
         """What this run did, in Markdown, for the report."""
         if not self.ok:
-            return f"**The backup of dataset `{self.resource_id}` failed**: " + " | ".join(
-                self.errors
+            return f"**The backup of dataset `{self.resource_id}` failed**: " + md(
+                " | ".join(self.errors)
             )
         return (
             f"**Backup of dataset `{self.resource_id}`**: {self.rows:,} rows, "
             f"{len(self.columns)} columns, {self.bytes:,} bytes (gzip) → `{self.url}`, "
             f"verified (read {self.attempts} time{'s' if self.attempts > 1 else ''}). "
             f"Retention (keep {self.keep}): {len(self.kept)} kept, {len(self.deleted)} deleted."
-            + "".join(f"\n- {note}" for note in self.notes)
+            + "".join(f"\n- {md(note)}" for note in self.notes)
         )
 
     def how_to_restore(self) -> str:

@@ -19,7 +19,8 @@ by default) like a full publish: upsert every row, then delete the rows the back
 hold with ``":deleted"`` rows; never a truncate, so a failure half-way loses nothing and a
 rerun completes it. Guarded like a full publish: it refuses to delete more than the
 container's ``mass_delete_threshold`` of the rows (or all of them) unless
-``allow_mass_delete``.
+``allow_mass_delete``. Columns the dataset has and the backup does not are left as they are
+(an upsert changes only the columns it names): the report lists them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import logging
 import re
 import tempfile
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -44,6 +46,7 @@ from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.publish.socrata import ROW_ID, Client, dataset_ids
 from lib.store import Store, translate_s3_error
+from lib.text import md
 
 logger = logging.getLogger(__name__)
 
@@ -197,15 +200,15 @@ class BackupResult(_Result):
     def describe(self) -> str:
         """What this run did, in Markdown, for the report."""
         if not self.ok:
-            return f"**The backup of dataset `{self.resource_id}` failed**: " + " | ".join(
-                self.errors
+            return f"**The backup of dataset `{self.resource_id}` failed**: " + md(
+                " | ".join(self.errors)
             )
         return (
             f"**Backup of dataset `{self.resource_id}`**: {self.rows:,} rows, "
             f"{len(self.columns)} columns, {self.bytes:,} bytes (gzip) → `{self.url}`, "
             f"verified (read {self.attempts} time{'s' if self.attempts > 1 else ''}). "
             f"Retention (keep {self.keep}): {len(self.kept)} kept, {len(self.deleted)} deleted."
-            + "".join(f"\n- {note}" for note in self.notes)
+            + "".join(f"\n- {md(note)}" for note in self.notes)
         )
 
     def how_to_restore(self) -> str:
@@ -469,6 +472,8 @@ class RestoreResult(_Result):
     deleted: int = 0
     to_delete: int = 0
     dropped_columns: list[str] = field(default_factory=list)  # in the backup, not the dataset
+    # in the dataset, not the backup (added since): left as they are, empty on created rows
+    columns_not_in_backup: list[str] = field(default_factory=list)
     final_count: int | None = None
 
     def counts(self) -> dict[str, Any]:
@@ -483,6 +488,7 @@ class RestoreResult(_Result):
             "to_delete": self.to_delete,
             "rows_after": self.final_count,
             "dropped_columns": self.dropped_columns,
+            "columns_not_in_backup": self.columns_not_in_backup,
         }
 
 
@@ -519,6 +525,14 @@ def restore(
             result.notes.append(
                 "columns of the backup that the dataset no longer has are left "
                 "out: " + ", ".join(result.dropped_columns)
+            )
+        # an upsert leaves the columns it does not name as they are (SODA's merge)
+        result.columns_not_in_backup = [name for name in types if name not in header]
+        if result.columns_not_in_backup:
+            result.notes.append(
+                "columns of the dataset that the backup does not have (added since it was "
+                "taken) are left as they are on the rows the dataset holds, and empty on the "
+                "rows the restore creates: " + ", ".join(result.columns_not_in_backup)
             )
         existing = dataset_ids(client, rid)
         result.existing = len(existing)
@@ -607,8 +621,11 @@ def _choose(target: _Target, wanted: str | None) -> StoredBackup:
     )
 
 
-def _open_backup(target: _Target, chosen: StoredBackup) -> Iterator[list[str]]:
-    """The backup's CSV records (header first), streamed from S3."""
+def _open_backup(
+    target: _Target, chosen: StoredBackup, *, writing: bool = False
+) -> Iterator[list[str]]:
+    """The backup's CSV records (header first), streamed from S3. ``writing``: the restore
+    has started writing (what an unreadable backup's error says was done)."""
     try:
         body = target.store.client.get_object(Bucket=target.store.bucket, Key=chosen.key)["Body"]
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
@@ -617,10 +634,16 @@ def _open_backup(target: _Target, chosen: StoredBackup) -> Iterator[list[str]]:
         text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
         try:
             yield from csv.reader(text)
-        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as e:
+        # zlib.error: a stream corrupted mid-file (not an OSError, unlike a bad CRC or header)
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
+            done = (
+                "the rows before the damage are restored"
+                if writing
+                else "nothing was written to the dataset"
+            )
             raise BackupError(
-                f"{target.store.url(chosen.key)} is not a readable gzip CSV ({e}): pick another "
-                "backup with --backup"
+                f"{target.store.url(chosen.key)} is not a readable gzip CSV ({e}); {done}: "
+                "pick another backup with --backup"
             ) from None
 
 
@@ -642,7 +665,7 @@ def _backup_ids(target: _Target, chosen: StoredBackup) -> tuple[list[str], set[s
 
 
 def _backup_rows(target: _Target, chosen: StoredBackup) -> Iterator[dict[str, str]]:
-    records = _open_backup(target, chosen)
+    records = _open_backup(target, chosen, writing=True)
     header = next(records)
     for row in records:
         yield dict(zip(header, row, strict=True))

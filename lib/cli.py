@@ -16,11 +16,13 @@ import argparse
 import logging
 import sys
 import traceback
+from typing import TextIO
 
 from lib import airflow_api, airflow_pools, reports, reports_index
 from lib.errors import KnackNbError, MissingParameterError
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
+from lib.text import clean
 
 # how a notebook parameter is given on the command line
 FLAGS = {"container": "--container (-c)"}
@@ -98,13 +100,19 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(e))
         return 1
     except Exception:  # a bug or a library's error: its traceback, redacted
-        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        _say(traceback.format_exc(), end="", file=sys.stderr)
         return 1
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 
+def _say(text: str, *, file: TextIO | None = None, end: str = "\n") -> None:
+    """Print (on stdout unless ``file``) what may quote a service: cleaned of terminal
+    escape sequences and control characters (lib/text.py), redacted."""
+    print(redact(clean(text)), end=end, file=file or sys.stdout)
+
+
 def _error(message: str) -> None:
-    print(f"knack-nb: {redact(message)}", file=sys.stderr)
+    _say(f"knack-nb: {message}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -123,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         )
     except MissingParameterError as e:
         flag = FLAGS.get(e.parameter, e.parameter)
-        print(redact(f"knack-nb run {e.notebook} needs {flag}: {e.hint}"), file=sys.stderr)
+        _say(f"knack-nb run {e.notebook} needs {flag}: {e.hint}", file=sys.stderr)
         return 2
     except FileNotFoundError as e:
         _error(str(e))
@@ -133,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
              else f"knack-nb: {result.notebook} failed: {result.error}"]
     lines += [f"  {key}: {value}" for key, value in result.summary.items()]
     lines.append(f"report: {result.report}")
-    print(redact("\n".join(lines)), file=out)
+    _say("\n".join(lines), file=out)
     return 0 if result.ok else 1
 
 
@@ -177,7 +185,7 @@ def _restore_socrata(args: argparse.Namespace) -> int:
              else f"knack-nb: restore-socrata failed: {' | '.join(result.errors)}"]
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  {key}: {value}" for key, value in result.summary().items()]
-    print(redact("\n".join(lines)), file=out)
+    _say("\n".join(lines), file=out)
     return 0 if result.ok else 1
 
 

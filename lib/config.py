@@ -8,6 +8,7 @@ variables (see DESIGN.md) and are read when needed, never at import.
 from __future__ import annotations
 
 import os
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,12 @@ DEFAULT_SOCRATA_URL = "https://data.austintexas.gov"
 DEFAULT_AGOL_URL = "https://austin.maps.arcgis.com"
 
 KnackKey = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$")]
+# What a params file may hold, aliases counted as often as they are used: a real file has a
+# few hundred values, 6 levels deep. Beyond either, the loader stops before it expands the
+# aliases (a "billion laughs" of 600 bytes stands for 9**14 values) or recurses too deep.
+MAX_VALUES = 100_000
+MAX_DEPTH = 32
+SHOWN_CHARS = 80  # of a wrong value or key quoted in an error message
 
 
 class _Strict(BaseModel):
@@ -147,11 +154,13 @@ def load_app(app_name: str, directory: Path | None = None) -> AppConfig:
         raw = _load_yaml(path.read_text())
     except _DuplicateKey as e:
         raise ConfigError(
-            f"{path}: key {e.path!r} is given twice (line {e.first} and line {e.second}): "
+            f"{path}: key {_shown(e.path)} is given twice (line {e.first} and line {e.second}): "
             "keep one"
         ) from None
+    except _TooBig as e:
+        raise ConfigError(f"{path}: {e}") from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(e)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must hold a mapping with app_id and containers")
     try:
@@ -166,13 +175,33 @@ class _DuplicateKey(Exception):
         self.path, self.first, self.second = path, first, second
 
 
+class _TooBig(Exception):
+    """The document is nested deeper than ``MAX_DEPTH`` or holds more than ``MAX_VALUES``."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one).
+    """A SafeLoader that refuses a mapping key given twice (PyYAML keeps the last one), and
+    a document nested deeper than ``MAX_DEPTH`` or holding more than ``MAX_VALUES`` values
+    once its aliases are expanded (checked on the composed nodes, before anything walks or
+    builds them).
 
     Keys merged in with ``<<`` may still be overridden, as YAML means them to be.
     """
 
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # the composer recurses once per level: stop it well before Python's own limit
+        if self._depth >= MAX_DEPTH:
+            raise _TooBig(_too_deep(self.peek_event().start_mark.line + 1))
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
     def construct_document(self, node: yaml.Node) -> Any:
+        _check_size(node)
         self._paths: dict[int, str] = {}
         _key_paths(node, "", self._paths)
         return super().construct_document(node)
@@ -194,6 +223,44 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _too_deep(line: int) -> str:
+    return (f"values nested deeper than {MAX_DEPTH} levels (at line {line}; aliases "
+            "counted where they are used): a params file needs 6, flatten it")
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Fail (``_TooBig``) when ``root`` expanded (each alias as the node it names) is nested
+    deeper than ``MAX_DEPTH`` or holds more than ``MAX_VALUES`` values. Each node is
+    measured once: linear in the document's size, not in its expansion's."""
+    measured: dict[int, tuple[int, int]] = {}  # id(node) -> (values, levels below it)
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        known = measured.get(id(node))
+        if known is None:
+            if depth > MAX_DEPTH:
+                raise _TooBig(_too_deep(node.start_mark.line + 1))
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            values, levels = 1, 0
+            for child in children:
+                n, below = measure(child, depth + 1)
+                values, levels = values + n, max(levels, below + 1)
+                if values > MAX_VALUES:
+                    raise _TooBig(
+                        f"more than {MAX_VALUES:,} values once its aliases (*name) are "
+                        "expanded: a params file holds a few hundred; use fewer aliases"
+                    )
+            known = measured[id(node)] = (values, levels)
+        if depth + known[1] > MAX_DEPTH:
+            raise _TooBig(_too_deep(node.start_mark.line + 1))
+        return known
+
+    measure(root, 1)
+
+
 def _key_paths(node: yaml.Node, prefix: str, paths: dict[int, str]) -> None:
     """The dotted path (``containers.view_1.``) of every mapping node under ``node``."""
     if isinstance(node, yaml.MappingNode):
@@ -210,16 +277,38 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: what, and the line and column where."""
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return " ".join(str(error).split())
+    parts = [error.context, error.problem]
+    mark = error.problem_mark or error.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return " ".join(" ".join(p for p in parts if p).split()) + where
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = SHOWN_CHARS
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 3, 5, 5
+
+
+def _shown(value: Any) -> str:
+    """A value or key as an error message quotes it: its repr, cut to ``SHOWN_CHARS``
+    (reprlib reads only what it shows of a big value)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
 def _describe(path: Path, error: ValidationError) -> str:
     problems = []
     for err in error.errors():
-        key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        key = _shown(".".join(str(part) for part in err["loc"]) or "(top level)")
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}")
+            problems.append(f"unknown key {key}")
         elif err["type"] == "missing":
-            problems.append(f"missing key {key!r}")
+            problems.append(f"missing key {key}")
         else:
-            problems.append(f"{key!r}: {err['msg']} (got {err.get('input')!r})")
+            problems.append(f"{key}: {err['msg']} (got {_shown(err.get('input'))})")
     return f"{path}: " + "; ".join(problems)
 
 

@@ -3,17 +3,20 @@
 Notebooks let these propagate; ``lib.notebook.setup`` shows them in a report as one clear
 message instead of a traceback, and ``knack-nb run`` prints the message on stderr. A message
 never carries a credential: the constructor redacts it (lib/redact.py), so it is clean
-wherever it goes (papermill's ``evalue``, a report, a log line, stderr).
+wherever it goes (papermill's ``evalue``, a report, a log line, stderr); and it is cleaned
+of terminal escape sequences and control characters (lib/text.py), which a service's text
+in it may hold.
 """
 
 from lib.redact import redact
+from lib.text import clean
 
 
 class KnackNbError(Exception):
     """Base class of every error this project raises on purpose."""
 
     def __init__(self, *args: object) -> None:
-        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+        super().__init__(*(redact(clean(a)) if isinstance(a, str) else a for a in args))
 
 
 class ConfigError(KnackNbError):

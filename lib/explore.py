@@ -29,6 +29,7 @@ import pyarrow as pa
 from lib import config, maps, snapshot
 from lib.publish.records import coordinates
 from lib.store import Store, escape_surrogates
+from lib.text import md, plain
 
 logger = logging.getLogger(__name__)
 
@@ -458,9 +459,9 @@ class Overview:
 
     def _repr_markdown_(self) -> str:
         text = (
-            f"**{self.records:,} records** of `{self.container}` ({self.app_name}-{self.env}) "
+            f"**{self.records:,} records** of `{self.container}` ({md(self.app_name)}-{self.env}) "
             f"in `{self.url}`: `id`, `record` (the raw JSON) and {self.columns} field "
-            f"columns; times in {self.timezone}."
+            f"columns; times in {md(self.timezone)}."
         )
         if self.stale:
             text += (
@@ -471,7 +472,7 @@ class Overview:
         return text
 
     def __repr__(self) -> str:
-        return self._repr_markdown_().replace("**", "").replace("`", "")
+        return plain(self._repr_markdown_())
 
 
 @dataclass

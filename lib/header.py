@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib.table import cell_text
+from lib.text import clean
 
 RUNNING, OK, FAILED = "running", "ok", "failed"
 # the counts a header shows, in this order, when the run's summary has them
@@ -71,7 +72,7 @@ class Header:
             self.status = OK
 
     def fail(self, error: str, cell: int | None = None) -> None:
-        self.status, self.error = FAILED, error
+        self.status, self.error = FAILED, clean(error)
         self.cell = cell if cell is not None else self.cell
         if self.seconds is None:
             self.seconds = time.monotonic() - self.started

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any, NamedTuple
 
+from lib.text import clean
+
 MAX_POINTS = 10_000  # markers on one map (evenly picked): each is ~40 bytes of the report
 CLUSTER_ABOVE = 200  # more points than this are clustered
 POINT_COLOR = "#1f5f99"
@@ -193,7 +195,7 @@ class PointsMap:
 
     def __init__(self, points: Sequence[Point | tuple[float, float]], caption: str) -> None:
         self.points = [Point(*p) for p in points]
-        self.caption = caption
+        self.caption = clean(caption)  # it may name a layer
 
     def __repr__(self) -> str:
         return self.caption

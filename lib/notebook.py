@@ -11,6 +11,7 @@ from typing import Any
 
 from lib.errors import KnackNbError
 from lib.redact import install_filter, redact
+from lib.text import clean
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # scrapbook's JSON scrap (scrapbook.schemas.GLUE_PAYLOAD_FMT, payload version 1)
@@ -133,7 +134,7 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
     exception as IPython's traceback; both redacted, ``evalue`` (papermill's, the report's)
     included. It never raises: IPython would then show the raw traceback."""
     try:
-        evalue = redact(str(value))
+        evalue = redact(clean(str(value)))
         stb = [f"{etype.__name__}: {evalue}"]
         if not isinstance(value, KnackNbError):
             try:

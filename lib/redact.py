@@ -12,7 +12,9 @@
 
 It is applied where text leaves the process: ``KnackNbError`` messages (lib/errors.py), the
 logging handlers ``lib.notebook.setup`` and ``knack-nb`` install (``RedactFilter``), the
-notebook's exception display and the CLI's printed errors.
+notebook's exception display and the CLI's printed errors. ``RedactFilter`` also cleans each
+log line of terminal escape sequences and control characters (``lib.text.clean``): a line
+may quote a service.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import logging
 import os
 import re
 import urllib.parse
+
+from lib.text import clean
 
 __all__ = ["CREDENTIAL_VARIABLES", "MASK", "MIN_SECRET_LENGTH", "RedactFilter", "redact"]
 
@@ -116,7 +120,8 @@ def _values_pattern(values: tuple[str, ...]) -> re.Pattern[str]:
 
 
 class RedactFilter(logging.Filter):
-    """A handler filter that redacts each record's message, traceback and stack in place.
+    """A handler filter that redacts (and cleans, ``lib.text.clean``) each record's message,
+    traceback and stack in place.
 
     On a handler it sees the records of every logger that propagates there (botocore and
     urllib3 included); the record is changed in place, so handlers after it get it clean too.
@@ -129,13 +134,13 @@ class RedactFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: logging reports it later
             return True
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = redact(clean(message)), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact(clean(record.exc_text))
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact(clean(record.stack_info))
         record._redacted = True
         return True
 

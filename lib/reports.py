@@ -23,6 +23,7 @@ from lib import config
 from lib.errors import KnackNbError, MissingParameterError
 from lib.notebook import SCRAP_MIMETYPE
 from lib.redact import redact
+from lib.text import clean
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,8 @@ def _failed(notebook: str, output: str, error: Any) -> RunResult:
         summary = read_summary(output)
     except Exception:  # noqa: BLE001 - the report may not be readable; the error is what counts
         summary = {}
-    return RunResult(notebook, output, ok=False, error=redact(f"{error.ename}: {error.evalue}"),
-                     summary=summary)
+    error_line = redact(clean(f"{error.ename}: {error.evalue}"))
+    return RunResult(notebook, output, ok=False, error=error_line, summary=summary)
 
 
 def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:

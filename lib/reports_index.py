@@ -39,7 +39,9 @@ import botocore.exceptions
 from lib import config, reports
 from lib.dates import parse_date
 from lib.errors import ConfigError, KnackNbError, StoreError
+from lib.offline import offline
 from lib.store import UPLOAD_WORKERS, s3_client, translate_s3_error
+from lib.text import clean
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,6 @@ COUNT_ORDER = (
 _STAMP = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{3}Z)_(?P<what>.+)\.ipynb$")
 _APP_ENV = re.compile(r"^(?P<app>.+)-(?P<env>prod|dev)$")
 _IN_CELL = re.compile(r"In \[(\d+)\]")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass
@@ -363,7 +364,7 @@ def run_outcome(nb: Any) -> tuple[str, str | None, int | None]:
                 continue
             if out.get("ename") == "SystemExit" and out.get("evalue") in ("", "0"):
                 continue
-            error = f"{out.get('ename')}: {_ANSI.sub('', str(out.get('evalue', '')))}"
+            error = clean(f"{out.get('ename')}: {out.get('evalue', '')}")
             return FAILED, error, cell.get("execution_count") or _error_cell_number(nb)
     for cell in cells:
         if (cell.get("metadata", {}).get("papermill") or {}).get("exception") is True:
@@ -623,7 +624,9 @@ def _exporter() -> Any:
 
 
 def _offline(page: str, where: str) -> str:
-    """The page without scripts or stylesheets loaded from another host."""
+    """The page without scripts or stylesheets loaded from another host, and without
+    anything else it would fetch from elsewhere or address it would run as script
+    (lib/offline.py)."""
     dropped = 0
 
     def drop(match: re.Match[str]) -> str:
@@ -632,9 +635,11 @@ def _offline(page: str, where: str) -> str:
         return ""
 
     page = _REMOTE_LINK.sub(drop, _REMOTE_SCRIPT.sub(drop, page))
-    if dropped:
-        logger.warning("%s: left out %d script(s)/stylesheet(s) loaded from the web: the "
-                       "page reads offline", where, dropped)
+    page, more = offline(page)
+    if dropped or more:
+        logger.warning("%s: left out %d script(s)/stylesheet(s) loaded from the web and %d "
+                       "other remote or script address(es): the page reads offline", where,
+                       dropped, more)
     return page
 
 
@@ -765,7 +770,7 @@ def _main_reports(args: argparse.Namespace) -> int:
         print(f"no run reports match{_describe(args)} in s3://{config.bucket()}/"
               f"{search_prefix(app_name=args.app_name, env=args.env, notebook=args.notebook)}")
         return 0
-    print(format_table(entries))
+    print(clean(format_table(entries)))
     if args.limit and len(entries) >= args.limit:
         print(f"(the newest {args.limit} shown; --limit 0 shows all)")
     return 0

@@ -19,6 +19,7 @@ from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
 from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
 from lib.table import Note, Table
+from lib.text import md
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class MetadataUpload:
         return schema.changes_table(self.changes)
 
     def describe(self) -> Note:
-        return Note(f"**{schema.app_description(self.metadata)}** (`{self.app_id}`) → "
+        return Note(f"**{md(schema.app_description(self.metadata))}** (`{self.app_id}`) → "
                     f"`{self.url}`: " + ("written." if self.written else
                                          "unchanged since the last upload, nothing written."))
 
@@ -212,8 +213,8 @@ class ContainerSync:
         """What ran, in a sentence, and the run's notes (for the report)."""
         since = (f", records modified on or after {self.knack_date} (app time; `date` = "
                  f"{self.since.isoformat()})" if self.since else "")
-        return Note(f"**{self.mode} run** of `{self.container}` ({self.app_name}-{self.env})"
-                    f"{since}" + "".join(f"\n- {note}" for note in self.notes))
+        return Note(f"**{self.mode} run** of `{self.container}` ({md(self.app_name)}-{self.env})"
+                    f"{since}" + "".join(f"\n- {md(note)}" for note in self.notes))
 
     def problems(self) -> Table:
         """The records deleted (no longer in Knack), not written and rejected, one a row."""

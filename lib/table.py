@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from lib.text import clean, plain
+
 STYLE = (
     "<style>.knack-nb-table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}"
     ".knack-nb-table th,.knack-nb-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
@@ -26,7 +28,8 @@ STYLE = (
 
 def cell_text(value: Any) -> str:
     """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
-    a list as its items joined, thousands separated in integers."""
+    a list as its items joined, thousands separated in integers; text cleaned of control
+    characters (lib/text.py: it may come from a service)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
@@ -37,7 +40,7 @@ def cell_text(value: Any) -> str:
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(cell_text(v) for v in value) if value else "none"
-    return str(value)
+    return clean(str(value))
 
 
 def _is_number(value: Any) -> bool:
@@ -90,9 +93,9 @@ class Table:
             peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
         out = [STYLE, '<table class="knack-nb-table">']
         if self.caption:
-            out.append(f"<caption>{html.escape(self.caption)}</caption>")
-        out.append("<thead><tr>" + "".join(f'<th style="text-align:left">{html.escape(c)}</th>'
-                                         for c in cols)
+            out.append(f"<caption>{html.escape(clean(self.caption))}</caption>")
+        out.append("<thead><tr>" + "".join(
+            f'<th style="text-align:left">{html.escape(clean(c))}</th>' for c in cols)
                    + ("<th></th>" if peak > 0 else "") + "</tr></thead><tbody>")
         if not self.rows:
             out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
@@ -113,10 +116,10 @@ class Table:
         return "".join(out)
 
     def __repr__(self) -> str:
-        cols = self.columns
-        body = [[cell_text(r.get(c)) for c in cols] for r in self.rows]
+        cols = [clean(c) for c in self.columns]
+        body = [[cell_text(r.get(c)) for c in self.columns] for r in self.rows]
         widths = [max([len(c), *(len(row[i]) for row in body)]) for i, c in enumerate(cols)]
-        lines = [self.caption] if self.caption else []
+        lines = [clean(self.caption)] if self.caption else []
         lines.append("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)))
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in body]
         if not body:
@@ -126,7 +129,8 @@ class Table:
 
 class Note:
     """A few lines of Markdown that render themselves (a report's prose, built in ``lib``
-    rather than in notebook cells)."""
+    rather than in notebook cells). Text from outside goes in through ``lib.text.md`` (so
+    it is never markup); the text/plain form is what a reader sees (``lib.text.plain``)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -135,4 +139,4 @@ class Note:
         return self.text
 
     def __repr__(self) -> str:
-        return self.text
+        return plain(self.text)

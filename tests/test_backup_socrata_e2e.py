@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import zlib
 from pathlib import Path
 
 import pytest
@@ -287,6 +288,38 @@ def test_restore_of_a_chosen_backup_and_the_listing(published, capsys):
     assert "no backup '20000101T000000Z'" in err and new.key.rsplit("/", 1)[-1] in err
 
 
+def test_restore_says_which_dataset_columns_the_backup_does_not_have(published, capsys):
+    """A column added to the dataset after the backup: the restore leaves it as it is on
+    the rows the dataset holds (the rows it creates have it empty) and says so, dry run too."""
+    socrata = published.socrata
+    made = backup.backup(**IDS)
+    assert made.ok
+    columns = socrata.metadata(DEMO_DATASET)["columns"]
+    rows = socrata.rows(DEMO_DATASET)
+    socrata.add_dataset(
+        DEMO_DATASET,
+        [*({k: c[k] for k in ("fieldName", "dataTypeName", "name")} for c in columns),
+         {"fieldName": "inspector", "dataTypeName": "text", "name": "Inspector"}],
+        [{**r, "inspector": f"inspector {i}"} for i, r in enumerate(rows)],
+    )
+    socrata.delete_rows(DEMO_DATASET, [r["id"] for r in rows[:2]])
+    capsys.readouterr()
+    note = ("note: columns of the dataset that the backup does not have (added since it was "
+            "taken) are left as they are on the rows the dataset holds, and empty on the rows "
+            "the restore creates: inspector")
+    assert restore("--dry-run") == 0
+    out = capsys.readouterr().out
+    assert note in out and "columns_not_in_backup: ['inspector']" in out
+
+    assert restore() == 0
+    out = capsys.readouterr().out
+    assert note in out and "created: 2" in out
+    after = {r["id"]: r for r in socrata.rows(DEMO_DATASET)}
+    assert [after[r["id"]].get("inspector") for r in rows[:3]] == [None, None, "inspector 2"]
+    assert all(after[r["id"]]["inspector"] == f"inspector {i}"
+               for i, r in enumerate(rows) if i >= 2)
+
+
 def test_the_guard_refuses_a_destructive_restore(published, tmp_path, monkeypatch, capsys):
     socrata = published.socrata
     made = backup.backup(**IDS)
@@ -328,6 +361,40 @@ def test_a_corrupt_backup_is_refused_before_any_write(published, capsys):
     assert restore() == 1
     assert "is not a readable gzip CSV" in capsys.readouterr().err
     assert not [r for r in published.socrata.requests if r.method in ("POST", "PUT")]
+
+
+def corrupted_mid_stream(body: bytes) -> bytes:
+    """``body`` (gzip) with one byte of its deflate stream changed so that zlib itself
+    refuses it (not only gzip's CRC check at the end): the first such byte from the middle."""
+    for at in range(len(body) // 2, len(body) - 8):
+        bad = body[:at] + bytes([body[at] ^ 0xFF]) + body[at + 1 :]
+        try:
+            gzip.decompress(bad)
+        except zlib.error:
+            return bad
+        except (OSError, EOFError):
+            continue
+    raise AssertionError("no byte of the stream makes zlib fail")
+
+
+def test_a_backup_corrupted_mid_file_is_one_line_and_nothing_is_written(published, capsys):
+    made = backup.backup(**IDS)
+    assert made.ok
+    s3 = published.s3()
+    body = s3.get_object(Bucket=published.bucket, Key=made.key)["Body"].read()
+    s3.put_object(Bucket=published.bucket, Key=made.key, Body=corrupted_mid_stream(body))
+    rows = published.socrata.rows(DEMO_DATASET)
+    published.socrata.reset_log()
+    capsys.readouterr()  # the backup's progress
+    assert restore() == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"knack-nb: s3://{published.bucket}/{made.key} is not a readable "
+                           "gzip CSV"), line
+    assert "nothing was written to the dataset: pick another backup with --backup" in line
+    assert not [r for r in published.socrata.requests if r.method in ("POST", "PUT", "DELETE")]
+    assert published.socrata.rows(DEMO_DATASET) == rows
 
 
 def test_no_backup_yet_is_a_clear_error(published, capsys):

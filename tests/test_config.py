@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,87 @@ def test_yaml_merge_keys_may_still_override(tmp_path):
                         "  object_12:\n    <<: *base\n    description: b")
     app = config.load_app("merged", write(tmp_path, "merged", text))
     assert app.container("object_12").description == "b"
+
+
+def alias_bomb(levels: int, *, used_by: str | None = None) -> str:
+    """A params file with a "billion laughs": each anchor a list of 9 aliases of the one
+    before, so the last one stands for 9**levels values; ``used_by`` a key that uses it."""
+    names = "abcdefghijklmnop"[:levels]
+    lines = ["x:", "  a: &a [l,l,l,l,l,l,l,l,l]"]
+    lines += [f"  {n}: &{n} [" + ",".join([f"*{p}"] * 9) + "]"
+              for p, n in zip(names[:-1], names[1:], strict=True)]
+    text = "\n".join(lines) + "\napp_id: {prod: 5d79512148c4af00106d1507}\n"
+    if used_by:
+        return text + f"containers:\n  object_1: {{{used_by}: *{names[-1]}}}\n"
+    return text + "containers: {}\n"
+
+
+def test_an_alias_bomb_of_600_bytes_is_a_quick_one_line_error(tmp_path):
+    """9**14 values in 600 bytes: the loader refuses it (it walked every alias: years) in
+    a process of its own, so that a hang fails this test instead of the whole run."""
+    text = alias_bomb(14)
+    assert len(text.encode()) <= 600
+    write(tmp_path, "bomb", text)
+    code = ("import sys\nfrom pathlib import Path\nfrom lib import config\n"
+            "try:\n    config.load_app('bomb', Path(sys.argv[1]))\n"
+            "except config.ConfigError as e:\n    print(e)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                              text=True, timeout=60, cwd=ROOT, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("loading a 600-byte params file did not end: the aliases were expanded")
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()  # one line
+    assert line.startswith(f"{tmp_path / 'bomb.yaml'}: ")
+    assert "aliases" in line and len(line) < 400
+
+
+def test_a_huge_value_is_shown_cut_in_the_message(tmp_path):
+    """A wrong value is quoted in the error, cut: never its whole repr (40 kB here)."""
+    write(tmp_path, "huge", alias_bomb(4, used_by="description"))
+    with pytest.raises(ConfigError) as info:
+        config.load_app("huge", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'huge.yaml'}: 'containers.object_1.description'")
+    assert "\n" not in message and len(message) < 400, message[:500]
+    write(tmp_path, "long", GOOD.replace("object_11: {}", "object_11: {description: [" +
+                                         "x" * 100_000 + "]}"))
+    with pytest.raises(ConfigError) as info:
+        config.load_app("long", tmp_path)
+    assert "containers.object_11.description" in str(info.value)
+    assert len(str(info.value)) < 400
+    write(tmp_path, "key", GOOD + "? " + "k" * 100_000 + "\n: 1\n")  # a long key
+    with pytest.raises(ConfigError, match="unknown key 'kkk") as info:
+        config.load_app("key", tmp_path)
+    assert len(str(info.value)) < 400
+
+
+@pytest.mark.parametrize("nested", [
+    "[" * 5000 + "]" * 5000,  # a flow sequence
+    "{a: " * 1000 + "1" + "}" * 1000,  # flow mappings
+    "\n" + "".join(" " * (2 * i + 4) + "a:\n" for i in range(1000)) + " " * 2004 + "b: 1",
+])
+def test_deep_nesting_is_a_one_line_error(tmp_path, nested):
+    write(tmp_path, "deep", GOOD.replace("object_11: {}", f"object_11: {{}}\nx: {nested}"))
+    with pytest.raises(ConfigError) as info:  # not a RecursionError
+        config.load_app("deep", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'deep.yaml'}: ")
+    assert "nested deeper than" in message and "\n" not in message and len(message) < 400
+
+
+def test_nesting_through_aliases_is_counted(tmp_path):
+    """Each anchor shallow, their chain deep: the depth is the one the value has."""
+    lines = ["x:", "  a0: &a0 1"] + [
+        f"  a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 for i in range(1, 60)]
+    write(tmp_path, "chain", "\n".join(lines) + "\n" + GOOD)
+    with pytest.raises(ConfigError, match="nested deeper than"):
+        config.load_app("chain", tmp_path)
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    write(tmp_path, "broken", "app_id:\n  prod: [unclosed\ncontainers: {}\n")
+    with pytest.raises(ConfigError) as info:
+        config.load_app("broken", tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and "line " in message, message

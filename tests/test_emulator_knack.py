@@ -394,6 +394,9 @@ def test_fault_fail_next(knack):
     assert requests.get(f"{knack.url}/applications/{FIXTURE_APP_ID}", timeout=10).status_code == 503
     assert knack.faults.fail_next == 0
     assert get_object(knack, FIXTURE_APP_ID, "object_3").status_code == 200
+    knack.faults.update({"fail_next": 1, "status": 400, "message": "custom \x1b[31mtext"})
+    res = get_object(knack, FIXTURE_APP_ID, "object_3")
+    assert (res.status_code, res.json()["errors"][0]["message"]) == (400, "custom \x1b[31mtext")
 
 
 def test_fault_overstate_total_records(knack, big_app):
@@ -519,6 +522,7 @@ def test_faults_dataclass():
         "fail_every": 0,
         "fail_next": 0,
         "status": 503,
+        "message": None,
         "delay": 0.0,
         "overstate_total_records": 0,
         "metadata_body": None,

@@ -183,6 +183,31 @@ def test_bad_params_file(demo_env, monkeypatch, tmp_path, case):
     assert demo_env.s3_keys() == []  # nothing written
 
 
+def test_a_params_file_too_deep_is_one_line_in_the_cli_and_the_report(
+    demo_env, monkeypatch, tmp_path, capsys
+):
+    """Through papermill: values nested 5,000 deep (a RecursionError before) fail the run with
+    one ConfigError line naming the file, on stderr and in the report; nothing written."""
+    stack = demo_env
+    params = tmp_path / "params"
+    params.mkdir()
+    (params / "demo.yaml").write_text(
+        f"app_id: {{dev: {APP_ID}}}\ncontainers: {{}}\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))
+    assert run() == 1
+    err = capsys.readouterr().err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("knack-nb:")]
+    failed = f"knack-nb: upload_metadata failed: ConfigError: {params / 'demo.yaml'}: "
+    assert line.startswith(failed + "values nested deeper than 32 levels"), line
+    assert len(line) < 300
+    (report,) = stack.s3_keys()
+    nb = nbformat.reads(s3_text(stack, report), as_version=4)
+    (error,) = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert error.ename == "ConfigError" and "\n" not in error.evalue
+    assert error.evalue.startswith(f"{params / 'demo.yaml'}: values nested deeper")
+    assert "Traceback" not in s3_text(stack, report)
+
+
 @pytest.mark.parametrize(
     "body, message",
     [

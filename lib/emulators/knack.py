@@ -85,6 +85,7 @@ class Faults:
     fail_every: int = 0  # answer every Nth /v1 request (1-based, counted since set) with `status`
     fail_next: int = 0  # answer the next N /v1 requests with `status` (decrements)
     status: int = 503
+    message: str | None = None  # the error message of those answers (default: the status's)
     delay: float = 0.0  # seconds to sleep before answering each /v1 request
     overstate_total_records: int = 0  # added to total_records (total_pages follows)
     metadata_body: str | None = None  # raw 200 body (text/html) for GET /v1/applications/{id}
@@ -112,7 +113,7 @@ class Faults:
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
-            if name in ("metadata_body", "delete_record"):
+            if name in ("metadata_body", "delete_record", "message"):
                 if value is not None and not isinstance(value, str):
                     raise ValueError(f"{name} must be a string or null")
             elif name == "delay":
@@ -555,7 +556,7 @@ class KnackEmulator(HTTPEmulator):
         rate_headers: dict[str, str] = {}
         with self._lock:
             if faults._take_failure():
-                return self._fault_response(faults.status)
+                return self._fault_response(faults.status, faults.message)
             app = self._apps.get(app_id) if app_id else None
             if app is not None and self.rate_limit is not None:
                 limited, rate_headers = self._rate_check(app)
@@ -570,7 +571,7 @@ class KnackEmulator(HTTPEmulator):
         return response
 
     @staticmethod
-    def _fault_response(status: int) -> _Response:
+    def _fault_response(status: int, text: str | None = None) -> _Response:
         messages = {
             429: "Rate limit exceeded",
             500: "Internal Server Error",
@@ -578,9 +579,9 @@ class KnackEmulator(HTTPEmulator):
             503: "Service Unavailable",
             504: "Gateway Timeout",
         }
-        message = messages.get(status, "Emulated fault")
+        message = text or f"{messages.get(status, 'Emulated fault')} (emulated fault)"
         headers = {"Retry-After": "1"} if status in (429, 503) else None
-        return _error(status, f"{message} (emulated fault)", headers)
+        return _error(status, message, headers)
 
     def _rate_check(self, app: _ServedApp) -> tuple[bool, dict[str, str]]:
         """Sliding one-second window per app; call with the lock held."""

@@ -15,6 +15,7 @@ from lib.progress import progress_bar
 from lib.publish.records import unresolved_collisions
 from lib.store import Store, escape_surrogates
 from lib.table import Note, Table
+from lib.text import md
 
 DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
 
@@ -84,8 +85,8 @@ class PublishResult:
     def describe(self) -> Note:
         """What ran, in a sentence, and the run's notes (for the report)."""
         since = f", records written to S3 since {self.since.isoformat()}" if self.since else ""
-        return Note(f"**{self.mode} publish** of `{self.container}` to {self.destination}{since}"
-                    + "".join(f"\n- {note}" for note in self.notes))
+        return Note(f"**{self.mode} publish** of `{self.container}` to {md(self.destination)}"
+                    f"{md(since)}" + "".join(f"\n- {md(note)}" for note in self.notes))
 
     def outcome(self) -> Table:
         """What the publish did to the destination: a row per count, with the ids of the

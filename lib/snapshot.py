@@ -45,8 +45,11 @@ from lib.ids import IdSet
 from lib.publish.records import field_name, knackpy_records
 from lib.store import (
     UPLOAD_WORKERS,
+    ForeignRecordError,
     Store,
+    Strays,
     WriteResult,
+    check_record,
     dumps_stable,
     md5_hex,
     translate_s3_error,
@@ -437,14 +440,18 @@ def read_table(store: Store, container: str, *, columns: list[str] | None = None
         os.remove(path)
 
 
-def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str]:
+def read_stored(store: Store, container: str,
+                strays: Strays | None = None) -> tuple[list[dict[str, Any]], str]:
     """Every record stored for ``container``, sorted by id, and a note saying how they were
     read: S3's listing says which records there are and their ETags (the MD5 of each
     object); the snapshot gives every record whose text has that MD5, with one GET, and
     only the others (not in it, or changed since it was written) are read one by one. So
     the records are S3's exactly, whatever happened to the snapshot, and a store changed
-    outside a sync costs only the changed records' reads."""
-    listing = store.list_records(container)
+    outside a sync costs only the changed records' reads.
+
+    Objects that are not records are left out (``strays`` counts them); a record object
+    holding another record raises :class:`ForeignRecordError`, naming it."""
+    listing = store.list_records(container, strays=strays)
     records: dict[str, dict[str, Any]] = {}
     why = ""
     if listing:
@@ -456,13 +463,15 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
             for rid, text in zip(table.column("id").to_pylist(),
                                  table.column("record").to_pylist(), strict=True):
                 if listing.get(rid) == md5_hex(text.encode()):
-                    records[rid] = json.loads(text)
+                    record = json.loads(text)
+                    if isinstance(record, dict) and record.get("id") == rid:
+                        records[rid] = record
             del table
     from_snapshot = len(records)
     missing = sorted(listing.keys() - records.keys())
     keys = _listed_keys(store, container, missing)
-    for batch in _read_bodies(store, keys):
-        records.update((r["id"], r) for r, _ in batch if isinstance(r, dict) and "id" in r)
+    for batch in _read_bodies(store, container, keys):
+        records.update((r["id"], r) for r, _ in batch)
     note = (f"read {len(records)} records: {from_snapshot} from the snapshot "
             f"{store.url(snapshot_key(store, container))} (one object), {len(missing)} one "
             "by one" + (" (not in the snapshot, or changed since it was written)"
@@ -472,36 +481,47 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
     return [records[rid] for rid in sorted(records)], note
 
 
-def stored_records(store: Store, container: str) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def stored_records(store: Store, container: str, strays: Strays | None = None,
+                   ) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
-    concurrently; bounded memory (one batch at a time)."""
-    names = sorted(store.list_records(container))
-    return _read_bodies(store, _listed_keys(store, container, names))
+    concurrently; bounded memory (one batch at a time). Objects that are not records are
+    left out (``strays`` counts them); a record object holding another record raises
+    :class:`ForeignRecordError` after the last batch."""
+    names = sorted(store.list_records(container, strays=strays))
+    return _read_bodies(store, container, _listed_keys(store, container, names))
 
 
 def _listed_keys(store: Store, container: str, names: Iterable[str]) -> list[str]:
-    """The keys of objects S3's listing named (``Store.list_records``: any ``<name>.json``,
-    so not ``record_key``, which refuses a name that is not a Knack id)."""
+    """The keys of the records S3's listing named (``Store.list_records``)."""
     prefix = store.container_prefix(container)
     return [f"{prefix}{name}.json" for name in names]
 
 
-def _read_bodies(store: Store, keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def _read_bodies(store: Store, container: str,
+                 keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+    """The record objects at ``keys``, in batches of (record, object text). One holding
+    another record (its ``id`` is not the key's) is left out of its batch, and once every
+    batch was given :class:`ForeignRecordError` names them all."""
+    foreign: dict[str, str] = {}
+
     def read(key: str) -> tuple[dict[str, Any], str] | None:
         body = store.get_body(key)
         if body is None:  # deleted since the listing
             return None
         try:
-            return json.loads(body), body.decode()
+            record = json.loads(body)
         except ValueError as e:
             raise SnapshotError(
                 f"{store.url(key)} is not a JSON record ({' '.join(str(e).split())[:120]}): "
                 "delete it or restore a good version, then rerun") from None
+        return (record, body.decode()) if check_record(key, record, foreign) else None
 
     with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
         for start in range(0, len(keys), READ_BATCH):
             batch = pool.map(read, keys[start:start + READ_BATCH])
             yield [item for item in batch if item is not None]
+    if foreign:
+        raise ForeignRecordError(store, container, foreign)
 
 
 # --- what a sync does --------------------------------------------------------------------
@@ -738,7 +758,7 @@ class SnapshotSync:
         logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
                     "from S3", len(missing))
         keys = _listed_keys(self.store, self.container, missing)
-        for batch in _read_bodies(self.store, keys):
+        for batch in _read_bodies(self.store, self.container, keys):
             builder.add_records([r for r, _ in batch], [t for _, t in batch])
         return builder
 
@@ -748,10 +768,19 @@ class SnapshotSync:
         return self._from_store()
 
     def _from_store(self) -> Builder:
-        """A snapshot of every record S3 holds for the container (this run's included)."""
+        """A snapshot of every record S3 holds for the container (this run's included).
+        An incremental run's report lists the objects there that are not records (a full
+        run's lists them from its own listing)."""
         builder = Builder(self.spec, self.metadata)
-        for batch in stored_records(self.store, self.container):
-            builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        strays = None if self.full else Strays()
+        try:
+            for batch in stored_records(self.store, self.container, strays):
+                builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        except BaseException:
+            builder.discard()
+            raise
+        if strays is not None and strays.note():
+            self._notes.append(strays.note())
         return builder
 
     def discard(self) -> None:

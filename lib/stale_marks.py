@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -58,6 +59,9 @@ MARKS_DIR = "snapshot-stale"  # _state/<app>-<env>/<container>/snapshot-stale/<r
 HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its mark this often
 LEASE = dt.timedelta(minutes=10)  # a mark not refreshed for this long: its run was killed
 RUNNING, FAILED, OVERLAPPED, LEGACY = "running", "failed", "overlapped", "legacy"
+UNREADABLE = "unreadable"  # a mark whose body is not one of ours: a finished run's
+STATUSES = frozenset({RUNNING, FAILED, OVERLAPPED})
+RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")  # RunMark.run: when it started, and a nonce
 
 
 def marks_prefix(store: Store, container: str) -> str:
@@ -124,13 +128,14 @@ def read_marks(store: Store, container: str) -> dict[str, Mark]:
         try:
             body = store.get_json(key)
         except CorruptObjectError:  # not JSON: a run's mark all the same, not a running one
-            body = {"status": "unreadable"}
+            body = {}
         if body is None:  # deleted since the listing
             continue
-        body = body if isinstance(body, dict) else {"status": "unreadable"}
-        run = key.rsplit("/", 1)[1].removesuffix(".json")
+        body = body if isinstance(body, dict) else {}
+        status = body.get("status") if body.get("status") in STATUSES else UNREADABLE
+        run = key.rsplit("/", 1)[1].removesuffix(".json")  # shown in reports: ours only
         marks[key] = Mark(
-            key, run, str(body.get("status", "unreadable")), _time(body.get("alive_at"))
+            key, run if RUN_ID.match(run) else "?", status, _time(body.get("alive_at"))
         )
     return marks
 

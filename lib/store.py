@@ -93,13 +93,21 @@ class Strays:
         """A line for the report, or None when every object is a record."""
         if not self.count:
             return None
-        names = ", ".join(escape_surrogates(k) for k in self.keys)
+        names = ", ".join(shown_key(k) for k in self.keys)
         more = f" and {self.count - len(self.keys)} more" if self.count > len(self.keys) else ""
         return (f"{self.count} object{'s' if self.count > 1 else ''} under {self.prefix_url} "
                 f"{'are' if self.count > 1 else 'is'} not records (a record is "
                 "<24 lower-case hex>.json directly under it), so left as they are: not "
                 f"deleted, not published, not in the snapshot: {names}{more}. Delete them "
                 "if they are not needed")
+
+
+def shown_key(name: str, width: int = 80) -> str:
+    """An S3 key (any text whoever can write to the bucket chose) as a Markdown code span a
+    report can show: no backtick, control character or lone surrogate left, at most
+    ``width`` characters."""
+    text = "".join("?" if ord(c) < 32 or c in "`\x7f" else c for c in escape_surrogates(name))
+    return f"`{text if len(text) <= width else text[: width - 1] + '…'}`"
 
 
 def check_record(key: str, record: Any, foreign: dict[str, str]) -> bool:

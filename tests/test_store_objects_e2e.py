@@ -23,7 +23,7 @@ from inprocess import run as run_in_process
 
 from lib import reports, sync
 from lib.emulators.stack import DEMO_DATASET
-from lib.store import dumps_stable
+from lib.store import Strays, dumps_stable
 
 APP_ID = "5d79512148c4af00106d1507"
 PREFIX = "demo-dev/object_3/"
@@ -224,3 +224,15 @@ def test_an_incremental_sync_that_rebuilds_the_snapshot_refuses_a_record_under_a
     assert full.ok, full.error
     assert alien not in record_ids(demo) and stale_marks(demo) == []
     assert sorted(snapshot_ids(demo)) == sorted(record_ids(demo))
+
+
+def test_a_report_shows_the_keys_of_stray_objects_as_code_whatever_they_hold():
+    strays = Strays(prefix_url="s3://bucket/demo-dev/object_3/")
+    names = ["[x](javascript:alert(1)).json", "a`b\nc.json", "![i](http://e.x/i.png)", "d", "e"]
+    for name in [*names, "f.json"]:
+        strays.add(name)
+    note = strays.note()
+    assert note.startswith("6 objects under s3://bucket/demo-dev/object_3/ are not records")
+    assert "`[x](javascript:alert(1)).json`, `a?b?c.json`, `![i](http://e.x/i.png)`" in note
+    assert note.count("`") == 10 and "and 1 more" in note and "f.json" not in note
+    assert Strays().note() is None

@@ -97,7 +97,7 @@ class Strays:
         more = f" and {self.count - len(self.keys)} more" if self.count > len(self.keys) else ""
         return (f"{self.count} object{'s' if self.count > 1 else ''} under {self.prefix_url} "
                 f"{'are' if self.count > 1 else 'is'} not records (a record is "
-                "<24 lower-case hex>.json directly under it), so left as they are: not "
+                "`<24 lower-case hex>.json` directly under it), so left as they are: not "
                 f"deleted, not published, not in the snapshot: {names}{more}. Delete them "
                 "if they are not needed")
 

@@ -466,7 +466,8 @@ class Overview:
         if self.stale:
             text += (
                 "\n\n**The snapshot is marked stale**: a sync of this container is "
-                "running or did not finish, so it may not hold every stored record. "
+                "running, did not finish, or ran at the same time as another, so it may not "
+                "hold every stored record or their latest versions. "
                 f"Rerun knack_container_to_s3 for {self.container}."
             )
         return text
@@ -532,7 +533,7 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
     cfg = config.load_app(app_name).container(container)
     store = Store(app_name=app_name, env=env)
     url = store.url(snapshot.snapshot_key(store, container))
-    table = snapshot.read_table(store, container)
+    table, stale = snapshot.read_current(store, container)  # marked stale before or after
     spec = snapshot.Spec.from_schema(table.schema)
     if spec is None:  # read_table checks it; kept for the type checker
         raise snapshot.SnapshotError(f"{url} holds no column description")
@@ -554,7 +555,7 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
         located,
         sample(frame, columns, modified),
         spec.timezone,
-        stale=snapshot.is_stale(store, container),
+        stale=stale,
     )
     result.seconds = time.monotonic() - started
     logger.info("%s: %d records, %d columns", url, result.records, len(columns.columns))

@@ -8,11 +8,13 @@ publishers' names, ``lib.publish.records``, with ``record`` reserved too).
 
 How it stays exact:
 
-- A sync marks the snapshot stale (``_state/<app>-<env>/<container>/snapshot.json``) before
-  its first write or delete of a record, and clears the mark only once the new snapshot is
-  in S3. A failed or killed run leaves the mark: the next sync rebuilds the snapshot from
-  the stored records instead of merging into one that may not hold them, and the
-  publishers read record by record meanwhile.
+- Each sync marks the snapshot stale with a mark of its own (``lib.stale_marks``:
+  ``_state/<app>-<env>/<container>/snapshot-stale/<run id>.json``) when it starts, and clears
+  it only once its snapshot is in S3 and no other sync ran at the same time. A failed or
+  killed run, or two that overlapped, leave marks: the next sync rebuilds the snapshot from
+  the stored records instead of merging into one that may not hold them, and clears them;
+  explore and ``read_frame`` say the snapshot is marked stale meanwhile. The publishers
+  check every row against S3's listing whatever the marks say.
 - It is built in a temporary file, row group by row group (memory stays bounded at any
   size), then written whole with one PUT: a reader never sees half of one.
 - The columns it was built with are kept in the file (``knack_nb`` schema metadata). An
@@ -28,7 +30,7 @@ import json
 import logging
 import os
 import tempfile
-import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,13 +43,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lib import knack, schema
-from lib.errors import KnackNbError, StoreError
+from lib.errors import KnackNbError
 from lib.ids import IdSet
 from lib.publish.records import column_names, knackpy_records
+from lib.stale_marks import RunMark, is_stale
 from lib.store import (
     UPLOAD_WORKERS,
+    ForeignRecordError,
     Store,
+    Strays,
     WriteResult,
+    check_record,
     dumps_stable,
     md5_hex,
     translate_s3_error,
@@ -56,7 +62,6 @@ from lib.store import (
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_PREFIX = "_snapshots"
-STALE_JOB = "snapshot"  # the stale mark: Store.state_key(STALE_JOB, container)
 METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema metadata)
 FORMAT_VERSION = 1
 ROW_GROUP_ROWS = 5_000  # rows kept in memory before they go to the file as one row group
@@ -315,15 +320,6 @@ def snapshot_key(store: Store, container: str) -> str:
     return f"{SNAPSHOT_PREFIX}/{store.prefix}/{container}.parquet"
 
 
-def is_stale(store: Store, container: str) -> bool:
-    """Whether a sync wrote records without writing the snapshot after (it failed, was
-    killed, or is running)."""
-    try:
-        return store.get_body(store.state_key(STALE_JOB, container)) is not None
-    except StoreError:
-        return True  # an unreadable mark: the snapshot is not trusted
-
-
 def upload(store: Store, container: str, path: str) -> str:
     """Write the file at ``path`` as the container's snapshot, with one PUT."""
     key = snapshot_key(store, container)
@@ -435,14 +431,18 @@ def read_table(store: Store, container: str, *, columns: list[str] | None = None
         os.remove(path)
 
 
-def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str]:
+def read_stored(store: Store, container: str,
+                strays: Strays | None = None) -> tuple[list[dict[str, Any]], str]:
     """Every record stored for ``container``, sorted by id, and a note saying how they were
     read: S3's listing says which records there are and their ETags (the MD5 of each
     object); the snapshot gives every record whose text has that MD5, with one GET, and
     only the others (not in it, or changed since it was written) are read one by one. So
     the records are S3's exactly, whatever happened to the snapshot, and a store changed
-    outside a sync costs only the changed records' reads."""
-    listing = store.list_records(container)
+    outside a sync costs only the changed records' reads.
+
+    Objects that are not records are left out (``strays`` counts them); a record object
+    holding another record raises :class:`ForeignRecordError`, naming it."""
+    listing = store.list_records(container, strays=strays)
     records: dict[str, dict[str, Any]] = {}
     why = ""
     if listing:
@@ -454,13 +454,15 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
             for rid, text in zip(table.column("id").to_pylist(),
                                  table.column("record").to_pylist(), strict=True):
                 if listing.get(rid) == md5_hex(text.encode()):
-                    records[rid] = json.loads(text)
+                    record = json.loads(text)
+                    if isinstance(record, dict) and record.get("id") == rid:
+                        records[rid] = record
             del table
     from_snapshot = len(records)
     missing = sorted(listing.keys() - records.keys())
     keys = _listed_keys(store, container, missing)
-    for batch in _read_bodies(store, keys):
-        records.update((r["id"], r) for r, _ in batch if isinstance(r, dict) and "id" in r)
+    for batch in _read_bodies(store, container, keys):
+        records.update((r["id"], r) for r, _ in batch)
     note = (f"read {len(records)} records: {from_snapshot} from the snapshot "
             f"{store.url(snapshot_key(store, container))} (one object), {len(missing)} one "
             "by one" + (" (not in the snapshot, or changed since it was written)"
@@ -470,36 +472,47 @@ def read_stored(store: Store, container: str) -> tuple[list[dict[str, Any]], str
     return [records[rid] for rid in sorted(records)], note
 
 
-def stored_records(store: Store, container: str) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def stored_records(store: Store, container: str, strays: Strays | None = None,
+                   ) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
-    concurrently; bounded memory (one batch at a time)."""
-    names = sorted(store.list_records(container))
-    return _read_bodies(store, _listed_keys(store, container, names))
+    concurrently; bounded memory (one batch at a time). Objects that are not records are
+    left out (``strays`` counts them); a record object holding another record raises
+    :class:`ForeignRecordError` after the last batch."""
+    names = sorted(store.list_records(container, strays=strays))
+    return _read_bodies(store, container, _listed_keys(store, container, names))
 
 
 def _listed_keys(store: Store, container: str, names: Iterable[str]) -> list[str]:
-    """The keys of objects S3's listing named (``Store.list_records``: any ``<name>.json``,
-    so not ``record_key``, which refuses a name that is not a Knack id)."""
+    """The keys of the records S3's listing named (``Store.list_records``)."""
     prefix = store.container_prefix(container)
     return [f"{prefix}{name}.json" for name in names]
 
 
-def _read_bodies(store: Store, keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def _read_bodies(store: Store, container: str,
+                 keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+    """The record objects at ``keys``, in batches of (record, object text). One holding
+    another record (its ``id`` is not the key's) is left out of its batch, and once every
+    batch was given :class:`ForeignRecordError` names them all."""
+    foreign: dict[str, str] = {}
+
     def read(key: str) -> tuple[dict[str, Any], str] | None:
         body = store.get_body(key)
         if body is None:  # deleted since the listing
             return None
         try:
-            return json.loads(body), body.decode()
+            record = json.loads(body)
         except ValueError as e:
             raise SnapshotError(
                 f"{store.url(key)} is not a JSON record ({' '.join(str(e).split())[:120]}): "
                 "delete it or restore a good version, then rerun") from None
+        return (record, body.decode()) if check_record(key, record, foreign) else None
 
     with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
         for start in range(0, len(keys), READ_BATCH):
             batch = pool.map(read, keys[start:start + READ_BATCH])
             yield [item for item in batch if item is not None]
+    if foreign:
+        raise ForeignRecordError(store, container, foreign)
 
 
 # --- what a sync does --------------------------------------------------------------------
@@ -527,16 +540,28 @@ class SnapshotSync:
                  full: bool) -> None:
         self.store, self.container, self.metadata, self.full = store, container, metadata, full
         self.spec = Spec.from_metadata(metadata, container)
-        self.stale_before = is_stale(store, container)
-        self._lock = threading.Lock()
-        self._marked = self.stale_before
-        self._builder: Builder | None = Builder(self.spec, metadata) if full else None
-        self._changes: Any = None if full else tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard
-            "w+", encoding="utf-8")
-        self._changed_ids: set[str] = set()
+        self._builder: Builder | None = None
+        self._changes: Any = None
         # a full run copies the rows of records S3 already held from the previous snapshot
         # (when its columns and formats are these) instead of formatting them again
         self._previous: str | None = None
+        # this run's stale mark, put before it reads anything (lib.stale_marks); any other
+        # run's mark means the previous snapshot may not hold every stored record
+        self.mark = RunMark(store, container)
+        self.stale_before = bool(self.mark.start())
+        self._wrote = False  # whether the run wrote or deleted a record (or the snapshot)
+        try:
+            self._start()
+        except BaseException:
+            self.discard()
+            raise
+
+    def _start(self) -> None:
+        full = self.full
+        self._builder = Builder(self.spec, self.metadata) if full else None
+        self._changes = None if full else tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard
+            "w+", encoding="utf-8")
+        self._changed_ids: set[str] = set()
         # what tells a reusable row, with no structure per record: S3's listing (id ->
         # ETag, which the sync holds anyway), the ids formatted here and the ids deleted
         self._known: Mapping[str, str] = {}
@@ -548,14 +573,9 @@ class SnapshotSync:
             self._previous = self._usable_previous()
 
     def mark_stale(self) -> None:
-        """Called before the first write or delete of a record (thread-safe, once)."""
-        with self._lock:
-            if not self._marked:
-                self.store.put_json(self.store.state_key(STALE_JOB, self.container), {
-                    "stale": True, "since": dt.datetime.now(dt.UTC).isoformat(),
-                    "why": "a sync is writing records; the snapshot follows when it succeeds",
-                })
-                self._marked = True
+        """Called before each write or delete of a record (from any thread): the run's mark,
+        put when it started, then stays (as ``failed``) if the run fails."""
+        self._wrote = True
 
     def _usable_previous(self) -> str | None:
         """The previous snapshot, downloaded, when its rows can be reused; otherwise None,
@@ -608,7 +628,8 @@ class SnapshotSync:
             self._changed_ids.add(r["id"])
 
     def finish(self) -> SnapshotResult:
-        """Write the snapshot (the run succeeded), then clear the stale mark."""
+        """Write the snapshot (the run succeeded), then settle the stale marks: this run's
+        and the earlier ones are cleared when it ran alone (``RunMark.settle``)."""
         result = SnapshotResult(notes=self._notes)
         if self.full:
             builder, self._builder = self._builder, None
@@ -619,28 +640,26 @@ class SnapshotSync:
                     builder.discard()
                     result.how, result.rows = "unchanged", rows
                     result.url = self.store.url(snapshot_key(self.store, self.container))
-                    self._clear_mark()
+                    result.notes += self.mark.settle()
                     return result
             if self._unchanged:
                 builder = self._copy_unchanged(builder)
             if self.stale_before:
-                result.notes.append("the snapshot was marked stale by an earlier run that did "
-                                    "not finish: this full run replaced it")
+                result.notes.append("the snapshot was marked stale by another run (one that "
+                                    "did not finish, or ran at the same time as another): "
+                                    "this full run replaced it")
         else:
             builder = self._merged(result)
         try:
             path = builder.close()
+            self._wrote = True  # the snapshot too: if settling fails, the mark stays
             result.url = upload(self.store, self.container, path)
             result.rows = builder.rows
         finally:
             builder.discard()
-        self._clear_mark()
+        result.notes += self.mark.settle()
         logger.info("snapshot %s: %d rows (%s)", result.url, result.rows, result.how)
         return result
-
-    def _clear_mark(self) -> None:
-        if self._marked:
-            self.store.delete_keys([self.store.state_key(STALE_JOB, self.container)])
 
     def _previous_is_exact(self) -> int | None:
         """The previous snapshot's row count when its rows are exactly the records this
@@ -670,7 +689,8 @@ class SnapshotSync:
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""
-        why = "marked stale by an earlier run that did not finish" if self.stale_before else ""
+        why = ("marked stale (by a run that did not finish, or ran at the same time as "
+               "another)" if self.stale_before else "")
         path = None if why else download(self.store, self.container)
         if not why and path is None:
             why = "missing"
@@ -736,7 +756,7 @@ class SnapshotSync:
         logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
                     "from S3", len(missing))
         keys = _listed_keys(self.store, self.container, missing)
-        for batch in _read_bodies(self.store, keys):
+        for batch in _read_bodies(self.store, self.container, keys):
             builder.add_records([r for r, _ in batch], [t for _, t in batch])
         return builder
 
@@ -746,14 +766,25 @@ class SnapshotSync:
         return self._from_store()
 
     def _from_store(self) -> Builder:
-        """A snapshot of every record S3 holds for the container (this run's included)."""
+        """A snapshot of every record S3 holds for the container (this run's included).
+        An incremental run's report lists the objects there that are not records (a full
+        run's lists them from its own listing)."""
         builder = Builder(self.spec, self.metadata)
-        for batch in stored_records(self.store, self.container):
-            builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        strays = None if self.full else Strays()
+        try:
+            for batch in stored_records(self.store, self.container, strays):
+                builder.add_records([r for r, _ in batch], [t for _, t in batch])
+        except BaseException:
+            builder.discard()
+            raise
+        if strays is not None and strays.note():
+            self._notes.append(strays.note())
         return builder
 
     def discard(self) -> None:
-        """The run failed: the previous snapshot stays as it was (and the mark, if any)."""
+        """The run ended: temporary files go. If it failed, the previous snapshot stays as
+        it was, and so does this run's mark when it wrote or deleted a record."""
+        self.mark.abandon(wrote=self._wrote)  # nothing once the mark was settled
         if self._previous is not None:
             with _suppress_missing():
                 os.remove(self._previous)
@@ -769,13 +800,38 @@ class SnapshotSync:
 # --- for analysts ------------------------------------------------------------------------
 
 
+class StaleSnapshotWarning(UserWarning):
+    """The snapshot read is marked stale: it may not hold every stored record."""
+
+
+def read_current(store: Store, container: str, *,
+                 columns: list[str] | None = None) -> tuple[pa.Table, bool]:
+    """:func:`read_table`, and whether the snapshot is marked stale: before or after the
+    read (a sync may start, or settle as overlapped, while it is read)."""
+    before = is_stale(store, container)
+    table = read_table(store, container, columns=columns)
+    return table, before or is_stale(store, container)
+
+
 def read_frame(*, app_name: str, container: str, env: str, record: bool = False) -> Any:
     """The container as a pandas DataFrame, from its snapshot in S3: ``id``, then one
     column per field named by the label rule and typed (floats, nullable booleans, times
-    in the app's timezone, strings); ``record=True`` keeps the raw JSON column too."""
+    in the app's timezone, strings); ``record=True`` keeps the raw JSON column too.
+
+    ``frame.attrs["stale"]`` says whether the snapshot is marked stale (a sync is running,
+    did not finish, or ran at the same time as another: it may not hold every stored
+    record, or their latest versions); then a :class:`StaleSnapshotWarning` says so too."""
     store = Store(app_name=app_name, env=env)
-    table = read_table(store, container)
-    return to_frame(table if record else table.drop_columns(["record"]))
+    table, stale = read_current(store, container)
+    frame = to_frame(table if record else table.drop_columns(["record"]))
+    frame.attrs["stale"] = stale
+    if stale:
+        warnings.warn(StaleSnapshotWarning(
+            f"the snapshot of {container} ({app_name}-{env}) is marked stale: a sync of it "
+            "is running, did not finish, or ran at the same time as another, so it may not "
+            "hold every stored record or their latest versions; rerun knack_container_to_s3 "
+            f"for {container}"), stacklevel=2)
+    return frame
 
 
 def to_frame(table: pa.Table) -> Any:

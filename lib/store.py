@@ -38,6 +38,8 @@ METADATA_FETCH = "upload_metadata"  # _state/<app>-<env>/upload_metadata.json
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CONTAINER = re.compile(r"^(object|view)_\d+$")
 RECORD_ID = re.compile(r"^[0-9a-f]{24}$")
+RECORD_NAME = re.compile(r"^[0-9a-f]{24}\.json$")  # a record's object, under its container
+SHOWN_KEYS = 5  # keys of objects that are not records a report names (the count: all)
 
 
 @dataclass
@@ -48,6 +50,79 @@ class WriteResult:
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # record id -> error
     bodies: dict[str, bytes] = field(default_factory=dict)  # with keep_bodies: id -> object
+
+
+class ForeignRecordError(CorruptObjectError):
+    """Record objects (``<id>.json``) whose JSON is not that record: its ``id`` differs.
+
+    Never published nor put in the snapshot; a full sync rewrites such an object from Knack,
+    or deletes it once Knack confirms there is no record of that id."""
+
+    def __init__(self, store: Store, container: str, found: Mapping[str, str]) -> None:
+        self.keys = sorted(found)
+        shown = "; ".join(f"{store.url(k)} holds {found[k]}" for k in self.keys[:SHOWN_KEYS])
+        more = f" (and {len(found) - SHOWN_KEYS} more)" if len(found) > SHOWN_KEYS else ""
+        one = len(found) == 1
+        super().__init__(
+            f"{len(found)} object{'' if one else 's'} named as a record of {container} "
+            f"hold{'s' if one else ''} another record (the \"id\" inside is not the key's), "
+            f"so {'it was' if one else 'they were'} refused: never published nor put in the "
+            f"snapshot: {shown}{more}; run a full knack_container_to_s3 of {container} (date "
+            "None), which rewrites such an object from Knack, or deletes it once Knack "
+            "confirms there is no record of that id; or delete it (aws s3 rm) if it is not "
+            "needed"
+        )
+
+
+@dataclass
+class Strays:
+    """The objects under a container's prefix that are not its records (only
+    ``<24 lower-case hex>.json`` directly under it is one): how many, and the first few keys.
+    They are never deleted, published or put in the snapshot; a report lists them."""
+
+    prefix_url: str = ""
+    count: int = 0
+    keys: list[str] = field(default_factory=list)  # the first SHOWN_KEYS, without the prefix
+
+    def add(self, name: str) -> None:
+        self.count += 1
+        if len(self.keys) < SHOWN_KEYS:
+            self.keys.append(name)
+
+    def note(self) -> str | None:
+        """A line for the report, or None when every object is a record."""
+        if not self.count:
+            return None
+        names = ", ".join(shown_key(k) for k in self.keys)
+        more = f" and {self.count - len(self.keys)} more" if self.count > len(self.keys) else ""
+        return (f"{self.count} object{'s' if self.count > 1 else ''} under {self.prefix_url} "
+                f"{'are' if self.count > 1 else 'is'} not records (a record is "
+                "`<24 lower-case hex>.json` directly under it), so left as they are: not "
+                f"deleted, not published, not in the snapshot: {names}{more}. Delete them "
+                "if they are not needed")
+
+
+def shown_key(name: str, width: int = 80) -> str:
+    """An S3 key (any text whoever can write to the bucket chose) as a Markdown code span a
+    report can show: no backtick, control character or lone surrogate left, at most
+    ``width`` characters."""
+    text = "".join("?" if ord(c) < 32 or c in "`\x7f" else c for c in escape_surrogates(name))
+    return f"`{text if len(text) <= width else text[: width - 1] + '…'}`"
+
+
+def check_record(key: str, record: Any, foreign: dict[str, str]) -> bool:
+    """Whether ``record`` (the JSON of the record object at ``key``) is that record: its
+    ``id`` is the key's. If not, ``foreign[key]`` says what it holds instead (for
+    :class:`ForeignRecordError`)."""
+    if not isinstance(record, dict):
+        foreign[key] = f"a JSON {type(record).__name__}, not a record"
+        return False
+    inner = record.get("id")
+    if inner == key.rsplit("/", 1)[1].removesuffix(".json"):
+        return True
+    foreign[key] = ("a record without id" if inner is None else
+                    f"the record {escape_surrogates(str(inner))[:40]!r}")
+    return False
 
 
 def escape_surrogates(text: str) -> str:
@@ -172,29 +247,40 @@ class Store:
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
 
-    def list_records(self, container: str) -> RecordIndex:
+    def list_records(self, container: str, *, strays: Strays | None = None) -> RecordIndex:
         """Record id → ETag (without quotes) of every record stored for ``container``
-        (a compact mapping: ~30 bytes a record, as a full sync holds it to the end)."""
+        (a compact mapping: ~30 bytes a record, as a full sync holds it to the end).
+
+        Only ``<24 lower-case hex>.json`` directly under the container's prefix is a record;
+        any other object there is left out (``strays``, when given, counts them)."""
         prefix = self.container_prefix(container)
+        if strays is not None:
+            strays.prefix_url = self.url(prefix)
 
         def pairs() -> Iterator[tuple[str, str]]:
             for obj in self.iter_objects(prefix):
                 name = obj["Key"][len(prefix):]
-                if name.endswith(".json") and "/" not in name:
+                if RECORD_NAME.match(name):
                     yield name.removesuffix(".json"), obj["ETag"].strip('"')
+                elif strays is not None:
+                    strays.add(name)
 
         return RecordIndex(pairs())
 
     def read_records(
         self, container: str, *, since: dt.datetime | None = None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, strays: Strays | None = None,
     ) -> list[dict[str, Any]]:
         """The stored records of ``container``: all, or those written at or after ``since``.
 
         One listing gives each object's LastModified; the records are then read
-        concurrently through the shared client.
+        concurrently through the shared client. Objects that are not records are left out
+        (``strays`` counts them); a record object holding another record (its ``id`` is not
+        the key's) raises :class:`ForeignRecordError` once all are read, naming each.
         """
         prefix = self.container_prefix(container)
+        if strays is not None:
+            strays.prefix_url = self.url(prefix)
         # S3 lists LastModified to the whole second: compare with since's second, so a
         # record written later within that second is not missed (a re-read is harmless)
         floor = since.replace(microsecond=0) if since is not None else None
@@ -205,12 +291,14 @@ class Store:
             )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    if obj["Key"].endswith(".json") and (
-                        floor is None or obj["LastModified"] >= floor
-                    ):
+                    if not RECORD_NAME.match(obj["Key"][len(prefix):]):
+                        if strays is not None:
+                            strays.add(obj["Key"][len(prefix):])
+                    elif floor is None or obj["LastModified"] >= floor:
                         keys.append(obj["Key"])
         except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
             raise translate_s3_error(e, f"cannot list {self.url(prefix)}") from None
+        foreign: dict[str, str] = {}
 
         def read(key: str) -> dict[str, Any]:
             record = self.get_json(key)
@@ -218,10 +306,13 @@ class Store:
                 progress(1)
             if record is None:  # deleted between the listing and the read
                 return {}
-            return record
+            return record if check_record(key, record, foreign) else {}
 
         with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
-            return [r for r in pool.map(read, keys) if r]
+            records = [r for r in pool.map(read, keys) if r]
+        if foreign:
+            raise ForeignRecordError(self, container, foreign)
+        return records
 
     def etag(self, key: str) -> str | None:
         """The ETag of ``key`` (without quotes), or None when there is no such object."""

@@ -17,7 +17,7 @@ from lib.ids import IdList, RecordIndex
 from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
-from lib.store import RECORD_ID, Store, dumps_stable, escape_surrogates
+from lib.store import RECORD_ID, ForeignRecordError, Store, Strays, dumps_stable, escape_surrogates
 from lib.table import Note, Table
 from lib.text import md
 
@@ -293,8 +293,10 @@ def sync_container(
         # listing's ETags), not the records.
         full = result.mode == "full"
         snap = SnapshotSync(store, container, metadata, full=full)
+        strays = Strays()  # objects under the prefix that are not records: left alone
         with ThreadPoolExecutor(1, thread_name_prefix="s3-list") as lister:
-            stored = lister.submit(store.list_records, container) if full else None
+            stored = lister.submit(store.list_records, container, strays=strays) if full \
+                else None
             with progress_bar(f"sync {container}", unit="rec") as bar:
                 pages = _PageWriter(store, container, result, snap, stored, bar.update)
                 listing = client.list_records(container, scene=scene, filters=filters,
@@ -303,6 +305,7 @@ def sync_container(
                     _list_again(client, container, scene, filters, listing, pages, result)
             known = stored.result() if stored is not None else None
         result.fetched = listing.count
+        result.notes += [strays.note()] if strays.note() else []
         if not listing.complete:
             result.errors.append(
                 f"Knack's listing of {container} had a hole ({listing.problem}): the "
@@ -635,6 +638,10 @@ def _finish_snapshot(snap: SnapshotSync, result: ContainerSync) -> None:
     (the records are in S3; the snapshot stays marked stale until a rerun writes it)."""
     try:
         done = snap.finish()
+    except ForeignRecordError as e:  # a record object holding another record: named
+        result.errors.append(f"the snapshot was not written: {e}")
+        result.rerun_helps = False
+        return
     except (KnackNbError, OSError, ValueError) as e:  # S3; a full disk; pyarrow (ArrowInvalid)
         result.errors.append(f"the snapshot was not written ({e}); every record is in S3, "
                              "and a rerun writes it")

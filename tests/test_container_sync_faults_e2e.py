@@ -21,7 +21,7 @@ import requests
 from inprocess import run as run_in_process
 from signals_app import N, Signals
 
-from lib import sync
+from lib import stale_marks, sync
 
 
 def test_503_every_third_request_and_429_bursts_still_complete(signals):
@@ -76,6 +76,18 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     result = signals.sync()
     assert result.ok, result.error
     signals.assert_s3_equals_knack()
+    # the killed run's stale mark: its heartbeat is recent, so the rerun cannot tell it from
+    # a slow run still writing and leaves the snapshot marked stale; once the heartbeat is
+    # older than the lease (lib/stale_marks.py), the next sync clears it
+    (killed,) = [k for k in stack.s3_keys("_state/signals-dev/object_1/snapshot-stale/")
+                 if json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=k)["Body"].read())
+                 ["status"] == "running"]
+    assert len(stack.s3_keys("_state/signals-dev/object_1/snapshot-stale/")) == 2  # + rerun's
+    body = json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=killed)["Body"].read())
+    body["alive_at"] = (dt.datetime.now(dt.UTC) - stale_marks.LEASE * 2).isoformat()
+    stack.s3().put_object(Bucket=stack.bucket, Key=killed, Body=json.dumps(body).encode())
+    assert signals.sync().ok
+    assert stack.s3_keys("_state/signals-dev/object_1/snapshot") == []
 
 
 def test_mass_delete_guard(signals):

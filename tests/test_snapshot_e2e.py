@@ -57,7 +57,9 @@ def assert_snapshot_equals_store(stack, prefix, container) -> pa.Table:
 
 
 def stale_mark(stack, prefix, container) -> bool:
-    return f"_state/{prefix}/{container}/snapshot.json" in stack.s3_keys("_state/")
+    """Whether the snapshot is marked stale: a run's mark (``snapshot-stale/<run id>.json``)
+    or the single mark of earlier versions (``snapshot.json``), lib/stale_marks.py."""
+    return bool(stack.s3_keys(f"_state/{prefix}/{container}/snapshot"))
 
 
 def run(container="object_3", date=None, app="demo"):

@@ -13,7 +13,7 @@ from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.publish.records import unresolved_collisions
-from lib.store import Store, escape_surrogates
+from lib.store import Store, Strays, escape_surrogates
 from lib.table import Note, Table
 from lib.text import md
 
@@ -199,14 +199,21 @@ class PublishRun:
         """The stored records this run publishes, sorted by id. A full run takes them from
         the container's snapshot, checked record by record against S3's listing (only the
         records the snapshot lacks or holds in another version are read one by one); an
-        incremental run reads the records written since ``since``, by S3's listing."""
+        incremental run reads the records written since ``since``, by S3's listing. Objects
+        under the container's prefix that are not records are left out and listed in the
+        notes; a record object holding another record fails the run before any write
+        (``ForeignRecordError``, naming it)."""
+        strays = Strays()
         if self.since is None:
-            records, note = snapshot.read_stored(self.store, self.container)
+            records, note = snapshot.read_stored(self.store, self.container, strays)
             self.notes.append(note)
-            return records
-        with progress_bar(f"read {self.container}", unit="rec") as bar:
-            return self.store.read_records(self.container, since=self.since,
-                                           progress=bar.update)
+        else:
+            with progress_bar(f"read {self.container}", unit="rec") as bar:
+                records = self.store.read_records(self.container, since=self.since,
+                                                  progress=bar.update, strays=strays)
+        if strays.note():
+            self.notes.append(strays.note())
+        return records
 
     def record_success(self, **info: Any) -> None:
         """Advance the ``date="auto"`` state of this job (by the Store's rule: not when the

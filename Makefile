@@ -23,16 +23,16 @@ $(STAMP): pyproject.toml
 
 ## Run the main job on the bundled demo (emulators + moto server, no credentials).
 demo: $(STAMP)
-	$(BIN)/python -m lib.emulators.demo run
+	$(BIN)/python -m emulators.demo run
 
 ## The demo's reports as offline HTML and PNG screenshots (headless Chromium: Debian's
 ## chromium package), and Jupyter Lab with the sync's report open: screenshots/.
 screenshots: $(STAMP)
-	$(BIN)/python -m lib.emulators.screenshots
+	$(BIN)/python -m emulators.screenshots
 
 ## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill).
 lab: $(STAMP)
-	$(BIN)/python -m lib.emulators.demo lab
+	$(BIN)/python -m emulators.demo lab
 
 ## The whole test suite: lint, unit and end-to-end tests, every notebook via nbval, and the
 ## Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
@@ -57,7 +57,7 @@ test: $(STAMP) $(AIRFLOW_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lib tests
+	$(BIN)/ruff format --check lib emulators tests
 
 ## Airflow 3 in a virtualenv of its own (it pins pydantic, SQLAlchemy, ...), with this project
 ## installed so the notebooks' kernel imports lib. The '*' .gitignore keeps the venv out of

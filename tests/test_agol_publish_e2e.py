@@ -29,9 +29,9 @@ from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 from signals_app import N
 
+from emulators.knack import generate_app
+from emulators.stack import agol_fields
 from lib import maps, reports, sync
-from lib.emulators.knack import generate_app
-from lib.emulators.stack import agol_fields
 from lib.store import Store
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone

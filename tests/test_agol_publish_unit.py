@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib.emulators.knack import generate_app
+from emulators.knack import generate_app
 from lib.publish import agol
-from lib.publish.records import Formatted, format_records
 from lib.publish.values import Refused
+from lib.records import Formatted, format_records
 
 CENTRAL = ZoneInfo("America/Chicago")
 FIELDS = {

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from inprocess import run as run_in_process
 
+from emulators.stack import DEMO_DATASET
 from lib import backup, cli, reports, sync
-from lib.emulators.stack import DEMO_DATASET
 from lib.errors import ConfigError
 
 PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"

@@ -1,4 +1,4 @@
-"""The column-name rule (lib.publish.records.column_names): every field of a container gets
+"""The column-name rule (lib.records.column_names): every field of a container gets
 a name of its own, the same for the same metadata, used by the snapshot and the publishers.
 
 The end-to-end checks (a sync, explore, Socrata and ArcGIS on an app whose labels collide)
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.publish.records import column_names, format_records, unresolved_collisions
+from lib.records import column_names, format_records, unresolved_collisions
 from lib.snapshot import Spec
 
 APP_ID = "5d79512148c4af00106d1507"

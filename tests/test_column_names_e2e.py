@@ -20,14 +20,14 @@ import pytest
 from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
+from emulators.knack import generate_app
 from lib import reports, snapshot, sync
-from lib.emulators.knack import generate_app
 from lib.store import Store
 
 N = 12
 DATASET = "clsh-sgnl"
 TABLE = "c1a5e0c3d4e5f60718293a4b5c6d7e8f"
-# field key -> label, and the column each must end up in (lib.publish.records.column_names)
+# field key -> label, and the column each must end up in (lib.records.column_names)
 EXTRA = {
     "field_9": ("Signal ID field_10", "signal_id_field_10"),  # the suffixed name of field_10
     "field_10": ("signal-id", "signal_id_field_10_field_10"),  # "Signal ID" is field_1

@@ -1,4 +1,4 @@
-"""Tests of the ArcGIS Online emulator (lib/emulators/arcgis.py), through the real ``arcgis``
+"""Tests of the ArcGIS Online emulator (emulators/arcgis.py), through the real ``arcgis``
 package (ArcGIS API for Python) over HTTPS, plus a few raw ``requests`` calls.
 
 A guard refuses every connection (and name lookup) to a host other than 127.0.0.1 or
@@ -23,7 +23,7 @@ import requests
 from arcgis.features import FeatureLayer, Table
 from arcgis.gis import GIS
 
-from lib.emulators.arcgis import (
+from emulators.arcgis import (
     EXAMPLE_SERVICE_ID,
     ArcGISEmulator,
     ArcGISFaults,
@@ -682,7 +682,7 @@ def test_add_service_checks_its_input() -> None:
 
 def test_command_line_serves_the_example_service() -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "lib.emulators.arcgis", "--port", "0"],
+        [sys.executable, "-m", "emulators.arcgis", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""Tests of the Knack REST API emulator (lib/emulators/knack.py), over real HTTP."""
+"""Tests of the Knack REST API emulator (emulators/knack.py), over real HTTP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import knackpy
 import pytest
 import requests
 
-from lib.emulators.knack import Faults, KnackEmulator, generate_app, load_fixture_app
+from emulators.knack import Faults, KnackEmulator, generate_app, load_fixture_app
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.UTC
@@ -756,7 +756,7 @@ def test_machine_timezone_does_not_matter(big_app):
     """generate_app() and touch() give the same answers whatever TZ the process has."""
     script = (
         "import datetime as dt, json\n"
-        "from lib.emulators.knack import KnackEmulator, generate_app\n"
+        "from emulators.knack import KnackEmulator, generate_app\n"
         "meta, recs = generate_app(2500, seed=7)\n"
         "e = KnackEmulator(); a = e.add_app(meta, recs)\n"
         "rid = recs['object_1'][0]['id']\n"
@@ -789,7 +789,7 @@ def test_command_line_serves_until_stopped():
         [
             sys.executable,
             "-m",
-            "lib.emulators.knack",
+            "emulators.knack",
             "--generate",
             "5",
             "--seed",

@@ -1,4 +1,4 @@
-"""Tests of the Socrata SODA 2.x emulator (lib/emulators/socrata.py), through sodapy."""
+"""Tests of the Socrata SODA 2.x emulator (emulators/socrata.py), through sodapy."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import requests
 import requests.adapters
 from sodapy import Socrata
 
-import lib.emulators.socrata as socrata_module
-from lib.emulators.socrata import (
+import emulators.socrata as socrata_module
+from emulators.socrata import (
     EXAMPLE_RESOURCE_ID,
     SocrataEmulator,
     SocrataFaults,
@@ -525,7 +525,7 @@ def test_add_dataset_checks_its_input() -> None:
 
 def test_command_line_serves_the_example_dataset() -> None:
     with subprocess.Popen(
-        [sys.executable, "-m", "lib.emulators.socrata", "--port", "0"],
+        [sys.executable, "-m", "emulators.socrata", "--port", "0"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -828,7 +828,7 @@ def test_a_raising_after_request_hook_does_not_break_the_answer(
         raise RuntimeError("hook went wrong")
 
     socrata.after_request = hook
-    with caplog.at_level(logging.ERROR, logger="lib.emulators.socrata"):
+    with caplog.at_level(logging.ERROR, logger="emulators.socrata"):
         assert client(socrata).get(RID, select="count(*)") == [{"count": "3"}]
         assert client(socrata).upsert(RID, [{"id": "z"}])["Rows Created"] == 1
     assert "hook went wrong" in caplog.text

@@ -16,9 +16,9 @@ from html.parser import HTMLParser
 
 import nbformat
 
+from emulators.knack import load_fixture_app
 from lib import cli, maps, reports, sync
-from lib.emulators.knack import load_fixture_app
-from lib.publish.records import coordinates
+from lib.records import coordinates
 
 IDS = {"app_name": "demo", "container": "object_3", "env": "dev"}
 _NOT_NAME = re.compile(r"[^0-9a-z_]")

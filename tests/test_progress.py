@@ -13,8 +13,8 @@ import nbformat
 import papermill as pm
 import pytest
 
+from emulators.knack import KnackEmulator, generate_app
 from lib import progress
-from lib.emulators.knack import KnackEmulator, generate_app
 from lib.knack import KnackClient
 
 ROOT = Path(__file__).resolve().parent.parent

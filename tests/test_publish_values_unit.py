@@ -13,8 +13,8 @@ import pytest
 from lib import config
 from lib.maps import Point
 from lib.publish import agol, socrata, values
-from lib.publish.records import Formatted
 from lib.publish.values import Refused, ValueCheck
+from lib.records import Formatted
 
 CENTRAL = ZoneInfo("America/Chicago")
 

@@ -19,10 +19,10 @@ import nbformat
 import papermill.s3
 import pytest
 
+from emulators.knack import Faults, load_fixture_app
+from emulators.stack import Stack
 from lib import reports
 from lib import reports_index as ri
-from lib.emulators.knack import Faults, load_fixture_app
-from lib.emulators.stack import Stack
 from lib.errors import ConfigError, StoreError
 
 BAD_DATE_ERROR = "ConfigError: date 'not-a-date' does not parse"

@@ -1,5 +1,5 @@
 """knack_container_to_s3.ipynb end to end with S3 failing: the kernel reaches moto through
-an S3 fault proxy (lib/emulators/s3_faults.py) answering S3's own 500 InternalError. An outage
+an S3 fault proxy (emulators/s3_faults.py) answering S3's own 500 InternalError. An outage
 that outlasts botocore's retries (minutes of backoff) is a case of
 benchmarks/fault_matrix.py, not of the suite."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from signals_app import N
 
-from lib.emulators.s3_faults import S3FaultProxy
+from emulators.s3_faults import S3FaultProxy
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_the_proxy_waits_its_delay_before_each_request(demo_env, monkeypatch):
     import boto3
     import requests
 
-    from lib.emulators import s3_faults
+    from emulators import s3_faults
 
     waits: list[float] = []  # the proxy's sleeps, recorded instead of slept
     monkeypatch.setattr(s3_faults, "time", types.SimpleNamespace(sleep=waits.append))

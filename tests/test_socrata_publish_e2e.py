@@ -19,9 +19,9 @@ import yaml
 from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
+from emulators.knack import load_fixture_app
+from emulators.stack import DEMO_DATASET
 from lib import reports, sync
-from lib.emulators.knack import load_fixture_app
-from lib.emulators.stack import DEMO_DATASET
 
 GOLDEN = Path(__file__).parent / "golden" / "demo_object_3_socrata_rows.json"
 PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"

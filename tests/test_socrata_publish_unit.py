@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from emulators.knack import load_fixture_app
+from emulators.stack import DEMO_DATASET, socrata_columns
 from lib import sync
-from lib.emulators.knack import load_fixture_app
-from lib.emulators.stack import DEMO_DATASET, socrata_columns
 from lib.errors import ConfigError
 from lib.publish import get_publisher
-from lib.publish.records import coordinates, field_name
+from lib.records import coordinates, field_name
 
 APP_ID = "5d79512148c4af00106d1507"
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from emulators.knack import KnackEmulator, generate_app
 from lib import dates, store
-from lib.emulators.knack import KnackEmulator, generate_app
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 from lib.knack import PAGE_LOOKAHEAD, KnackClient, Listing, RateLimiter, RetryPolicy
 

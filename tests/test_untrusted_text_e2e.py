@@ -22,9 +22,9 @@ from inprocess import run as run_in_process
 from signals_app import N
 from test_agol_publish_e2e import netguard  # noqa: F401 - no request leaves 127.0.0.1
 
+from emulators.knack import generate_app
+from emulators.stack import agol_fields
 from lib import cli, reports
-from lib.emulators.knack import generate_app
-from lib.emulators.stack import agol_fields
 
 EVIL = "[x](javascript:alert(1)) ![](http://evil.example/p.png)"
 LABEL = "Location Name <img src=http://evil.example/l.png>"  # field_2's label

@@ -17,9 +17,9 @@ import logging
 import nbformat
 import pytest
 
+from emulators.knack import load_fixture_app
 from lib import reports, sync
 from lib.cli import main as cli
-from lib.emulators.knack import load_fixture_app
 from lib.errors import ConfigError, KnackAPIError, StoreError
 
 APP_ID = "5d79512148c4af00106d1507"

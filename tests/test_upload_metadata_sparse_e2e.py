@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
+from emulators.knack import load_fixture_app
 from lib import reports, schema, sync
-from lib.emulators.knack import load_fixture_app
 
 
 def sparse(case: str) -> dict:

@@ -33,9 +33,9 @@ from unittest import mock
 import pytest
 import requests
 
+from emulators.knack import load_fixture_app
+from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 from lib import cli, config
-from lib.emulators.knack import load_fixture_app
-from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 CONTAINER = "object_3"

@@ -21,9 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
+from emulators.stack import Stack
 from lib import reports, reports_index
-from lib.emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
-from lib.emulators.stack import Stack
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # a sync that fails: the failed report's header, with its error stated once
@@ -84,7 +84,7 @@ def lab_screenshot(report: Path, png: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.emulators.screenshots",
+    parser = argparse.ArgumentParser(prog="python -m emulators.screenshots",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--no-lab", action="store_true", help="skip the Jupyter Lab screenshot")

@@ -94,7 +94,7 @@ its scheme, ``"127.0.0.1:PORT"`` (also :attr:`SocrataEmulator.domain`), and::
     Socrata("127.0.0.1:PORT", app_token, username=key_id, password=key_secret, timeout=60,
             session_adapter={"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()})
 
-Run it by hand with ``python -m lib.emulators.socrata --help``.
+Run it by hand with ``python -m emulators.socrata --help``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults
+from emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults
 
 logger = logging.getLogger(__name__)
 
@@ -1054,7 +1054,7 @@ EXAMPLE_ROWS: list[dict] = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lib.emulators.socrata",
+        prog="python -m emulators.socrata",
         description="Serve a local Socrata (SODA 2.x) stand-in with an example dataset.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,7 +1,7 @@
 """The demo stack: moto's S3 server and the service emulators on 127.0.0.1, and the
 environment variables that point the product at them.
 
-Used by the demo (``python -m lib.emulators.demo``), the tests and the notebook checks.
+Used by the demo (``python -m emulators.demo``), the tests and the notebook checks.
 Credentials here are random per stack so tests can prove none of them leaks into a report.
 """
 
@@ -20,9 +20,9 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from lib.emulators.arcgis import ArcGISEmulator
-from lib.emulators.knack import KnackEmulator, load_fixture_app
-from lib.emulators.socrata import SocrataEmulator
+from emulators.arcgis import ArcGISEmulator
+from emulators.knack import KnackEmulator, load_fixture_app
+from emulators.socrata import SocrataEmulator
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ AGOL_STRING_LENGTH = 4000  # long enough for the fixtures' paragraphs and rich t
 def _published_fields(metadata: dict[str, Any], object_key: str,
                       left_out: set[str]) -> list[tuple[dict[str, Any], str]]:
     """An object's fields (but ``left_out`` labels), each with the name a publisher gives it."""
-    from lib.publish.records import column_names
+    from lib.records import column_names
 
     obj = next(o for o in metadata["objects"] if o["key"] == object_key)
     names = column_names(metadata, object_key)

@@ -17,7 +17,7 @@ empty page before the last one, the same page for every page number after one).
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`Faults`) and ``GET``/``DELETE /_emulator/requests`` (the request log).
 
-Run it by hand with ``python -m lib.emulators.knack --help``.
+Run it by hand with ``python -m emulators.knack --help``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knackpy.models import TIMEZONES
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread
+from emulators._http import HTTPEmulator, Response, ServerThread
 
 logger = logging.getLogger(__name__)
 
@@ -1029,7 +1029,7 @@ def generate_app(n_records: int, *, seed: int = 0) -> tuple[dict, dict[str, list
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lib.emulators.knack", description="Serve a local Knack API stand-in."
+        prog="python -m emulators.knack", description="Serve a local Knack API stand-in."
     )
     parser.add_argument("--fixture", action="store_true", help="serve knackpy's fixture app")
     parser.add_argument(

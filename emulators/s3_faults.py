@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread
+from emulators._http import HTTPEmulator, Response, ServerThread
 
 CODES = {500: "InternalError", 503: "SlowDown"}
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",

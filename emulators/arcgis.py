@@ -89,7 +89,7 @@ resent without it.
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`ArcGISFaults`; ``error_ids`` as a list) and ``GET``/``DELETE /_emulator/requests``.
 
-Run it by hand with ``python -m lib.emulators.arcgis --help``.
+Run it by hand with ``python -m emulators.arcgis --help``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from lib.emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults, json_response
+from emulators._http import HTTPEmulator, Response, ServerThread, ServiceFaults, json_response
 
 logger = logging.getLogger(__name__)
 
@@ -2001,7 +2001,7 @@ EXAMPLE_LAYERS: list[dict] = [
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m lib.emulators.arcgis",
+        prog="python -m emulators.arcgis",
         description="Serve a local ArcGIS Online stand-in (HTTPS) with an example service.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -1,5 +1,8 @@
 """Stored Knack records → named, formatted values, with knackpy's formatting.
 
+The record shaping every job shares: the snapshot, the publishers, explore and the
+emulators import it; it imports only ``lib.schema`` and knackpy.
+
 Column names (``column_names``: the snapshot's columns, Socrata's field names, ArcGIS's
 attributes) follow one rule, so that every field of a container has a name of its own and
 the same metadata always gives the same names:

@@ -1,8 +1,8 @@
 """The bundled demo: the product's real jobs against local stand-ins, no credentials needed.
 
-    python -m lib.emulators.demo run     # run the jobs, print what they did, keep the reports
-    python -m lib.emulators.demo lab     # Jupyter Lab with the stand-ins running
-    python -m lib.emulators.demo serve   # only the stand-ins; prints the variables to export
+    python -m emulators.demo run     # run the jobs, print what they did, keep the reports
+    python -m emulators.demo lab     # Jupyter Lab with the stand-ins running
+    python -m emulators.demo serve   # only the stand-ins; prints the variables to export
 
 moto's S3 lives in memory, so ``run`` also copies every report to ``demo-reports/``.
 """
@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
+from emulators.stack import Stack
 from lib import reports
-from lib.emulators.stack import Stack
 from lib.notebook import LOG_FORMAT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEMO_APP = "demo"
 DEMO_ENV = "dev"
 # The main job, in order: (notebook, container). Later notebooks join this list.
@@ -123,7 +123,7 @@ def _print_env(stack: Stack) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.emulators.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the demo jobs")
     p_run.add_argument("--out", type=Path, default=ROOT / "demo-reports")

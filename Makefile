@@ -47,6 +47,7 @@ lab: $(STAMP)
 ## first import of a module writes its .pyc and the rest read it.
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache  # the dependency rule: [tool.importlinter]
 	@unset PYTHONDONTWRITEBYTECODE; log=$$(mktemp); \
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow > $$log 2>&1 & airflow=$$!; \
 	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax; main=$$?; \
@@ -57,6 +58,7 @@ test: $(STAMP) $(AIRFLOW_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check lib emulators tests
 
 ## Airflow 3 in a virtualenv of its own (it pins pydantic, SQLAlchemy, ...), with this project
@@ -76,4 +78,5 @@ test-airflow: $(AIRFLOW_STAMP)
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) demo-reports reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) demo-reports reports .pytest_cache .ruff_cache \
+		.import_linter_cache

@@ -29,7 +29,7 @@ from emulators.arcgis import (
     ArcGISFaults,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 USER = "knack_publisher"
 PASSWORD = "correct horse battery staple"
 SID = "0123456789abcdef0123456789abcdef"

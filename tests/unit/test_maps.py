@@ -16,7 +16,7 @@ import pytest
 
 from lib import maps
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "lib" / "static"
 
 

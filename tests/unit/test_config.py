@@ -7,7 +7,7 @@ import pytest
 from lib import config
 from lib.errors import ConfigError, MissingCredentialError, UnknownAppError, UnknownContainerError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -27,7 +27,7 @@ from emulators.socrata import (
     SocrataRequest,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RID = "abcd-1234"
 TYPED = "type-5555"
 

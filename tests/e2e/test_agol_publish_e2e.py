@@ -35,7 +35,7 @@ from lib import maps, reports, sync
 from lib.store import Store
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
-NETGUARD = Path(__file__).parent / "netguard"
+NETGUARD = Path(__file__).resolve().parents[1] / "netguard"
 POINTS = "5151a1b2c3d4e5f60718293a4b5c6d7e"  # the signals layer (points)
 TABLE = "7ab1e0c3d4e5f60718293a4b5c6d7e8f"  # the signals table (no geometry)
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from lib import schema
 
-FIXTURE = Path(__file__).resolve().parent.parent / "emulators/fixtures/knackpy/metadata.json"
+FIXTURE = Path(__file__).resolve().parents[2] / "emulators/fixtures/knackpy/metadata.json"
 
 
 def metadata() -> dict:

@@ -16,7 +16,7 @@ import pytest
 
 from lib import airflow_api, cli
 
-RECORDED = Path(__file__).parent / "airflow3_responses"
+RECORDED = Path(__file__).resolve().parents[1] / "airflow3_responses"
 PASSWORD = "right-password"
 TOKEN = json.loads((RECORDED / "token.json").read_text())["access_token"]
 

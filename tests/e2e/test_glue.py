@@ -13,7 +13,7 @@ import scrapbook as sb
 
 from lib import reports
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = {"status": "ok", "fetched": 3, "seconds": 0.25, "deleted": ["a", "b"], "none": None,
            "text": "é \u2192 ok", "nested": {"x": [1, 2.5, True]}}
 

@@ -17,7 +17,7 @@ from emulators.knack import KnackEmulator, generate_app
 from lib import progress
 from lib.knack import KnackClient
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- outside a kernel: tqdm on stderr ----------------------------------------------------

@@ -23,8 +23,8 @@ from emulators.knack import load_fixture_app
 from emulators.stack import DEMO_DATASET
 from lib import reports, sync
 
-GOLDEN = Path(__file__).parent / "golden" / "demo_object_3_socrata_rows.json"
-PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo_object_3_socrata_rows.json"
+PARAMS = Path(__file__).resolve().parents[2] / "params" / "demo.yaml"
 APP_ID = "5d79512148c4af00106d1507"
 
 

@@ -25,7 +25,7 @@ from emulators.stack import DEMO_DATASET
 from lib import backup, cli, reports, sync
 from lib.errors import ConfigError
 
-PARAMS = Path(__file__).resolve().parent.parent / "params" / "demo.yaml"
+PARAMS = Path(__file__).resolve().parents[2] / "params" / "demo.yaml"
 PREFIX = f"_backups/demo-dev/object_3/socrata-{DEMO_DATASET}/"
 PAGE = 7  # rows per request the emulator serves: 25 rows are 4 pages
 IDS = {"app_name": "demo", "container": "object_3", "env": "dev"}

@@ -20,7 +20,7 @@ import requests
 
 from emulators.knack import Faults, KnackEmulator, generate_app, load_fixture_app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UTC = dt.UTC
 FIXTURE_APP_ID = "5d79512148c4af00106d1507"
 

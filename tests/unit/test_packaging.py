@@ -54,7 +54,7 @@ def test_notebooks_are_clean_and_follow_the_contract():
             assert "sys.path" not in text
             assert not re.search(r"(?i)(api_key|password|secret|token)\s*=", text), path.name
         # the last code cell glues the summary (notebook.finish: scrapbook's format,
-        # tests/test_glue.py) and updates the header the first code cell after the
+        # tests/e2e/test_glue.py) and updates the header the first code cell after the
         # parameters showed (notebook.start)
         assert "".join(code[-1]["source"]).startswith("notebook.finish(result)"), path.name
         assert f'notebook.start("{path.stem}"' in "".join(code[1]["source"]), path.name

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: install demo lab screenshots test lint clean
+.PHONY: install demo lab screenshots test test-fast lint clean
 
 install: $(STAMP)
 
@@ -23,19 +23,20 @@ $(STAMP): pyproject.toml
 
 ## Run the main job on the bundled demo (emulators + moto server, no credentials).
 demo: $(STAMP)
-	$(BIN)/python -m lib.emulators.demo run
+	$(BIN)/python -m emulators.demo run
 
 ## The demo's reports as offline HTML and PNG screenshots (headless Chromium: Debian's
 ## chromium package), and Jupyter Lab with the sync's report open: screenshots/.
 screenshots: $(STAMP)
-	$(BIN)/python -m lib.emulators.screenshots
+	$(BIN)/python -m emulators.screenshots
 
 ## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill).
 lab: $(STAMP)
-	$(BIN)/python -m lib.emulators.demo lab
+	$(BIN)/python -m emulators.demo lab
 
-## The whole test suite: lint, unit and end-to-end tests, every notebook via nbval, and the
-## Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
+## The whole test suite: lint (ruff; lint-imports: the dependency rule, [tool.importlinter] in
+## pyproject.toml), the tests in their layers (tests/unit, tests/emulators, tests/e2e), every
+## notebook via nbval, and the Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
 ## Two workers; --dist loadfile keeps each file (and each notebook's cells) on one worker.
 ## tests_airflow runs beside them (mostly Airflow starting up, waiting more than computing:
 ## 6.5 min in a row, 5 together on 2 CPUs); its output is kept and shown after theirs, and
@@ -47,6 +48,7 @@ lab: $(STAMP)
 ## first import of a module writes its .pyc and the rest read it.
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	@unset PYTHONDONTWRITEBYTECODE; log=$$(mktemp); \
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow > $$log 2>&1 & airflow=$$!; \
 	$(BIN)/pytest -n 2 --dist loadfile tests notebooks --nbval-lax; main=$$?; \
@@ -55,9 +57,14 @@ test: $(STAMP) $(AIRFLOW_STAMP)
 	echo "tests: exit $$main; tests_airflow: exit $$af"; \
 	test $$main -eq 0 && test $$af -eq 0
 
+## The unit layer alone: pure tests, no servers, no kernels (a few seconds).
+test-fast: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -q tests/unit
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lib tests
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff format --check lib emulators tests
 
 ## Airflow 3 in a virtualenv of its own (it pins pydantic, SQLAlchemy, ...), with this project
 ## installed so the notebooks' kernel imports lib. The '*' .gitignore keeps the venv out of
@@ -76,4 +83,5 @@ test-airflow: $(AIRFLOW_STAMP)
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow
 
 clean:
-	rm -rf $(VENV) $(AIRFLOW_VENV) demo-reports reports .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(AIRFLOW_VENV) demo-reports reports .pytest_cache .ruff_cache \
+		.import_linter_cache

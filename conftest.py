@@ -39,7 +39,7 @@ def pytest_runtest_setup(item):
     if _stack is None and item.path.suffix == ".ipynb":
         import moto.backends
 
-        from lib.emulators.stack import Stack
+        from emulators.stack import Stack
 
         # moto's server lists its package folder twice a request to find the service: once
         # is enough (tests/conftest.py says more)

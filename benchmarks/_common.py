@@ -26,7 +26,7 @@ CONTAINER = "object_1"
 MODIFIED = "field_5"
 # loggers a benchmark silences (their lines would interleave with the tables)
 QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "papermill", "traitlets", "lib")
+                 "papermill", "traitlets", "lib", "emulators")
 
 
 @contextlib.contextmanager

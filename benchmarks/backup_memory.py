@@ -9,7 +9,7 @@ machine, against the claim of issue 14: "streams: memory does not grow with the 
 One run starts, each in a process of its own:
 
 - moto's S3 server (``python -m moto.server``) with an empty bucket;
-- two Socrata emulators (``lib.emulators.socrata.SocrataEmulator``), this script's
+- two Socrata emulators (``emulators.socrata.SocrataEmulator``), this script's
   ``--serve N URL_FILE`` entry, each serving a generated dataset ``bnch-0001`` of N rows
   (small and large N) of 10 columns: text (a 24-hex id, names, ~100-character notes),
   number, checkbox, calendar_date, point. Both are built at the same time, before anything
@@ -140,7 +140,7 @@ def generate_rows(n: int, seed: int) -> list[dict[str, Any]]:
 
 def serve(n: int, url_file: Path, seed: int) -> int:
     """``--serve``: a Socrata emulator with the dataset of N rows, until killed."""
-    from lib.emulators.socrata import SocrataEmulator
+    from emulators.socrata import SocrataEmulator
 
     t0 = time.perf_counter()
     emulator = SocrataEmulator(

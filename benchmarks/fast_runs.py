@@ -5,7 +5,7 @@
         [--records-incremental N] [--records-rerun M] [--s3-latency-ms MS] [--seed S]
         [--quick]
 
-One run starts the stand-ins (``lib.emulators.stack.Stack`` with moto's S3 server in its own
+One run starts the stand-ins (``emulators.stack.Stack`` with moto's S3 server in its own
 process, the Knack, Socrata and ArcGIS emulators in threads of this process) and measures,
 side by side:
 
@@ -23,7 +23,7 @@ side by side:
 4. what papermill's report saving costs (not a goal): the demo sync through the dev papermill
    CLI saving the report at every cell start and end (papermill's default) against saving it
    only at the end (``--no-request-save-on-cell-execute``), through an S3 proxy
-   (``lib/emulators/s3_faults.py``) that counts the PUTs of the report, once with no added
+   (``emulators/s3_faults.py``) that counts the PUTs of the report, once with no added
    latency and once with MS of latency before each S3 request.
 
 Every run's summary is checked, so the figures are for correct work. It prints the tables,
@@ -58,11 +58,11 @@ from _common import APP, CONTAINER, ENV, QUIET_LOGGERS, ROOT, quiet, write_param
 from papermill.iorw import load_notebook_node
 from sync_benchmark import CHANGED, change_records, count_keys
 
+from emulators._http import Response
+from emulators.knack import generate_app
+from emulators.s3_faults import S3FaultProxy
+from emulators.stack import Stack
 from lib import store, sync
-from lib.emulators._http import Response
-from lib.emulators.knack import generate_app
-from lib.emulators.s3_faults import S3FaultProxy
-from lib.emulators.stack import Stack
 from lib.reports import read_summary
 
 NOTEBOOKS_DIR = ROOT / "notebooks"

@@ -46,10 +46,10 @@ from typing import Any
 import pyarrow.parquet as pq
 from _common import APP, CONTAINER, ENV, quiet, write_params
 
+from emulators.knack import Faults, generate_app
+from emulators.s3_faults import S3FaultProxy, S3Faults
+from emulators.stack import Stack, agol_fields, socrata_columns
 from lib import snapshot, stale_marks, sync
-from lib.emulators.knack import Faults, generate_app
-from lib.emulators.s3_faults import S3FaultProxy, S3Faults
-from lib.emulators.stack import Stack, agol_fields, socrata_columns
 from lib.errors import KnackNbError
 from lib.publish import get_publisher
 from lib.store import RECORD_NAME, Store, dumps_stable, md5_hex
@@ -57,7 +57,7 @@ from lib.store import RECORD_NAME, Store, dumps_stable, md5_hex
 DATASET = "faul-tmtx"
 SERVICE = "fa017a7e1c2d4e5f8a9b0c1d2e3f4a5b"
 LOCATION = "field_3"
-QUIET_LOGGERS = ("lib", "botocore", "urllib3", "werkzeug", "moto", "arcgis", "sodapy")
+QUIET_LOGGERS = ("lib", "emulators", "botocore", "urllib3", "werkzeug", "moto", "arcgis", "sodapy")
 
 
 @dataclass

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/publish_benchmark.py [--records N] [--seed S]
                                                      [--s3-latency-ms MS]
 
-One run starts the demo stand-ins (``lib.emulators.stack.Stack``, with moto's S3 server in
+One run starts the demo stand-ins (``emulators.stack.Stack``, with moto's S3 server in
 its own process and the Socrata emulator in a thread). It stores N generated "signals"
 records (``generate_app``) under ``bench-dev/object_1/`` with the app's metadata, creates
 the empty dataset ``bnch-0001`` in the Socrata emulator, and measures:
@@ -15,7 +15,7 @@ the empty dataset ``bnch-0001`` in the Socrata emulator, and measures:
    just after the project's full publish (moto's pace drifts); the goal uses the mean;
 2. baseline, built like the original scripts: one listing, then every object fetched one
    after another (``get_object`` on one plain boto3 client), the same formatting as the
-   project (``lib.publish.records.format_records`` and the publisher's ``_row``), then
+   project (``lib.records.format_records`` and the publisher's ``_row``), then
    sodapy upserts of 5,000 rows each into a fresh copy of the dataset (``bnch-0002``);
 3. the project's full publish into the empty dataset (``get_publisher("socrata")`` in
    this process). The dataset must then hold exactly N rows whose ids are the ids in S3,
@@ -79,12 +79,12 @@ from _common import APP, CONTAINER, ENV, quiet, write_params
 from sodapy import Socrata
 
 import lib.publish.socrata as socrata_publisher
+from emulators.knack import generate_app
+from emulators.stack import Stack, socrata_columns
 from lib import snapshot, store
-from lib.emulators.knack import generate_app
-from lib.emulators.stack import Stack, socrata_columns
 from lib.publish import get_publisher
-from lib.publish.records import format_records
 from lib.publish.values import ValueCheck
+from lib.records import format_records
 
 LOCATION = "field_3"
 NOTES = "field_8"  # "Notes": the field the incremental run's changes rewrite
@@ -102,7 +102,7 @@ BASELINE_FACTOR = 2.0
 INCREMENTAL_SHARE = 0.20
 
 QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "sodapy", "lib")
+                 "sodapy", "lib", "emulators")
 
 
 # --------------------------------------------------------------------------- measuring

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/sync_benchmark.py [--records N] [--baseline-records M]
                                                   [--seed S] [--moto {process,thread}]
 
-One run starts the demo stand-ins (``lib.emulators.stack.Stack``: moto's S3 server and the
+One run starts the demo stand-ins (``emulators.stack.Stack``: moto's S3 server and the
 Knack emulator with its 10 requests/s limit) serving a generated "signals" app of N
 records, and measures:
 
@@ -52,9 +52,9 @@ import knackpy
 import psutil
 from _common import APP, CONTAINER, ENV, MODIFIED, QUIET_LOGGERS, ROOT, quiet, write_params
 
+from emulators.knack import generate_app
+from emulators.stack import Stack
 from lib import reports, store, sync
-from lib.emulators.knack import generate_app
-from lib.emulators.stack import Stack
 
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
 CEILING_BUCKET = "bench-ceiling"

@@ -13,7 +13,7 @@ One run starts, each in a process of its own:
 
 - moto's S3 server (``python -m moto.server``), one empty bucket per N;
 - per N, one after the other, the Knack emulator serving a generated "signals" app of N
-  records (``python -m lib.emulators.knack --generate N``: ``generate_app``, with Knack's
+  records (``python -m emulators.knack --generate N``: ``generate_app``, with Knack's
   10 requests/s limit). It holds the app (~330 MiB at 100k) in its own memory,
   which therefore counts nowhere. A temporary ``KNACK_PARAMS_DIR`` holds ``bench.yaml``
   (container ``object_1``, ``modified_date_field: field_5``).
@@ -269,7 +269,7 @@ def _start_knack(n: int, seed: int, api_key: str, env: dict[str, str],
     t0 = time.perf_counter()
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lib.emulators.knack", "--generate", str(n), "--seed",
+            [sys.executable, "-m", "emulators.knack", "--generate", str(n), "--seed",
              str(seed), "--api-key", api_key],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
         )

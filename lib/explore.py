@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lib import config, maps, snapshot
-from lib.publish.records import coordinates
+from lib.records import coordinates
 from lib.store import Store, escape_surrogates
 from lib.text import md, plain
 

@@ -4,7 +4,7 @@ After every successful sync it holds exactly the records stored under
 ``<app>-<env>/<container>/``, one row each (DESIGN.md, S3 layout): ``id``, ``record`` (the
 record's JSON, byte-equal to its object), then one typed column per field of the
 container's object, named by ``column_names`` (the label rule, one name per field: the
-publishers' names, ``lib.publish.records``, with ``record`` reserved too).
+publishers' names, ``lib.records``, with ``record`` reserved too).
 
 How it stays exact:
 
@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from lib import knack, schema
 from lib.errors import KnackNbError
 from lib.ids import IdSet
-from lib.publish.records import column_names, knackpy_records
+from lib.records import column_names, knackpy_records
 from lib.stale_marks import RunMark, is_stale
 from lib.store import (
     UPLOAD_WORKERS,

@@ -11,9 +11,9 @@ import papermill.s3
 import pytest
 from signals_app import Signals
 
-from lib.emulators.knack import Faults, load_fixture_app
-from lib.emulators.socrata import SocrataFaults
-from lib.emulators.stack import Stack
+from emulators.knack import Faults, load_fixture_app
+from emulators.socrata import SocrataFaults
+from emulators.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import yaml
 from inprocess import run as run_in_process
 
+from emulators.knack import generate_app
 from lib import reports
-from lib.emulators.knack import generate_app
 from lib.store import dumps_stable
 
 CENTRAL = ZoneInfo("America/Chicago")

@@ -26,8 +26,8 @@ from airflow.providers.papermill.operators.papermill import PapermillOperator
 from test_dagbag import ROOT, load
 from test_dags_test_e2e import airflow_cli, run
 
+from emulators.stack import DEMO_DATASET, Stack
 from lib import config
-from lib.emulators.stack import DEMO_DATASET, Stack
 
 BACKUP_DAG_ID = "knack_demo_object_3_socrata_backup"
 BACKUP_PREFIX = f"_backups/demo-dev/object_3/socrata-{DEMO_DATASET}/"

@@ -25,8 +25,8 @@ except ImportError:  # Airflow 2
 
 from airflow.providers.papermill.operators.papermill import PapermillOperator
 
+from emulators.stack import Stack
 from lib import config
-from lib.emulators.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"

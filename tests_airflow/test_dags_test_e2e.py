@@ -33,9 +33,9 @@ from unittest import mock
 import pytest
 import requests
 
+from emulators.knack import load_fixture_app
+from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 from lib import cli, config
-from lib.emulators.knack import load_fixture_app
-from lib.emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 
 DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 CONTAINER = "object_3"
@@ -346,7 +346,7 @@ def test_the_metadata_is_not_fetched_again_by_a_run_whose_tick_is_before_the_las
 
 def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path):
     """``knack-nb last-success`` against ``airflow api-server`` on loopback, on the database
-    the runs above left (the recorded-answer tests are tests/test_last_success.py)."""
+    the runs above left (the recorded-answer tests are tests/emulators/test_last_success.py)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

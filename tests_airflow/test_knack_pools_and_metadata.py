@@ -21,8 +21,8 @@ except ImportError:  # Airflow 2
     from airflow.exceptions import AirflowSkipException
     from airflow.models import DagBag
 
+from emulators.stack import Stack
 from lib import airflow_pools, cli, config, sync
-from lib.emulators.stack import Stack
 from lib.errors import ConfigError
 from lib.store import Store
 

@@ -35,9 +35,9 @@ from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
 from lib.publish import register, values
 from lib.publish import run as publish_run
-from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
 from lib.publish.values import ValueCheck, is_empty, shown
+from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 from lib import config, dates, snapshot
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
-from lib.publish.records import unresolved_collisions
+from lib.records import unresolved_collisions
 from lib.store import Store, Strays, escape_surrogates
 from lib.table import Note, Table
 from lib.text import md

@@ -27,7 +27,6 @@ from lib import config
 from lib.progress import progress_bar
 from lib.publish import register, values
 from lib.publish import run as publish_run
-from lib.publish.records import Formatted, coordinates, format_records
 from lib.publish.run import (
     PublishError,
     PublishResult,
@@ -36,6 +35,7 @@ from lib.publish.run import (
     table,
 )
 from lib.publish.values import Refused, ValueCheck, is_empty
+from lib.records import Formatted, coordinates, format_records
 from lib.table import Table
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.publish.records import Formatted
+from lib.records import Formatted
 
 SHOWN_CHARS = 40  # of a value quoted in a message
 LISTED = 50  # records listed in a message

@@ -1,0 +1,144 @@
+"""The bundled demo: the product's real jobs against local stand-ins, no credentials needed.
+
+    python -m emulators.demo run     # run the jobs, print what they did, keep the reports
+    python -m emulators.demo lab     # Jupyter Lab with the stand-ins running
+    python -m emulators.demo serve   # only the stand-ins; prints the variables to export
+
+moto's S3 lives in memory, so ``run`` also copies every report to ``demo-reports/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from emulators.stack import Stack
+from lib import reports
+from lib.notebook import LOG_FORMAT
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_APP = "demo"
+DEMO_ENV = "dev"
+# The main job, in order: (notebook, container). Later notebooks join this list.
+JOBS: list[tuple[str, str | None]] = [
+    ("upload_metadata", None),
+    ("knack_container_to_s3", "object_3"),
+    ("knack_container_to_s3", "view_6"),
+    ("upsert_knack_container_to_socrata", "object_3"),
+    ("backup_socrata", "object_3"),  # the dataset just published, backed up to S3
+    ("knack_container_to_agol", "object_3"),
+    ("explore_container", "object_3"),  # the snapshot the sync wrote, for analysts
+]
+
+
+def run(out_dir: Path) -> int:
+    failures = 0
+    with Stack() as stack:
+        stack.apply_env()
+        results = []
+        for notebook, container in JOBS:
+            result = reports.run_notebook(
+                notebook, app_name=DEMO_APP, env=DEMO_ENV, container=container
+            )
+            results.append(result)
+            failures += not result.ok
+        saved = _save_reports(stack, out_dir)
+        print(f"\nDemo: app {DEMO_APP!r} (env {DEMO_ENV}) on the Knack emulator {stack.knack.url},")
+        print(f"S3 on moto's server (in memory) at {stack.s3_url}, bucket {stack.bucket}\n")
+        print(_table(results))
+        print(f"\nS3 now holds {len(stack.s3_keys())} objects. Run reports (executed notebooks):")
+        for result in results:
+            print(f"   {result.report}")
+        print(f"copied to {out_dir}/ (moto's S3 is gone when the demo ends):")
+        for path in saved:
+            print(f"   {path.relative_to(out_dir)}")
+    return 1 if failures else 0
+
+
+# "rows": a backup's rows ("deleted": the old backups its retention deleted); "records":
+# the snapshot's rows (explore_container)
+COLUMNS = ("fetched", "written", "unchanged", "created", "added", "updated", "deleted",
+           "skipped", "rows", "records", "errors", "seconds")
+
+
+def _table(results: list[reports.RunResult]) -> str:
+    rows = [("job", "container", "status", *COLUMNS)]
+    for r in results:
+        container = str(r.summary.get("container") or "-")
+        status = "ok" if r.ok else "FAILED"
+        rows.append((r.notebook, container, status,
+                     *(str(r.summary.get(c, "")) for c in COLUMNS)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    for r in results:
+        if not r.ok:
+            lines.append(f"{r.notebook} failed: {r.error}")
+    return "\n".join(lines)
+
+
+def _save_reports(stack: Stack, out_dir: Path) -> list[Path]:
+    s3 = stack.s3()
+    saved = []
+    for key in stack.s3_keys(reports.REPORTS_PREFIX + "/"):
+        path = out_dir / key.removeprefix(reports.REPORTS_PREFIX + "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(stack.bucket, key, str(path))
+        saved.append(path)
+    return saved
+
+
+def lab(extra: list[str]) -> int:
+    with Stack() as stack:
+        stack.seed_demo()
+        stack.apply_env()
+        _print_env(stack)
+        cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", "--no-browser",
+               f"--notebook-dir={ROOT / 'notebooks'}", *extra]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # containers and CI machines often run as root
+        return subprocess.call(cmd, env=os.environ.copy())
+
+
+def serve() -> int:
+    with Stack() as stack:
+        _print_env(stack)
+        print("serving; Ctrl-C stops", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _print_env(stack: Stack) -> None:
+    print("The demo stand-ins are up. For a shell of your own:")
+    for key, value in stack.env.items():
+        print(f"  export {key}={value}")
+    print(flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the demo jobs")
+    p_run.add_argument("--out", type=Path, default=ROOT / "demo-reports")
+    sub.add_parser("lab", help="Jupyter Lab against the stand-ins")
+    sub.add_parser("serve", help="only the stand-ins")
+    args, extra = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "papermill"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "run":
+        return run(args.out)
+    if args.command == "lab":
+        return lab(extra)
+    return serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

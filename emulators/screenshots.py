@@ -1,0 +1,128 @@
+"""``make screenshots``: what a reviewer and an analyst see, as PNG files.
+
+Runs the demo's jobs against the stand-ins (as ``make demo``), plus one run that fails (a
+sync with an unparseable date), renders every report to offline HTML
+(``knack-nb reports --html``'s ``write_html``) and screenshots each page in headless
+Chromium (Debian's ``chromium``). Then it opens the executed sync report in Jupyter Lab and
+screenshots that too. Everything goes to ``screenshots/`` (``--out``): ``html/``, ``png/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
+from emulators.stack import Stack
+from lib import reports, reports_index
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+# a sync that fails: the failed report's header, with its error stated once
+FAILING = ("knack_container_to_s3", "object_3", "not-a-date")
+
+
+def chromium() -> str:
+    for name in CHROMIUM:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise SystemExit("no chromium found: apt-get install chromium (Debian's package)")
+
+
+def shoot(url: str, png: Path, *, width: int = 1280, height: int = 1800,
+          wait_ms: int = 4000) -> None:
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        subprocess.run(
+            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             f"--user-data-dir={profile}", f"--window-size={width},{height}",
+             f"--virtual-time-budget={wait_ms}", f"--screenshot={png}", url],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_screenshot(report: Path, png: Path) -> None:
+    """Jupyter Lab (the demo stand-ins' environment) with ``report`` open, as PNG."""
+    work = Path(tempfile.mkdtemp(prefix="lab-"))
+    shutil.copy(report, work / report.name)
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
+           "--no-browser", f"--IdentityProvider.token={token}", f"--notebook-dir={work}",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    lab = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}",
+                                       timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        shoot(f"http://127.0.0.1:{port}/lab/tree/{report.name}?token={token}", png,
+              width=1400, height=1600, wait_ms=25000)
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators.screenshots",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    parser.add_argument("--no-lab", action="store_true", help="skip the Jupyter Lab screenshot")
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    html_dir, png_dir = out / "html", out / "png"
+    shutil.rmtree(out, ignore_errors=True)
+    shots: list[Path] = []
+    with Stack() as stack:
+        stack.apply_env()
+        results = [reports.run_notebook(nb, app_name=DEMO_APP, env=DEMO_ENV, container=c)
+                   for nb, c in JOBS]
+        nb, container, date = FAILING
+        results.append(reports.run_notebook(nb, app_name=DEMO_APP, env=DEMO_ENV,
+                                            container=container, date=date))
+        for result in results:
+            key = result.report.removeprefix(f"s3://{stack.bucket}/")
+            path, _ = reports_index.write_html(key, out_dir=html_dir)
+            container = result.summary.get("container") or (
+                FAILING[1] if not result.ok else "app")
+            name = f"{result.notebook}-{container}" + ("" if result.ok else "-failed")
+            png = png_dir / f"{len(shots) + 1:02d}-{name}.png"
+            shoot(path.resolve().as_uri(), png)
+            shots.append(png)
+            print(f"{'ok    ' if result.ok else 'FAILED'} {result.notebook}: {png}", flush=True)
+        if not args.no_lab:
+            sync = next(r for r in results if r.notebook == "knack_container_to_s3" and r.ok)
+            local = out / "lab" / "knack_container_to_s3.ipynb"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            key = sync.report.removeprefix(f"s3://{stack.bucket}/")
+            stack.s3().download_file(stack.bucket, key, str(local))
+            png = png_dir / f"{len(shots) + 1:02d}-jupyter-lab-knack_container_to_s3.png"
+            lab_screenshot(local, png)
+            shots.append(png)
+            print(f"lab    {png}", flush=True)
+    print(f"{len(shots)} screenshots in {png_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -55,8 +55,9 @@ class Job:
         return getattr(importlib.import_module(module), function)
 
     def arguments(self, **given: Any) -> dict[str, Any]:
-        """``given`` cut to this job's parameters (a run's ids and date, for any job)."""
-        return {name: given[name] for name in self.parameters if name in given}
+        """``given`` cut to this job's parameters, in ``given``'s order (a run's ids and
+        date, offered to any job)."""
+        return {name: value for name, value in given.items() if name in self.parameters}
 
 
 _JOBS: dict[str, Job] = {}

@@ -12,6 +12,9 @@ by default; null: none) has the DAG ``knack_<app>_<container>_socrata_backup``: 
 ``socrata.backup_keep``. It reads Socrata only (no Knack pool) and does not wait for the
 container DAG: a backup of the public dataset is independent of the sync.
 
+- The tasks come from the jobs' registry (``lib/jobs/registry.py``): each task's notebook
+  and parameters, a publish task per registered destination the container configures, and
+  the Knack pool for the jobs that call Knack.
 - Schedule and retries come from the container's params (``schedule``, or
   ``socrata.backup_schedule``; ``retries``; see ``lib/config.py`` for the defaults). One run
   at a time, no catch-up.

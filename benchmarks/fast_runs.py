@@ -63,6 +63,7 @@ from emulators.knack import generate_app
 from emulators.s3_faults import S3FaultProxy
 from emulators.stack import Stack
 from lib import store, sync
+from lib.metadata import upload_metadata
 from lib.reports import read_summary
 
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -422,7 +423,7 @@ def run_incremental(stack: Stack, dev: PyEnv, n: int, seed: int, workdir: Path,
     app_id, records = generated_app(stack, n, seed, params)
     changes = {"KNACK_PARAMS_DIR": str(params)}
     with environ(changes), quiet():
-        sync.upload_metadata(app_name=APP, env=ENV)
+        upload_metadata(app_name=APP, env=ENV)
         first = sync.sync_container(app_name=APP, container=CONTAINER, env=ENV)
     assert first.ok and (first.written, first.fetched) == (n, n), first.summary()
     since = dt.datetime.now(dt.UTC)
@@ -457,7 +458,7 @@ def run_rerun(stack: Stack, dev: PyEnv, n: int, seed: int, workdir: Path,
     s3.create_bucket(Bucket=RERUN_BUCKET)
     changes = {"KNACK_PARAMS_DIR": str(params), "KNACK_SERVICES_BUCKET": RERUN_BUCKET}
     with environ(changes), quiet():
-        sync.upload_metadata(app_name=APP, env=ENV)
+        upload_metadata(app_name=APP, env=ENV)
     notebook = NOTEBOOKS_DIR / f"{SYNC}.ipynb"
     parameters = {"app_name": APP, "env": ENV, "container": CONTAINER}
     first = run_papermill(dev, notebook, f"s3://{RERUN_BUCKET}/{REPORTS}/first.ipynb",

@@ -51,6 +51,7 @@ from emulators.s3_faults import S3FaultProxy, S3Faults
 from emulators.stack import Stack, agol_fields, socrata_columns
 from lib import snapshot, stale_marks, sync
 from lib.errors import KnackNbError
+from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 from lib.store import RECORD_NAME, Store, dumps_stable, md5_hex
 
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             {"name": "signals", "geometry_type": "esriGeometryPoint",
              "fields": agol_fields(app, CONTAINER)}])
         with quiet():
-            sync.upload_metadata(app_name=APP, env=ENV)
+            upload_metadata(app_name=APP, env=ENV)
         m = Matrix(stack, proxy, app_id)
         print(f"fault matrix: {args.records:,} records, full syncs through an S3 fault proxy",
               flush=True)

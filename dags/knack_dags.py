@@ -12,6 +12,9 @@ by default; null: none) has the DAG ``knack_<app>_<container>_socrata_backup``: 
 ``socrata.backup_keep``. It reads Socrata only (no Knack pool) and does not wait for the
 container DAG: a backup of the public dataset is independent of the sync.
 
+- The tasks come from the jobs' registry (``lib/jobs/registry.py``): each task's notebook
+  and parameters, a publish task per registered destination the container configures, and
+  the Knack pool for the jobs that call Knack.
 - Schedule and retries come from the container's params (``schedule``, or
   ``socrata.backup_schedule``; ``retries``; see ``lib/config.py`` for the defaults). One run
   at a time, no catch-up.
@@ -62,6 +65,7 @@ from airflow.providers.papermill.operators.papermill import PapermillOperator
 from lib import config
 from lib.airflow_pools import pool_name
 from lib.errors import ConfigError
+from lib.jobs import registry
 from lib.reports import report_key
 from lib.store import Store
 
@@ -69,15 +73,14 @@ NOTEBOOKS_DIR = Path(
     os.environ.get("KNACK_NOTEBOOKS_DIR") or Path(__file__).resolve().parent.parent / "notebooks"
 )
 ENV = config.check_env(os.environ.get("KNACK_ENV") or "prod")
-UPLOAD_METADATA = "upload_metadata"
-CONTAINER_TO_S3 = "knack_container_to_s3"
-BACKUP_SOCRATA = "backup_socrata"
-# A ContainerConfig destination key -> the notebook that publishes to it. A new destination
-# is a new notebook and one line here (tests_airflow checks every destination has one).
-PUBLISH_NOTEBOOKS = {
-    "socrata": "upsert_knack_container_to_socrata",
-    "agol": "knack_container_to_agol",
-}
+# The jobs of the DAGs, from the jobs' registry (lib/jobs/registry.py): a job's parameters
+# are its notebook's, and a job that calls Knack runs in the app's Knack pool.
+UPLOAD_METADATA = registry.get("upload_metadata")
+CONTAINER_TO_S3 = registry.get("knack_container_to_s3")
+BACKUP_SOCRATA = registry.get("backup_socrata")
+# A ContainerConfig destination key -> the notebook that publishes to it: every registered
+# destination (tests_airflow checks every destination in params has one).
+PUBLISH_NOTEBOOKS = {key: job.name for key, job in registry.destinations().items()}
 # Airflow's schedule presets that are not cron expressions to croniter
 AIRFLOW_PRESETS = {"@once", "@continuous", "@quarterly"}
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # no catch-up: only sets the first tick
@@ -210,19 +213,12 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
         "skipped when another container DAG of the app fetched it since this run's tick.",
     )
     date = "{{ knack_run_date(prev_start_date_success, dag_run, knack_full_run_schedule) }}"
-    knack = {"pool": pool_name(app.name)}  # the tasks that call Knack
+    given = {"app_name": app.name, "env": env, "container": container, "date": date}
     with dag:
-        upload = _notebook_task(
-            UPLOAD_METADATA, {"app_name": app.name, "env": env}, UploadMetadataOperator, **knack
-        )
-        ids = {"app_name": app.name, "env": env, "container": container}
+        upload = _notebook_task(UPLOAD_METADATA, given, UploadMetadataOperator)
         # runs when upload_metadata is skipped (the metadata is already fresh), not if it fails
-        sync = _notebook_task(
-            CONTAINER_TO_S3, {**ids, "date": date}, trigger_rule="none_failed", **knack
-        )
-        publish = [
-            _notebook_task(PUBLISH_NOTEBOOKS[d], {**ids, "date": date}) for d in destinations
-        ]
+        sync = _notebook_task(CONTAINER_TO_S3, given, trigger_rule="none_failed")
+        publish = [_notebook_task(registry.publisher(d), given) for d in destinations]
         upload >> sync >> publish
     return dag
 
@@ -285,17 +281,22 @@ def _dag(
 
 
 def _notebook_task(
-    notebook: str,
-    parameters: dict[str, str],
+    job: registry.Job,
+    given: dict[str, str],
     operator: type[PapermillOperator] = PapermillOperator,
     **kwargs: Any,
 ) -> PapermillOperator:
+    """The task that runs ``job``'s notebook with the parameters it takes of ``given`` (in
+    the app's Knack pool when the job calls Knack)."""
+    parameters = job.arguments(**given)
     container = parameters.get("container")
-    args = ", ".join(repr(v) for v in (notebook, parameters["app_name"], parameters["env"]))
+    args = ", ".join(repr(v) for v in (job.name, parameters["app_name"], parameters["env"]))
     args += f", {container!r}" if container else ""
+    if job.calls_knack:
+        kwargs["pool"] = pool_name(parameters["app_name"])
     return operator(
-        task_id=notebook,
-        input_nb=str(NOTEBOOKS_DIR / f"{notebook}.ipynb"),
+        task_id=job.name,
+        input_nb=str(NOTEBOOKS_DIR / f"{job.name}.ipynb"),
         output_nb="{{ knack_report_url(" + args + ") }}",
         parameters=parameters,
         kernel_name="python3",

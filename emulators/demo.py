@@ -19,20 +19,20 @@ from pathlib import Path
 
 from emulators.stack import Stack
 from lib import reports
+from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_APP = "demo"
 DEMO_ENV = "dev"
-# The main job, in order: (notebook, container). Later notebooks join this list.
+SYNCED = ("object_3", "view_6")  # the containers the jobs that read Knack take
+CONTAINER = "object_3"  # the container the other jobs take (every destination configured)
+# Every registered job, in the registry's order: (notebook, container).
 JOBS: list[tuple[str, str | None]] = [
-    ("upload_metadata", None),
-    ("knack_container_to_s3", "object_3"),
-    ("knack_container_to_s3", "view_6"),
-    ("upsert_knack_container_to_socrata", "object_3"),
-    ("backup_socrata", "object_3"),  # the dataset just published, backed up to S3
-    ("knack_container_to_agol", "object_3"),
-    ("explore_container", "object_3"),  # the snapshot the sync wrote, for analysts
+    (job.name, container)
+    for job in registry.jobs()
+    for container in ((SYNCED if job.calls_knack else (CONTAINER,)) if job.takes_container
+                      else (None,))
 ]
 
 

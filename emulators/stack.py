@@ -225,11 +225,12 @@ class Stack:
         """Run the demo app's metadata upload and container syncs in this process, so every
         notebook's defaults find what they read (an analyst's state after ``make demo``)."""
         from lib import config, sync
+        from lib.metadata import upload_metadata
 
         saved = dict(os.environ)
         self.apply_env()
         try:
-            sync.upload_metadata(app_name="demo", env="dev")
+            upload_metadata(app_name="demo", env="dev")
             for container in config.load_app("demo").containers:
                 sync.sync_container(app_name="demo", container=container, env="dev")
         finally:

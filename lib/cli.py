@@ -20,6 +20,7 @@ from typing import TextIO
 
 from lib import airflow_api, airflow_pools, reports, reports_index
 from lib.errors import KnackNbError, MissingParameterError
+from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
 from lib.text import clean
@@ -33,8 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="execute a notebook and keep its report in S3")
-    run.add_argument("notebook", help="e.g. upload_metadata or notebooks/upload_metadata.ipynb")
+    run = sub.add_parser("run", help="execute a notebook and keep its report in S3",
+                         epilog=_jobs_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("notebook", help="a job (below), e.g. upload_metadata, or a notebook's path")
     run.add_argument("-a", "--app-name", required=True, help="a params/<app-name>.yaml file")
     run.add_argument("-e", "--env", required=True, help="prod or dev")
     run.add_argument("-c", "--container", help="object or view key, e.g. view_197")
@@ -76,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="check the backup and count what would change; write nothing")
     restore.add_argument("--list", action="store_true", help="list the backups, newest first")
     return parser
+
+
+def _jobs_text() -> str:
+    """The registered jobs, a line each: the notebooks ``knack-nb run`` takes by name."""
+    jobs = registry.jobs()
+    width = max(len(job.name) for job in jobs)
+    lines = [f"  {job.name:<{width}}  {job.what}" for job in jobs]
+    return "jobs (notebooks/<job>.ipynb):\n" + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.jobs import registry
 from lib.table import cell_text
 from lib.text import clean
 
@@ -29,7 +30,8 @@ _ICONS = {RUNNING: "…", OK: "✓", FAILED: "✗"}
 def meaning(name: str, value: Any, *, notebook: str) -> str:
     """What a parameter's value did, in words ("" when the value says it all)."""
     if name == "date":
-        publishes = notebook.startswith(("upsert_", "knack_container_to_agol"))
+        job = registry.find(notebook)  # a notebook of the user's own: as the sync's
+        publishes = job is not None and job.publishes
         what = "records written to S3" if publishes else "records modified in Knack"
         if value in (None, 0, "", "0"):
             return "full publish (every stored record)" if publishes else "full run"

@@ -1,7 +1,8 @@
 """A notebook's own steps in process, for tests whose subject is not the report.
 
-Each notebook is thin: parameters → one ``lib`` call → displays → ``notebook.glue("summary",
-result.summary())`` → ``result.raise_for_errors()``, and a project error (``KnackNbError``)
+Each notebook is thin: parameters → one ``lib`` call (its job's entry in
+``lib.jobs.registry``) → displays → ``notebook.glue("summary", result.summary())`` →
+``result.raise_for_errors()``, and a project error (``KnackNbError``)
 fails the run with ``"<class name>: <message>"``, redacted (lib/notebook.py, lib/reports.py).
 ``run`` does exactly those steps without a kernel and answers the ``RunResult`` that
 ``reports.run_notebook`` would (``ok``, ``error``, ``summary``; ``report`` is empty: there is
@@ -16,36 +17,20 @@ import json
 import time
 from typing import Any
 
-from lib import sync
 from lib.errors import KnackNbError
-from lib.publish import get_publisher
+from lib.jobs import registry
 from lib.redact import redact
 from lib.reports import RunResult
-
-PUBLISHERS = {"upsert_knack_container_to_socrata": "socrata", "knack_container_to_agol": "agol"}
 
 
 def run(
     notebook: str, *, app_name: str, env: str, container: str | None = None, date: Any = None
 ) -> RunResult:
     summary: dict[str, Any] = {}
+    job = registry.get(notebook)  # the function the notebook calls, with its parameters
     try:
-        if notebook == "upload_metadata":
-            result = sync.upload_metadata(app_name=app_name, env=env)
-        elif notebook == "backup_socrata":
-            from lib.backup import backup
-
-            result = backup(app_name=app_name, container=container, env=env)
-        elif notebook == "explore_container":
-            from lib.explore import explore_container
-
-            result = explore_container(app_name=app_name, container=container, env=env)
-        elif notebook == "knack_container_to_s3":
-            result = sync.sync_container(app_name=app_name, container=container, env=env, date=date)
-        else:
-            result = get_publisher(PUBLISHERS[notebook])(
-                app_name=app_name, container=container, env=env, date=date
-            )
+        result = job.load()(**job.arguments(app_name=app_name, env=env, container=container,
+                                             date=date))
         summary = json.loads(json.dumps(result.summary()))  # as glued: JSON
         if hasattr(result, "raise_for_errors"):
             result.raise_for_errors()

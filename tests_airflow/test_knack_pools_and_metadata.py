@@ -22,9 +22,10 @@ except ImportError:  # Airflow 2
     from airflow.models import DagBag
 
 from emulators.stack import Stack
-from lib import airflow_pools, cli, config, sync
+from lib import airflow_pools, cli, config, metadata
 from lib.errors import ConfigError
 from lib.store import Store
+from lib.sync import container as sync
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"
@@ -87,9 +88,10 @@ def test_each_client_paces_at_its_share_of_the_apps_rate(tmp_path, monkeypatch, 
         built.append(kwargs)
         raise _Built
 
+    monkeypatch.setattr(metadata, "KnackClient", client)
     monkeypatch.setattr(sync, "KnackClient", client)
     with pytest.raises(_Built):
-        sync.upload_metadata(app_name="app", env="dev")
+        metadata.upload_metadata(app_name="app", env="dev")
     with pytest.raises(_Built):
         sync.sync_container(app_name="app", container="object_1", env="dev")
     assert built == [{"app_id": APP_ID, "requests_per_second": pace}] * 2

@@ -1,23 +1,23 @@
-"""What every publisher does first: check the params, find the stored metadata, pick the
-run's mode (full or incremental, with ``date="auto"`` resolved from the job's state)."""
+"""What every publisher shares: the publish run (the jobs' run set-up, then the records
+to publish, read from S3), the result base (``PublishResult``), the mass-delete guard, the
+column-collision check and the sample table of a report."""
 
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from lib import config, dates, snapshot
-from lib.errors import ConfigError, KnackNbError
+from lib import config, snapshot
+from lib.errors import KnackNbError
+from lib.jobs import context
+from lib.jobs.result import ContainerResult
 from lib.progress import progress_bar
 from lib.records import unresolved_collisions
-from lib.store import Store, Strays, escape_surrogates
+from lib.store import Strays, escape_surrogates
 from lib.table import Note, Table
 from lib.text import md
-
-DESTINATIONS = {"socrata": "socrata", "agol": "agol"}  # registry name -> params key
 
 
 class PublishError(KnackNbError):
@@ -29,28 +29,17 @@ SHOWN_IDS = 50  # record ids a report lists per count
 SAMPLE_COLUMNS = 8  # columns of a sample of published rows (the rest: in the destination)
 
 @dataclass(kw_only=True)
-class PublishResult:
+class PublishResult(ContainerResult):
     """What a publish did, for the report; a destination's result adds its own counts.
     ``errors`` non-empty means it failed."""
 
-    app_name: str
-    env: str
-    container: str
     mode: str = "full"
     since: dt.datetime | None = None
-    notes: list[str] = field(default_factory=list)
     read: int = 0  # records read from S3
     dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
-    errors: list[str] = field(default_factory=list)
-    rerun_helps: bool = True  # False when an error needs the user first (a rerun repeats it)
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
     sample: Table = field(default_factory=lambda: Table([]))
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+    ERROR: ClassVar[type[KnackNbError]] = PublishError
 
     @property
     def destination(self) -> str:
@@ -65,28 +54,24 @@ class PublishResult:
         """The summary's counts of what the publish did to the destination."""
         raise NotImplementedError
 
-    def summary(self) -> dict[str, Any]:
+    def details(self) -> dict[str, Any]:
         return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
             **self.target(),
             "mode": self.mode,
             "since": self.since.isoformat() if self.since else None,
             "read": self.read,
             **self.counts(),
             "dropped_fields": sorted(self.dropped_fields),
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
         }
+
+    def failure(self) -> str:
+        return f"publishing {self.container} to {self.destination} failed: "
 
     def describe(self) -> Note:
         """What ran, in a sentence, and the run's notes (for the report)."""
         since = f", records written to S3 since {self.since.isoformat()}" if self.since else ""
         return Note(f"**{self.mode} publish** of `{self.container}` to {md(self.destination)}"
-                    f"{md(since)}" + "".join(f"\n- {md(note)}" for note in self.notes))
+                    f"{md(since)}" + self.notes_md())
 
     def outcome(self) -> Table:
         """What the publish did to the destination: a row per count, with the ids of the
@@ -101,15 +86,6 @@ class PublishResult:
 
     def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise PublishError(
-                f"publishing {self.container} to {self.destination} failed: "
-                + " | ".join(self.errors)
-                + (" (a rerun is safe and completes the work)" if self.rerun_helps else
-                   " (a rerun alone fails the same way: do what the message says first)")
-            )
 
 
 def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.ContainerConfig,
@@ -173,27 +149,9 @@ def table(items: dict[str, str], key: str, value: str) -> Table:
 
 
 @dataclass
-class PublishRun:
-    """One publish of one container: its settings, its store and its stored metadata."""
-
-    app_name: str
-    env: str
-    container: str
-    job: str
-    cfg: config.ContainerConfig
-    store: Store
-    metadata: dict[str, Any]
-    since: dt.datetime | None = None  # None: a full run
-    notes: list[str] = field(default_factory=list)
-    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    t0: float = field(default_factory=time.monotonic)
-
-    @property
-    def mode(self) -> str:
-        return "full" if self.since is None else "incremental"
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.t0
+class PublishRun(context.Run):
+    """One publish of one container: the run set-up's ``Run`` (params, store, metadata,
+    mode), and the records it publishes."""
 
     def read_records(self) -> list[dict[str, Any]]:
         """The stored records this run publishes, sorted by id. A full run takes them from
@@ -203,52 +161,27 @@ class PublishRun:
         under the container's prefix that are not records are left out and listed in the
         notes; a record object holding another record fails the run before any write
         (``ForeignRecordError``, naming it)."""
+        container = self.container or ""
         strays = Strays()
         if self.since is None:
-            records, note = snapshot.read_stored(self.store, self.container, strays)
+            records, note = snapshot.read_stored(self.store, container, strays)
             self.notes.append(note)
         else:
-            with progress_bar(f"read {self.container}", unit="rec") as bar:
-                records = self.store.read_records(self.container, since=self.since,
+            with progress_bar(f"read {container}", unit="rec") as bar:
+                records = self.store.read_records(container, since=self.since,
                                                   progress=bar.update, strays=strays)
         if strays.note():
             self.notes.append(strays.note())
         return records
 
-    def record_success(self, **info: Any) -> None:
-        """Advance the ``date="auto"`` state of this job (by the Store's rule: not when the
-        run's date is later than the state's point, then a note says so): call only when
-        the run succeeded."""
-        note = self.store.record_success(self.job, self.container, self.started,
-                                         since=self.since, mode=self.mode, **info)
-        if note:
-            self.notes.append(note)
-
 
 def start(*, app_name: str, container: str, env: str, date: Any, job: str,
           destination: str) -> PublishRun:
-    """Validate everything a publish needs before any request to the destination."""
-    started, t0 = dt.datetime.now(dt.UTC), time.monotonic()
-    env = config.check_env(env)
-    app = config.load_app(app_name)
-    cfg = app.container(container)
-    key = DESTINATIONS[destination]
-    if getattr(cfg, key) is None:
-        raise ConfigError(
-            f"{container} has no `{key}:` settings in {app_name}.yaml: nothing to publish"
-        )
-    since = dates.parse_date(date)
-    store = Store(app_name=app_name, env=env)
-    metadata = store.get_json(store.metadata_key(app.app_id_for(env)))
-    if metadata is None:
-        raise ConfigError(
-            f"no metadata of {app_name}-{env} in S3: run upload_metadata first "
-            "(publishing reads S3, never Knack)"
-        )
-    run = PublishRun(app_name, env, container, job, cfg, store, metadata,
-                     started=started, t0=t0)
-    if since == dates.AUTO:
-        since, note = store.resume_point(job, container)
-        run.notes.append(note)
-    run.since = since
+    """Validate everything a publish needs before any request to the destination: the run
+    set-up (``lib.jobs.context``) with the container's ``destination`` settings required,
+    the stored metadata (publishing reads S3, never Knack) and the mode."""
+    run = context.start(job, app_name=app_name, env=env, container=container, date=date,
+                        needs=(destination, "nothing to publish"), kind=PublishRun)
+    run.load_metadata(missing="run upload_metadata first (publishing reads S3, never Knack)")
+    run.resolve_mode()
     return run

@@ -32,6 +32,7 @@ from signals_app import N
 from emulators.knack import generate_app
 from emulators.stack import agol_fields
 from lib import maps, reports, sync
+from lib.metadata import upload_metadata
 from lib.store import Store
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
@@ -71,7 +72,7 @@ def agol(signals, netguard):
         "service_id": POINTS, "layer_id": 0, "location_field": "field_3", "chunk_size": 25}
     signals.containers["view_1"]["agol"] = {"service_id": TABLE, "layer_id": 0}
     signals.write_params()
-    sync.upload_metadata(app_name="signals", env="dev")
+    upload_metadata(app_name="signals", env="dev")
     assert sync.sync_container(app_name="signals", container="object_1", env="dev").ok
     return signals
 
@@ -297,7 +298,7 @@ def retype_cabinet_count(agol, text) -> None:
     for record in records:
         record["field_7"] = record["field_7_raw"] = text(record)
     agol.stack.knack.add_app(metadata, {"object_1": records})
-    sync.upload_metadata(app_name="signals", env="dev")
+    upload_metadata(app_name="signals", env="dev")
     assert sync.sync_container(app_name="signals", container="object_1", env="dev").ok
 
 

@@ -12,6 +12,7 @@ import pytest
 from inprocess import run as run_in_process
 
 from lib import reports, sync
+from lib.metadata import upload_metadata
 from lib.publish import run as publish_run
 from lib.store import Store
 
@@ -82,7 +83,7 @@ def test_a_full_run_never_moves_the_point_back(store):
 
 
 def test_publishers_keep_the_same_rule(demo_env):
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     store = Store(app_name="demo", env="dev")
     for job, destination in (("knack_container_to_agol", "agol"),
                              ("upsert_knack_container_to_socrata", "socrata")):
@@ -140,7 +141,7 @@ def test_explicit_date_runs_do_not_advance_auto_and_auto_picks_up_the_change(sig
 
 
 def test_socrata_publish_with_a_later_date_leaves_its_state_and_says_so(demo_env):
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     first = run_in_process("upsert_knack_container_to_socrata", app_name="demo", env="dev",
                            container="object_3", date="auto")

@@ -24,6 +24,7 @@ from inprocess import run as run_in_process
 from emulators.stack import DEMO_DATASET
 from lib import backup, cli, reports, sync
 from lib.errors import ConfigError
+from lib.metadata import upload_metadata
 
 PARAMS = Path(__file__).resolve().parents[2] / "params" / "demo.yaml"
 PREFIX = f"_backups/demo-dev/object_3/socrata-{DEMO_DATASET}/"
@@ -34,7 +35,7 @@ IDS = {"app_name": "demo", "container": "object_3", "env": "dev"}
 @pytest.fixture
 def published(demo_env, monkeypatch):
     """object_3 published to the demo dataset; the emulator pages by PAGE rows."""
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     assert run_in_process("upsert_knack_container_to_socrata", **IDS).ok
     monkeypatch.setattr(demo_env.socrata, "max_limit", PAGE)

@@ -22,6 +22,7 @@ from inprocess import run as run_in_process
 
 from emulators.knack import generate_app
 from lib import reports, snapshot, sync
+from lib.metadata import upload_metadata
 from lib.store import Store
 
 N = 12
@@ -82,7 +83,7 @@ def clash(signals):
 
 
 def synced(clash):
-    sync.upload_metadata(app_name="signals", env="dev")
+    upload_metadata(app_name="signals", env="dev")
     assert sync.sync_container(app_name="signals", container="object_1", env="dev").ok
 
 
@@ -100,7 +101,7 @@ def agol_fields(names):
 
 def test_sync_then_explore_read_a_snapshot_with_every_fields_values(clash):
     stack = clash.stack
-    sync.upload_metadata(app_name="signals", env="dev")
+    upload_metadata(app_name="signals", env="dev")
     result = reports.run_notebook(
         "knack_container_to_s3", app_name="signals", env="dev", container="object_1", date=None
     )

@@ -18,6 +18,7 @@ import nbformat
 
 from emulators.knack import load_fixture_app
 from lib import cli, maps, reports, sync
+from lib.metadata import upload_metadata
 from lib.records import coordinates
 
 IDS = {"app_name": "demo", "container": "object_3", "env": "dev"}
@@ -84,7 +85,7 @@ def present(raw) -> bool:
 
 def test_demo_snapshot_report_counts_columns_and_months(demo_env):
     stack = demo_env
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(**IDS).ok
     stored = stack.s3_keys("demo-dev/object_3/")
 

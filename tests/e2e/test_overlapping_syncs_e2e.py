@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lib import reports, snapshot, stale_marks, sync
+from lib.metadata import upload_metadata
 from lib.store import Store, dumps_stable
 
 PREFIX = "signals-dev/object_1/"
@@ -237,7 +238,7 @@ def test_a_live_runs_mark_is_not_cleared_until_that_run_is_gone(signals):
 
 def test_a_run_that_fails_before_writing_leaves_no_mark(signals):
     assert signals.sync().ok
-    sync.upload_metadata(app_name="signals", env="dev")  # the sync reads it from S3
+    upload_metadata(app_name="signals", env="dev")  # the sync reads it from S3
     signals.stack.knack.faults.fail_next = 10_000  # then Knack is down: nothing is written
     failed = signals.sync()
     assert not failed.ok and "Knack" in failed.error

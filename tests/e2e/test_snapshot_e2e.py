@@ -22,6 +22,7 @@ from inprocess import run as run_in_process
 from emulators.knack import load_fixture_app
 from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET
 from lib import reports, sync
+from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 from lib.records import format_records
 from lib.store import dumps_stable
@@ -79,7 +80,7 @@ def notes(result) -> str:
 
 @pytest.fixture
 def demo(demo_env):
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     return demo_env
 
 

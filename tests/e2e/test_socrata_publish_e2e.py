@@ -22,6 +22,7 @@ from inprocess import run as run_in_process
 from emulators.knack import load_fixture_app
 from emulators.stack import DEMO_DATASET
 from lib import reports, sync
+from lib.metadata import upload_metadata
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "demo_object_3_socrata_rows.json"
 PARAMS = Path(__file__).resolve().parents[2] / "params" / "demo.yaml"
@@ -31,7 +32,7 @@ APP_ID = "5d79512148c4af00106d1507"
 @pytest.fixture
 def demo(demo_env):
     """Metadata and object_3's records in S3, as the sync leaves them."""
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     return demo_env
 
@@ -232,7 +233,7 @@ def retype_number(demo, text) -> None:
     for record in records["object_3"]:
         record["field_10"] = record["field_10_raw"] = text(record)
     demo.knack.add_app(metadata, records)
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
 
 

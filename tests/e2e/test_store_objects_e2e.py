@@ -23,6 +23,7 @@ from inprocess import run as run_in_process
 
 from emulators.stack import DEMO_DATASET
 from lib import reports, sync
+from lib.metadata import upload_metadata
 from lib.store import Strays, dumps_stable
 
 APP_ID = "5d79512148c4af00106d1507"
@@ -32,7 +33,7 @@ PREFIX = "demo-dev/object_3/"
 @pytest.fixture
 def demo(demo_env):
     """Metadata and object_3's records in S3, as the sync leaves them."""
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     return demo_env
 

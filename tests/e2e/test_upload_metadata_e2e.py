@@ -4,7 +4,7 @@ Each behaviour the report or ``knack-nb run`` shows has a papermill run: the fir
 a failed run (no secret in either report), a schema change, plain papermill, a bad
 parameter, and the report kept on disk when S3 refuses it. Their variants (other bad
 parameters and params files, other bad answers from Knack, retried 503s, an unchanged
-rerun, a missing bucket, a corrupt stored object) call ``sync.upload_metadata``, the
+rerun, a missing bucket, a corrupt stored object) call ``metadata.upload_metadata``, the
 notebook's one call, in process: the same error and message, nothing written.
 """
 
@@ -18,9 +18,10 @@ import nbformat
 import pytest
 
 from emulators.knack import load_fixture_app
-from lib import reports, sync
+from lib import reports
 from lib.cli import main as cli
 from lib.errors import ConfigError, KnackAPIError, StoreError
+from lib.metadata import upload_metadata
 
 APP_ID = "5d79512148c4af00106d1507"
 META_KEY = f"demo-dev/{APP_ID}.json"
@@ -44,7 +45,7 @@ def run(*args: str) -> int:
 
 def upload():
     """The notebook's call, in process."""
-    return sync.upload_metadata(app_name="demo", env="dev")
+    return upload_metadata(app_name="demo", env="dev")
 
 
 def test_metadata_lands_in_s3_with_a_report_and_no_credential_in_any(demo_env, capsys):
@@ -154,7 +155,7 @@ def test_a_bad_parameter_fails_with_one_clear_message(demo_env, capsys):
 def test_bad_parameters_fail_with_one_clear_message(demo_env, app_name, env, message):
     stack = demo_env
     with pytest.raises(ConfigError) as info:
-        sync.upload_metadata(app_name=app_name, env=env)
+        upload_metadata(app_name=app_name, env=env)
     assert message in str(info.value) and "\n" not in str(info.value)
     if app_name == "nope":
         assert "known apps: data-tracker, demo" in str(info.value)

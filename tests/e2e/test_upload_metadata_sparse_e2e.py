@@ -8,7 +8,8 @@ import copy
 import pytest
 
 from emulators.knack import load_fixture_app
-from lib import reports, schema, sync
+from lib import reports, schema
+from lib.metadata import upload_metadata
 
 
 def sparse(case: str) -> dict:
@@ -46,7 +47,7 @@ def test_report_cells_cope_with_absent_optional_members(demo_env, case):
     stack = demo_env
     app = sparse(case)
     stack.knack.add_app(app, {})
-    assert sync.upload_metadata(app_name="demo", env="dev").written
+    assert upload_metadata(app_name="demo", env="dev").written
     # a second upload diffs against the sparse metadata stored by the first
     changed = copy.deepcopy(app)
     changed["objects"][0].setdefault("fields", []).append(

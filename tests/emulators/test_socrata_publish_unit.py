@@ -9,6 +9,7 @@ from emulators.knack import load_fixture_app
 from emulators.stack import DEMO_DATASET, socrata_columns
 from lib import sync
 from lib.errors import ConfigError
+from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 from lib.records import coordinates, field_name
 
@@ -41,7 +42,7 @@ def test_coordinates_of_one_several_or_no_addresses():
 
 @pytest.fixture
 def demo(demo_env):
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     return demo_env
 

@@ -42,9 +42,9 @@ from typing import IO, Any
 import botocore.exceptions
 
 from lib import config
+from lib.clients.socrata import ROW_ID, Client, dataset_ids
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
-from lib.publish.socrata import ROW_ID, Client, dataset_ids
 from lib.store import Store, translate_s3_error
 from lib.text import md
 

@@ -11,10 +11,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib import config, dates, knack, schema
+from lib import config, dates, schema
+from lib.clients import knack
+from lib.clients.knack import KnackClient
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.ids import IdList, RecordIndex
-from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
 from lib.store import RECORD_ID, ForeignRecordError, Store, Strays, dumps_stable, escape_surrogates
@@ -282,10 +283,10 @@ def sync_container(
         filters = None
         if since is not None:
             _check_modified_field(metadata, container, cfg.modified_date_field, app_name)
-            tz = knack.app_timezone(metadata)
+            tz = schema.app_timezone(metadata)
             result.mode, result.since = "incremental", since
-            result.knack_date = dates.knack_date(since, tz)
-            filters = dates.modified_since_filter(cfg.modified_date_field, since, tz)
+            result.knack_date = knack.knack_date(since, tz)
+            filters = knack.modified_since_filter(cfg.modified_date_field, since, tz)
 
         # A full run lists what S3 holds while Knack pages (Knack's pace, 8 requests/s, is
         # the slower of the two): an unchanged re-run costs the longer of them, not the sum.

@@ -14,8 +14,8 @@ import papermill as pm
 import pytest
 
 from lib import progress
+from lib.clients.knack import KnackClient
 from lib.emulators.knack import KnackEmulator, generate_app
-from lib.knack import KnackClient
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,21 +8,25 @@ ignores 429 and drops its timeout when paging, so requests are made here.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import logging
-import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
 from lib import config
+from lib.clients.knack_pages import (
+    HOLE_RETRIES,
+    PAGE_LOOKAHEAD,
+    PAGE_WORKERS,
+    Listing,
+    holes_in,
+    in_order,
+)
 from lib.clients.retry import GaveUp, RequestStats, RetryPolicy, Transient, retryable_status
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 from lib.ids import IdSet
@@ -34,9 +38,6 @@ MAX_ROWS_PER_PAGE = 1000  # the most the Knack API returns in one page
 MAX_REQUESTS_PER_SECOND = 10  # Knack's limit; beyond it the API answers 429
 PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no key
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
-PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
-PAGE_LOOKAHEAD = 2 * PAGE_WORKERS  # pages fetched ahead of the one being handled, at most
-HOLE_RETRIES = 2  # an empty or repeated page (see Listing) is asked again this many times
 
 
 class RateLimiter:
@@ -59,90 +60,6 @@ class RateLimiter:
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
-
-
-@dataclass
-class Listing:
-    """The records of one listing of a container, and whether the listing can be trusted.
-
-    Knack pages by offset with no snapshot, so a listing that ends normally may still miss
-    a record (one deleted meanwhile shifts the later pages); one with ``holes`` (pages that
-    stayed empty although a later page had records) certainly missed some, and so did one
-    that stopped at a ``repeated`` page (one that brought only records of earlier pages:
-    Knack has answered the same page for every page number, so that no empty page ever
-    comes). One that ended normally far short of Knack's own count (``pages_short``; Knack
-    has answered its last page empty) probably did.
-    """
-
-    records: list[dict[str, Any]]
-    pages: int  # pages fetched, the last (empty) one included
-    estimated_pages: int
-    estimated_records: int
-    holes: list[int] = field(default_factory=list)
-    count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
-    ids: IdSet = field(default_factory=IdSet)  # the ids of those records
-    repeated: int = 0  # the page the listing stopped at, having brought no new id (0: none)
-    page_size: int = 0  # the most records a page held
-
-    @property
-    def complete(self) -> bool:
-        return not self.holes and not self.repeated
-
-    @property
-    def pages_short(self) -> int:
-        """How many fewer pages the records listed fill than Knack's ``total_records`` does
-        (0 when the listing reached Knack's last page)."""
-        if not self.page_size:
-            return 0
-        return max(0, math.ceil(self.estimated_records / self.page_size)
-                   - math.ceil(self.count / self.page_size))
-
-    @property
-    def problem(self) -> str:
-        problems = []
-        if self.holes:
-            numbers = ", ".join(str(n) for n in self.holes)
-            problems.append(
-                f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
-                f"{self.estimated_pages} Knack estimated came back empty before the last page, "
-                f"{HOLE_RETRIES + 1} times")
-        if self.repeated:
-            problems.append(
-                f"page {self.repeated} brought only records of earlier pages, "
-                f"{HOLE_RETRIES + 1} times: the listing stopped there")
-        return "; ".join(problems)
-
-
-def _holes(sizes: dict[int, int]) -> list[int]:
-    """Empty pages with a non-empty page after them (``sizes``: page number -> rows)."""
-    last_full = max((n for n, rows in sizes.items() if rows), default=0)
-    return [n for n in sorted(sizes) if n < last_full and not sizes[n]]
-
-
-def _in_order(pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int],
-              lookahead: int) -> Iterator[tuple[int, Any]]:
-    """``(n, fn(n))`` in the order of ``numbers``, computed in ``pool`` at most
-    ``lookahead`` ahead of the one given out (``pool.map`` would hold every result). The
-    first ``lookahead`` are submitted at once, before the iterator is first asked: their
-    requests go on while the caller does other work."""
-    todo = iter(numbers)
-    pending: deque[tuple[int, Future[Any]]] = deque(
-        (n, pool.submit(fn, n)) for n in itertools.islice(todo, lookahead))
-
-    def results() -> Iterator[tuple[int, Any]]:
-        try:
-            yield None  # type: ignore[misc]  # primed below: close() now cancels what is pending
-            while pending:
-                m, future = pending.popleft()
-                yield m, future.result()
-                pending.extend((n, pool.submit(fn, n)) for n in itertools.islice(todo, 1))
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-    ordered = results()
-    next(ordered)
-    return ordered
 
 
 class KnackClient:
@@ -297,7 +214,7 @@ class KnackClient:
             # the next pages (and the one after Knack's estimate, normally empty) are asked
             # for before page 1 is handled: a full run's first page waits for S3's listing
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                ahead = _in_order(pool, page, range(2, estimate + 2), PAGE_LOOKAHEAD)
+                ahead = in_order(pool, page, range(2, estimate + 2), PAGE_LOOKAHEAD)
                 try:
                     take(1, rows)
                     del rows
@@ -314,11 +231,11 @@ class KnackClient:
         while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
             n += 1
             step(n, page(n))
-        for n in _holes(sizes):
+        for n in holes_in(sizes):
             rows = self._ask_again(page, n, route, brings_new, "was empty before the last page")
             if brings_new(rows):  # else it stays a hole (a page of records listed before)
                 take(n, rows)
-        holes = _holes(sizes)
+        holes = holes_in(sizes)
         if not sizes[1] and estimated_records > 0:
             holes.insert(0, 1)
         listing = Listing(

@@ -78,6 +78,7 @@ import requests
 from _common import APP, CONTAINER, ENV, quiet, write_params
 from sodapy import Socrata
 
+import lib.clients.socrata as socrata_client
 import lib.publish.socrata as socrata_publisher
 from emulators.knack import generate_app
 from emulators.stack import Stack, socrata_columns
@@ -262,7 +263,7 @@ def soda_client(stack: Stack) -> Socrata:
     return Socrata(
         urlsplit(stack.socrata.url).netloc, stack.socrata_app_token,
         username=stack.socrata_key_id, password=stack.socrata_key_secret,
-        timeout=socrata_publisher.TIMEOUT,
+        timeout=socrata_client.TIMEOUT,
         session_adapter={"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()},
     )
 

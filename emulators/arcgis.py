@@ -68,7 +68,9 @@ Behaviour, after the ArcGIS REST API documentation:
 Faults (:class:`ArcGISFaults`, applied to every request but the control routes):
 ``fail_next`` N requests answer HTTP ``status``; ``fail_after_edits`` lets that many more
 ``applyEdits`` calls through, then answers ``status`` to every ``applyEdits`` until set back
-to ``None``; ``delay`` sleeps before answering (the request is still applied afterwards);
+to ``None``; ``http_status`` 200 answers those faults as ArcGIS REST words most errors (HTTP
+200, ``status`` as the error object's code); ``delay`` sleeps before answering (the request
+is still applied afterwards);
 ``error_ids`` makes the edits (adds, updates, deletes, also through ``deleteFeatures``) of
 features whose ``unique_field`` value is in the set fail with code 1000. Note that
 ``arcgis`` retries 500/502/503/504 answers up to five times by itself, so ``fail_next`` below
@@ -207,6 +209,9 @@ class ArcGISFaults(ServiceFaults):
     # let this many more applyEdits calls succeed, then answer `status` to every later one
     # until set back to None; counts down as applyEdits calls pass
     fail_after_edits: int | None = None
+    # the HTTP status a fault is answered with; None: `status` itself; 200: as ArcGIS REST
+    # answers most errors, `status` only as the error object's code
+    http_status: int | None = None
 
 
 @dataclass
@@ -1560,17 +1565,17 @@ class ArcGISEmulator(HTTPEmulator):
             faults = self.faults
             if faults.take(is_edit):
                 logger.debug("emulated fault %s for %s %s", faults.status, method, path)
-                return self._fault_response(faults.status)
+                return self._fault_response(faults.status, faults.http_status)
         try:
             return self._route(method, path, params, headers, token, user)
         except _ApiError as exc:
             return exc.response()
 
     @staticmethod
-    def _fault_response(status: int) -> Response:
+    def _fault_response(status: int, http_status: int | None = None) -> Response:
         message = _FAULT_MESSAGES.get(status, "Error" if status < 500 else "Internal Server Error")
         return json_response(
-            status,
+            http_status or status,
             {"error": {"code": status, "message": f"{message} (emulated fault)", "details": []}},
         )
 

@@ -42,11 +42,11 @@ from typing import IO, Any, ClassVar
 import botocore.exceptions
 
 from lib import config
+from lib.clients.socrata import ROW_ID, Client, dataset_ids
 from lib.errors import KnackNbError
 from lib.jobs import context
 from lib.jobs.result import ContainerResult
 from lib.progress import progress_bar
-from lib.publish.socrata import ROW_ID, Client, dataset_ids
 from lib.store import Store, translate_s3_error
 from lib.text import md
 

@@ -319,14 +319,9 @@ def knack_api_url() -> str:
     return (os.environ.get("KNACK_API_URL") or DEFAULT_KNACK_API_URL).rstrip("/")
 
 
-def knack_api_key(required: bool = False) -> str | None:
-    """The Knack REST API key, or None (public views only) unless ``required``."""
-    key = os.environ.get("KNACK_API_KEY") or None
-    if required and key is None:
-        raise MissingCredentialError(
-            "KNACK_API_KEY", purpose="Knack object records need the app's REST API key"
-        )
-    return key
+def knack_api_key() -> str | None:
+    """The Knack REST API key, or None (public views only)."""
+    return os.environ.get("KNACK_API_KEY") or None
 
 
 def bucket() -> str:

@@ -84,24 +84,3 @@ def _in_range(when: dt.datetime, given: Any) -> dt.datetime:
         )
     return utc
 
-
-def knack_date(when: dt.datetime, tz: dt.tzinfo) -> str:
-    """``when``'s calendar date in the app's timezone, as Knack filters want it."""
-    return when.astimezone(tz).strftime("%m/%d/%Y")
-
-
-def modified_since_filter(field: str, when: dt.datetime, tz: dt.tzinfo) -> dict[str, Any]:
-    """Knack's filter for records modified on or after ``when``'s local calendar date.
-
-    Knack compares calendar dates only (in the app's timezone): ``is DATE`` OR
-    ``is after DATE``. Records from earlier on that local day come along; writing them
-    again is harmless (unchanged ones are skipped).
-    """
-    day = knack_date(when, tz)
-    return {
-        "match": "or",
-        "rules": [
-            {"field": field, "operator": "is", "value": day},
-            {"field": field, "operator": "is after", "value": day},
-        ],
-    }

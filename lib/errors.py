@@ -48,6 +48,14 @@ class KnackAPIError(KnackNbError):
     """Knack answered with an error, or with something that is not what its API promises."""
 
 
+class SocrataError(KnackNbError):
+    """Socrata refused a request, or kept failing it."""
+
+
+class ArcGISError(KnackNbError):
+    """ArcGIS refused a request, or kept failing it."""
+
+
 class StoreError(KnackNbError):
     """S3 refused or failed an operation."""
 

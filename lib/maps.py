@@ -34,7 +34,7 @@ LABEL_WIDTH = 80  # characters of a label shown in a popup
 STATIC = ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css",
           "leaflet.js", "leaflet.markercluster.js")
 UNTRUSTED = "Make this notebook trusted to load the map (File → Trust Notebook)."
-_DATA_ID = "map-data"
+DATA_ID = "map-data"  # the id of the script element that holds a map's data (JSON)
 
 
 class Point(NamedTuple):
@@ -152,8 +152,8 @@ def map_document(points: Sequence[Point], *, title: str = "map", tiles: str = TI
         f"<style>{css}\nhtml, body, #map {{ height: 100%; margin: 0; }}\n"
         ".leaflet-container { background: #d4d4d4; }</style>"
         f"<script>{js}</script></head><body><div id='map'></div>"
-        f"<script type='application/json' id='{_DATA_ID}'>{_script_json(data)}</script>"
-        f"<script>{_SCRIPT % {'data_id': _DATA_ID}}</script></body></html>"
+        f"<script type='application/json' id='{DATA_ID}'>{_script_json(data)}</script>"
+        f"<script>{_SCRIPT % {'data_id': DATA_ID}}</script></body></html>"
     )
 
 
@@ -174,19 +174,6 @@ def map_html(points: Sequence[Point], caption: str, *, height: int = HEIGHT,
         "border:1px solid #ccc;box-sizing:border-box' allowfullscreen></iframe></div>"
         f"<p>{html.escape(caption)}</p></div>"
     )
-
-
-def embedded(text: str) -> list[dict[str, Any]]:
-    """The maps' data in ``text`` (a notebook output's HTML, a page): for each map, its
-    ``points`` ([lat, lon, popup]), ``cluster``, ``tiles``... Tests read a report with it."""
-    found = []
-    docs = [html.unescape(d) for d in re.findall(r'<iframe [^>]*srcdoc="([^"]*)"', text)]
-    for doc in docs or [text]:
-        for raw in re.findall(
-            rf"<script type='application/json' id='{_DATA_ID}'>(.*?)</script>", doc, re.S
-        ):
-            found.append(json.loads(raw))
-    return found
 
 
 class PointsMap:

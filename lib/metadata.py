@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lib import schema
+from lib.clients.knack import KnackClient
 from lib.errors import CorruptObjectError
 from lib.jobs import context
 from lib.jobs.result import JobResult
-from lib.knack import KnackClient
 from lib.store import dumps_stable
 from lib.table import Note, Table
 from lib.text import md

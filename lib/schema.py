@@ -1,4 +1,5 @@
-"""Reading a Knack app's metadata: its containers as tables, and what changed between two.
+"""Reading a Knack app's metadata: its containers as tables, what changed between two, and
+the app's timezone.
 
 Pure functions over the metadata dict (the ``application`` member of Knack's answer).
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lib.errors import KnackAPIError
 from lib.table import Table
 
 
@@ -50,6 +53,23 @@ def app_description(metadata: dict[str, Any]) -> str:
     settings = metadata.get("settings")
     timezone = settings.get("timezone") if isinstance(settings, dict) else None
     return f"{app_name(metadata)}, timezone {timezone or NOT_GIVEN}"
+
+
+def app_timezone(metadata: dict[str, Any]) -> ZoneInfo:
+    """The app's timezone from ``settings.timezone`` (a Knack display name or an IANA name)."""
+    from knackpy.models import TIMEZONES  # knackpy is heavy: only when a timezone is read
+
+    name = (metadata.get("settings") or {}).get("timezone") or ""
+    for tz in TIMEZONES:
+        if tz["common_name"].lower() == name.lower():
+            name = tz["iana_name"]
+            break
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise KnackAPIError(
+            f"unknown timezone {name!r} in the app's settings.timezone"
+        ) from None
 
 
 def _count(counts: Any, key: Any) -> int | float | None:

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lib import knack, schema
+from lib import schema
 from lib.errors import KnackNbError
 from lib.ids import IdSet
 from lib.records import column_names, knackpy_records
@@ -105,7 +105,7 @@ class Spec:
         types = schema.field_types(metadata, container)
         columns = [Column(key, names[key], types.get(key, ""))  # in the metadata's order
                    for key in schema.field_names(metadata, container)]
-        tz = knack.app_timezone(metadata).key
+        tz = schema.app_timezone(metadata).key
         defs = dumps_stable([schema.container_fields(metadata, container), tz])
         return cls(container, tz, tuple(columns), md5_hex(defs))
 

@@ -1,4 +1,5 @@
-"""S3 → an ArcGIS Online feature layer (or table), through the ArcGIS API for Python.
+"""S3 → an ArcGIS Online feature layer (or table), through the ArcGIS client
+(``lib.clients.agol``).
 
 Records are matched on the layer's ``upsert_matching_field`` (``id``, the Knack record id,
 by default). Incremental runs upsert the records written to S3 at or after ``date``:
@@ -20,22 +21,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
-import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
-from lib import config, knack
-from lib.errors import ConfigError, KnackNbError
+from lib import config, schema
+from lib.clients.agol import Layer
+from lib.errors import ConfigError
 from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
 from lib.publish import register, values
 from lib.publish import run as publish_run
-from lib.publish.run import PublishError, PublishResult, mass_delete_refusal, sample_table, table
+from lib.publish.run import PublishResult, mass_delete_refusal, sample_table, table
 from lib.publish.values import ValueCheck, is_empty, shown
 from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
@@ -44,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 JOB = "knack_container_to_agol"
 WKID = 4326  # WGS 84: Knack stores latitude/longitude
-TIMEOUT = 120  # seconds per request
-ATTEMPTS = 5  # per request, on 5xx and timeouts
-WHERE_CHUNK = 200  # matching values per `IN (...)` query
 SAMPLE_ROWS = 5
 LISTED = 50  # ids listed in a message
 SHOWN_VALUES = 5  # repeated matching values a message lists (with SHOWN_IDS ids each)
@@ -59,12 +52,6 @@ INTEGER = {  # the range of each integer type (BigInteger: what JSON holds exact
 }
 REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
 LABEL_TYPES = ("short_text", "name")  # the first such field labels the map's points
-SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
-# how the library words a transient failure: a 5xx error code, a gateway's HTML, a timeout
-_TRANSIENT = re.compile(
-    r"Error Code: 5\d\d|\b50[0-4]\b|Bad Gateway|Service Unavailable|Max retries exceeded"
-    r"|timed? ?out", re.I
-)
 
 
 @dataclass(kw_only=True)
@@ -108,118 +95,6 @@ class AgolPublish(PublishResult):
                                       f"{self.layer_name or self.service_id}")
 
 
-class _Layer:
-    """One feature layer or table of an item, through ``arcgis``, with retries and counts."""
-
-    def __init__(self, agol: config.AgolConfig) -> None:
-        from arcgis.gis import GIS  # a heavy import: only when publishing to ArcGIS
-
-        creds = config.require_env(
-            "AGOL_USERNAME", "AGOL_PASSWORD",
-            purpose="publishing to ArcGIS Online needs a user and its password",
-        )
-        self.requests = 0
-        self.retries = 0
-        url = config.agol_url()
-        options: dict[str, Any] = {"timeout": TIMEOUT}
-        ca_bundle = config.agol_ca_bundle()
-        if ca_bundle:
-            options["ca_bundles"] = ca_bundle
-        self.gis = self.call(f"logging in to {url}", GIS, url,
-                             creds["AGOL_USERNAME"], creds["AGOL_PASSWORD"], **options)
-        item = self.call(f"finding item {agol.service_id}", self.gis.content.get,
-                         agol.service_id)
-        if item is None:
-            raise ConfigError(
-                f"no item {agol.service_id} on {url} that AGOL_USERNAME can see: "
-                "check agol.service_id in the params file and the item's sharing"
-            )
-        self.layer = _pick(item, agol)
-        props = self.layer.properties
-        self.name = str(props.get("name", ""))
-        self.geometry_type: str | None = props.get("geometryType") or None
-        self.oid_field = str(props.get("objectIdField") or "OBJECTID")
-        self.fields: dict[str, str] = {
-            f["name"]: f["type"] for f in props.get("fields", [])
-            if f["type"] not in SYSTEM and f["name"] != self.oid_field
-        }
-        # field names are case-insensitive in ArcGIS: "Signal_ID" takes signal_id
-        self.names = {name.lower(): name for name in self.fields}
-
-    def call(self, what: str, fn: Any, *args: Any,
-             before_retry: Callable[[], None] | None = None, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)``, retried on 5xx and timeouts; ``before_retry`` runs
-        before each retry (e.g. to find out what a failed request did after all)."""
-        for attempt in range(1, ATTEMPTS + 1):
-            self.requests += 1
-            try:
-                return fn(*args, **kwargs)
-            except KnackNbError:
-                raise
-            except Exception as e:  # noqa: BLE001 - the library raises bare Exceptions
-                transient = isinstance(e, requests.Timeout | requests.ConnectionError) or (
-                    not isinstance(e, requests.HTTPError) and _TRANSIENT.search(str(e))
-                )
-                if not transient or attempt == ATTEMPTS:
-                    tried = f" after {attempt} attempts" if transient else ""
-                    raise PublishError(f"ArcGIS failed {what}{tried}: {_one_line(e)}") from None
-            self.retries += 1
-            delay = random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
-            logger.warning("%s failed; retry %d in %.1fs", what, attempt, delay)
-            time.sleep(delay)
-            if before_retry is not None:
-                before_retry()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def existing(self, match: str, values: list[Any] | None) -> dict[Any, list[int]]:
-        """Matching value → object ids of the layer's features: all of them (``values``
-        None) or those with one of ``values``."""
-        wheres = ["1=1"] if values is None else [
-            f"{match} IN ({', '.join(_sql(v) for v in values[i : i + WHERE_CHUNK])})"
-            for i in range(0, len(values), WHERE_CHUNK)
-        ]
-        found: dict[Any, list[int]] = {}
-        for where in wheres:
-            answer = self.call(f"querying the layer's {match} values", self.layer.query,
-                               where=where, out_fields=f"{self.oid_field},{match}",
-                               return_geometry=False,
-                               # arcgis pages by object ids in pages of 200 unless
-                               # ordered; ordered, it pages by resultOffset
-                               order_by_fields=f"{self.oid_field} ASC")
-            for feature in answer.features:
-                attrs = feature.attributes
-                found.setdefault(attrs.get(match), []).append(attrs[self.oid_field])
-        for oids in found.values():
-            oids.sort()
-        return found
-
-    def present(self, oids: list[int]) -> set[int]:
-        """Which of these object ids the layer holds."""
-        where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
-        answer = self.call("querying object ids", self.layer.query, where=where,
-                           out_fields=self.oid_field, return_geometry=False,
-                           order_by_fields=f"{self.oid_field} ASC")
-        return {feature.attributes[self.oid_field] for feature in answer.features}
-
-    def delete(self, oids: list[int]) -> dict[str, Any]:
-        """Delete features by object id, through a where clause: a retry is harmless."""
-        where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
-        return self.call("deleting features", self.layer.delete_features, where=where)
-
-
-def _pick(item: Any, agol: config.AgolConfig) -> Any:
-    """The layer or table of ``item`` whose id is ``agol.layer_id``."""
-    candidates = list(item.layers or []) + list(item.tables or [])
-    for layer in candidates:
-        if layer.properties.get("id") == agol.layer_id:
-            return layer
-    ids = ", ".join(str(c.properties.get("id")) for c in candidates) or "none"
-    raise ConfigError(
-        f"item {agol.service_id} has no layer or table {agol.layer_id} (it has: {ids}); "
-        "fix agol.layer_id in the params file"
-    )
-
-
 @register("agol")
 def publish(*, app_name: str, container: str, env: str, date: Any = None) -> AgolPublish:
     run = publish_run.start(app_name=app_name, container=container, env=env, date=date,
@@ -229,9 +104,9 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
     result = AgolPublish(app_name=app_name, env=run.env, container=container,
                          service_id=agol.service_id, layer_id=agol.layer_id, mode=run.mode,
                          since=run.since, notes=run.notes)
-    layer: _Layer | None = None
+    layer: Layer | None = None
     try:
-        layer = _Layer(agol)
+        layer = Layer(service_id=agol.service_id, layer_id=agol.layer_id)
         _publish(run, agol, layer, result)
     finally:
         if layer is not None:
@@ -242,7 +117,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
     return result
 
 
-def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: _Layer,
+def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer,
              result: AgolPublish) -> None:
     """Check every value and the matching values, then (unless refused) upsert and, on a
     full run, delete what S3 no longer holds."""
@@ -261,7 +136,7 @@ def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: _Layer
     result.read = len(records)
     formatted = format_records(run.metadata, run.container, records,
                                location_field=agol.location_field)
-    tz = knack.app_timezone(run.metadata)
+    tz = schema.app_timezone(run.metadata)
     check = ValueCheck("field {} of the layer")
     features = [
         (f.id, feature) for f in formatted
@@ -387,7 +262,7 @@ def _not_unique(agol: config.AgolConfig, records: int, by_value: dict[Any, list[
     )
 
 
-def _geometry_notes(agol: config.AgolConfig, layer: _Layer, result: AgolPublish) -> None:
+def _geometry_notes(agol: config.AgolConfig, layer: Layer, result: AgolPublish) -> None:
     if agol.location_field and not layer.geometry_type:
         result.notes.append(f"layer {layer.name!r} is a table: {agol.location_field} is "
                             "published without geometry")
@@ -396,7 +271,7 @@ def _geometry_notes(agol: config.AgolConfig, layer: _Layer, result: AgolPublish)
                             "agol.location_field is set: features are published without it")
 
 
-def _feature(f: Formatted, layer: _Layer, match: str, tz: dt.tzinfo, result: AgolPublish,
+def _feature(f: Formatted, layer: Layer, match: str, tz: dt.tzinfo, result: AgolPublish,
              check: ValueCheck | None = None) -> dict[str, Any] | None:
     """One record as a feature, or None: a value its field cannot take (``check`` says
     which), or skipped (with the reason in ``result.skipped``)."""
@@ -471,16 +346,10 @@ def _epoch_ms(value: Any, tz: dt.tzinfo) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def _sql(value: Any) -> str:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)
 
 
-def _upsert(layer: _Layer, match: str, features: Pairs, existing: dict[Any, list[int]],
+def _upsert(layer: Layer, match: str, features: Pairs, existing: dict[Any, list[int]],
             chunk_size: int, result: AgolPublish) -> None:
     """Update the features whose matching value the layer holds, add the others."""
     with progress_bar(f"upsert {layer.name}", total=len(features), unit="feat") as bar:
@@ -503,7 +372,7 @@ def _upsert(layer: _Layer, match: str, features: Pairs, existing: dict[Any, list
             bar.update(len(chunk))
 
 
-def _edit(layer: _Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]], what: str,
+def _edit(layer: Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]], what: str,
           result: AgolPublish) -> tuple[Pairs, list[dict[str, Any]]]:
     """One applyEdits of ``chunk``: updates for the values the layer holds, adds for the
     others. Counts the updates; returns the adds and their results for the caller.
@@ -535,7 +404,7 @@ def _edit(layer: _Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]
     return sent["adds"], add_results[: len(sent["adds"])]
 
 
-def _refresh(layer: _Layer, match: str, pairs: Pairs, existing: dict[Any, list[int]]) -> None:
+def _refresh(layer: Layer, match: str, pairs: Pairs, existing: dict[Any, list[int]]) -> None:
     """Ask the layer again which of these features' values it holds."""
     if pairs:
         values = sorted({f["attributes"][match] for _, f in pairs})
@@ -560,7 +429,7 @@ def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str,
     return ok
 
 
-def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any],
+def _remove_gone(layer: Layer, existing: dict[Any, list[int]], stored: set[Any],
                  chunk_size: int, result: AgolPublish, cfg: config.ContainerConfig) -> None:
     """Delete the features whose matching value is gone from S3, and duplicates (all but
     the first feature of a value), under the mass-delete guard; every deletion is counted
@@ -599,6 +468,3 @@ def _remove_gone(layer: _Layer, existing: dict[Any, list[int]], stored: set[Any]
             present = layer.present(unanswered)
             result.deleted += [doomed[oid] for oid in unanswered if oid not in present]
 
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())

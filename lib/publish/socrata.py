@@ -1,4 +1,4 @@
-"""S3 → a Socrata dataset, through sodapy.
+"""S3 → a Socrata dataset, through the Socrata client (``lib.clients.socrata``).
 
 Incremental runs upsert the records written to S3 at or after ``date``. Full runs make
 the dataset equal to S3 without ever truncating it: upsert everything, then delete the
@@ -14,21 +14,15 @@ fails the run before any write.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-from sodapy import Socrata
 
 from lib import config
+from lib.clients.socrata import ROW_ID, Client, dataset_ids
 from lib.progress import progress_bar
 from lib.publish import register, values
 from lib.publish import run as publish_run
 from lib.publish.run import (
-    PublishError,
     PublishResult,
     mass_delete_refusal,
     sample_table,
@@ -41,10 +35,6 @@ from lib.table import Table
 logger = logging.getLogger(__name__)
 
 JOB = "upsert_knack_container_to_socrata"
-TIMEOUT = 120  # seconds; sodapy's default of 10 is too short for 1,000-row upserts
-ATTEMPTS = 5  # per request, on 5xx and timeouts (an upsert is idempotent)
-ROW_ID = "id"
-READ_PAGE = 50_000  # rows per page when reading the dataset's ids
 SAMPLE_ROWS = 5
 NUMERIC = {"number", "money", "percent", "double"}
 GEO_TYPES = {"point", "location", "multipoint"}
@@ -72,50 +62,6 @@ class SocrataPublish(PublishResult):
 
     def failed_table(self) -> Table:
         return table(self.failed, "record id", "why it was not published")
-
-
-class Client:
-    """sodapy with retries on 5xx and timeouts, and counts."""
-
-    def __init__(self) -> None:
-        creds = config.require_env(
-            "SOCRATA_APP_TOKEN", "SOCRATA_API_KEY_ID", "SOCRATA_API_KEY_SECRET",
-            purpose="publishing to Socrata needs an app token and an API key",
-        )
-        url = urlsplit(config.socrata_url())
-        adapter = None
-        if url.scheme == "http":  # a local stand-in; the real portal is HTTPS
-            adapter = {"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()}
-        self.soda = Socrata(
-            url.netloc, creds["SOCRATA_APP_TOKEN"], username=creds["SOCRATA_API_KEY_ID"],
-            password=creds["SOCRATA_API_KEY_SECRET"], timeout=TIMEOUT, session_adapter=adapter,
-        )
-        self.requests = 0
-        self.retries = 0
-
-    def call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        for attempt in range(1, ATTEMPTS + 1):
-            self.requests += 1
-            try:
-                return fn(*args, **kwargs)
-            except requests.HTTPError as e:
-                status = e.response.status_code if e.response is not None else 0
-                if status < 500 or attempt == ATTEMPTS:
-                    raise PublishError(f"Socrata refused {what}: {_one_line(e)}") from None
-            except (requests.Timeout, requests.ConnectionError) as e:
-                if attempt == ATTEMPTS:
-                    raise PublishError(
-                        f"Socrata did not answer {what} after {attempt} attempts ({e}); "
-                        "check SOCRATA_URL or retry later"
-                    ) from None
-            self.retries += 1
-            delay = random.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
-            logger.warning("%s failed; retry %d in %.1fs", what, attempt, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def close(self) -> None:
-        self.soda.close()
 
 
 @register("socrata")
@@ -276,18 +222,6 @@ def _rows_in_error(client: Client, resource_id: str, batch: list[dict[str, Any]]
     return bad
 
 
-def dataset_ids(client: Client, resource_id: str) -> set[str]:
-    ids: set[str] = set()
-    offset = 0
-    while True:
-        page = client.call("reading the dataset's ids", client.soda.get, resource_id,
-                           select=ROW_ID, order=ROW_ID, limit=READ_PAGE, offset=offset)
-        if not page:  # the end: a server may cap $limit, so a short page is not the end
-            return ids
-        ids.update(r[ROW_ID] for r in page if ROW_ID in r)
-        offset += len(page)
-
-
 def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
                  result: SocrataPublish, cfg: config.ContainerConfig) -> None:
     existing = dataset_ids(client, soc.resource_id)
@@ -315,6 +249,3 @@ def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
             return
         result.deleted += [r[ROW_ID] for r in batch]
 
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())

@@ -13,11 +13,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lib import config, dates, knack, schema
+from lib import config, schema
+from lib.clients import knack
+from lib.clients.knack import KnackClient
 from lib.errors import ConfigError, KnackNbError, UnknownContainerError
 from lib.ids import RecordIndex
 from lib.jobs import context
-from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
 from lib.store import ForeignRecordError, Strays
@@ -95,10 +96,10 @@ def _incremental(run: context.Run, metadata: dict[str, Any],
     if run.since is None:
         return None
     _check_modified_field(metadata, container, cfg.modified_date_field, run.app_name)
-    tz = knack.app_timezone(metadata)
+    tz = schema.app_timezone(metadata)
     result.mode, result.since = "incremental", run.since
-    result.knack_date = dates.knack_date(run.since, tz)
-    return dates.modified_since_filter(cfg.modified_date_field, run.since, tz)
+    result.knack_date = knack.knack_date(run.since, tz)
+    return knack.modified_since_filter(cfg.modified_date_field, run.since, tz)
 
 
 def _list(sync: SyncRun) -> tuple[knack.Listing, PageWriter, RecordIndex | None]:

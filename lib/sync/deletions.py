@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from lib import knack
+from lib.clients import knack
 from lib.errors import KnackNbError
 from lib.progress import progress_bar
 from lib.sync.pages import has_valid_id, write

@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from lib import knack, schema
+from lib import schema
+from lib.clients import knack
 from lib.ids import IdList, RecordIndex
 from lib.store import RECORD_ID, escape_surrogates
 from lib.sync.result import SyncRun

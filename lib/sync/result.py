@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lib import config
+from lib.clients.knack import KnackClient
 from lib.errors import KnackNbError
 from lib.jobs.context import Run
 from lib.jobs.result import ContainerResult
-from lib.knack import KnackClient
 from lib.snapshot import SnapshotSync
 from lib.store import Store
 from lib.table import Note, Table

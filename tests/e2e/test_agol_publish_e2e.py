@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
+from map_data import embedded
 from signals_app import N
 
 from emulators.knack import generate_app
@@ -161,9 +162,9 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     assert all(rid in text for rid in gone)  # the report lists the deleted features
     outputs = ["".join(out["data"]["text/html"]) for cell in nb["cells"]
                for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
-    drawn = [h for h in outputs if maps.embedded(h)]
+    drawn = [h for h in outputs if embedded(h)]
     assert len(drawn) == 1, "the report has no map"
-    (shown,) = maps.embedded(drawn[0])
+    (shown,) = embedded(drawn[0])
     features = layer(stack)  # one point per feature of the layer, its popup its record's
     assert len(shown["points"]) == len(features)
     assert sorted(p[2] for p in shown["points"]) == sorted(

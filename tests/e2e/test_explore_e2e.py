@@ -15,6 +15,7 @@ from collections import Counter
 from html.parser import HTMLParser
 
 import nbformat
+from map_data import embedded
 
 from emulators.knack import load_fixture_app
 from lib import cli, maps, reports, sync
@@ -124,8 +125,8 @@ def test_demo_snapshot_report_counts_columns_and_months(demo_env):
     assert {m: int(n) for m, n in shown.items() if n != "0"} == dict(months)
     assert min(shown) == min(months) and max(shown) == max(months)
 
-    (located,) = [h for h in htmls if maps.embedded(h)]
-    (shown,) = maps.embedded(located)
+    (located,) = [h for h in htmls if embedded(h)]
+    (shown,) = embedded(located)
     assert len(shown["points"]) == s["points"] == s["located"] == 2
     with_points = {r["id"] for r in fixture if coordinates(r.get("field_44_raw"))}
     assert {p[2].split(" — ")[0] for p in shown["points"]} == with_points  # popups: ids
@@ -154,8 +155,8 @@ def test_generated_app_map_counts_the_located_records(signals):
     s = result.summary
     assert (s["records"], s["located"], s["points"]) == (len(raw), located, located)
     _, htmls = report(signals.stack, result)
-    (drawn,) = [h for h in htmls if maps.embedded(h)]
-    (shown,) = maps.embedded(drawn)
+    (drawn,) = [h for h in htmls if embedded(h)]
+    (shown,) = embedded(drawn)
     assert len(shown["points"]) == located
     assert f'aria-label="map of {located} points"' in drawn
     knack = signals.knack()  # each popup: the record's id and its Location Name

@@ -15,7 +15,7 @@ import pytest
 
 from emulators.knack import KnackEmulator, generate_app
 from lib import progress
-from lib.knack import KnackClient
+from lib.clients.knack import KnackClient
 
 ROOT = Path(__file__).resolve().parents[2]
 

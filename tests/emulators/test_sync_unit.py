@@ -11,8 +11,15 @@ import pytest
 
 from emulators.knack import KnackEmulator, generate_app
 from lib import dates, store
+from lib.clients.knack import (
+    PAGE_LOOKAHEAD,
+    KnackClient,
+    Listing,
+    RateLimiter,
+    modified_since_filter,
+)
+from lib.clients.retry import RetryPolicy
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
-from lib.knack import PAGE_LOOKAHEAD, KnackClient, Listing, RateLimiter, RetryPolicy
 
 CENTRAL = ZoneInfo("America/Chicago")
 FAST_RETRY = RetryPolicy(attempts=6, base=0.05, cap=2.0)
@@ -54,7 +61,7 @@ def test_unparseable_dates_say_what_is_accepted(value):
 
 def test_modified_since_filter_uses_the_local_calendar_date():
     when = dt.datetime(2026, 12, 16, 3, 0, tzinfo=dt.UTC)  # 21:00 on Dec 15 in Central time
-    assert dates.modified_since_filter("field_5", when, CENTRAL) == {
+    assert modified_since_filter("field_5", when, CENTRAL) == {
         "match": "or",
         "rules": [
             {"field": "field_5", "operator": "is", "value": "12/15/2026"},
@@ -90,7 +97,7 @@ def _ids(emulator, container="object_1"):
 
 
 def test_all_pages_fetched_concurrently_within_the_rate_limit(emulator, client):
-    records = client.get_records("object_1")
+    records = client.list_records("object_1").records
     assert {r["id"] for r in records} == _ids(emulator)
     assert len(records) == 2500
     pages = sorted(int(r.query["page"]) for r in emulator.requests)
@@ -103,32 +110,32 @@ def test_all_pages_fetched_concurrently_within_the_rate_limit(emulator, client):
 def test_views_are_public_and_use_their_scene(emulator, client):
     public = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="")
     try:
-        records = public.get_records("view_1", scene="scene_1")
+        records = public.list_records("view_1", scene="scene_1").records
     finally:
         public.close()
     assert len(records) == 2500
     assert {r.api_key for r in emulator.requests} == {"knack"}
     with pytest.raises(ConfigError, match="needs its scene"):
-        client.get_records("view_1")
+        client.list_records("view_1")
 
 
 def test_objects_need_the_api_key(emulator):
     keyless = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="")
     with pytest.raises(MissingCredentialError, match="KNACK_API_KEY"):
-        keyless.get_records("object_1")
+        keyless.list_records("object_1")
 
 
 def test_other_4xx_fail_at_once_with_knacks_message(emulator, client):
     wrong = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="wrong",
                         retry=FAST_RETRY)
     with pytest.raises(KnackAPIError, match="HTTP 401: Invalid API key"):
-        wrong.get_records("object_1")
+        wrong.list_records("object_1")
     assert len(emulator.requests) == 1
 
 
 def test_overstated_total_records(emulator, client):
     emulator.faults.overstate_total_records = 3000  # Knack says 5,500 records, 6 pages
-    records = client.get_records("object_1")
+    records = client.list_records("object_1").records
     assert len(records) == 2500
     assert {r["id"] for r in records} == _ids(emulator)
 
@@ -211,7 +218,7 @@ def test_get_record_answers_the_record_or_none_for_404_only(emulator, client):
 
 def test_every_third_request_503_still_complete(emulator, client):
     emulator.faults.fail_every = 3
-    records = client.get_records("object_1")
+    records = client.list_records("object_1").records
     assert {r["id"] for r in records} == _ids(emulator)
     assert client.stats.retries >= 1
     assert client.stats.by_status[503] >= 1
@@ -220,7 +227,7 @@ def test_every_third_request_503_still_complete(emulator, client):
 def test_429_burst_honours_retry_after(emulator, client):
     emulator.faults.status = 429
     emulator.faults.fail_next = 3
-    records = client.get_records("object_1")
+    records = client.list_records("object_1").records
     assert len(records) == 2500
     statuses = [r.status for r in emulator.requests]
     assert statuses.count(429) == 3
@@ -233,7 +240,7 @@ def test_429_burst_honours_retry_after(emulator, client):
 def test_503_forever_gives_up_after_bounded_attempts(emulator, client):
     emulator.faults.fail_next = 100
     with pytest.raises(KnackAPIError, match="HTTP 503 after 6 attempts"):
-        client.get_records("object_1")
+        client.list_records("object_1")
     assert len(emulator.requests) == 6
 
 
@@ -243,9 +250,9 @@ def test_filters_are_sent_as_knack_json(emulator, client):
     emulator.touch(app_id, "object_1", rid, field="field_5",
                    when=dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC))
     since = dt.datetime(2027, 1, 5, 3, tzinfo=dt.UTC)  # Jan 4 in Central time
-    records = client.get_records(
-        "object_1", filters=dates.modified_since_filter("field_5", since, CENTRAL)
-    )
+    records = client.list_records(
+        "object_1", filters=modified_since_filter("field_5", since, CENTRAL)
+    ).records
     assert [r["id"] for r in records] == [rid]
     sent = json.loads(emulator.requests[0].query["filters"])
     assert sent["rules"][0]["value"] == "01/04/2027"

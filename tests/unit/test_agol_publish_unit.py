@@ -127,11 +127,6 @@ def test_a_record_without_the_matching_value_is_skipped():
     assert "matching field" in r.skipped["c" * 24]
 
 
-def test_sql_literals_are_quoted():
-    assert agol._sql("O'Hare") == "'O''Hare'"
-    assert agol._sql(12) == "12"
-
-
 class FakeLayer:
     """A layer whose first applyEdits adds the features but answers a failure for them, as
     when the library re-sends a request that timed out after the layer applied it."""

@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 import pytest
+from map_data import embedded
 
 from lib import explore, maps
 from lib.snapshot import Column, Spec
@@ -106,7 +107,7 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
         2,
         3,
     )
-    (shown,) = maps.embedded(mapped._repr_html_())
+    (shown,) = embedded(mapped._repr_html_())
     assert [p[:2] for p in shown["points"]] == [[30.2, -97.7], [30.2, -97.7], [30.3, -97.6]]
     # each popup: the record's id and its first text column's (field_2, name) value
     assert [p[2] for p in shown["points"]] == ["a — Alpha", "b — <b>Beta</b>", "b — <b>Beta</b>"]
@@ -122,7 +123,7 @@ def test_the_map_draws_at_most_max_points(monkeypatch):
         located=120, rows=130,
     )
     html = located._repr_html_()
-    (shown,) = maps.embedded(html)
+    (shown,) = embedded(html)
     assert len(shown["points"]) == 50
     assert "120 points of location (field_3) from 120 of 130 records" in html
     assert "50 of them drawn, evenly picked" in html

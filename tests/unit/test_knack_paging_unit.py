@@ -1,9 +1,10 @@
-"""lib.knack._in_order: pages asked for ahead, given out in order, bounded, cancelled on close."""
+"""lib.clients.knack_pages.in_order: pages asked for ahead, given out in order, bounded, cancelled
+on close."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from lib.knack import _in_order
+from lib.clients.knack_pages import in_order as _in_order
 
 
 def test_pages_are_asked_for_before_the_first_is_taken_and_come_out_in_order():

@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from map_data import embedded
 
 from lib import maps
 
@@ -42,7 +43,7 @@ def test_the_map_is_an_iframe_with_leaflet_inlined_and_no_cdn():
     assert "L.circleMarker" in doc and "fitBounds" in doc
     assert 'sandbox="allow-scripts' in fragment and 'aria-label="map of 3 points"' in fragment
     # the tiles load in the viewer's browser (Leaflet asks for them), attributed
-    (data,) = maps.embedded(fragment)
+    (data,) = embedded(fragment)
     assert data["tiles"] == "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     assert "OpenStreetMap" in data["attribution"]
     # the caption under the map; the text/plain fallback is the caption
@@ -52,11 +53,11 @@ def test_the_map_is_an_iframe_with_leaflet_inlined_and_no_cdn():
 
 def test_one_marker_datum_per_point_lat_lon_and_popup():
     given = points(7) + [maps.Point(-97.6, 30.3)]  # no id, no label: no popup
-    (data,) = maps.embedded(maps.map_html(given, "x"))
+    (data,) = embedded(maps.map_html(given, "x"))
     assert data["points"] == [[round(p.lat, 6), round(p.lon, 6), p.popup] for p in given]
     assert data["points"][0][2] == "rec0 — Signal 0" and data["points"][-1][2] == ""
     # plain (lon, lat) pairs still make a map (no popups)
-    (pairs,) = maps.embedded(maps.PointsMap([(-97.7, 30.2)], "one")._repr_html_())
+    (pairs,) = embedded(maps.PointsMap([(-97.7, 30.2)], "one")._repr_html_())
     assert pairs["points"] == [[30.2, -97.7, ""]]
 
 
@@ -64,7 +65,7 @@ def test_popups_are_text_never_html():
     evil = "<img src=x onerror=alert(1)> & </script><b>"
     fragment = maps.map_html(points(2, label=evil + "{i}"), "<b>caption</b>")
     doc = srcdoc(fragment)
-    (data,) = maps.embedded(fragment)
+    (data,) = embedded(fragment)
     assert data["points"][0][2] == "rec0 — " + evil + "0"  # the text, as it is
     assert "<img src=x" not in doc and "</script><b>" not in doc  # \u003c... in the JSON
     assert doc.count("</script>") == 3  # Leaflet's, the data's and the map's: none injected
@@ -84,13 +85,13 @@ def test_popup_labels_are_one_line_and_short():
 
 
 def test_clusters_above_the_threshold_and_at_most_max_points(monkeypatch):
-    (few,) = maps.embedded(maps.map_html(points(maps.CLUSTER_ABOVE), "x"))
-    (many,) = maps.embedded(maps.map_html(points(maps.CLUSTER_ABOVE + 1), "x"))
+    (few,) = embedded(maps.map_html(points(maps.CLUSTER_ABOVE), "x"))
+    (many,) = embedded(maps.map_html(points(maps.CLUSTER_ABOVE + 1), "x"))
     assert few["cluster"] is False and many["cluster"] is True
     assert len(many["points"]) == maps.CLUSTER_ABOVE + 1
     monkeypatch.setattr(maps, "MAX_POINTS", 50)
     fragment = maps.map_html(points(120), "x")
-    (capped,) = maps.embedded(fragment)
+    (capped,) = embedded(fragment)
     assert len(capped["points"]) == 50 and 'aria-label="map of 50 points"' in fragment
     assert capped["points"][0][2] == "rec0 — Signal 0"  # evenly picked, in order
 

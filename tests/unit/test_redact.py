@@ -144,7 +144,7 @@ def test_the_log_filter_redacts_messages_args_and_tracebacks(monkeypatch):
 
 
 def test_a_knack_client_shown_in_a_cell_hides_the_url_password():
-    from lib.knack import KnackClient
+    from lib.clients.knack import KnackClient
 
     client = KnackClient(app_id="a" * 24, api_url="http://user:PASSWORD123@host/v1",
                          api_key="k")

@@ -1,4 +1,5 @@
-"""Knack API client: the HTTP done well (timeouts, retries with backoff, 429 handling).
+"""Knack API client: the HTTP done well (timeouts, the retry policy, a rate limit, paging
+that says when a listing cannot be trusted), and Knack's filter syntax.
 
 knackpy serves for the metadata model and record formatting; its own HTTP retries 4xx,
 ignores 429 and drops its timeout when paging, so requests are made here.
@@ -7,24 +8,26 @@ ignores 429 and drops its timeout when paging, so requests are made here.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import logging
-import math
-import random
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
-from knackpy.models import TIMEZONES
 
 from lib import config
+from lib.clients.knack_pages import (
+    HOLE_RETRIES,
+    PAGE_LOOKAHEAD,
+    PAGE_WORKERS,
+    Listing,
+    holes_in,
+    in_order,
+)
+from lib.clients.retry import GaveUp, RequestStats, RetryPolicy, Transient, retryable_status
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 from lib.ids import IdSet
 from lib.redact import redact
@@ -34,11 +37,7 @@ logger = logging.getLogger(__name__)
 MAX_ROWS_PER_PAGE = 1000  # the most the Knack API returns in one page
 MAX_REQUESTS_PER_SECOND = 10  # Knack's limit; beyond it the API answers 429
 PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no key
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
-PAGE_WORKERS = 4  # concurrent page requests; the rate limiter sets the pace
-PAGE_LOOKAHEAD = 2 * PAGE_WORKERS  # pages fetched ahead of the one being handled, at most
-HOLE_RETRIES = 2  # an empty or repeated page (see Listing) is asked again this many times
 
 
 class RateLimiter:
@@ -61,121 +60,6 @@ class RateLimiter:
             self._next = start + self.interval
         if start > now:
             time.sleep(start - now)
-
-
-@dataclass
-class RetryPolicy:
-    """Exponential backoff with full jitter, a bounded number of attempts."""
-
-    attempts: int = 6
-    base: float = 0.5  # seconds before the first retry (before jitter)
-    cap: float = 30.0  # longest single wait
-
-    def wait(self, attempt: int, retry_after: float | None = None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.cap) + random.uniform(0, self.base)
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
-
-
-@dataclass
-class RequestStats:
-    """Counts kept by a client: how many requests, retries and of which kind."""
-
-    requests: int = 0
-    retries: int = 0
-    by_status: dict[int, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self, status: int | None, retried: bool) -> None:
-        with self._lock:
-            self.requests += 1
-            self.retries += int(retried)
-            if status is not None:
-                self.by_status[status] = self.by_status.get(status, 0) + 1
-
-
-@dataclass
-class Listing:
-    """The records of one listing of a container, and whether the listing can be trusted.
-
-    Knack pages by offset with no snapshot, so a listing that ends normally may still miss
-    a record (one deleted meanwhile shifts the later pages); one with ``holes`` (pages that
-    stayed empty although a later page had records) certainly missed some, and so did one
-    that stopped at a ``repeated`` page (one that brought only records of earlier pages:
-    Knack has answered the same page for every page number, so that no empty page ever
-    comes). One that ended normally far short of Knack's own count (``pages_short``; Knack
-    has answered its last page empty) probably did.
-    """
-
-    records: list[dict[str, Any]]
-    pages: int  # pages fetched, the last (empty) one included
-    estimated_pages: int
-    estimated_records: int
-    holes: list[int] = field(default_factory=list)
-    count: int = 0  # records listed (de-duplicated), kept in ``records`` or given out
-    ids: IdSet = field(default_factory=IdSet)  # the ids of those records
-    repeated: int = 0  # the page the listing stopped at, having brought no new id (0: none)
-    page_size: int = 0  # the most records a page held
-
-    @property
-    def complete(self) -> bool:
-        return not self.holes and not self.repeated
-
-    @property
-    def pages_short(self) -> int:
-        """How many fewer pages the records listed fill than Knack's ``total_records`` does
-        (0 when the listing reached Knack's last page)."""
-        if not self.page_size:
-            return 0
-        return max(0, math.ceil(self.estimated_records / self.page_size)
-                   - math.ceil(self.count / self.page_size))
-
-    @property
-    def problem(self) -> str:
-        problems = []
-        if self.holes:
-            numbers = ", ".join(str(n) for n in self.holes)
-            problems.append(
-                f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
-                f"{self.estimated_pages} Knack estimated came back empty before the last page, "
-                f"{HOLE_RETRIES + 1} times")
-        if self.repeated:
-            problems.append(
-                f"page {self.repeated} brought only records of earlier pages, "
-                f"{HOLE_RETRIES + 1} times: the listing stopped there")
-        return "; ".join(problems)
-
-
-def _holes(sizes: dict[int, int]) -> list[int]:
-    """Empty pages with a non-empty page after them (``sizes``: page number -> rows)."""
-    last_full = max((n for n, rows in sizes.items() if rows), default=0)
-    return [n for n in sorted(sizes) if n < last_full and not sizes[n]]
-
-
-def _in_order(pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int],
-              lookahead: int) -> Iterator[tuple[int, Any]]:
-    """``(n, fn(n))`` in the order of ``numbers``, computed in ``pool`` at most
-    ``lookahead`` ahead of the one given out (``pool.map`` would hold every result). The
-    first ``lookahead`` are submitted at once, before the iterator is first asked: their
-    requests go on while the caller does other work."""
-    todo = iter(numbers)
-    pending: deque[tuple[int, Future[Any]]] = deque(
-        (n, pool.submit(fn, n)) for n in itertools.islice(todo, lookahead))
-
-    def results() -> Iterator[tuple[int, Any]]:
-        try:
-            yield None  # type: ignore[misc]  # primed below: close() now cancels what is pending
-            while pending:
-                m, future = pending.popleft()
-                yield m, future.result()
-                pending.extend((n, pool.submit(fn, n)) for n in itertools.islice(todo, 1))
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-    ordered = results()
-    next(ordered)
-    return ordered
 
 
 class KnackClient:
@@ -229,19 +113,6 @@ class KnackClient:
                 f"Knack answered with the metadata of app {app.get('id')}, not {self.app_id}"
             )
         return app
-
-    def get_records(
-        self,
-        container: str,
-        *,
-        scene: str | None = None,
-        filters: dict[str, Any] | None = None,
-        on_page: Callable[[int], None] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every record of an object (``object_N``) or a view (``view_N`` in ``scene``);
-        see :meth:`list_records`, which also says whether the listing can be trusted."""
-        return self.list_records(container, scene=scene, filters=filters,
-                                 on_page=on_page).records
 
     def list_records(
         self,
@@ -343,7 +214,7 @@ class KnackClient:
             # the next pages (and the one after Knack's estimate, normally empty) are asked
             # for before page 1 is handled: a full run's first page waits for S3's listing
             with ThreadPoolExecutor(PAGE_WORKERS, thread_name_prefix="knack-page") as pool:
-                ahead = _in_order(pool, page, range(2, estimate + 2), PAGE_LOOKAHEAD)
+                ahead = in_order(pool, page, range(2, estimate + 2), PAGE_LOOKAHEAD)
                 try:
                     take(1, rows)
                     del rows
@@ -360,11 +231,11 @@ class KnackClient:
         while sizes[n]:  # the pages after the last one Knack estimated, until an empty one
             n += 1
             step(n, page(n))
-        for n in _holes(sizes):
+        for n in holes_in(sizes):
             rows = self._ask_again(page, n, route, brings_new, "was empty before the last page")
             if brings_new(rows):  # else it stays a hole (a page of records listed before)
                 take(n, rows)
-        holes = _holes(sizes)
+        holes = holes_in(sizes)
         if not sizes[1] and estimated_records > 0:
             holes.insert(0, 1)
         listing = Listing(
@@ -391,7 +262,7 @@ class KnackClient:
         """Page ``n`` asked again, up to ``HOLE_RETRIES`` times until it is ``wanted``."""
         rows: list[dict[str, Any]] = []
         for attempt in range(1, HOLE_RETRIES + 1):
-            time.sleep(self.retry.wait(attempt))
+            self.retry.sleep(self.retry.backoff(attempt))
             logger.warning("GET %s page %d %s; asking again (%d)", route, n, why, attempt)
             rows = page(n)
             if wanted(rows):
@@ -440,46 +311,40 @@ class KnackClient:
         self, route: str, params: dict[str, Any] | None = None, *, public: bool = True,
         missing_ok: bool = False,
     ) -> Any:
-        """GET with retries; ``missing_ok``: None for a 404 instead of an error."""
+        """GET under the retry policy; ``missing_ok``: None for a 404 instead of an error."""
         url = self.api_url + route
         headers = self._headers(public=public)
-        for attempt in range(1, self.retry.attempts + 1):
-            last = attempt == self.retry.attempts
+
+        def attempt() -> requests.Response:
             self.limiter.acquire()
             try:
                 res = self._session.get(url, params=params, headers=headers, timeout=self.timeout)
             except (requests.Timeout, requests.ConnectionError) as e:
-                self.stats.count(None, retried=not last)
-                if last:
-                    raise KnackAPIError(
-                        f"Knack did not answer GET {route} after {attempt} attempts ({e}); "
-                        f"check KNACK_API_URL ({self.api_url}) or retry later"
-                    ) from None
-                delay = self.retry.wait(attempt)
-                logger.warning("GET %s failed (%s); retry %d in %.1fs", route, e, attempt, delay)
-                time.sleep(delay)
-                continue
-            retryable = res.status_code in RETRY_STATUSES
-            self.stats.count(res.status_code, retried=retryable and not last)
-            if res.ok:
-                return _json(res, route)
-            if missing_ok and res.status_code == 404:
-                return None
-            if not retryable:
+                raise Transient(str(e)) from None
+            self.stats.answered(res.status_code)
+            if retryable_status(res.status_code):
+                raise Transient(_knack_message(res), status=res.status_code, headers=res.headers)
+            return res
+
+        try:
+            res = self.retry.call(attempt, what=f"GET {route}", stats=self.stats)
+        except GaveUp as e:
+            if e.last.status is None:
                 raise KnackAPIError(
-                    f"Knack refused GET {route}: HTTP {res.status_code}: {_knack_message(res)}"
-                )
-            if last:
-                raise KnackAPIError(
-                    f"Knack kept failing GET {route}: HTTP {res.status_code} after {attempt} "
-                    f"attempts ({_knack_message(res)}); retry later: reruns are safe"
-                )
-            delay = self.retry.wait(attempt, _retry_after(res))
-            logger.warning(
-                "GET %s answered %d; retry %d in %.1fs", route, res.status_code, attempt, delay
-            )
-            time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                    f"Knack did not answer GET {route} after {e.attempts} attempts "
+                    f"({e.last.reason}); check KNACK_API_URL ({self.api_url}) or retry later"
+                ) from None
+            raise KnackAPIError(
+                f"Knack kept failing GET {route}: HTTP {e.last.status} after {e.attempts} "
+                f"attempts ({e.last.reason}); retry later: reruns are safe"
+            ) from None
+        if res.ok:
+            return _json(res, route)
+        if missing_ok and res.status_code == 404:
+            return None
+        raise KnackAPIError(
+            f"Knack refused GET {route}: HTTP {res.status_code}: {_knack_message(res)}"
+        )
 
 
 def _int(value: Any, default: int) -> int:
@@ -517,45 +382,26 @@ def _knack_message(res: requests.Response) -> str:
     return str(body)[:200]
 
 
-def _retry_after(res: requests.Response) -> float | None:
-    """Seconds to wait from ``Retry-After`` (or ``X-RateLimit-Reset``), if the server said."""
-    value = res.headers.get("Retry-After")
-    if value:
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    reset = res.headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            seconds = float(reset)
-        except ValueError:
-            return None
-        # either an epoch time or a number of seconds
-        return seconds - time.time() if seconds > 1e9 else seconds
-    return None
+# --- Knack's filter syntax -------------------------------------------------------------
 
 
-# --- metadata helpers ------------------------------------------------------------------
+def knack_date(when: dt.datetime, tz: dt.tzinfo) -> str:
+    """``when``'s calendar date in the app's timezone, as Knack filters want it."""
+    return when.astimezone(tz).strftime("%m/%d/%Y")
 
 
-def app_timezone(metadata: dict[str, Any]) -> ZoneInfo:
-    """The app's timezone from ``settings.timezone`` (a Knack display name or an IANA name)."""
-    name = (metadata.get("settings") or {}).get("timezone") or ""
-    for tz in TIMEZONES:
-        if tz["common_name"].lower() == name.lower():
-            name = tz["iana_name"]
-            break
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise KnackAPIError(
-            f"unknown timezone {name!r} in the app's settings.timezone"
-        ) from None
+def modified_since_filter(field: str, when: dt.datetime, tz: dt.tzinfo) -> dict[str, Any]:
+    """Knack's filter for records modified on or after ``when``'s local calendar date.
 
-
-def local_date(when: dt.datetime, metadata: dict[str, Any]) -> dt.date:
-    """The calendar date of an aware datetime in the app's timezone."""
-    if when.tzinfo is None:
-        raise ValueError("naive datetime: POSIX times are UTC, give a timezone")
-    return when.astimezone(app_timezone(metadata)).date()
+    Knack compares calendar dates only (in the app's timezone): ``is DATE`` OR
+    ``is after DATE``. Records from earlier on that local day come along; writing them
+    again is harmless (unchanged ones are skipped).
+    """
+    day = knack_date(when, tz)
+    return {
+        "match": "or",
+        "rules": [
+            {"field": field, "operator": "is", "value": day},
+            {"field": field, "operator": "is after", "value": day},
+        ],
+    }

@@ -8,12 +8,13 @@ import pytest
 
 from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET
 from lib import sync
+from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 
 
 @pytest.fixture
 def demo(demo_env):
-    sync.upload_metadata(app_name="demo", env="dev")
+    upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
     return demo_env
 

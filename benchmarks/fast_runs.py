@@ -58,7 +58,8 @@ from _common import APP, CONTAINER, ENV, QUIET_LOGGERS, ROOT, quiet, write_param
 from papermill.iorw import load_notebook_node
 from sync_benchmark import CHANGED, change_records, count_keys
 
-from lib import store, sync
+from lib import sync
+from lib.clients import s3 as store
 from lib.emulators._http import Response
 from lib.emulators.knack import generate_app
 from lib.emulators.s3_faults import S3FaultProxy
@@ -280,7 +281,7 @@ def papermill_cmd(env: PyEnv, notebook: Path, output: str, parameters: dict[str,
 
 
 def timed_run(cmd: list[str], what: str, run_env: dict[str, str]) -> tuple[float, str]:
-    """``cmd`` with cwd ``notebooks/`` (as ``lib.reports._execute`` runs the kernel):
+    """``cmd`` with cwd ``notebooks/`` (as ``lib.reports.run._execute`` runs the kernel):
     its wall seconds and stdout."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=NOTEBOOKS_DIR,

@@ -27,8 +27,8 @@ import pandas as pd
 import pyarrow as pa
 
 from lib import config, maps, snapshot
+from lib.clients.s3 import Store, escape_surrogates
 from lib.publish.records import coordinates
-from lib.store import Store, escape_surrogates
 from lib.text import md, plain
 
 logger = logging.getLogger(__name__)

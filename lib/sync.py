@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import config, dates, knack, schema
+from lib.clients.s3 import RECORD_ID, ForeignRecordError, Strays, dumps_stable, escape_surrogates
 from lib.errors import ConfigError, CorruptObjectError, KnackNbError, UnknownContainerError
 from lib.ids import IdList, RecordIndex
 from lib.knack import KnackClient
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
-from lib.store import RECORD_ID, ForeignRecordError, Store, Strays, dumps_stable, escape_surrogates
+from lib.state import Store
 from lib.table import Note, Table
 from lib.text import md
 

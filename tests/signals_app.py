@@ -9,8 +9,8 @@ import yaml
 from inprocess import run as run_in_process
 
 from lib import reports
+from lib.clients.s3 import dumps_stable
 from lib.emulators.knack import generate_app
-from lib.store import dumps_stable
 
 CENTRAL = ZoneInfo("America/Chicago")
 # moto's server takes about 100 PUTs a second here (a CPU's): keep it small. 50 records are

@@ -30,9 +30,9 @@ from inprocess import run as run_in_process
 from signals_app import N
 
 from lib import maps, reports, sync
+from lib.clients.s3 import Store
 from lib.emulators.knack import generate_app
 from lib.emulators.stack import agol_fields
-from lib.store import Store
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
 NETGUARD = Path(__file__).parent / "netguard"

@@ -21,8 +21,8 @@ from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
 from lib import reports, snapshot, sync
+from lib.clients.s3 import Store
 from lib.emulators.knack import generate_app
-from lib.store import Store
 
 N = 12
 DATASET = "clsh-sgnl"

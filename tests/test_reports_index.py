@@ -20,7 +20,7 @@ import papermill.s3
 import pytest
 
 from lib import reports
-from lib import reports_index as ri
+from lib import reports as ri
 from lib.emulators.knack import Faults, load_fixture_app
 from lib.emulators.stack import Stack
 from lib.errors import ConfigError, StoreError

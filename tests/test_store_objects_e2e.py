@@ -22,8 +22,8 @@ from inprocess import next_second_after_writes
 from inprocess import run as run_in_process
 
 from lib import reports, sync
+from lib.clients.s3 import Strays, dumps_stable
 from lib.emulators.stack import DEMO_DATASET
-from lib.store import Strays, dumps_stable
 
 APP_ID = "5d79512148c4af00106d1507"
 PREFIX = "demo-dev/object_3/"

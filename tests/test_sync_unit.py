@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from lib import dates, store
+from lib import dates
+from lib.clients import s3 as store
 from lib.emulators.knack import KnackEmulator, generate_app
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 from lib.knack import PAGE_LOOKAHEAD, KnackClient, Listing, RateLimiter, RetryPolicy

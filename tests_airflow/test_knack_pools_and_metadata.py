@@ -24,7 +24,7 @@ except ImportError:  # Airflow 2
 from lib import airflow_pools, cli, config, sync
 from lib.emulators.stack import Stack
 from lib.errors import ConfigError
-from lib.store import Store
+from lib.state import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"

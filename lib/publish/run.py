@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import config, dates, snapshot
+from lib.clients.s3 import Strays, escape_surrogates
 from lib.errors import ConfigError, KnackNbError
 from lib.progress import progress_bar
 from lib.publish.records import unresolved_collisions
-from lib.store import Store, Strays, escape_surrogates
+from lib.state import Store
 from lib.table import Note, Table
 from lib.text import md
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from lib import reports
 from lib.emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
 from lib.emulators.stack import Stack
-from lib.reports import html as reports_index
+from lib.reports import index as reports_index
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # a sync that fails: the failed report's header, with its error stated once

@@ -63,7 +63,7 @@ def parquet_file(path: str) -> pq.ParquetFile:
 
 
 def batches(pf: pq.ParquetFile, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    return pf.iterbatches(batch_size=READ_BATCH_ROWS, columns=columns, use_threads=False)
+    return pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns, use_threads=False)
 
 
 def ids_unique(pf: pq.ParquetFile) -> bool:

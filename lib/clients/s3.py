@@ -70,6 +70,8 @@ NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 S3_ERRORS = (ClientError, BotoCoreError)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CONTAINER = re.compile(r"^(object|view)_\d+$")
+
+
 def s3_client() -> Any:
     """One boto3 S3 client, sized for concurrent use by many threads."""
     return boto3.client(

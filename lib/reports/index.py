@@ -71,7 +71,7 @@ def _time_ok(time: dt.datetime | None, since: dt.datetime, final: bool) -> bool:
     return time >= since if time is not None else not final
 
 
-# --- listing---------------------------------------------------------------------------
+# --- listing ---------------------------------------------------------------------------
 
 
 def list_reports(

@@ -63,6 +63,8 @@ def parquet_file(path: str) -> pq.ParquetFile:
 
 
 def batches(pf: pq.ParquetFile, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """The snapshot's rows, ``READ_BATCH_ROWS`` at a time, on this thread (``columns``: only
+    those)."""
     return pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns, use_threads=False)
 
 

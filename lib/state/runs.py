@@ -53,7 +53,7 @@ class Store(s3.Store):
         """Record that a run of ``job`` on ``container`` which started at ``started`` and
         took the changes since ``since`` (None: a full run) succeeded: call only on success.
 
-        Advances the ``auto`` state to ``started`` by the rule above (never back); returns
+        Advances the ``auto`` state to ``started`` by the module's rule (never back); returns
         None, or a note for the report saying why the state was left as it is.
         """
         key = self.state_key(job, container)

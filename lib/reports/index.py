@@ -313,13 +313,3 @@ def _describe(args: argparse.Namespace) -> str:
         given.append("--failed")
     return f" {' '.join(given)}" if given else ""
 
-
-def _parser() -> argparse.ArgumentParser:  # for ``python -m lib.reports.index``
-    parser = argparse.ArgumentParser(prog="knack-nb reports", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return parser
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    sys.exit(main_reports(_parser().parse_args()))

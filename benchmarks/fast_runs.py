@@ -62,7 +62,8 @@ from emulators._http import Response
 from emulators.knack import generate_app
 from emulators.s3_faults import S3FaultProxy
 from emulators.stack import Stack
-from lib import store, sync
+from lib import sync
+from lib.clients import s3 as store
 from lib.metadata import upload_metadata
 from lib.reports import read_summary
 
@@ -281,7 +282,7 @@ def papermill_cmd(env: PyEnv, notebook: Path, output: str, parameters: dict[str,
 
 
 def timed_run(cmd: list[str], what: str, run_env: dict[str, str]) -> tuple[float, str]:
-    """``cmd`` with cwd ``notebooks/`` (as ``lib.reports._execute`` runs the kernel):
+    """``cmd`` with cwd ``notebooks/`` (as ``lib.reports.run._execute`` runs the kernel):
     its wall seconds and stdout."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=NOTEBOOKS_DIR,

@@ -8,8 +8,8 @@ One run starts the demo stand-ins (``emulators.stack.Stack``: moto's S3 server a
 Knack emulator with its 10 requests/s limit) serving a generated "signals" app of N
 records, and measures:
 
-1. ceiling: a bare thread pool (``lib.store.UPLOAD_WORKERS`` threads, one shared
-   ``lib.store.s3_client()``) putting N stable-JSON bodies into another bucket, once
+1. ceiling: a bare thread pool (``lib.clients.s3.UPLOAD_WORKERS`` threads, one shared
+   ``lib.clients.s3.s3_client()``) putting N stable-JSON bodies into another bucket, once
    just before and once just after the project's first load (moto's pace drifts);
 2. baseline, built like the original scripts: knackpy's sequential paging, then 8 threads
    that create a new boto3 Session and client for every record and upload every record;
@@ -54,7 +54,8 @@ from _common import APP, CONTAINER, ENV, MODIFIED, QUIET_LOGGERS, ROOT, quiet, w
 
 from emulators.knack import generate_app
 from emulators.stack import Stack
-from lib import reports, store, sync
+from lib import reports, sync
+from lib.clients import s3 as store
 
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
 CEILING_BUCKET = "bench-ceiling"
@@ -290,7 +291,8 @@ import json, logging, os, sys, time, tracemalloc
 from pathlib import Path
 for name in ("botocore", "boto3", "urllib3", "lib"):
     logging.getLogger(name).setLevel(logging.ERROR)
-from lib import store, sync
+from lib import sync
+from lib.clients import s3 as store
 
 def peak_rss_mib():
     kib = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0])

@@ -115,7 +115,7 @@ def _check(phase: str, n: int, result: Any) -> dict[str, Any]:
     """What S3 and the snapshot hold after the sync, and what is wrong with it."""
     import pyarrow.parquet as pq
 
-    from lib import store
+    from lib.clients import s3 as store
 
     s3 = store.s3_client()
     bucket = os.environ["KNACK_SERVICES_BUCKET"]

@@ -67,7 +67,7 @@ from lib.airflow_pools import pool_name
 from lib.errors import ConfigError
 from lib.jobs import registry
 from lib.reports import report_key
-from lib.store import Store
+from lib.state import Store
 
 NOTEBOOKS_DIR = Path(
     os.environ.get("KNACK_NOTEBOOKS_DIR") or Path(__file__).resolve().parent.parent / "notebooks"

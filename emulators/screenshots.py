@@ -23,7 +23,8 @@ from pathlib import Path
 
 from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
 from emulators.stack import Stack
-from lib import reports, reports_index
+from lib import reports
+from lib.reports import index as reports_index
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # a sync that fails: the failed report's header, with its error stated once

@@ -1,26 +1,20 @@
-"""A container's Socrata dataset → a dated, verified CSV backup in S3, and back.
+"""A container's Socrata dataset → a dated, verified CSV backup in S3 (``backup_socrata``).
 
 ```
 s3://<bucket>/_backups/<app-name>-<env>/<container>/socrata-<resource-id>/<UTC stamp>.csv.gz
 ```
-**Backup** (``backup_socrata`` notebook): reads the dataset as Socrata's own CSV, page by
-page with ``$order=:id`` (stable paging), into a gzip file on local disk: memory holds one
-page, whatever the dataset's size (plus the set of ids that proves them unique). It is
-verified before anything goes to S3: the rows read equal ``$select=count(*)``, taken before
-and after the read, the ids are unique and not empty, and the dataset was not written
-meanwhile (its ``rowsUpdatedAt`` and columns unchanged). A dataset that changes during the
-read is read again (up to ``ATTEMPTS`` times), then the run fails and writes nothing. The
-verified file is uploaded whole (one object; S3 shows all of it or none), its size checked,
-and only then are backups beyond ``socrata.backup_keep`` deleted, oldest first; the new one
-is always kept.
+Reads the dataset as Socrata's own CSV, page by page with ``$order=:id`` (stable paging),
+into a gzip file on local disk: memory holds one page, whatever the dataset's size (plus the
+set of ids that proves them unique). It is verified before anything goes to S3: the rows
+read equal ``$select=count(*)``, taken before and after the read, the ids are unique and not
+empty, and the dataset was not written meanwhile (its ``rowsUpdatedAt`` and columns
+unchanged). A dataset that changes during the read is read again (up to ``ATTEMPTS``
+times), then the run fails and writes nothing. The verified file is uploaded whole (one
+object; S3 shows all of it or none), its size checked, and only then are backups beyond
+``socrata.backup_keep`` deleted, oldest first; the new one is always kept.
 
-**Restore** (``knack-nb restore-socrata``): makes the dataset equal to a backup (the newest
-by default) like a full publish: upsert every row, then delete the rows the backup does not
-hold with ``":deleted"`` rows; never a truncate, so a failure half-way loses nothing and a
-rerun completes it. Guarded like a full publish: it refuses to delete more than the
-container's ``mass_delete_threshold`` of the rows (or all of them) unless
-``allow_mass_delete``. Columns the dataset has and the backup does not are left as they are
-(an upsert changes only the columns it names): the report lists them.
+Putting a backup back is ``lib.restore`` (``restore`` and ``list_backups`` are importable
+from here too); where backups are and what both share, ``lib.backups``.
 """
 
 from __future__ import annotations
@@ -29,119 +23,34 @@ import csv
 import datetime as dt
 import gzip
 import io
-import json
 import logging
-import re
 import tempfile
 import time
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, ClassVar
+from typing import IO, Any
 
-import botocore.exceptions
-
-from lib import config
-from lib.clients.socrata import ROW_ID, Client, dataset_ids
-from lib.errors import KnackNbError
-from lib.jobs import context
-from lib.jobs.result import ContainerResult
+from lib.backups import (  # noqa: F401 - STAMP: the backups' names, shown here too
+    STAMP,
+    BackupError,
+    Result,
+    StoredBackup,
+    Target,
+    count_rows,
+)
+from lib.clients.s3 import Store
+from lib.clients.socrata import ROW_ID, Client
 from lib.progress import progress_bar
-from lib.store import Store, translate_s3_error
+from lib.restore import RestoreResult, _typed, list_backups, restore  # noqa: F401 - here too
 from lib.text import md
 
 logger = logging.getLogger(__name__)
 
-BACKUP_PREFIX = "_backups"
 PAGE_ROWS = 10_000  # rows per read: what the backup holds in memory at once
 ATTEMPTS = 3  # reads of the whole dataset when it changes during one
-STAMP = "%Y%m%dT%H%M%SZ"  # UTC, sorts by time: 20261202T060000Z.csv.gz
-_BACKUP_NAME = re.compile(r"^(\d{8}T\d{6}Z)\.csv\.gz$")
-CHECKBOX = {"true": True, "false": False}
-JSON_TYPES = {"location", "url"}  # the CSV holds these as JSON text
-GEO_TYPES = {"point", "multipoint"}  # the CSV holds these as WKT: POINT (lon lat)
-_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_WKT_PAIR = re.compile(rf"({_NUMBER})\s+({_NUMBER})")
-
-
-class BackupError(KnackNbError):
-    """A backup could not be made, verified or restored; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class StoredBackup:
-    """One backup object in S3."""
-
-    key: str
-    taken: dt.datetime  # the UTC stamp in its name: when its read started
-    size: int  # bytes, compressed
-
-    @property
-    def name(self) -> str:
-        return self.key.rsplit("/", 1)[-1]
 
 
 @dataclass(kw_only=True)
-class _Target:
-    """The dataset of one container and where its backups go."""
-
-    app_name: str
-    env: str
-    container: str
-    cfg: config.ContainerConfig
-    soc: config.SocrataConfig
-    store: Store
-
-    @property
-    def prefix(self) -> str:
-        return (
-            f"{BACKUP_PREFIX}/{self.store.prefix}/{self.container}/socrata-{self.soc.resource_id}/"
-        )
-
-    def key(self, taken: dt.datetime) -> str:
-        return f"{self.prefix}{taken.astimezone(dt.UTC).strftime(STAMP)}.csv.gz"
-
-    def backups(self) -> list[StoredBackup]:
-        """This dataset's backups, oldest first (other objects under the prefix ignored)."""
-        found = []
-        for obj in self.store.list_objects(self.prefix):
-            match = _BACKUP_NAME.match(obj["Key"][len(self.prefix) :])
-            if match:
-                taken = dt.datetime.strptime(match.group(1), STAMP).replace(tzinfo=dt.UTC)
-                found.append(StoredBackup(obj["Key"], taken, int(obj["Size"])))
-        return sorted(found, key=lambda b: b.key)
-
-
-def _target(app_name: str, container: str, env: str) -> _Target:
-    run = context.start("backup_socrata", app_name=app_name, env=env, container=container,
-                        needs=("socrata", "it publishes no dataset to back up"))
-    assert run.cfg is not None and run.cfg.socrata is not None  # start() checked it
-    return _Target(app_name=app_name, env=run.env, container=container, cfg=run.cfg,
-                   soc=run.cfg.socrata, store=run.store)
-
-
-@dataclass(kw_only=True)
-class _Result(ContainerResult):
-    """What every backup or restore reports: the dataset, and its requests, retries, time
-    and errors (``ContainerResult``) around the counts a subclass gives (``counts``)."""
-
-    resource_id: str
-
-    ERROR: ClassVar[type[KnackNbError]] = BackupError
-    KEPT: ClassVar[str | None] = None  # the errors say what to do
-
-    def counts(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def details(self) -> dict[str, Any]:
-        return {"resource_id": self.resource_id, **self.counts()}
-
-
-# --- backup ----------------------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class BackupResult(_Result):
+class BackupResult(Result):
     keep: int
     bucket: str = ""
     key: str | None = None  # the new backup, once written
@@ -229,7 +138,7 @@ def backup(
     ``now`` (UTC, for tests) stamps the backup; by default the time its read starts.
     """
     t0 = time.monotonic()
-    target = _target(app_name, container, env)
+    target = Target.of(app_name, container, env)
     result = BackupResult(
         app_name=app_name,
         env=target.env,
@@ -288,22 +197,7 @@ def _dataset_state(client: Client, resource_id: str) -> tuple[int, Any, list[str
     """The dataset's row count, ``rowsUpdatedAt`` and column names, as Socrata says now."""
     meta = client.call("reading the dataset's metadata", client.soda.get_metadata, resource_id)
     columns = [c.get("fieldName") for c in meta.get("columns", [])]
-    return _count(client, resource_id), meta.get("rowsUpdatedAt"), columns
-
-
-def _count(client: Client, resource_id: str) -> int:
-    """``$select=count(*)``: the dataset's rows, as Socrata counts them now."""
-    answer = client.call(
-        "counting the dataset's rows", client.soda.get, resource_id, select="count(*)"
-    )
-    try:
-        (count,) = answer[0].values()
-        return int(count)
-    except (IndexError, KeyError, TypeError, ValueError, AttributeError):
-        raise BackupError(
-            f"Socrata answered the row count of {resource_id} with {str(answer)[:200]!r}, "
-            "not one count; check SOCRATA_URL"
-        ) from None
+    return count_rows(client, resource_id), meta.get("rowsUpdatedAt"), columns
 
 
 def _read_dataset(
@@ -387,13 +281,7 @@ def _read_dataset(
 
 def _upload(store: Store, key: str, spool: IO[bytes], size: int) -> None:
     """Upload the verified file as one object and check that S3 holds all of it."""
-    try:
-        store.client.upload_fileobj(
-            spool, store.bucket, key, ExtraArgs={"ContentType": "application/gzip"}
-        )
-        stored = store.client.head_object(Bucket=store.bucket, Key=key)["ContentLength"]
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise translate_s3_error(e, f"cannot write {store.url(key)}") from None
+    stored = store.upload(key, spool, "application/gzip")
     if stored != size:
         raise BackupError(
             f"{store.url(key)} holds {stored} bytes where {size} were written: no backup was "
@@ -401,7 +289,7 @@ def _upload(store: Store, key: str, spool: IO[bytes], size: int) -> None:
         )
 
 
-def _apply_retention(target: _Target, result: BackupResult) -> None:
+def _apply_retention(target: Target, result: BackupResult) -> None:
     """Delete the backups beyond ``backup_keep``, oldest first; never the new one."""
     backups = target.backups()
     if result.key not in {b.key for b in backups}:
@@ -424,239 +312,3 @@ def _apply_retention(target: _Target, result: BackupResult) -> None:
             target.soc.backup_keep,
             len(result.deleted),
         )
-
-
-# --- restore ---------------------------------------------------------------------------
-
-
-@dataclass(kw_only=True)
-class RestoreResult(_Result):
-    backup: str  # the backup's S3 URL
-    dry_run: bool = False
-    rows: int = 0  # rows in the backup
-    existing: int = 0  # rows in the dataset before
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    to_delete: int = 0
-    dropped_columns: list[str] = field(default_factory=list)  # in the backup, not the dataset
-    # in the dataset, not the backup (added since): left as they are, empty on created rows
-    columns_not_in_backup: list[str] = field(default_factory=list)
-    final_count: int | None = None
-
-    def counts(self) -> dict[str, Any]:
-        return {
-            "backup": self.backup,
-            "dry_run": self.dry_run,
-            "rows_in_backup": self.rows,
-            "rows_before": self.existing,
-            "created": self.created,
-            "updated": self.updated,
-            "deleted": self.deleted,
-            "to_delete": self.to_delete,
-            "rows_after": self.final_count,
-            "dropped_columns": self.dropped_columns,
-            "columns_not_in_backup": self.columns_not_in_backup,
-        }
-
-
-def list_backups(*, app_name: str, container: str, env: str) -> list[StoredBackup]:
-    """The container's dataset's backups in S3, oldest first."""
-    return _target(app_name, container, env).backups()
-
-
-def restore(
-    *, app_name: str, container: str, env: str, backup: str | None = None, dry_run: bool = False
-) -> RestoreResult:
-    """Make the container's Socrata dataset equal to ``backup`` (a key, an ``s3://`` URL or a
-    backup's file name; default: the newest backup). ``dry_run``: check and count only."""
-    t0 = time.monotonic()
-    target = _target(app_name, container, env)
-    chosen = _choose(target, backup)
-    rid = target.soc.resource_id
-    result = RestoreResult(
-        app_name=app_name,
-        env=target.env,
-        container=container,
-        resource_id=rid,
-        backup=target.store.url(chosen.key),
-        dry_run=dry_run,
-    )
-    client = Client()
-    try:
-        meta = client.call("reading the dataset's columns", client.soda.get_metadata, rid)
-        types = {c["fieldName"]: c.get("dataTypeName", "text") for c in meta["columns"]}
-        header, backup_ids = _backup_ids(target, chosen)
-        result.rows = len(backup_ids)
-        result.dropped_columns = [name for name in header if name not in types]
-        if result.dropped_columns:
-            result.notes.append(
-                "columns of the backup that the dataset no longer has are left "
-                "out: " + ", ".join(result.dropped_columns)
-            )
-        # an upsert leaves the columns it does not name as they are (SODA's merge)
-        result.columns_not_in_backup = [name for name in types if name not in header]
-        if result.columns_not_in_backup:
-            result.notes.append(
-                "columns of the dataset that the backup does not have (added since it was "
-                "taken) are left as they are on the rows the dataset holds, and empty on the "
-                "rows the restore creates: " + ", ".join(result.columns_not_in_backup)
-            )
-        existing = dataset_ids(client, rid)
-        result.existing = len(existing)
-        gone = sorted(existing - backup_ids)
-        result.to_delete = len(gone)
-        if target.cfg.refuses_mass_delete(len(gone), len(existing), len(backup_ids)):
-            result.errors.append(
-                f"refusing to restore {chosen.name}: it would delete "
-                f"{'all ' if len(gone) == len(existing) else ''}{len(gone)} of the "
-                f"{len(existing)} rows of dataset {rid} (it holds {len(backup_ids)} rows), more "
-                f"than mass_delete_threshold ({target.cfg.mass_delete_threshold:.0%}) allows. "
-                "Nothing was changed. Pick another backup with --backup, or if this one is "
-                f"right, set `allow_mass_delete: true` under containers.{container} in "
-                f"{app_name}.yaml, rerun, and set it back"
-            )
-            return result
-        if dry_run:
-            return result
-        keep = [name for name in header if name in types]
-        chunk = target.soc.chunk_size
-        with progress_bar(f"restore {rid}", total=result.rows, unit="row") as bar:
-            batch: list[dict[str, Any]] = []
-            for row in _backup_rows(target, chosen):
-                batch.append({name: _typed(row.get(name, ""), types[name]) for name in keep})
-                if len(batch) == chunk:
-                    _write(client, rid, batch, result, "restoring rows")
-                    bar.update(len(batch))
-                    batch = []
-            if batch:
-                _write(client, rid, batch, result, "restoring rows")
-                bar.update(len(batch))
-        for start in range(0, len(gone), chunk):
-            batch = [{ROW_ID: i, ":deleted": True} for i in gone[start : start + chunk]]
-            _write(client, rid, batch, result, "deleting rows the backup does not hold")
-        result.final_count = _count(client, rid)
-        if result.final_count != result.rows:
-            result.errors.append(
-                f"after the restore dataset {rid} counts {result.final_count} rows, the backup "
-                f"{result.rows}: was it written meanwhile? Rerun the restore"
-            )
-    except _RowsRefused as e:
-        result.errors.append(str(e))
-    finally:
-        client.close()
-        result.requests, result.retries = client.requests, client.retries
-        result.seconds = time.monotonic() - t0
-    return result
-
-
-class _RowsRefused(Exception):
-    pass
-
-
-def _write(
-    client: Client, rid: str, batch: list[dict[str, Any]], result: RestoreResult, what: str
-) -> None:
-    answer = client.call(what, client.soda.upsert, rid, batch)
-    if int(answer.get("Errors", 0)):
-        raise _RowsRefused(
-            f"Socrata reported {answer['Errors']} errors {what} (rows {batch[0][ROW_ID]} to "
-            f"{batch[-1][ROW_ID]}); the rows before them are restored. Check the dataset's "
-            "columns against the backup, then rerun the restore"
-        )
-    result.created += int(answer.get("Rows Created", 0))
-    result.updated += int(answer.get("Rows Updated", 0))
-    result.deleted += int(answer.get("Rows Deleted", 0))
-
-
-def _choose(target: _Target, wanted: str | None) -> StoredBackup:
-    backups = target.backups()
-    if not backups:
-        raise BackupError(
-            f"no backup of dataset {target.soc.resource_id} under "
-            f"{target.store.url(target.prefix)}: run backup_socrata first"
-        )
-    if wanted is None:
-        return backups[-1]
-    key = wanted.removeprefix(f"s3://{target.store.bucket}/")
-    for b in backups:
-        if key in (b.key, b.name, b.name.removesuffix(".csv.gz")):
-            return b
-    raise BackupError(
-        f"no backup {wanted!r} of dataset {target.soc.resource_id}; the newest are: "
-        + ", ".join(b.name for b in backups[-5:])
-        + f" (under {target.store.url(target.prefix)})"
-    )
-
-
-def _open_backup(
-    target: _Target, chosen: StoredBackup, *, writing: bool = False
-) -> Iterator[list[str]]:
-    """The backup's CSV records (header first), streamed from S3. ``writing``: the restore
-    has started writing (what an unreadable backup's error says was done)."""
-    try:
-        body = target.store.client.get_object(Bucket=target.store.bucket, Key=chosen.key)["Body"]
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
-        raise translate_s3_error(e, f"cannot read {target.store.url(chosen.key)}") from None
-    with gzip.GzipFile(fileobj=body) as gz:
-        text = io.TextIOWrapper(gz, encoding="utf-8", newline="")
-        try:
-            yield from csv.reader(text)
-        # zlib.error: a stream corrupted mid-file (not an OSError, unlike a bad CRC or header)
-        except (OSError, EOFError, zlib.error, UnicodeDecodeError, csv.Error) as e:
-            done = (
-                "the rows before the damage are restored"
-                if writing
-                else "nothing was written to the dataset"
-            )
-            raise BackupError(
-                f"{target.store.url(chosen.key)} is not a readable gzip CSV ({e}); {done}: "
-                "pick another backup with --backup"
-            ) from None
-
-
-def _backup_ids(target: _Target, chosen: StoredBackup) -> tuple[list[str], set[str]]:
-    records = _open_backup(target, chosen)
-    header = next(records, None)
-    if not header or ROW_ID not in header:
-        raise BackupError(f"{target.store.url(chosen.key)} has no header with {ROW_ID!r}")
-    at = header.index(ROW_ID)
-    ids = set()
-    for row in records:
-        if len(row) != len(header) or not row[at] or row[at] in ids:
-            raise BackupError(
-                f"{target.store.url(chosen.key)} has a row that is not one of the dataset's "
-                f"(wrong length, no id or an id twice: {row[:1]}): pick another backup"
-            )
-        ids.add(row[at])
-    return header, ids
-
-
-def _backup_rows(target: _Target, chosen: StoredBackup) -> Iterator[dict[str, str]]:
-    records = _open_backup(target, chosen, writing=True)
-    header = next(records)
-    for row in records:
-        yield dict(zip(header, row, strict=True))
-
-
-def _typed(cell: str, data_type: str) -> Any:
-    """A CSV cell as the upsert value of a column of ``data_type``; an empty cell clears
-    the field (None). Points and multipoints in WKT (Socrata's CSV) become GeoJSON (what
-    every Socrata upsert takes); geometry, location and url cells holding JSON are parsed."""
-    if cell == "":
-        return None
-    if data_type == "checkbox":
-        return CHECKBOX.get(cell.lower())
-    if data_type in GEO_TYPES | JSON_TYPES and cell.startswith("{"):
-        try:
-            return json.loads(cell)
-        except ValueError:
-            return cell
-    if data_type in ("point", "multipoint"):
-        pairs = [[float(x) for x in pair] for pair in _WKT_PAIR.findall(cell)]
-        kind = cell.lstrip().split("(", 1)[0].strip().upper()
-        if kind == "POINT" and len(pairs) == 1:
-            return {"type": "Point", "coordinates": pairs[0]}
-        if kind == "MULTIPOINT" and pairs:
-            return {"type": "MultiPoint", "coordinates": pairs}
-    return cell

@@ -18,11 +18,12 @@ import sys
 import traceback
 from typing import TextIO
 
-from lib import airflow_api, airflow_pools, reports, reports_index
+from lib import airflow_api, airflow_pools, reports
 from lib.errors import KnackNbError, MissingParameterError
 from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
+from lib.reports import index as reports_index
 from lib.text import clean
 
 # how a notebook parameter is given on the command line

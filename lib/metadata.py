@@ -14,10 +14,10 @@ from typing import Any, ClassVar
 
 from lib import schema
 from lib.clients.knack import KnackClient
+from lib.clients.s3 import dumps_stable
 from lib.errors import CorruptObjectError
 from lib.jobs import context
 from lib.jobs.result import JobResult
-from lib.store import dumps_stable
 from lib.table import Note, Table
 from lib.text import md
 

@@ -24,7 +24,7 @@ except ImportError:  # Airflow 2
 from emulators.stack import Stack
 from lib import airflow_pools, cli, config, metadata
 from lib.errors import ConfigError
-from lib.store import Store
+from lib.state import Store
 from lib.sync import container as sync
 
 ROOT = Path(__file__).resolve().parent.parent

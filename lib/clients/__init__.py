@@ -1,5 +1,6 @@
-"""The clients: the only code that speaks to Knack, Socrata, ArcGIS and S3.
+"""The clients: the only code of the product that speaks to the services (HTTP, boto3).
 
-Each retries under one policy (``lib.clients.retry``) and counts its requests for the
-reports; the jobs above them (sync, publish, backup) know nothing of HTTP.
+knack, socrata and agol retry under one policy (``lib.clients.retry``) and count their
+requests for the reports; s3 is the one doorway to the bucket (records, snapshots, backups,
+reports, state). The jobs above them (sync, publish, backup) know nothing of HTTP or boto3.
 """

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import maps, snapshot
+from lib.clients.s3 import escape_surrogates
 from lib.explore.render import escape
 from lib.records import coordinates
-from lib.store import escape_surrogates
 
 LOCATION_TYPE = "address"  # the Knack field type that holds latitude/longitude
 LABEL_TYPES = ("short_text", "name")  # the first such column labels the map's points

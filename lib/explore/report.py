@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from lib import snapshot
+from lib.clients.s3 import escape_surrogates
 from lib.explore.columns import ColumnsTable, column_infos
 from lib.explore.points import PointMap, location_columns, point_map
 from lib.explore.timeline import TimeCounts, modified_counts
 from lib.jobs import context, registry
 from lib.jobs.result import ContainerResult
-from lib.store import escape_surrogates
 from lib.text import md, plain
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from lib import config, dates
 from lib.errors import ConfigError
-from lib.store import Store
+from lib.state import Store
 
 FULL, INCREMENTAL = "full", "incremental"
 Date = dt.datetime | str | None  # a parsed ``date``: an instant, None (full) or dates.AUTO

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lib import config, snapshot
+from lib.clients.s3 import Strays, escape_surrogates
 from lib.errors import KnackNbError
 from lib.jobs import context
 from lib.jobs.result import ContainerResult
 from lib.progress import progress_bar
 from lib.records import unresolved_collisions
-from lib.store import Strays, escape_surrogates
 from lib.table import Note, Table
 from lib.text import md
 

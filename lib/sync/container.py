@@ -16,12 +16,12 @@ from typing import Any
 from lib import config, schema
 from lib.clients import knack
 from lib.clients.knack import KnackClient
+from lib.clients.s3 import ForeignRecordError, Strays
 from lib.errors import ConfigError, KnackNbError, UnknownContainerError
 from lib.ids import RecordIndex
 from lib.jobs import context
 from lib.progress import progress_bar
 from lib.snapshot import SnapshotSync
-from lib.store import ForeignRecordError, Strays
 from lib.sync.deletions import Listed, delete_gone
 from lib.sync.pages import PageWriter, list_again, sample
 from lib.sync.result import ContainerSync, SyncRun

@@ -13,7 +13,7 @@ from lib.errors import KnackNbError
 from lib.jobs.context import Run
 from lib.jobs.result import ContainerResult
 from lib.snapshot import SnapshotSync
-from lib.store import Store
+from lib.state import Store
 from lib.table import Note, Table
 from lib.text import md
 

@@ -33,8 +33,8 @@ from signals_app import N
 from emulators.knack import generate_app
 from emulators.stack import agol_fields
 from lib import maps, reports, sync
+from lib.clients.s3 import Store
 from lib.metadata import upload_metadata
-from lib.store import Store
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
 NETGUARD = Path(__file__).resolve().parents[1] / "netguard"

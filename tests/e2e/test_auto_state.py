@@ -14,7 +14,7 @@ from inprocess import run as run_in_process
 from lib import reports, sync
 from lib.metadata import upload_metadata
 from lib.publish import run as publish_run
-from lib.store import Store
+from lib.state import Store
 
 SYNC = "knack_container_to_s3"
 

@@ -22,8 +22,8 @@ from inprocess import run as run_in_process
 
 from emulators.knack import generate_app
 from lib import reports, snapshot, sync
+from lib.clients.s3 import Store
 from lib.metadata import upload_metadata
-from lib.store import Store
 
 N = 12
 DATASET = "clsh-sgnl"

@@ -21,7 +21,8 @@ import requests
 from inprocess import run as run_in_process
 from signals_app import N, Signals
 
-from lib import stale_marks, sync
+from lib import sync
+from lib.state import stale_marks
 
 
 def test_503_every_third_request_and_429_bursts_still_complete(signals):

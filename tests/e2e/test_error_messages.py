@@ -8,7 +8,7 @@ import pytest
 
 from lib import dates
 from lib.errors import ConfigError, StoreError
-from lib.store import Store
+from lib.state import Store
 
 # --- dates -----------------------------------------------------------------------------
 

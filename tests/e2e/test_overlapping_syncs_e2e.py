@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterator
 import pyarrow.parquet as pq
 import pytest
 
-from lib import reports, snapshot, stale_marks, sync
+from lib import reports, sync
+from lib.clients.s3 import Store, dumps_stable
 from lib.metadata import upload_metadata
-from lib.store import Store, dumps_stable
+from lib.snapshot import io as snapshot  # upload, read_frame, is_stale
+from lib.state import stale_marks
 
 PREFIX = "signals-dev/object_1/"
 MARKS = "_state/signals-dev/object_1/snapshot"  # the legacy mark and every run's

@@ -16,7 +16,7 @@ import pytest
 from test_reports_index import Runs, runs  # noqa: F401 - the module's real runs
 
 from lib import cli
-from lib import reports_index as ri
+from lib import reports as ri
 
 KNACK_NB = Path(sys.executable).with_name("knack-nb")
 WROTE = re.compile(r"^wrote (?P<path>.+\.html) \(also (?P<url>s3://\S+\.html)\)$")

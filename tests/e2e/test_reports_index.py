@@ -22,7 +22,7 @@ import pytest
 from emulators.knack import Faults, load_fixture_app
 from emulators.stack import Stack
 from lib import reports
-from lib import reports_index as ri
+from lib import reports as ri
 from lib.errors import ConfigError, StoreError
 
 BAD_DATE_ERROR = "ConfigError: date 'not-a-date' does not parse"

@@ -23,8 +23,8 @@ from inprocess import run as run_in_process
 
 from emulators.stack import DEMO_DATASET
 from lib import reports, sync
+from lib.clients.s3 import Strays, dumps_stable
 from lib.metadata import upload_metadata
-from lib.store import Strays, dumps_stable
 
 APP_ID = "5d79512148c4af00106d1507"
 PREFIX = "demo-dev/object_3/"

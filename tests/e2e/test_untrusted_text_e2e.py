@@ -88,7 +88,7 @@ def rendered(result: reports.RunResult, out: Path, capsys, caplog) -> str:
     """The offline page of ``result``'s report, as ``knack-nb reports --html`` writes it;
     the report itself has nothing for the page's own clean-up (lib/offline.py) to remove."""
     capsys.readouterr()
-    caplog.set_level(logging.WARNING, logger="lib.reports_index")
+    caplog.set_level(logging.WARNING, logger="lib.reports.index")
     assert cli.main(["reports", "--html", result.report, "--out", str(out)]) == 0
     assert "left out" not in caplog.text, caplog.text
     (line,) = capsys.readouterr().out.strip().splitlines()

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from emulators.knack import KnackEmulator, generate_app
-from lib import dates, store
+from lib import dates
+from lib.clients import s3 as store
 from lib.clients.knack import (
     PAGE_LOOKAHEAD,
     KnackClient,

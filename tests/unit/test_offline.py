@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from lib.offline import offline
+from lib.reports.offline import offline
 
 PAGE = """<html><head><base href="http://evil.example/">
 <meta http-equiv="Refresh" content="0;url=http://evil.example/">

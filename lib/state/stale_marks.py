@@ -49,8 +49,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from lib.clients.s3 import STATE_PREFIX, Store
 from lib.errors import CorruptObjectError, StoreError
-from lib.store import STATE_PREFIX, Store
 
 logger = logging.getLogger(__name__)
 

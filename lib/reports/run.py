@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from lib import config
+from lib.clients.s3 import S3_ERRORS
 from lib.errors import KnackNbError, MissingParameterError
 from lib.notebook import SCRAP_MIMETYPE
 from lib.redact import redact
@@ -27,7 +26,7 @@ from lib.text import clean
 
 logger = logging.getLogger(__name__)
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 REPORTS_PREFIX = "reports"
 LOCAL_REPORTS_DIR = Path("reports")  # fallback when S3 cannot take the report
 # parameters a run must give when the notebook has them: their defaults are the demo's
@@ -110,7 +109,7 @@ def run_notebook(
         nb = _execute(path, output, parameters, log_output)
     except PapermillExecutionError as e:
         return _failed(path.stem, output, e)
-    except (BotoCoreError, ClientError) as e:  # S3 refused the report
+    except S3_ERRORS as e:  # S3 refused the report (papermill writes it)
         if not output.startswith("s3://"):
             raise
         local = LOCAL_REPORTS_DIR / key.removeprefix(f"{REPORTS_PREFIX}/")

@@ -29,29 +29,24 @@ from lib.clients.agol import Layer
 from lib.errors import ConfigError
 from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
-from lib.publish import register, values
+from lib.publish import register
 from lib.publish import run as publish_run
+from lib.publish.agol_values import DATE, geometry
+from lib.publish.agol_values import label as label_of
+from lib.publish.agol_values import value as _value
 from lib.publish.run import PublishResult, mass_delete_refusal, sample_table, table
-from lib.publish.values import ValueCheck, is_empty, shown
+from lib.publish.values import ValueCheck, shown
 from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
 
 logger = logging.getLogger(__name__)
 
 JOB = "knack_container_to_agol"
-WKID = 4326  # WGS 84: Knack stores latitude/longitude
 SAMPLE_ROWS = 5
 LISTED = 50  # ids listed in a message
 SHOWN_VALUES = 5  # repeated matching values a message lists (with SHOWN_IDS ids each)
 SHOWN_IDS = 3
-DATE = "esriFieldTypeDate"
-INTEGER = {  # the range of each integer type (BigInteger: what JSON holds exactly)
-    "esriFieldTypeSmallInteger": (-(2**15), 2**15 - 1),
-    "esriFieldTypeInteger": (-(2**31), 2**31 - 1),
-    "esriFieldTypeBigInteger": (-(2**53), 2**53),
-}
-REAL = {"esriFieldTypeDouble", "esriFieldTypeSingle"}
-LABEL_TYPES = ("short_text", "name")  # the first such field labels the map's points
+
 
 
 @dataclass(kw_only=True)
@@ -297,53 +292,11 @@ def _feature(f: Formatted, layer: Layer, match: str, tz: dt.tzinfo, result: Agol
         if not points:
             result.skipped[f.id] = f"no coordinates in {f.labels.get(f.location_name)!r}"
             return None
-        feature["geometry"] = _geometry(points, as_list=isinstance(f.location, list),
+        feature["geometry"] = geometry(points, as_list=isinstance(f.location, list),
                                         layer_type=layer.geometry_type)
-        label = _label(f)
+        label = label_of(f)
         result.points.extend(Point(lon, lat, f.id, label) for lon, lat in points)
     return feature
-
-
-def _label(f: Formatted) -> str:
-    """A map popup's label: the record's value of the first text field (``LABEL_TYPES``),
-    "" when it has none."""
-    name = next((n for n, t in f.types.items() if t in LABEL_TYPES), None)
-    value = f.values.get(name) if name is not None else None
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _geometry(points: list[tuple[float, float]], *, as_list: bool,
-              layer_type: str) -> dict[str, Any]:
-    """A point, or a multipoint when the value is a list (or the layer holds multipoints)."""
-    reference = {"wkid": WKID}
-    if layer_type == "esriGeometryMultipoint" or (as_list and len(points) > 1):
-        return {"points": [[lon, lat] for lon, lat in points], "spatialReference": reference}
-    lon, lat = points[0]
-    return {"x": lon, "y": lat, "spatialReference": reference}
-
-
-def _value(value: Any, field_type: str, tz: dt.tzinfo) -> Any:
-    """``value`` as a field of ``field_type`` takes it (empty: null); Refused when it cannot
-    take it (a fraction for an integer field is refused, never truncated)."""
-    if value is None or value == "":
-        return None
-    if field_type == DATE:
-        return None if is_empty(value) else _epoch_ms(value, tz)
-    if field_type in INTEGER:
-        return None if is_empty(value) else values.whole_number(value, *INTEGER[field_type])
-    if field_type in REAL:
-        return None if is_empty(value) else float(values.number(value))
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return value if isinstance(value, str) else str(value)
-
-
-def _epoch_ms(value: Any, tz: dt.tzinfo) -> int:
-    """An ISO time (knackpy's, with the app's offset) as UTC epoch milliseconds."""
-    parsed = values.instant(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tz)  # a wall time in the app's timezone
-    return int(parsed.timestamp() * 1000)
 
 
 Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)

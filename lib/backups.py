@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from lib import config
 from lib.clients.s3 import Store
 from lib.clients.socrata import Client
-from lib.errors import ConfigError, KnackNbError
+from lib.errors import KnackNbError
+from lib.jobs import context
+from lib.jobs.result import ContainerResult
 
 BACKUP_PREFIX = "_backups"
 STAMP = "%Y%m%dT%H%M%SZ"  # UTC, sorts by time: 20261202T060000Z.csv.gz
@@ -73,64 +75,30 @@ class Target:
         return sorted(found, key=lambda b: b.key)
 
     @classmethod
-    def of(cls, app_name: str, container: str, env: str) -> Target:
+    def of(cls, app_name: str, container: str, env: str, *, job: str = "backup_socrata") -> Target:
         """The dataset of ``container`` (its ``socrata:`` settings) and the app-env's store."""
-        env = config.check_env(env)
-        app = config.load_app(app_name)
-        cfg = app.container(container)
-        if cfg.socrata is None:
-            raise ConfigError(
-                f"{container} has no `socrata:` settings in {app_name}.yaml: it publishes no "
-                "dataset to back up"
-            )
-        return cls(
-            app_name=app_name,
-            env=env,
-            container=container,
-            cfg=cfg,
-            soc=cfg.socrata,
-            store=Store(app_name=app_name, env=env),
-        )
+        run = context.start(job, app_name=app_name, env=env, container=container,
+                            needs=("socrata", "it publishes no dataset to back up"))
+        assert run.cfg is not None and run.cfg.socrata is not None  # start() checked it
+        return cls(app_name=app_name, env=run.env, container=container, cfg=run.cfg,
+                   soc=run.cfg.socrata, store=run.store)
 
 
 @dataclass(kw_only=True)
-class Result:
+class Result(ContainerResult):
     """What every backup or restore reports: the dataset, and its requests, retries, time
-    and errors around the counts a subclass gives (``counts``)."""
+    and errors (``ContainerResult``) around the counts a subclass gives (``counts``)."""
 
-    app_name: str
-    env: str
-    container: str
     resource_id: str
-    errors: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    requests: int = 0
-    retries: int = 0
-    seconds: float = 0.0
 
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+    ERROR: ClassVar[type[KnackNbError]] = BackupError
+    KEPT: ClassVar[str | None] = None  # the errors say what to do
 
     def counts(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "app_name": self.app_name,
-            "env": self.env,
-            "container": self.container,
-            "resource_id": self.resource_id,
-            **self.counts(),
-            "errors": len(self.errors),
-            "requests": self.requests,
-            "retries": self.retries,
-            "seconds": round(self.seconds, 2),
-        }
-
-    def raise_for_errors(self) -> None:
-        if self.errors:
-            raise BackupError(" | ".join(self.errors))
+    def details(self) -> dict[str, Any]:
+        return {"resource_id": self.resource_id, **self.counts()}
 
 
 def count_rows(client: Client, resource_id: str) -> int:

@@ -66,7 +66,7 @@ class RestoreResult(Result):
 
 def list_backups(*, app_name: str, container: str, env: str) -> list[StoredBackup]:
     """The container's dataset's backups in S3, oldest first."""
-    return Target.of(app_name, container, env).backups()
+    return Target.of(app_name, container, env, job="restore_socrata").backups()
 
 
 def restore(
@@ -75,7 +75,7 @@ def restore(
     """Make the container's Socrata dataset equal to ``backup`` (a key, an ``s3://`` URL or a
     backup's file name; default: the newest backup). ``dry_run``: check and count only."""
     t0 = time.monotonic()
-    target = Target.of(app_name, container, env)
+    target = Target.of(app_name, container, env, job="restore_socrata")
     chosen = _choose(target, backup)
     rid = target.soc.resource_id
     result = RestoreResult(

@@ -17,7 +17,14 @@ from typing import Any
 import requests
 
 from lib import config
-from lib.clients.retry import GaveUp, RequestStats, RetryPolicy, Transient, retryable_status
+from lib.clients.retry import (
+    Counted,
+    GaveUp,
+    RequestStats,
+    RetryPolicy,
+    Transient,
+    retryable_status,
+)
 from lib.errors import ArcGISError, ConfigError, KnackNbError
 
 TIMEOUT = 120  # seconds per request
@@ -33,7 +40,7 @@ _TRANSIENT = re.compile(
 _STATUS = re.compile(r"Error Code: (\d{3})|too many (\d{3}) error responses", re.I)
 
 
-class Layer:
+class Layer(Counted):
     """One feature layer or table of an item: logged in with ``AGOL_USERNAME`` and
     ``AGOL_PASSWORD`` at ``AGOL_URL``; its name, geometry type and fields; counts of the
     requests made (``requests``, ``retries``)."""
@@ -72,14 +79,6 @@ class Layer:
         }
         # field names are case-insensitive in ArcGIS: "Signal_ID" takes signal_id
         self.names = {name.lower(): name for name in self.fields}
-
-    @property
-    def requests(self) -> int:
-        return self.stats.requests
-
-    @property
-    def retries(self) -> int:
-        return self.stats.retries
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any,
              before_retry: Callable[[], None] | None = None, **kwargs: Any) -> Any:

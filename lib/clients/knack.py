@@ -27,7 +27,14 @@ from lib.clients.knack_pages import (
     holes_in,
     in_order,
 )
-from lib.clients.retry import GaveUp, RequestStats, RetryPolicy, Transient, retryable_status
+from lib.clients.retry import (
+    Counted,
+    GaveUp,
+    RequestStats,
+    RetryPolicy,
+    Transient,
+    retryable_status,
+)
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 from lib.ids import IdSet
 from lib.redact import redact
@@ -62,7 +69,7 @@ class RateLimiter:
             time.sleep(start - now)
 
 
-class KnackClient:
+class KnackClient(Counted):
     """A small client for one Knack app.
 
     ``api_url`` and ``api_key`` default to ``KNACK_API_URL`` and ``KNACK_API_KEY``.

@@ -80,6 +80,21 @@ class RequestStats:
             self.by_status[status] = self.by_status.get(status, 0) + 1
 
 
+class Counted:
+    """A client whose calls its retry policy counts in ``stats``: ``requests`` (attempts made)
+    and ``retries``, the figures the reports show."""
+
+    stats: RequestStats
+
+    @property
+    def requests(self) -> int:
+        return self.stats.requests
+
+    @property
+    def retries(self) -> int:
+        return self.stats.retries
+
+
 def server_delay(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds the server asked to wait, if it did: ``Retry-After`` (seconds or an HTTP
     date), else ``X-RateLimit-Reset`` (an epoch time or seconds); ``now``: POSIX seconds."""

@@ -15,7 +15,14 @@ import requests
 from sodapy import Socrata
 
 from lib import config
-from lib.clients.retry import GaveUp, RequestStats, RetryPolicy, Transient, retryable_status
+from lib.clients.retry import (
+    Counted,
+    GaveUp,
+    RequestStats,
+    RetryPolicy,
+    Transient,
+    retryable_status,
+)
 from lib.errors import SocrataError
 
 TIMEOUT = 120  # seconds; sodapy's default of 10 is too short for 1,000-row upserts
@@ -24,7 +31,7 @@ ROW_ID = "id"  # the dataset's column that holds the Knack record id
 READ_PAGE = 50_000  # rows per page when reading the dataset's ids
 
 
-class Client:
+class Client(Counted):
     """sodapy (``soda``) with the retry policy and counts (``requests``, ``retries``)."""
 
     def __init__(self, *, retry: RetryPolicy | None = None) -> None:
@@ -42,14 +49,6 @@ class Client:
         )
         self.retry = retry or RetryPolicy(attempts=ATTEMPTS)
         self.stats = RequestStats()
-
-    @property
-    def requests(self) -> int:
-        return self.stats.requests
-
-    @property
-    def retries(self) -> int:
-        return self.stats.retries
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` (a ``soda`` method) under the retry policy; ``what``

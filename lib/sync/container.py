@@ -67,7 +67,7 @@ def sync_container(
         if snap is not None:
             snap.discard()
         client.close()
-        result.requests, result.retries = client.stats.requests, client.stats.retries
+        result.requests, result.retries = client.requests, client.retries
         result.seconds = run.elapsed()
     logger.info(
         "%s %s: fetched %d, written %d, unchanged %d, deleted %d, failed %d",

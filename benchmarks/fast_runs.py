@@ -63,7 +63,7 @@ from emulators.knack import generate_app
 from emulators.s3_faults import S3FaultProxy
 from emulators.stack import Stack
 from lib import sync
-from lib.clients import s3 as store
+from lib.clients import s3_records
 from lib.metadata import upload_metadata
 from lib.reports import read_summary
 
@@ -442,7 +442,7 @@ def run_incremental(stack: Stack, dev: PyEnv, n: int, seed: int, workdir: Path,
     served = {r["id"]: r for r in stack.knack.records(app_id, CONTAINER)}
     for record in changed:
         body = s3.get_object(Bucket=stack.bucket, Key=f"{prefix}{record['id']}.json")["Body"]
-        assert body.read() == store.dumps_stable(served[record["id"]]), f"{record['id']} stale"
+        assert body.read() == s3_records.dumps_stable(served[record["id"]]), f"{record['id']} stale"
     assert count_keys(s3, stack.bucket, prefix) == n
     return Figure(f"incremental, {CHANGED} changed of {n:,}", got,
                   f"fetched {summary['fetched']}, written {summary['written']}; first load in "

@@ -50,7 +50,8 @@ from emulators.knack import Faults, generate_app
 from emulators.s3_faults import S3FaultProxy, S3Faults
 from emulators.stack import Stack, agol_fields, socrata_columns
 from lib import sync
-from lib.clients.s3 import RECORD_NAME, Store, dumps_stable, md5_hex
+from lib.clients.app_store import AppStore
+from lib.clients.s3_records import RECORD_NAME, dumps_stable, md5_hex
 from lib.errors import KnackNbError
 from lib.metadata import upload_metadata
 from lib.publish import get_publisher
@@ -226,7 +227,7 @@ def overlapping_syncs(m: Matrix) -> tuple[bool, str, int]:
     scheduled: list[tuple[bool, str, int]] = []
     notes: list[str] = []
 
-    def upload(store: Store, container: str, path: str) -> str:
+    def upload(store: AppStore, container: str, path: str) -> str:
         if threading.current_thread().name == "scheduled-sync":
             arrived.set()
             release.wait(600)
@@ -260,7 +261,7 @@ def add_strays(m: Matrix) -> dict[str, str]:
     """Objects that are not records in the container's prefix: name -> what it is. Also a
     record object holding another record's JSON (a full sync deletes it once Knack
     confirms there is no record of its id)."""
-    store, s3 = Store(app_name=APP, env=ENV), m.stack.s3()
+    store, s3 = AppStore(app_name=APP, env=ENV), m.stack.s3()
     ids = sorted(m.s3_records())
     copied = store.get_json(f"{PREFIX}{ids[0]}.json")
     stale = dict(copied, field_2=STALE_RECORD, field_2_raw=STALE_RECORD)
@@ -292,7 +293,7 @@ def sync_cases(m: Matrix, only: list[str]) -> list[Outcome]:
     strays: dict[str, str] = {}
 
     def wipe_s3() -> None:  # a first load, so that an S3 outage hits many writes
-        store = Store(app_name=APP, env=ENV)
+        store = AppStore(app_name=APP, env=ENV)
         store.delete_records(CONTAINER, list(m.s3_records()))
         store.delete_keys([f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet"])  # none yet either
 
@@ -365,7 +366,7 @@ def report(out: list[Outcome], o: Outcome) -> None:
 
 
 def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, str, bool]]:
-    stack, store = m.stack, Store(app_name=APP, env=ENV)
+    stack, store = m.stack, AppStore(app_name=APP, env=ENV)
     base = (f"    socrata:\n      resource_id: {DATASET}\n      location_field: {LOCATION}\n"
             f"    agol:\n      service_id: {SERVICE}\n      location_field: {LOCATION}\n")
 

@@ -84,6 +84,8 @@ from emulators.knack import generate_app
 from emulators.stack import Stack, socrata_columns
 from lib import snapshot
 from lib.clients import s3 as store
+from lib.clients import s3_records
+from lib.clients.app_store import AppStore
 from lib.publish import get_publisher
 from lib.publish.values import ValueCheck
 from lib.records import format_records
@@ -131,7 +133,7 @@ def timed(fn: Any) -> tuple[Any, float]:
 
 
 SPLITS = [
-    (store.Store, "read_records", "S3 read"),
+    (AppStore, "read_records", "S3 read"),
     (snapshot, "read_stored", "S3 read"),  # a full run's read (it never calls the above)
     (socrata_publisher, "format_records", "format"),
     (socrata_publisher, "_upsert", "upserts"),
@@ -139,9 +141,9 @@ SPLITS = [
 ]
 # the snapshot phase's: inside read_stored too (its rest is the MD5 check, json.loads, sort)
 READ_SPLITS = [
-    (store.Store, "read_records", "S3 read (since)"),
+    (AppStore, "read_records", "S3 read (since)"),
     (snapshot, "read_stored", "read_stored"),
-    (store.Store, "list_records", "listing"),
+    (AppStore, "list_records", "listing"),
     (snapshot_stored, "read_table", "snapshot GET+Parquet"),  # as read_stored calls them
     (snapshot_stored, "read_bodies", "GETs one by one"),
     (socrata_publisher, "format_records", "format"),
@@ -205,7 +207,7 @@ def splits_note(splits: dict[str, float]) -> str:
 def seed_s3(app_id: str, metadata: dict, records: list[dict]) -> None:
     """The app's metadata and the N records in S3, as upload_metadata and the sync leave
     them."""
-    target = store.Store(app_name=APP, env=ENV)
+    target = AppStore(app_name=APP, env=ENV)
     target.put_json(target.metadata_key(app_id), metadata)
     result = target.put_records(CONTAINER, records, known_etags={})
     assert not result.failed and len(result.written) == len(records), result.failed
@@ -372,7 +374,7 @@ def rewrite_records(records: list[dict], count: int = CHANGED
     for i in range(count):
         note = f"<p>benchmark change {i} at {since.isoformat()}</p>"
         changed.append({**records[i * step], NOTES: note, f"{NOTES}_raw": note})
-    result = store.Store(app_name=APP, env=ENV).put_records(CONTAINER, changed)
+    result = AppStore(app_name=APP, env=ENV).put_records(CONTAINER, changed)
     assert len(result.written) == count, (len(result.written), result.failed)
     return since, changed
 
@@ -414,7 +416,7 @@ def build_snapshot(app: dict, records: list[dict]) -> float:
     """The container's snapshot in S3, built by lib.snapshot's own Builder from the
     records as stored (what a successful full sync writes); returns the seconds it took."""
     t0 = time.perf_counter()
-    target = store.Store(app_name=APP, env=ENV)
+    target = AppStore(app_name=APP, env=ENV)
     builder = snapshot.Builder(snapshot.Spec.from_metadata(app, CONTAINER), app)
     try:
         for start in range(0, len(records), snapshot.ROW_GROUP_ROWS):
@@ -427,7 +429,7 @@ def build_snapshot(app: dict, records: list[dict]) -> float:
 
 
 def snapshot_object_key() -> str:
-    return snapshot.snapshot_key(store.Store(app_name=APP, env=ENV), CONTAINER)
+    return snapshot.snapshot_key(AppStore(app_name=APP, env=ENV), CONTAINER)
 
 
 def hide_snapshot(stack: Stack) -> bytes:
@@ -524,13 +526,13 @@ def run_papermill_full(stack: Stack, columns: list[dict], n: int, label: str
 def read_costs(stack: Stack) -> str:
     """The CPU of read_stored's own loop over the snapshot, measured apart: MD5 of every
     record's text, then json.loads of every one (what the rest of read_stored is)."""
-    table = snapshot.read_table(store.Store(app_name=APP, env=ENV), CONTAINER,
+    table = snapshot.read_table(AppStore(app_name=APP, env=ENV), CONTAINER,
                                 columns=["id", "record"])
     t0 = time.perf_counter()
     texts = table.column("record").to_pylist()
     t1 = time.perf_counter()
     for text in texts:
-        store.md5_hex(text.encode())
+        s3_records.md5_hex(text.encode())
     t2 = time.perf_counter()
     for text in texts:
         json.loads(text)

@@ -56,6 +56,7 @@ from emulators.knack import generate_app
 from emulators.stack import Stack
 from lib import reports, sync
 from lib.clients import s3 as store
+from lib.clients import s3_records
 
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
 CEILING_BUCKET = "bench-ceiling"
@@ -161,7 +162,7 @@ def check_first_load(result: sync.ContainerSync, s3: Any, bucket: str,
     assert stored == n, f"S3 holds {stored} records after the first load, not {n}"
     for probe in (records[0], records[n // 2], records[-1]):
         body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}{probe['id']}.json")["Body"]
-        assert body.read() == store.dumps_stable(probe), f"{probe['id']} differs in S3"
+        assert body.read() == s3_records.dumps_stable(probe), f"{probe['id']} differs in S3"
 
 
 def check_rerun(result: sync.ContainerSync, n: int) -> None:
@@ -174,7 +175,7 @@ def check_rerun(result: sync.ContainerSync, n: int) -> None:
 
 
 def run_ceiling(records: list[dict], label: str) -> Row:
-    bodies = [(f"{label}/{CONTAINER}/{r['id']}.json", store.dumps_stable(r)) for r in records]
+    bodies = [(f"{label}/{CONTAINER}/{r['id']}.json", s3_records.dumps_stable(r)) for r in records]
     client = store.s3_client()
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=CEILING_BUCKET)
@@ -270,7 +271,7 @@ def run_incremental(stack: Stack, app_id: str, records: list[dict],
     served = {r["id"]: r for r in stack.knack.records(app_id, CONTAINER)}
     for record in changed:
         body = s3.get_object(Bucket=stack.bucket, Key=f"{PREFIX}{record['id']}.json")["Body"]
-        assert body.read() == store.dumps_stable(served[record["id"]]), f"{record['id']} stale"
+        assert body.read() == s3_records.dumps_stable(served[record["id"]]), f"{record['id']} stale"
     assert count_keys(s3, stack.bucket, PREFIX) == len(records)
     return Row(
         "project (c) incremental, papermill", summary["fetched"], seconds,
@@ -293,6 +294,7 @@ for name in ("botocore", "boto3", "urllib3", "lib"):
     logging.getLogger(name).setLevel(logging.ERROR)
 from lib import sync
 from lib.clients import s3 as store
+from lib.clients import s3_records
 
 def peak_rss_mib():
     kib = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0])

@@ -67,7 +67,7 @@ from lib.airflow_pools import pool_name
 from lib.errors import ConfigError
 from lib.jobs import registry
 from lib.reports import report_key
-from lib.state import Store
+from lib.state import RunStore
 
 NOTEBOOKS_DIR = Path(
     os.environ.get("KNACK_NOTEBOOKS_DIR") or Path(__file__).resolve().parent.parent / "notebooks"
@@ -173,7 +173,7 @@ class UploadMetadataOperator(PapermillOperator):
     def execute(self, context: Any) -> Any:
         app_name, env = self.parameters["app_name"], self.parameters["env"]
         app_id = config.load_app(app_name).app_id_for(env)
-        store = Store(app_name=app_name, env=env)
+        store = RunStore(app_name=app_name, env=env)
         tick = schedule_tick(context["dag_run"])
         fetched = store.metadata_fetched(app_id)
         if fetched is not None and fetched >= tick:

@@ -37,7 +37,7 @@ from lib.backups import (  # noqa: F401 - STAMP: the backups' names, shown here 
     Target,
     count_rows,
 )
-from lib.clients.s3 import Store
+from lib.clients.app_store import AppStore
 from lib.clients.socrata import ROW_ID, Client
 from lib.progress import progress_bar
 from lib.restore import RestoreResult, _typed, list_backups, restore  # noqa: F401 - here too
@@ -279,7 +279,7 @@ def _read_dataset(
     return None
 
 
-def _upload(store: Store, key: str, spool: IO[bytes], size: int) -> None:
+def _upload(store: AppStore, key: str, spool: IO[bytes], size: int) -> None:
     """Upload the verified file as one object and check that S3 holds all of it."""
     stored = store.upload(key, spool, "application/gzip")
     if stored != size:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lib import config
-from lib.clients.s3 import Store
+from lib.clients.app_store import AppStore
 from lib.clients.socrata import Client
 from lib.errors import KnackNbError
 from lib.jobs import context
@@ -53,7 +53,7 @@ class Target:
     container: str
     cfg: config.ContainerConfig
     soc: config.SocrataConfig
-    store: Store
+    store: AppStore
 
     @property
     def prefix(self) -> str:

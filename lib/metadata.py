@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from lib import schema
 from lib.clients.knack import KnackClient
-from lib.clients.s3 import dumps_stable
+from lib.clients.s3_records import dumps_stable
 from lib.errors import CorruptObjectError
 from lib.jobs import context
 from lib.jobs.result import JobResult

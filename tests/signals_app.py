@@ -10,7 +10,7 @@ from inprocess import run as run_in_process
 
 from emulators.knack import generate_app
 from lib import reports
-from lib.clients.s3 import dumps_stable
+from lib.clients.s3_records import dumps_stable
 
 CENTRAL = ZoneInfo("America/Chicago")
 # moto's server takes about 100 PUTs a second here (a CPU's): keep it small. 50 records are

@@ -24,7 +24,7 @@ except ImportError:  # Airflow 2
 from emulators.stack import Stack
 from lib import airflow_pools, cli, config, metadata
 from lib.errors import ConfigError
-from lib.state import Store
+from lib.state import RunStore
 from lib.sync import container as sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def test_upload_metadata_runs_its_notebook_once_per_tick(s3, monkeypatch):
     assert bag.import_errors == {}
     task = bag.dags["knack_tick-app_object_1"].get_task("upload_metadata")
     other = bag.dags["knack_tick-app_view_2"].get_task("upload_metadata")
-    store = Store(app_name="tick-app", env="dev")
+    store = RunStore(app_name="tick-app", env="dev")
     notebooks = []
 
     def notebook(self, context):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import maps, snapshot
-from lib.clients.s3 import escape_surrogates
+from lib.clients.s3_records import escape_surrogates
 from lib.explore.render import escape
 from lib.records import coordinates
 

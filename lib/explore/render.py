@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from lib.clients.s3 import escape_surrogates
+from lib.clients.s3_records import escape_surrogates
 
 BAR_COLOR = "#8fb5de"  # the colour of lib.table's bars
 

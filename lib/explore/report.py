@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lib import snapshot
-from lib.clients.s3 import escape_surrogates
+from lib.clients.s3_records import escape_surrogates
 from lib.explore.columns import ColumnsTable, column_infos
 from lib.explore.points import PointMap, location_columns, point_map
 from lib.explore.timeline import TimeCounts, modified_counts

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from lib import config, dates
 from lib.errors import ConfigError
-from lib.state import Store
+from lib.state import RunStore
 
 FULL, INCREMENTAL = "full", "incremental"
 Date = dt.datetime | str | None  # a parsed ``date``: an instant, None (full) or dates.AUTO
@@ -49,7 +49,7 @@ class Run:
     job: str
     app: config.AppConfig
     env: str
-    store: Store
+    store: RunStore
     container: str | None = None
     cfg: config.ContainerConfig | None = None  # the container's settings
     app_id: str | None = None  # asked for by ``start(app_id=True)``
@@ -102,7 +102,7 @@ class Run:
         self.since = None
 
     def record_success(self, **info: Any) -> None:
-        """Advance the ``date="auto"`` state of this job (by the Store's rule: not when the
+        """Advance the ``date="auto"`` state of this job (by the RunStore's rule: not when the
         run's date is later than the state's point, then a note says so): call only when
         the run succeeded."""
         note = self.store.record_success(self.job, self.container or "", self.started,
@@ -128,5 +128,5 @@ def start(job: str, *, app_name: str, env: str, container: str | None = None,
                           f"{needs[1]}")
     knack_id = app.app_id_for(env) if app_id else None
     parsed = dates.parse_date(date)  # a bad date fails before any request
-    store = Store(app_name=app_name, env=env)
+    store = RunStore(app_name=app_name, env=env)
     return kind(job, app, env, store, container, cfg, knack_id, parsed, started=started, t0=t0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from lib import config, snapshot
-from lib.clients.s3 import Strays, escape_surrogates
+from lib.clients.s3_records import Strays, escape_surrogates
 from lib.errors import KnackNbError
 from lib.jobs import context
 from lib.jobs.result import ContainerResult

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lib.clients.s3 import dumps_stable
+from lib.clients.s3_records import dumps_stable
 from lib.records import knackpy_records
 from lib.snapshot.spec import Spec, converter
 

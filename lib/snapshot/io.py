@@ -16,7 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lib.clients.s3 import Store, md5_hex
+from lib.clients.app_store import AppStore
+from lib.clients.s3_records import md5_hex
 from lib.ids import IdSet
 from lib.snapshot.spec import RESERVED, SnapshotError, Spec
 from lib.state.stale_marks import is_stale
@@ -29,19 +30,19 @@ DOWNLOAD_CHUNK = 1 << 20  # bytes of a snapshot read from S3 at once
 READ_BATCH_ROWS = 1_000
 
 
-def snapshot_key(store: Store, container: str) -> str:
+def snapshot_key(store: AppStore, container: str) -> str:
     store.container_prefix(container)  # validates the key
     return f"{SNAPSHOT_PREFIX}/{store.prefix}/{container}.parquet"
 
 
-def upload(store: Store, container: str, path: str) -> str:
+def upload(store: AppStore, container: str, path: str) -> str:
     """Write the file at ``path`` as the container's snapshot, with one PUT."""
     key = snapshot_key(store, container)
     store.put_file(key, path, "application/vnd.apache.parquet")
     return store.url(key)
 
 
-def download(store: Store, container: str) -> str | None:
+def download(store: AppStore, container: str) -> str | None:
     """The snapshot in a temporary file (the caller removes it); None when there is none."""
     key = snapshot_key(store, container)
     fd, path = tempfile.mkstemp(prefix="knack-snapshot-prev-", suffix=".parquet")
@@ -113,7 +114,7 @@ def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:
     return pf, spec
 
 
-def read_table(store: Store, container: str, *, columns: list[str] | None = None) -> pa.Table:
+def read_table(store: AppStore, container: str, *, columns: list[str] | None = None) -> pa.Table:
     """The container's snapshot as an Arrow table (``columns``: only those)."""
     path = download(store, container)
     if path is None:
@@ -140,7 +141,7 @@ class StaleSnapshotWarning(UserWarning):
     """The snapshot read is marked stale: it may not hold every stored record."""
 
 
-def read_current(store: Store, container: str, *,
+def read_current(store: AppStore, container: str, *,
                  columns: list[str] | None = None) -> tuple[pa.Table, bool]:
     """:func:`read_table`, and whether the snapshot is marked stale: before or after the
     read (a sync may start, or settle as overlapped, while it is read)."""
@@ -157,7 +158,7 @@ def read_frame(*, app_name: str, container: str, env: str, record: bool = False)
     ``frame.attrs["stale"]`` says whether the snapshot is marked stale (a sync is running,
     did not finish, or ran at the same time as another: it may not hold every stored
     record, or their latest versions); then a :class:`StaleSnapshotWarning` says so too."""
-    store = Store(app_name=app_name, env=env)
+    store = AppStore(app_name=app_name, env=env)
     table, stale = read_current(store, container)
     frame = to_frame(table if record else table.drop_columns(["record"]))
     frame.attrs["stale"] = stale

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from lib import schema
-from lib.clients.s3 import dumps_stable, md5_hex
+from lib.clients.s3_records import dumps_stable, md5_hex
 from lib.errors import KnackNbError
 from lib.records import column_names
 

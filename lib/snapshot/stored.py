@@ -11,21 +11,16 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from lib.clients.s3 import (
-    UPLOAD_WORKERS,
-    ForeignRecordError,
-    Store,
-    Strays,
-    check_record,
-    md5_hex,
-)
+from lib.clients.app_store import AppStore
+from lib.clients.s3 import UPLOAD_WORKERS
+from lib.clients.s3_records import ForeignRecordError, Strays, check_record, md5_hex
 from lib.snapshot.io import read_table, snapshot_key
 from lib.snapshot.spec import SnapshotError
 
 READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
 
 
-def read_stored(store: Store, container: str,
+def read_stored(store: AppStore, container: str,
                 strays: Strays | None = None) -> tuple[list[dict[str, Any]], str]:
     """Every record stored for ``container``, sorted by id, and a note saying how they were
     read: S3's listing says which records there are and their ETags (the MD5 of each
@@ -66,7 +61,7 @@ def read_stored(store: Store, container: str,
     return [records[rid] for rid in sorted(records)], note
 
 
-def stored_records(store: Store, container: str, strays: Strays | None = None,
+def stored_records(store: AppStore, container: str, strays: Strays | None = None,
                    ) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
     concurrently; bounded memory (one batch at a time). Objects that are not records are
@@ -76,13 +71,13 @@ def stored_records(store: Store, container: str, strays: Strays | None = None,
     return read_bodies(store, container, listed_keys(store, container, names))
 
 
-def listed_keys(store: Store, container: str, names: Iterable[str]) -> list[str]:
-    """The keys of the records S3's listing named (``Store.list_records``)."""
+def listed_keys(store: AppStore, container: str, names: Iterable[str]) -> list[str]:
+    """The keys of the records S3's listing named (``AppStore.list_records``)."""
     prefix = store.container_prefix(container)
     return [f"{prefix}{name}.json" for name in names]
 
 
-def read_bodies(store: Store, container: str,
+def read_bodies(store: AppStore, container: str,
                  keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """The record objects at ``keys``, in batches of (record, object text). One holding
     another record (its ``id`` is not the key's) is left out of its batch, and once every

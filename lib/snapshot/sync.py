@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lib.clients.s3 import Store, Strays, WriteResult
+from lib.clients.app_store import AppStore
+from lib.clients.s3_records import Strays, WriteResult
 from lib.errors import KnackNbError
 from lib.snapshot import io as snapshot_io  # its upload and download, as tests may hold them
 from lib.snapshot.builder import Builder
@@ -46,7 +47,7 @@ class SnapshotSync:
     when it is missing, unreadable or marked stale.
     """
 
-    def __init__(self, store: Store, container: str, metadata: dict[str, Any], *,
+    def __init__(self, store: AppStore, container: str, metadata: dict[str, Any], *,
                  full: bool) -> None:
         self.store, self.container, self.metadata, self.full = store, container, metadata, full
         self.spec = Spec.from_metadata(metadata, container)
@@ -120,7 +121,7 @@ class SnapshotSync:
         self._deleted.update(record_ids)
 
     def add(self, records: list[dict[str, Any]], written: WriteResult) -> None:
-        """Records ``Store.put_records(..., keep_bodies=True)`` just handled (``written``):
+        """Records ``AppStore.put_records(..., keep_bodies=True)`` just handled (``written``):
         those it stored (written, or unchanged as S3's listing, ``use_listing``, gave them),
         with the bodies it stored."""
         stored = [r for r in records if r["id"] in written.bodies]

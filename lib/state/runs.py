@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from lib.clients import s3
+from lib.clients.app_store import AppStore
 from lib.clients.s3 import STATE_PREFIX
 from lib.errors import StoreError
 
@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 METADATA_FETCH = "upload_metadata"  # _state/<app>-<env>/upload_metadata.json
 
 
-class Store(s3.Store):
-    """One app-env's store (the doorway, ``lib.clients.s3.Store``) with what its runs
+class RunStore(AppStore):
+    """One app-env's store (the doorway, ``lib.clients.app_store.AppStore``) with what its runs
     remember there: the jobs use this one."""
 
     # --- the "auto" resume point (the rule: the module's docstring) -----------------------

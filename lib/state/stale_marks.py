@@ -49,12 +49,13 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from lib.clients.s3 import STATE_PREFIX, Store
+from lib.clients.app_store import AppStore
+from lib.clients.s3 import STATE_PREFIX
 from lib.errors import CorruptObjectError, StoreError
 
 logger = logging.getLogger(__name__)
 
-LEGACY_JOB = "snapshot"  # the single mark of earlier versions: Store.state_key(LEGACY_JOB, c)
+LEGACY_JOB = "snapshot"  # the single mark of earlier versions: AppStore.state_key(LEGACY_JOB, c)
 MARKS_DIR = "snapshot-stale"  # _state/<app>-<env>/<container>/snapshot-stale/<run id>.json
 HEARTBEAT_SECONDS = 60.0  # a running sync refreshes its mark this often
 LEASE = dt.timedelta(minutes=10)  # a mark not refreshed for this long: its run was killed
@@ -64,26 +65,26 @@ STATUSES = frozenset({RUNNING, FAILED, OVERLAPPED})
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")  # RunMark.run: when it started, and a nonce
 
 
-def marks_prefix(store: Store, container: str) -> str:
+def marks_prefix(store: AppStore, container: str) -> str:
     """Where the runs' marks of ``container`` are."""
     store.container_prefix(container)  # validates the key
     return f"{STATE_PREFIX}/{store.prefix}/{container}/{MARKS_DIR}/"
 
 
-def _is_mark(store: Store, container: str, key: str) -> bool:
+def _is_mark(store: AppStore, container: str, key: str) -> bool:
     return key == store.state_key(LEGACY_JOB, container) or key.startswith(
         marks_prefix(store, container)
     )
 
 
-def _listed(store: Store, container: str) -> list[str]:
+def _listed(store: AppStore, container: str) -> list[str]:
     """The keys of the container's marks, with one listing (the legacy mark's key and the
     runs' prefix share ``.../<container>/snapshot``)."""
     prefix = f"{STATE_PREFIX}/{store.prefix}/{container}/{LEGACY_JOB}"
     return [o["Key"] for o in store.iter_objects(prefix) if _is_mark(store, container, o["Key"])]
 
 
-def is_stale(store: Store, container: str) -> bool:
+def is_stale(store: AppStore, container: str) -> bool:
     """Whether the snapshot is marked stale: a sync is running, did not finish (failed or
     killed), or ran at the same time as another. An unreadable listing counts as marked."""
     try:
@@ -118,7 +119,7 @@ class Mark:
         return f"run {self.run} ({self.status}{when})"
 
 
-def read_marks(store: Store, container: str) -> dict[str, Mark]:
+def read_marks(store: AppStore, container: str) -> dict[str, Mark]:
     """The container's marks, by key (one listing, then one GET each: there are few)."""
     marks: dict[str, Mark] = {}
     for key in _listed(store, container):
@@ -157,7 +158,7 @@ class RunMark:
     (the rule in the module's docstring)."""
 
     def __init__(
-        self, store: Store, container: str, *, heartbeat_seconds: float = HEARTBEAT_SECONDS
+        self, store: AppStore, container: str, *, heartbeat_seconds: float = HEARTBEAT_SECONDS
     ) -> None:
         self.store, self.container = store, container
         self.started = _now()

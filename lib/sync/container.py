@@ -16,7 +16,7 @@ from typing import Any
 from lib import config, schema
 from lib.clients import knack
 from lib.clients.knack import KnackClient
-from lib.clients.s3 import ForeignRecordError, Strays
+from lib.clients.s3_records import ForeignRecordError, Strays
 from lib.errors import ConfigError, KnackNbError, UnknownContainerError
 from lib.ids import RecordIndex
 from lib.jobs import context

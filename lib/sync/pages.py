@@ -10,7 +10,7 @@ from typing import Any
 
 from lib import schema
 from lib.clients import knack
-from lib.clients.s3 import RECORD_ID, escape_surrogates
+from lib.clients.s3_records import RECORD_ID, escape_surrogates
 from lib.ids import IdList, RecordIndex
 from lib.sync.result import SyncRun
 from lib.table import Table

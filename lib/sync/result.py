@@ -13,7 +13,7 @@ from lib.errors import KnackNbError
 from lib.jobs.context import Run
 from lib.jobs.result import ContainerResult
 from lib.snapshot import SnapshotSync
-from lib.state import Store
+from lib.state import RunStore
 from lib.table import Note, Table
 from lib.text import md
 
@@ -116,7 +116,7 @@ class SyncRun:
         return self.result.container
 
     @property
-    def store(self) -> Store:
+    def store(self) -> RunStore:
         return self.run.store
 
     @property

@@ -33,7 +33,7 @@ from signals_app import N
 from emulators.knack import generate_app
 from emulators.stack import agol_fields
 from lib import maps, reports, sync
-from lib.clients.s3 import Store
+from lib.clients.app_store import AppStore
 from lib.metadata import upload_metadata
 
 CENTRAL = ZoneInfo("America/Chicago")  # the generated app's timezone
@@ -96,7 +96,7 @@ def layer(stack, service=POINTS) -> dict[str, dict]:
 
 
 def stored(container="object_1") -> dict[str, dict]:
-    store = Store(app_name="signals", env="dev")
+    store = AppStore(app_name="signals", env="dev")
     return {r["id"]: r for r in store.read_records(container)}
 
 
@@ -138,7 +138,7 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     assert_layer_equals_s3(stack)
 
     gone = sorted(located(records))[3:5]
-    Store(app_name="signals", env="dev").delete_records("object_1", gone)
+    AppStore(app_name="signals", env="dev").delete_records("object_1", gone)
     result = publish()
     assert result.ok, result.error
     records = stored()
@@ -264,7 +264,7 @@ def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
     assert publish_in_process().ok
     features = set(layer(stack))
     keep = sorted(features)[: len(features) // 4]
-    Store(app_name="signals", env="dev").delete_records(
+    AppStore(app_name="signals", env="dev").delete_records(
         "object_1", sorted(set(stored()) - set(keep)))
     refused = publish()
     assert not refused.ok

@@ -14,7 +14,7 @@ from inprocess import run as run_in_process
 from lib import reports, sync
 from lib.metadata import upload_metadata
 from lib.publish import run as publish_run
-from lib.state import Store
+from lib.state import RunStore
 
 SYNC = "knack_container_to_s3"
 
@@ -25,20 +25,20 @@ def now() -> dt.datetime:
 
 def set_state(key: str, when: dt.datetime, job: str = SYNC) -> None:
     """Put the ``auto`` state at ``key`` (``_state/<app>-dev/...``) to ``when``."""
-    Store(app_name=key.split("/")[1].removesuffix("-dev"), env="dev").put_json(
+    RunStore(app_name=key.split("/")[1].removesuffix("-dev"), env="dev").put_json(
         key, {"job": job, "last_success_start": when.isoformat(), "mode": "full"}
     )
 
 
-# --- the rule, on the Store ------------------------------------------------------------
+# --- the rule, on the RunStore ------------------------------------------------------------
 
 
 @pytest.fixture
-def store(demo_env) -> Store:
-    return Store(app_name="demo", env="dev")
+def store(demo_env) -> RunStore:
+    return RunStore(app_name="demo", env="dev")
 
 
-def point(store: Store, job: str = SYNC) -> dt.datetime | None:
+def point(store: RunStore, job: str = SYNC) -> dt.datetime | None:
     since, _ = store.resume_point(job, "object_3")
     return since
 
@@ -84,7 +84,7 @@ def test_a_full_run_never_moves_the_point_back(store):
 
 def test_publishers_keep_the_same_rule(demo_env):
     upload_metadata(app_name="demo", env="dev")
-    store = Store(app_name="demo", env="dev")
+    store = RunStore(app_name="demo", env="dev")
     for job, destination in (("knack_container_to_agol", "agol"),
                              ("upsert_knack_container_to_socrata", "socrata")):
         ten_days_back = now() - dt.timedelta(days=10)
@@ -146,7 +146,7 @@ def test_socrata_publish_with_a_later_date_leaves_its_state_and_says_so(demo_env
     first = run_in_process("upsert_knack_container_to_socrata", app_name="demo", env="dev",
                            container="object_3", date="auto")
     assert first.ok, first.error
-    store = Store(app_name="demo", env="dev")
+    store = RunStore(app_name="demo", env="dev")
     job = "upsert_knack_container_to_socrata"
     recorded = point(store, job)
     assert recorded is not None

@@ -22,7 +22,7 @@ from inprocess import run as run_in_process
 
 from emulators.knack import generate_app
 from lib import reports, snapshot, sync
-from lib.clients.s3 import Store
+from lib.clients.app_store import AppStore
 from lib.metadata import upload_metadata
 
 N = 12
@@ -107,7 +107,7 @@ def test_sync_then_explore_read_a_snapshot_with_every_fields_values(clash):
     )
     assert result.ok, result.error
 
-    key = snapshot.snapshot_key(Store(app_name="signals", env="dev"), "object_1")
+    key = snapshot.snapshot_key(AppStore(app_name="signals", env="dev"), "object_1")
     body = stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read()
     table = pq.read_table(io.BytesIO(body))  # pyarrow reads it: no column named twice
     assert table.column_names == ["id", "record", *NAMES.values()]
@@ -229,7 +229,7 @@ def test_a_snapshot_written_with_a_column_named_twice_is_rebuilt_by_the_next_syn
     and the next sync, an incremental one, rebuilds it with a column per field."""
     stack = clash.stack
     synced(clash)
-    store = Store(app_name="signals", env="dev")
+    store = AppStore(app_name="signals", env="dev")
     metadata = store.get_json(store.metadata_key(clash.app_id))
     spec = snapshot.Spec.from_metadata(metadata, "object_1")
     twice = dataclasses.replace(

@@ -14,7 +14,7 @@ import datetime as dt
 
 from signals_app import CENTRAL, MODIFIED, N
 
-from lib.clients.s3 import dumps_stable
+from lib.clients.s3_records import dumps_stable
 
 
 def test_full_load_then_unchanged_rerun(signals):

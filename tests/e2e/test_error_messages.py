@@ -8,7 +8,7 @@ import pytest
 
 from lib import dates
 from lib.errors import ConfigError, StoreError
-from lib.state import Store
+from lib.state import RunStore
 
 # --- dates -----------------------------------------------------------------------------
 
@@ -47,11 +47,11 @@ def test_near_the_ends_still_parse():
 
 
 @pytest.fixture
-def store(demo_env) -> Store:
-    return Store(app_name="demo", env="dev")
+def store(demo_env) -> RunStore:
+    return RunStore(app_name="demo", env="dev")
 
 
-def put(store: Store, key: str, body: bytes) -> None:
+def put(store: RunStore, key: str, body: bytes) -> None:
     store.client.put_object(Bucket=store.bucket, Key=key, Body=body)
 
 

@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from lib import reports, sync
-from lib.clients.s3 import Store, dumps_stable
+from lib.clients.app_store import AppStore
+from lib.clients.s3_records import dumps_stable
 from lib.metadata import upload_metadata
 from lib.snapshot import io as snapshot  # upload, read_frame, is_stale
 from lib.state import stale_marks
@@ -45,7 +46,7 @@ class Held:
         self._thread: threading.Thread | None = None
         real = snapshot.upload
 
-        def upload(store: Store, container: str, path: str) -> str:
+        def upload(store: AppStore, container: str, path: str) -> str:
             if threading.current_thread() is self._thread:
                 self.arrived.set()
                 assert self.release.wait(60), "the test never released the held sync"
@@ -189,7 +190,7 @@ def test_explore_and_read_frame_say_when_the_snapshot_is_marked_stale(signals, h
 
 def mark_of_a_killed_run(signals, *, heartbeat_age: dt.timedelta) -> str:
     """The mark a run killed ``heartbeat_age`` ago left (it never settled it)."""
-    mark = stale_marks.RunMark(Store(app_name="signals", env="dev"), "object_1")
+    mark = stale_marks.RunMark(AppStore(app_name="signals", env="dev"), "object_1")
     mark.start()
     mark.stop_heartbeat()
     set_heartbeat(signals, mark.key, dt.datetime.now(dt.UTC) - heartbeat_age)
@@ -207,7 +208,7 @@ def set_heartbeat(signals, key: str, when: dt.datetime) -> None:
 
 def test_the_marks_a_killed_run_leaves_are_cleared_by_the_next_sync(signals):
     assert signals.sync().ok
-    store = Store(app_name="signals", env="dev")
+    store = AppStore(app_name="signals", env="dev")
     # the single mark of earlier versions, and a run whose heartbeat stopped long ago
     store.put_json(store.state_key("snapshot", "object_1"), {"stale": True})
     dead = mark_of_a_killed_run(signals, heartbeat_age=dt.timedelta(days=1))

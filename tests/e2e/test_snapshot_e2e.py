@@ -22,7 +22,7 @@ from inprocess import run as run_in_process
 from emulators.knack import load_fixture_app
 from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET
 from lib import reports, sync
-from lib.clients.s3 import dumps_stable
+from lib.clients.s3_records import dumps_stable
 from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 from lib.records import format_records

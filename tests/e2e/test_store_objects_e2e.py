@@ -23,7 +23,7 @@ from inprocess import run as run_in_process
 
 from emulators.stack import DEMO_DATASET
 from lib import reports, sync
-from lib.clients.s3 import Strays, dumps_stable
+from lib.clients.s3_records import Strays, dumps_stable
 from lib.metadata import upload_metadata
 
 APP_ID = "5d79512148c4af00106d1507"

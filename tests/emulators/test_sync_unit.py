@@ -11,7 +11,8 @@ import pytest
 
 from emulators.knack import KnackEmulator, generate_app
 from lib import dates
-from lib.clients import s3 as store
+from lib.clients import s3_records
+from lib.clients.app_store import AppStore
 from lib.clients.knack import (
     PAGE_LOOKAHEAD,
     KnackClient,
@@ -270,7 +271,7 @@ def test_rate_limiter_refuses_more_than_knacks_limit():
 
 
 def test_record_keys_reject_bad_ids_and_containers():
-    s = store.Store(app_name="demo", env="dev", bucket="b", client=object())
+    s = AppStore(app_name="demo", env="dev", bucket="b", client=object())
     assert s.record_key("object_3", "5d7964422d7159001659b27a") == (
         "demo-dev/object_3/5d7964422d7159001659b27a.json"
     )
@@ -281,17 +282,17 @@ def test_record_keys_reject_bad_ids_and_containers():
         s.record_key("_state", "5d7964422d7159001659b27a")
     assert s.state_key("knack_container_to_s3", "view_1").startswith("_state/demo-dev/view_1/")
     with pytest.raises(ConfigError):
-        store.Store(app_name="demo", env="staging", bucket="b", client=object())
+        AppStore(app_name="demo", env="staging", bucket="b", client=object())
 
 
 def test_put_list_skip_unchanged_and_delete(demo_env):
-    s = store.Store(app_name="unit", env="dev")
+    s = AppStore(app_name="unit", env="dev")
     records = [{"id": f"{i:024x}", "field_1": i} for i in range(30)]
     first = s.put_records("object_1", records)
     assert len(first.written) == 30 and not first.unchanged and not first.failed
     listed = s.list_records("object_1")
     assert set(listed) == {r["id"] for r in records}
-    assert listed[records[0]["id"]] == store.md5_hex(store.dumps_stable(records[0]))
+    assert listed[records[0]["id"]] == s3_records.md5_hex(s3_records.dumps_stable(records[0]))
     records[0]["field_1"] = "changed"
     again = s.put_records("object_1", records, known_etags=listed)  # full-run comparison
     assert again.written == [records[0]["id"]] and len(again.unchanged) == 29
@@ -306,7 +307,7 @@ def test_put_list_skip_unchanged_and_delete(demo_env):
 
 
 def test_read_records_since_keeps_records_of_the_same_second(demo_env):
-    s = store.Store(app_name="unit", env="dev")
+    s = AppStore(app_name="unit", env="dev")
     records = [{"id": f"{i:024x}", "field_1": i} for i in range(3)]
     s.put_records("object_1", records)
     listed = s.client.list_objects_v2(Bucket=s.bucket, Prefix="unit-dev/object_1/")

@@ -34,7 +34,7 @@ screenshots: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m emulators.demo lab
 
-## The whole test suite: lint (ruff; lint-imports: the dependency rule, [tool.importlinter] in
+## The whole test suite: lint (ruff check and format; lint-imports: the dependency rule, [tool.importlinter] in
 ## pyproject.toml), the tests in their layers (tests/unit, tests/emulators, tests/e2e), every
 ## notebook via nbval, and the Airflow DAGs with real Airflow (tests_airflow, in .venv-airflow).
 ## Two workers; --dist loadfile keeps each file (and each notebook's cells) on one worker.
@@ -48,6 +48,7 @@ lab: $(STAMP)
 ## first import of a module writes its .pyc and the rest read it.
 test: $(STAMP) $(AIRFLOW_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
 	$(BIN)/lint-imports --no-cache
 	@unset PYTHONDONTWRITEBYTECODE; log=$$(mktemp); \
 	$(AIRFLOW_VENV)/bin/pytest -p no:cacheprovider tests_airflow > $$log 2>&1 & airflow=$$!; \
@@ -64,7 +65,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/ruff format --check lib emulators tests
+	$(BIN)/ruff format --check .
 
 ## Airflow 3 in a virtualenv of its own (it pins pydantic, SQLAlchemy, ...), with this project
 ## installed so the notebooks' kernel imports lib. The '*' .gitignore keeps the venv out of

@@ -25,8 +25,18 @@ ENV = "dev"
 CONTAINER = "object_1"
 MODIFIED = "field_5"
 # loggers a benchmark silences (their lines would interleave with the tables)
-QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "papermill", "traitlets", "lib", "emulators")
+QUIET_LOGGERS = (
+    "werkzeug",
+    "botocore",
+    "boto3",
+    "urllib3",
+    "moto",
+    "s3transfer",
+    "papermill",
+    "traitlets",
+    "lib",
+    "emulators",
+)
 
 
 @contextlib.contextmanager
@@ -134,7 +144,9 @@ def start_moto(port: int, env: dict[str, str]) -> subprocess.Popen:
     own; the caller waits for it (``wait_for_port``) and stops it (``stop_process``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -144,7 +156,12 @@ def rss_agreement(results: dict, own: float, *, base: str) -> str:
     ``results`` values have ``peak`` and ``base`` dicts of ``maxrss`` and ``hwm``."""
     inherited = max(abs(r["peak"]["maxrss"] - r["peak"]["hwm"]) for r in results.values())
     lowest = min(r["base"][base] for r in results.values())
-    return (f"ru_maxrss vs VmHWM: they differ by at most {inherited:.1f} MiB (this launcher's "
-            f"own max RSS: {own:.1f} MiB, "
-            + ("below every child's, so none inherited it)" if own < lowest else
-               f"ABOVE a child's {lowest:.1f} MiB after import: read the VmHWM column)"))
+    return (
+        f"ru_maxrss vs VmHWM: they differ by at most {inherited:.1f} MiB (this launcher's "
+        f"own max RSS: {own:.1f} MiB, "
+        + (
+            "below every child's, so none inherited it)"
+            if own < lowest
+            else f"ABOVE a child's {lowest:.1f} MiB after import: read the VmHWM column)"
+        )
+    )

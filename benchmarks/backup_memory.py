@@ -97,12 +97,52 @@ COLUMNS: list[dict[str, str]] = [
     {"fieldName": "signal_status", "dataTypeName": "text", "name": "Signal Status"},
     {"fieldName": "cost", "dataTypeName": "number", "name": "Cost"},
 ]
-_STREETS = ("CONGRESS AVE", "LAMAR BLVD", "6TH ST", "38TH ST", "BURNET RD", "RIVERSIDE DR",
-            "OLTORF ST", "SLAUGHTER LN", "MOPAC", "GUADALUPE ST", "CESAR CHAVEZ ST")
-_WORDS = ("cabinet", "inspected", "loop", "detector", "replaced", "timing", "adjusted",
-          "pedestrian", "button", "fiber", "conflict", "monitor", "flash", "school", "zone",
-          "crew", "ticket", "bulb", "LED", "controller", "preemption", "camera", "north",
-          "south", "east", "west", "phase", "retimed", "after", "storm", "damage")
+_STREETS = (
+    "CONGRESS AVE",
+    "LAMAR BLVD",
+    "6TH ST",
+    "38TH ST",
+    "BURNET RD",
+    "RIVERSIDE DR",
+    "OLTORF ST",
+    "SLAUGHTER LN",
+    "MOPAC",
+    "GUADALUPE ST",
+    "CESAR CHAVEZ ST",
+)
+_WORDS = (
+    "cabinet",
+    "inspected",
+    "loop",
+    "detector",
+    "replaced",
+    "timing",
+    "adjusted",
+    "pedestrian",
+    "button",
+    "fiber",
+    "conflict",
+    "monitor",
+    "flash",
+    "school",
+    "zone",
+    "crew",
+    "ticket",
+    "bulb",
+    "LED",
+    "controller",
+    "preemption",
+    "camera",
+    "north",
+    "south",
+    "east",
+    "west",
+    "phase",
+    "retimed",
+    "after",
+    "storm",
+    "damage",
+)
 _STATUSES = ("TURNED_ON", "DESIGN", "CONSTRUCTION", "REMOVED", "TURNED_OFF")
 
 
@@ -119,14 +159,20 @@ def generate_rows(n: int, seed: int) -> list[dict[str, Any]]:
         while sum(len(w) + 1 for w in words) < 100:
             words.append(rng.choice(_WORDS))
         row: dict[str, Any] = {
-            "id": f"{0x5d7964fbb5a7d90000000000 + i * 7919:024x}",
+            "id": f"{0x5D7964FBB5A7D90000000000 + i * 7919:024x}",
             "signal_id": i + 1,
             "location_name": f"{rng.choice(_STREETS)} / {rng.choice(_STREETS)}",
             "notes": " ".join(words)[:100] + ("," if i % 7 == 0 else ""),  # some quoted cells
-            "location": {"type": "Point", "coordinates": [
-                round(-97.9 + rng.random() * 0.4, 6), round(30.1 + rng.random() * 0.4, 6)]},
-            "modified_date": (start + dt.timedelta(seconds=rng.randrange(200_000_000))
-                              ).strftime("%Y-%m-%dT%H:%M:%S"),
+            "location": {
+                "type": "Point",
+                "coordinates": [
+                    round(-97.9 + rng.random() * 0.4, 6),
+                    round(30.1 + rng.random() * 0.4, 6),
+                ],
+            },
+            "modified_date": (start + dt.timedelta(seconds=rng.randrange(200_000_000))).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            ),
             "is_flashing": rng.random() < 0.2,
             "cabinet_count": rng.randrange(1, 5),
             "signal_status": rng.choice(_STATUSES),
@@ -148,8 +194,9 @@ def serve(n: int, url_file: Path, seed: int) -> int:
         key_id=os.environ["SOCRATA_API_KEY_ID"],
         key_secret=os.environ["SOCRATA_API_KEY_SECRET"],
     )
-    emulator.add_dataset(RESOURCE_ID, COLUMNS, generate_rows(n, seed),
-                         name=f"backup benchmark ({n:,} rows)")
+    emulator.add_dataset(
+        RESOURCE_ID, COLUMNS, generate_rows(n, seed), name=f"backup benchmark ({n:,} rows)"
+    )
     emulator.start()
     partial = url_file.with_suffix(".partial")
     partial.write_text(json.dumps({"url": emulator.url, "seconds": time.perf_counter() - t0}))
@@ -169,9 +216,16 @@ def measure_streaming(n: int) -> dict[str, Any]:
     result = backup.backup(app_name=APP, container=CONTAINER, env=ENV)
     seconds = time.perf_counter() - t0
     peak = memory_mib()
-    return {"base": base, "peak": peak, "seconds": seconds, "key": result.key,
-            "reported_rows": result.rows, "errors": result.errors, "bytes": result.bytes,
-            "page_rows": backup.PAGE_ROWS}
+    return {
+        "base": base,
+        "peak": peak,
+        "seconds": seconds,
+        "key": result.key,
+        "reported_rows": result.rows,
+        "errors": result.errors,
+        "bytes": result.bytes,
+        "page_rows": backup.PAGE_ROWS,
+    }
 
 
 def _cell(value: Any) -> str:
@@ -195,9 +249,11 @@ def measure_naive(n: int) -> dict[str, Any]:
     base = memory_mib()
     t0 = time.perf_counter()
     soda = Socrata(
-        urlsplit(os.environ["SOCRATA_URL"]).netloc, os.environ["SOCRATA_APP_TOKEN"],
+        urlsplit(os.environ["SOCRATA_URL"]).netloc,
+        os.environ["SOCRATA_APP_TOKEN"],
         username=os.environ["SOCRATA_API_KEY_ID"],
-        password=os.environ["SOCRATA_API_KEY_SECRET"], timeout=120,
+        password=os.environ["SOCRATA_API_KEY_SECRET"],
+        timeout=120,
         session_adapter={"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()},
     )
     fields = [c["fieldName"] for c in soda.get_metadata(RESOURCE_ID)["columns"]]
@@ -222,8 +278,15 @@ def measure_naive(n: int) -> dict[str, Any]:
         boto3.client("s3").upload_fileobj(spool, os.environ["KNACK_SERVICES_BUCKET"], key)
     seconds = time.perf_counter() - t0
     peak = memory_mib()
-    return {"base": base, "peak": peak, "seconds": seconds, "key": key,
-            "reported_rows": len(rows), "errors": [], "bytes": size}
+    return {
+        "base": base,
+        "peak": peak,
+        "seconds": seconds,
+        "key": key,
+        "reported_rows": len(rows),
+        "errors": [],
+        "bytes": size,
+    }
 
 
 def measure(kind: str, n: int) -> int:
@@ -242,15 +305,21 @@ def measure(kind: str, n: int) -> int:
 def _run_measured(kind: str, n: int, env: dict[str, str], log: Path) -> dict[str, Any]:
     with log.open("wb") as err:
         done = subprocess.run(
-            [sys.executable, __file__, "--measure", kind, str(n)], env=env, cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=err, timeout=600, check=False,
+            [sys.executable, __file__, "--measure", kind, str(n)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            timeout=600,
+            check=False,
         )
     lines = [x for x in done.stdout.decode().splitlines() if x.startswith(RESULT)]
     if done.returncode != 0 or not lines:
         tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the {kind} backup of {n:,} rows failed "
-                           f"(exit {done.returncode}):\n{tail}")
-    return json.loads(lines[-1][len(RESULT):])
+        raise RuntimeError(
+            f"the {kind} backup of {n:,} rows failed (exit {done.returncode}):\n{tail}"
+        )
+    return json.loads(lines[-1][len(RESULT) :])
 
 
 def verify(keys: list[str]) -> int:
@@ -272,7 +341,7 @@ def verify(keys: list[str]) -> int:
 
 def _ids_set_mib(n: int) -> float:
     """What a set of N 24-character ids holds (sys.getsizeof of the set and its strings)."""
-    ids = {f"{0x5d7964fbb5a7d90000000000 + i * 7919:024x}" for i in range(n)}
+    ids = {f"{0x5D7964FBB5A7D90000000000 + i * 7919:024x}" for i in range(n)}
     return (sys.getsizeof(ids) + sum(sys.getsizeof(i) for i in ids)) / MIB
 
 
@@ -301,9 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         params = work / "params"
         params.mkdir()
-        write_params(params, secrets.token_hex(12), writer="backup_memory.py",
-                     extra=f"    socrata:\n      resource_id: {RESOURCE_ID}\n"
-                           f"      backup_keep: {KEEP}\n")
+        write_params(
+            params,
+            secrets.token_hex(12),
+            writer="backup_memory.py",
+            extra=f"    socrata:\n      resource_id: {RESOURCE_ID}\n      backup_keep: {KEEP}\n",
+        )
         moto_port = free_port()
         s3_url = f"http://127.0.0.1:{moto_port}"
         env = {
@@ -321,9 +393,19 @@ def main(argv: list[str] | None = None) -> int:
                 url_file = work / f"socrata-{n}.json"
                 with (work / f"serve-{n}.log").open("wb") as log:
                     proc = subprocess.Popen(
-                        [sys.executable, __file__, "--serve", str(n), str(url_file),
-                         "--seed", str(args.seed)],
-                        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+                        [
+                            sys.executable,
+                            __file__,
+                            "--serve",
+                            str(n),
+                            str(url_file),
+                            "--seed",
+                            str(args.seed),
+                        ],
+                        env=env,
+                        cwd=ROOT,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
                     )
                 procs.append(proc)
                 servers[n] = (proc, url_file)
@@ -335,30 +417,41 @@ def main(argv: list[str] | None = None) -> int:
                 while not url_file.exists():
                     if proc.poll() is not None or time.monotonic() > deadline:
                         log = (work / f"serve-{n}.log").read_text(errors="replace")[-3000:]
-                        raise RuntimeError(f"the Socrata emulator of {n:,} rows did not start:"
-                                           f"\n{log}")
+                        raise RuntimeError(
+                            f"the Socrata emulator of {n:,} rows did not start:\n{log}"
+                        )
                     time.sleep(0.2)
                 served[n] = json.loads(url_file.read_text())
-            print(f"stand-ins up: moto {s3_url}; Socrata emulators of "
-                  + ", ".join(f"{n:,} rows (built in {served[n]['seconds']:.1f} s)"
-                              for n in sizes), flush=True)
+            print(
+                f"stand-ins up: moto {s3_url}; Socrata emulators of "
+                + ", ".join(f"{n:,} rows (built in {served[n]['seconds']:.1f} s)" for n in sizes),
+                flush=True,
+            )
 
             results: dict[tuple[str, int], dict[str, Any]] = {}
             for n in sizes:
                 run_env = {**env, "SOCRATA_URL": served[n]["url"]}
                 for kind in ("streaming", "naive"):
-                    r = results[kind, n] = _run_measured(kind, n, run_env,
-                                                         work / f"{kind}-{n}.log")
-                    print(f"  {kind:9} N={n:>9,}: {r['seconds']:6.1f} s, peak "
-                          f"{r['peak']['maxrss']:6.1f} MiB", flush=True)
+                    r = results[kind, n] = _run_measured(kind, n, run_env, work / f"{kind}-{n}.log")
+                    print(
+                        f"  {kind:9} N={n:>9,}: {r['seconds']:6.1f} s, peak "
+                        f"{r['peak']['maxrss']:6.1f} MiB",
+                        flush=True,
+                    )
             own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             keys = [r["key"] for r in results.values() if r["key"]]
-            done = subprocess.run([sys.executable, __file__, "--verify", *keys], env=env,
-                                  cwd=ROOT, capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                [sys.executable, __file__, "--verify", *keys],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             lines = [x for x in done.stdout.splitlines() if x.startswith(RESULT)]
             if done.returncode != 0 or not lines:
                 raise RuntimeError(f"reading the backups back failed:\n{done.stderr[-3000:]}")
-            counts = json.loads(lines[-1][len(RESULT):])
+            counts = json.loads(lines[-1][len(RESULT) :])
             for r in results.values():
                 r["rows"], r["distinct"] = counts.get(r["key"], (0, 0))
         finally:
@@ -369,16 +462,25 @@ def main(argv: list[str] | None = None) -> int:
 
     import importlib.metadata as md
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     print()
-    print(f"backup memory, {dt.date.today()}, commit {commit or '?'}, Python "
-          f"{platform.python_version()}, moto {md.version('moto')}, sodapy "
-          f"{md.version('sodapy')}, {os.cpu_count()} CPUs; PAGE_ROWS = "
-          f"{results['streaming', small]['page_rows']:,}; whole run {wall:.0f} s")
+    print(
+        f"backup memory, {dt.date.today()}, commit {commit or '?'}, Python "
+        f"{platform.python_version()}, moto {md.version('moto')}, sodapy "
+        f"{md.version('sodapy')}, {os.cpu_count()} CPUs; PAGE_ROWS = "
+        f"{results['streaming', small]['page_rows']:,}; whole run {wall:.0f} s"
+    )
     print()
-    header = ("| way | N | rows in backup | seconds | peak RSS MiB (ru_maxrss) | VmHWM MiB "
-              "| after import MiB | growth MiB | gzip MiB |")
+    header = (
+        "| way | N | rows in backup | seconds | peak RSS MiB (ru_maxrss) | VmHWM MiB "
+        "| after import MiB | growth MiB | gzip MiB |"
+    )
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
     problems = []
@@ -387,30 +489,41 @@ def main(argv: list[str] | None = None) -> int:
             r = results[kind, n]
             ok_rows = r["rows"] == n and r["distinct"] == n and not r["errors"]
             if not ok_rows:
-                problems.append(f"{kind} N={n:,}: {r['rows']:,} rows, {r['distinct']:,} "
-                                f"distinct ids, errors {r['errors']}")
-            print(f"| {kind} | {n:,} | {r['rows']:,}{'' if ok_rows else ' (WRONG)'} "
-                  f"| {r['seconds']:.1f} | {r['peak']['maxrss']:.1f} | {r['peak']['hwm']:.1f} "
-                  f"| {r['base']['maxrss']:.1f} "
-                  f"| {r['peak']['maxrss'] - r['base']['maxrss']:.1f} "
-                  f"| {r['bytes'] / MIB:.1f} |")
+                problems.append(
+                    f"{kind} N={n:,}: {r['rows']:,} rows, {r['distinct']:,} "
+                    f"distinct ids, errors {r['errors']}"
+                )
+            print(
+                f"| {kind} | {n:,} | {r['rows']:,}{'' if ok_rows else ' (WRONG)'} "
+                f"| {r['seconds']:.1f} | {r['peak']['maxrss']:.1f} | {r['peak']['hwm']:.1f} "
+                f"| {r['base']['maxrss']:.1f} "
+                f"| {r['peak']['maxrss'] - r['base']['maxrss']:.1f} "
+                f"| {r['bytes'] / MIB:.1f} |"
+            )
     print()
     print(rss_agreement(results, own, base="maxrss"))
-    print("a set of N 24-character ids (the uniqueness check; sys.getsizeof of the set and "
-          "its strings): " + ", ".join(f"{n:,}: {ids_mib[n]:.1f} MiB" for n in sizes))
+    print(
+        "a set of N 24-character ids (the uniqueness check; sys.getsizeof of the set and "
+        "its strings): " + ", ".join(f"{n:,}: {ids_mib[n]:.1f} MiB" for n in sizes)
+    )
     print()
-    ratio = {kind: results[kind, large]["peak"]["maxrss"] / results[kind, small]["peak"]["maxrss"]
-             for kind in ("streaming", "naive")}
-    growth = {kind: (results[kind, large]["peak"]["maxrss"]
-                     - results[kind, small]["peak"]["maxrss"]) for kind in ratio}
+    ratio = {
+        kind: results[kind, large]["peak"]["maxrss"] / results[kind, small]["peak"]["maxrss"]
+        for kind in ("streaming", "naive")
+    }
+    growth = {
+        kind: (results[kind, large]["peak"]["maxrss"] - results[kind, small]["peak"]["maxrss"])
+        for kind in ratio
+    }
     passed = ratio["streaming"] <= GOAL_RATIO and not problems
     for p in problems:
         print(f"FAIL  {p}")
-    print(f"{'PASS' if passed else 'FAIL'}  streaming: peak RSS at {large:,} <= "
-          f"{GOAL_RATIO}x peak at {small:,}: {ratio['streaming']:.2f}x "
-          f"(+{growth['streaming']:.1f} MiB for {large - small:,} more rows)")
-    print(f"      naive, for comparison: {ratio['naive']:.2f}x "
-          f"(+{growth['naive']:.1f} MiB)")
+    print(
+        f"{'PASS' if passed else 'FAIL'}  streaming: peak RSS at {large:,} <= "
+        f"{GOAL_RATIO}x peak at {small:,}: {ratio['streaming']:.2f}x "
+        f"(+{growth['streaming']:.1f} MiB for {large - small:,} more rows)"
+    )
+    print(f"      naive, for comparison: {ratio['naive']:.2f}x (+{growth['naive']:.1f} MiB)")
     return 0 if passed else 1
 
 

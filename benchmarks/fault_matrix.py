@@ -94,17 +94,23 @@ class Matrix:
     def s3_records(self) -> dict[str, str]:
         """Record id -> ETag (the MD5 of its body) in S3, from one listing straight to moto
         (not through the proxy); only record objects (``<24 lower-case hex>.json``)."""
-        return {name.removesuffix(".json"): etag for name, etag in self.s3_objects().items()
-                if RECORD_NAME.match(name)}
+        return {
+            name.removesuffix(".json"): etag
+            for name, etag in self.s3_objects().items()
+            if RECORD_NAME.match(name)
+        }
 
     def s3_objects(self) -> dict[str, str]:
         """Every object under the container's prefix: name (after the prefix) -> ETag."""
-        return {k[len(PREFIX):]: etag for k, etag in self.listing(PREFIX).items()}
+        return {k[len(PREFIX) :]: etag for k, etag in self.listing(PREFIX).items()}
 
     def listing(self, prefix: str) -> dict[str, str]:
         out = {}
-        pages = self.stack.s3().get_paginator("list_objects_v2").paginate(
-            Bucket=self.stack.bucket, Prefix=prefix)
+        pages = (
+            self.stack.s3()
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=self.stack.bucket, Prefix=prefix)
+        )
         for page in pages:
             for obj in page.get("Contents", []):
                 out[obj["Key"]] = obj["ETag"].strip('"')
@@ -134,14 +140,22 @@ class Matrix:
         if self.marks():
             return False
         try:
-            body = self.stack.s3().get_object(
-                Bucket=self.stack.bucket, Key=f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet"
-            )["Body"].read()
+            body = (
+                self.stack.s3()
+                .get_object(
+                    Bucket=self.stack.bucket, Key=f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet"
+                )["Body"]
+                .read()
+            )
         except self.stack.s3().exceptions.NoSuchKey:
             return False  # no snapshot yet: nothing is presented
         table = pq.read_table(io.BytesIO(body), columns=["id", "record"])
-        held = {rid: md5_hex(text.encode()) for rid, text in zip(
-            table.column("id").to_pylist(), table.column("record").to_pylist(), strict=True)}
+        held = {
+            rid: md5_hex(text.encode())
+            for rid, text in zip(
+                table.column("id").to_pylist(), table.column("record").to_pylist(), strict=True
+            )
+        }
         return len(held) != table.num_rows or held != self.s3_records()
 
     def churn(self) -> None:
@@ -163,10 +177,17 @@ class Matrix:
 
     # --- one case ------------------------------------------------------------------------
 
-    def sync_case(self, case: str, fault: Callable[[], None], *, expect_ok: bool,
-                  before: Callable[[], None] | None = None, needs_rerun: bool = False,
-                  first_run: Callable[[], tuple[bool, str, int]] | None = None,
-                  check: Callable[[], str] | None = None) -> Outcome:
+    def sync_case(
+        self,
+        case: str,
+        fault: Callable[[], None],
+        *,
+        expect_ok: bool,
+        before: Callable[[], None] | None = None,
+        needs_rerun: bool = False,
+        first_run: Callable[[], tuple[bool, str, int]] | None = None,
+        check: Callable[[], str] | None = None,
+    ) -> Outcome:
         """``first_run``: what runs instead of one full sync; ``check``: the case's own
         check after it (what is wrong, or "")."""
         self.clear()  # the S3 proxy's request count starts at the case
@@ -190,15 +211,32 @@ class Matrix:
             if not again_ok:
                 first += f" | rerun: {again}"
         stored, knack_now = self.s3_records(), self.knack_records()
-        lost = sum(1 for rid, r in knack_now.items()
-                   if stored.get(rid) != md5_hex(dumps_stable(r)))
+        lost = sum(1 for rid, r in knack_now.items() if stored.get(rid) != md5_hex(dumps_stable(r)))
         extra = len(stored.keys() - knack_now.keys())
         problem = check() if check is not None else ""
-        passed = (lost == 0 and extra == 0 and wrongly == 0 and ok == expect_ok and old == 0
-                  and not problem)
+        passed = (
+            lost == 0
+            and extra == 0
+            and wrongly == 0
+            and ok == expect_ok
+            and old == 0
+            and not problem
+        )
         aged = self.age_stuck_marks()
-        return Outcome(case, first, reruns, lost, extra, wrongly, confirmations,
-                       time.monotonic() - started, passed, old, problem, aged)
+        return Outcome(
+            case,
+            first,
+            reruns,
+            lost,
+            extra,
+            wrongly,
+            confirmations,
+            time.monotonic() - started,
+            passed,
+            old,
+            problem,
+            aged,
+        )
 
 
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
@@ -253,7 +291,7 @@ def overlapping_syncs(m: Matrix) -> tuple[bool, str, int]:
         snapshot.upload = real
     (ok, first, confirmations), (ok2, second, more) = scheduled[0], manual
     said = sum("stays marked stale" in n for n in notes)
-    text = (f"both ok, {said} reports say stale" if ok and ok2 else f"{first} | {second}")
+    text = f"both ok, {said} reports say stale" if ok and ok2 else f"{first} | {second}"
     return ok and ok2, text, confirmations + more
 
 
@@ -265,14 +303,23 @@ def add_strays(m: Matrix) -> dict[str, str]:
     ids = sorted(m.s3_records())
     copied = store.get_json(f"{PREFIX}{ids[0]}.json")
     stale = dict(copied, field_2=STALE_RECORD, field_2_raw=STALE_RECORD)
-    strays = {"notes.json": "a note", f"{ids[0].upper()}.json": "an upper-case stale copy",
-              f"old/{ids[1]}.json": "a copy in a sub-folder"}
-    bodies = {"notes.json": {"id": "notes", "field_2": "not a record"},
-              f"{ids[0].upper()}.json": stale, f"old/{ids[1]}.json": stale}
+    strays = {
+        "notes.json": "a note",
+        f"{ids[0].upper()}.json": "an upper-case stale copy",
+        f"old/{ids[1]}.json": "a copy in a sub-folder",
+    }
+    bodies = {
+        "notes.json": {"id": "notes", "field_2": "not a record"},
+        f"{ids[0].upper()}.json": stale,
+        f"old/{ids[1]}.json": stale,
+    }
     for name, body in bodies.items():
         s3.put_object(Bucket=m.stack.bucket, Key=PREFIX + name, Body=dumps_stable(body))
-    s3.put_object(Bucket=m.stack.bucket, Key=f"{PREFIX}{'0' * 24}.json",
-                  Body=dumps_stable(dict(copied, field_2=STALE_RECORD)))
+    s3.put_object(
+        Bucket=m.stack.bucket,
+        Key=f"{PREFIX}{'0' * 24}.json",
+        Body=dumps_stable(dict(copied, field_2=STALE_RECORD)),
+    )
     return strays
 
 
@@ -299,32 +346,79 @@ def sync_cases(m: Matrix, only: list[str]) -> list[Outcome]:
 
     cases = [
         ("no fault (first load)", lambda: None, True, wipe_s3, False),
-        ("Knack 503 every 3rd request", lambda: k.faults.update({"fail_every": 3}), True,
-         None, False),
-        ("Knack 429 burst (4, Retry-After)",
-         lambda: k.faults.update({"status": 429, "fail_next": 4}), True, None, False),
-        ("Knack 503 for good (outage)", lambda: k.faults.update({"fail_next": 10_000}), False,
-         None, False),
-        ("Knack empty page 2, once", lambda: k.faults.update({"empty_page": 2}), True, None,
-         False),
-        ("Knack empty page 2, stays (hole)",
-         lambda: k.faults.update({"empty_page": 2, "empty_page_times": 100}), False, None,
-         False),
-        ("Knack record deleted after page 1",
-         lambda: k.faults.update({"delete_after_page": 1}), True, None, True),
-        ("Knack deletes a page-1 record after page 2",
-         lambda: k.faults.update({"delete_after_page": 2, "delete_record": order()[10]}),
-         True, None, True),
-        ("S3 500 InternalError every 5th request",
-         lambda: p.faults.__dict__.update(status=500, fail_every=5), True, wipe_s3, False),
-        ("S3 503 SlowDown every 50th request",
-         lambda: p.faults.__dict__.update(status=503, fail_every=50), True, None, False),
-        ("S3 500 on every PUT, the last 30 (outage)",
-         lambda: p.faults.__dict__.update(methods={"PUT"}, status=500,
-                                          fail_after=len(m.knack_records()) - 30),
-         False, wipe_s3, False),
-        ("S3 503 on every list (outage)",
-         lambda: p.faults.__dict__.update(methods={"GET"}, fail_after=0), False, None, False),
+        (
+            "Knack 503 every 3rd request",
+            lambda: k.faults.update({"fail_every": 3}),
+            True,
+            None,
+            False,
+        ),
+        (
+            "Knack 429 burst (4, Retry-After)",
+            lambda: k.faults.update({"status": 429, "fail_next": 4}),
+            True,
+            None,
+            False,
+        ),
+        (
+            "Knack 503 for good (outage)",
+            lambda: k.faults.update({"fail_next": 10_000}),
+            False,
+            None,
+            False,
+        ),
+        ("Knack empty page 2, once", lambda: k.faults.update({"empty_page": 2}), True, None, False),
+        (
+            "Knack empty page 2, stays (hole)",
+            lambda: k.faults.update({"empty_page": 2, "empty_page_times": 100}),
+            False,
+            None,
+            False,
+        ),
+        (
+            "Knack record deleted after page 1",
+            lambda: k.faults.update({"delete_after_page": 1}),
+            True,
+            None,
+            True,
+        ),
+        (
+            "Knack deletes a page-1 record after page 2",
+            lambda: k.faults.update({"delete_after_page": 2, "delete_record": order()[10]}),
+            True,
+            None,
+            True,
+        ),
+        (
+            "S3 500 InternalError every 5th request",
+            lambda: p.faults.__dict__.update(status=500, fail_every=5),
+            True,
+            wipe_s3,
+            False,
+        ),
+        (
+            "S3 503 SlowDown every 50th request",
+            lambda: p.faults.__dict__.update(status=503, fail_every=50),
+            True,
+            None,
+            False,
+        ),
+        (
+            "S3 500 on every PUT, the last 30 (outage)",
+            lambda: p.faults.__dict__.update(
+                methods={"PUT"}, status=500, fail_after=len(m.knack_records()) - 30
+            ),
+            False,
+            wipe_s3,
+            False,
+        ),
+        (
+            "S3 503 on every list (outage)",
+            lambda: p.faults.__dict__.update(methods={"GET"}, fail_after=0),
+            False,
+            None,
+            False,
+        ),
     ]
     out = []
     if only:  # the cases chosen start from a loaded store, as after the first case
@@ -332,19 +426,38 @@ def sync_cases(m: Matrix, only: list[str]) -> list[Outcome]:
         print(f"  set-up: a first full sync: {first[:160]}", flush=True)
     for case, fault, expect_ok, before, needs_rerun in cases:
         if selected(case, only):
-            report(out, m.sync_case(case, fault, expect_ok=expect_ok, before=before,
-                                    needs_rerun=needs_rerun))
+            report(
+                out,
+                m.sync_case(
+                    case, fault, expect_ok=expect_ok, before=before, needs_rerun=needs_rerun
+                ),
+            )
     case = "stray objects: not records, in the prefix"
     if selected(case, only):
-        report(out, m.sync_case(case, lambda: strays.update(add_strays(m)), expect_ok=True,
-                                check=lambda: strays_left_alone(m, strays)))
+        report(
+            out,
+            m.sync_case(
+                case,
+                lambda: strays.update(add_strays(m)),
+                expect_ok=True,
+                check=lambda: strays_left_alone(m, strays),
+            ),
+        )
     case = "overlapping full syncs (manual during scheduled)"
     if selected(case, only):
         # the second run of the pair and the rerun: the snapshot is marked stale after the
         # pair, and the rerun (alone) rebuilds it and clears the marks
-        report(out, m.sync_case(case, lambda: None, expect_ok=True, needs_rerun=True,
-                                first_run=lambda: overlapping_syncs(m),
-                                check=lambda: f"marks left: {m.marks()}" if m.marks() else ""))
+        report(
+            out,
+            m.sync_case(
+                case,
+                lambda: None,
+                expect_ok=True,
+                needs_rerun=True,
+                first_run=lambda: overlapping_syncs(m),
+                check=lambda: f"marks left: {m.marks()}" if m.marks() else "",
+            ),
+        )
     return out
 
 
@@ -354,12 +467,19 @@ def selected(case: str, only: list[str]) -> bool:
 
 def report(out: list[Outcome], o: Outcome) -> None:
     out.append(o)
-    print(f"  {o.case}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.1f} s): first run "
-          f"{o.first[:160]}; lost {o.lost}, extra {o.extra}, wrongly deleted "
-          f"{o.wrongly_deleted}, fresh but old {o.fresh_but_old}"
-          + (f"; {o.problem}" if o.problem else "")
-          + (f"; {o.stuck} stale marks left 'running' by a run that failed as S3 refused its "
-             "writes, aged past the lease" if o.stuck else ""), flush=True)
+    print(
+        f"  {o.case}: {'PASS' if o.passed else 'FAIL'} ({o.seconds:.1f} s): first run "
+        f"{o.first[:160]}; lost {o.lost}, extra {o.extra}, wrongly deleted "
+        f"{o.wrongly_deleted}, fresh but old {o.fresh_but_old}"
+        + (f"; {o.problem}" if o.problem else "")
+        + (
+            f"; {o.stuck} stale marks left 'running' by a run that failed as S3 refused its "
+            "writes, aged past the lease"
+            if o.stuck
+            else ""
+        ),
+        flush=True,
+    )
 
 
 # --- publishing under the guard ---------------------------------------------------------
@@ -367,16 +487,20 @@ def report(out: list[Outcome], o: Outcome) -> None:
 
 def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, str, bool]]:
     stack, store = m.stack, AppStore(app_name=APP, env=ENV)
-    base = (f"    socrata:\n      resource_id: {DATASET}\n      location_field: {LOCATION}\n"
-            f"    agol:\n      service_id: {SERVICE}\n      location_field: {LOCATION}\n")
+    base = (
+        f"    socrata:\n      resource_id: {DATASET}\n      location_field: {LOCATION}\n"
+        f"    agol:\n      service_id: {SERVICE}\n      location_field: {LOCATION}\n"
+    )
 
     def params(extra: str = "") -> None:
         write_params(params_dir, app_id, writer="fault_matrix.py", extra=base + extra)
 
     def publish_both() -> tuple[Any, Any]:
         with quiet():
-            return (get_publisher("socrata")(app_name=APP, container=CONTAINER, env=ENV),
-                    get_publisher("agol")(app_name=APP, container=CONTAINER, env=ENV))
+            return (
+                get_publisher("socrata")(app_name=APP, container=CONTAINER, env=ENV),
+                get_publisher("agol")(app_name=APP, container=CONTAINER, env=ENV),
+            )
 
     def destinations() -> tuple[set[str], set[str]]:
         rows = {r["id"] for r in stack.socrata.rows(DATASET)}
@@ -395,10 +519,16 @@ def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, s
     def check(case: str, expect_ok: bool, expect_rows: set[str], expect_features: set[str]):
         soc, agol = publish_both()
         rows, features = destinations()
-        ok = (soc.ok == expect_ok and agol.ok == expect_ok and rows == expect_rows
-              and features == expect_features)
-        what = (f"socrata {'ok' if soc.ok else 'refused'} {len(rows)} rows, agol "
-                f"{'ok' if agol.ok else 'refused'} {len(features)} features")
+        ok = (
+            soc.ok == expect_ok
+            and agol.ok == expect_ok
+            and rows == expect_rows
+            and features == expect_features
+        )
+        what = (
+            f"socrata {'ok' if soc.ok else 'refused'} {len(rows)} rows, agol "
+            f"{'ok' if agol.ok else 'refused'} {len(features)} features"
+        )
         out.append((case, what, ok))
         print(f"  {case}: {'PASS' if ok else 'FAIL'}", flush=True)
 
@@ -407,17 +537,24 @@ def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, s
         location name: an upper-case stale copy of a record holds another), or ""."""
         if m.fresh_but_old() or m.marks():
             return "the snapshot is not fresh: cannot compare"
-        body = stack.s3().get_object(Bucket=stack.bucket,
-                                     Key=f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet")
+        body = stack.s3().get_object(
+            Bucket=stack.bucket, Key=f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet"
+        )
         table = pq.read_table(io.BytesIO(body["Body"].read()), columns=["id", "location_name"])
-        names = dict(zip(table.column("id").to_pylist(),
-                         table.column("location_name").to_pylist(), strict=True))
+        names = dict(
+            zip(
+                table.column("id").to_pylist(),
+                table.column("location_name").to_pylist(),
+                strict=True,
+            )
+        )
         rows = {r["id"]: r.get("location_name") for r in stack.socrata.rows(DATASET)}
-        features = {f["attributes"]["id"]: f["attributes"].get("location_name")
-                    for f in stack.arcgis.features(SERVICE, 0)}
+        features = {
+            f["attributes"]["id"]: f["attributes"].get("location_name")
+            for f in stack.arcgis.features(SERVICE, 0)
+        }
         wrong = [f"socrata {rid}" for rid, name in rows.items() if names.get(rid, "?") != name]
-        wrong += [f"agol {rid}" for rid, name in features.items()
-                  if names.get(rid, "?") != name]
+        wrong += [f"agol {rid}" for rid, name in features.items() if names.get(rid, "?") != name]
         return f"{len(wrong)} wrong: {', '.join(wrong[:5])}" if wrong else ""
 
     params()
@@ -427,8 +564,13 @@ def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, s
     wrong = wrong_published()
     strays = [n for n in m.s3_objects() if not RECORD_NAME.match(n)]
     ok = soc.ok and agol.ok and not wrong and all_rows == set(m.s3_records())
-    out.append(("full publish: only the records, their own values",
-                f"{len(strays)} objects not records in S3; {wrong or '0 wrong'}", ok))
+    out.append(
+        (
+            "full publish: only the records, their own values",
+            f"{len(strays)} objects not records in S3; {wrong or '0 wrong'}",
+            ok,
+        )
+    )
     print(f"  {out[-1][0]}: {'PASS' if ok else 'FAIL'} ({out[-1][1]})", flush=True)
     ids = sorted(m.s3_records())
     located = sorted(all_features)
@@ -440,16 +582,24 @@ def publish_cases(m: Matrix, params_dir: Path, app_id: str) -> list[tuple[str, s
     restore()
     gone = located[: len(located) // 5]  # 20%: under the 50% threshold
     remove(gone)
-    check("20% gone from S3 (under the threshold)", True, all_rows - set(gone),
-          all_features - set(gone))
+    check(
+        "20% gone from S3 (under the threshold)",
+        True,
+        all_rows - set(gone),
+        all_features - set(gone),
+    )
     restore()
     publish_both()
     params("    mass_delete_threshold: 0.1\n")
     remove(gone)
     check("20% gone, threshold 10%", False, all_rows, all_features)
     params("    mass_delete_threshold: 0.1\n    allow_mass_delete: true\n")
-    check("20% gone, threshold 10%, allow_mass_delete", True, all_rows - set(gone),
-          all_features - set(gone))
+    check(
+        "20% gone, threshold 10%, allow_mass_delete",
+        True,
+        all_rows - set(gone),
+        all_features - set(gone),
+    )
     params()
     restore()
     return out
@@ -459,8 +609,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=2500, help="records in the container")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--only", default="", help="comma-separated texts: run only the "
-                        "cases whose names contain one (publish cases: 'publish')")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated texts: run only the "
+        "cases whose names contain one (publish cases: 'publish')",
+    )
     args = parser.parse_args(argv)
     only = [text.strip() for text in args.only.split(",") if text.strip()]
     if args.records < 1100:
@@ -479,37 +633,53 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(workdir.name)
         app_id = stack.knack.add_app(metadata, data)
         write_params(params_dir, app_id, writer="fault_matrix.py")
-        stack.socrata.add_dataset(DATASET, socrata_columns(app, CONTAINER,
-                                                           location_field=LOCATION),
-                                  name="fault matrix")
-        stack.arcgis.add_service(SERVICE, "fault_matrix", [
-            {"name": "signals", "geometry_type": "esriGeometryPoint",
-             "fields": agol_fields(app, CONTAINER)}])
+        stack.socrata.add_dataset(
+            DATASET, socrata_columns(app, CONTAINER, location_field=LOCATION), name="fault matrix"
+        )
+        stack.arcgis.add_service(
+            SERVICE,
+            "fault_matrix",
+            [
+                {
+                    "name": "signals",
+                    "geometry_type": "esriGeometryPoint",
+                    "fields": agol_fields(app, CONTAINER),
+                }
+            ],
+        )
         with quiet():
             upload_metadata(app_name=APP, env=ENV)
         m = Matrix(stack, proxy, app_id)
-        print(f"fault matrix: {args.records:,} records, full syncs through an S3 fault proxy",
-              flush=True)
+        print(
+            f"fault matrix: {args.records:,} records, full syncs through an S3 fault proxy",
+            flush=True,
+        )
         outcomes = sync_cases(m, only)
         publishes: list[tuple[str, str, bool]] = []
         if selected("publish", only):
             print("publishing under the mass-delete guard", flush=True)
             publishes = publish_cases(m, params_dir, app_id)
 
-    print(f"\n{'sync case':<52} {'first run':<36} rerun lost extra wrong confirm old-snap"
-          " stuck  result")
+    print(
+        f"\n{'sync case':<52} {'first run':<36} rerun lost extra wrong confirm old-snap"
+        " stuck  result"
+    )
     for o in outcomes:
-        print(f"{o.case:<52} {o.first[:36]:<36} {o.reruns:>5} {o.lost:>4} {o.extra:>5} "
-              f"{o.wrongly_deleted:>5} {o.confirmations:>7} {o.fresh_but_old:>8} {o.stuck:>5}  "
-              f"{'PASS' if o.passed else 'FAIL'}")
+        print(
+            f"{o.case:<52} {o.first[:36]:<36} {o.reruns:>5} {o.lost:>4} {o.extra:>5} "
+            f"{o.wrongly_deleted:>5} {o.confirmations:>7} {o.fresh_but_old:>8} {o.stuck:>5}  "
+            f"{'PASS' if o.passed else 'FAIL'}"
+        )
     if publishes:
         print(f"\n{'publish case':<52} {'what the destinations hold':<54} result")
     for case, what, ok in publishes:
         print(f"{case:<52} {what:<54} {'PASS' if ok else 'FAIL'}")
     failed = [o.case for o in outcomes if not o.passed] + [c for c, _, ok in publishes if not ok]
-    print(f"\n{len(outcomes) + len(publishes) - len(failed)} of {len(outcomes) + len(publishes)}"
-          f" cases PASS in {time.monotonic() - started:.0f} s"
-          + (f"; FAIL: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\n{len(outcomes) + len(publishes) - len(failed)} of {len(outcomes) + len(publishes)}"
+        f" cases PASS in {time.monotonic() - started:.0f} s"
+        + (f"; FAIL: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

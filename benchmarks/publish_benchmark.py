@@ -106,8 +106,17 @@ CEILING_SHARE = 0.80
 BASELINE_FACTOR = 2.0
 INCREMENTAL_SHARE = 0.20
 
-QUIET_LOGGERS = ("werkzeug", "botocore", "boto3", "urllib3", "moto", "s3transfer",
-                 "sodapy", "lib", "emulators")
+QUIET_LOGGERS = (
+    "werkzeug",
+    "botocore",
+    "boto3",
+    "urllib3",
+    "moto",
+    "s3transfer",
+    "sodapy",
+    "lib",
+    "emulators",
+)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -165,6 +174,7 @@ def split_times(into: dict[str, float], patched: list | None = None) -> Iterator
 
     def wrap(fn: Any, label: str) -> Any:
         if fn.__name__ in GENERATORS:
+
             def generator(*args: Any, **kwargs: Any) -> Any:
                 t0 = time.perf_counter()
                 it = fn(*args, **kwargs)
@@ -178,6 +188,7 @@ def split_times(into: dict[str, float], patched: list | None = None) -> Iterator
                         return
                     add(label, t0)
                     yield item
+
             return generator
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -186,6 +197,7 @@ def split_times(into: dict[str, float], patched: list | None = None) -> Iterator
                 return fn(*args, **kwargs)
             finally:
                 add(label, t0)
+
         return wrapper
 
     for (owner, name, label), fn in zip(patched, originals, strict=True):
@@ -235,7 +247,7 @@ def set_s3_latency(ms: float) -> None:
 
 
 def s3_ids(stack: Stack) -> set[str]:
-    return {k[len(PREFIX):].removesuffix(".json") for k in stack.s3_keys(PREFIX)}
+    return {k[len(PREFIX) :].removesuffix(".json") for k in stack.s3_keys(PREFIX)}
 
 
 def dataset_ids(stack: Stack, resource_id: str) -> list[str]:
@@ -258,15 +270,21 @@ def run_ceiling(stack: Stack, records: list[dict], label: str) -> Row:
 
     bodies, seconds = timed(run)
     assert [json.loads(b)["id"] for b in bodies] == [r["id"] for r in records]
-    return Row(f"ceiling {label}: bare GETs, {store.UPLOAD_WORKERS} thr, 1 client",
-               len(records), seconds, note="GETs only; keys known, no listing")
+    return Row(
+        f"ceiling {label}: bare GETs, {store.UPLOAD_WORKERS} thr, 1 client",
+        len(records),
+        seconds,
+        note="GETs only; keys known, no listing",
+    )
 
 
 def soda_client(stack: Stack) -> Socrata:
     """sodapy as the publisher sets it up (timeout, http:// adapter for the emulator)."""
     return Socrata(
-        urlsplit(stack.socrata.url).netloc, stack.socrata_app_token,
-        username=stack.socrata_key_id, password=stack.socrata_key_secret,
+        urlsplit(stack.socrata.url).netloc,
+        stack.socrata_app_token,
+        username=stack.socrata_key_id,
+        password=stack.socrata_key_secret,
         timeout=socrata_client.TIMEOUT,
         session_adapter={"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()},
     )
@@ -285,12 +303,16 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
         client = boto3.client("s3")  # one default client, as the original scripts
 
         def fetch() -> tuple[dict, list[dict]]:
-            metadata = json.loads(client.get_object(
-                Bucket=stack.bucket, Key=f"{APP}-{ENV}/{app_id}.json")["Body"].read())
+            metadata = json.loads(
+                client.get_object(Bucket=stack.bucket, Key=f"{APP}-{ENV}/{app_id}.json")[
+                    "Body"
+                ].read()
+            )
             keys = [
                 o["Key"]
                 for page in client.get_paginator("list_objects_v2").paginate(
-                    Bucket=stack.bucket, Prefix=PREFIX)
+                    Bucket=stack.bucket, Prefix=PREFIX
+                )
                 for o in page.get("Contents", [])
             ]
             records = [
@@ -302,14 +324,16 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
         metadata, records = step("list + sequential GETs", fetch)
         soda = soda_client(stack)
         try:
-            columns = {c["fieldName"]: c.get("dataTypeName", "text")
-                       for c in soda.get_metadata(BASELINE_DATASET)["columns"]}
+            columns = {
+                c["fieldName"]: c.get("dataTypeName", "text")
+                for c in soda.get_metadata(BASELINE_DATASET)["columns"]
+            }
 
             def build() -> list[dict]:
-                formatted = format_records(metadata, CONTAINER, records,
-                                           location_field=LOCATION)
+                formatted = format_records(metadata, CONTAINER, records, location_field=LOCATION)
                 scratch = socrata_publisher.SocrataPublish(
-                    app_name=APP, env=ENV, container=CONTAINER, resource_id=BASELINE_DATASET)
+                    app_name=APP, env=ENV, container=CONTAINER, resource_id=BASELINE_DATASET
+                )
                 check = ValueCheck("column {}")
                 return [socrata_publisher._row(f, columns, check, scratch) for f in formatted]
 
@@ -330,12 +354,17 @@ def run_baseline(stack: Stack, app_id: str, n: int) -> Row:
     (created, errors), seconds = timed(run)
     assert (created, errors) == (n, 0), (created, errors)
     assert len(dataset_ids(stack, BASELINE_DATASET)) == n
-    return Row(f"baseline: sequential GETs, 1 client; upserts of {BASELINE_CHUNK:,}", n,
-               seconds, note=splits_note(splits))
+    return Row(
+        f"baseline: sequential GETs, 1 client; upserts of {BASELINE_CHUNK:,}",
+        n,
+        seconds,
+        note=splits_note(splits),
+    )
 
 
-def timed_full_publish(stack: Stack, n: int, patched: list | None = None
-                       ) -> tuple[Any, float, dict[str, float]]:
+def timed_full_publish(
+    stack: Stack, n: int, patched: list | None = None
+) -> tuple[Any, float, dict[str, float]]:
     """A full publish of the N stored records into the empty dataset, timed (``patched``:
     split_times' steps), with its checks: N read and created, nothing else, and the
     dataset's ids S3's."""
@@ -343,11 +372,13 @@ def timed_full_publish(stack: Stack, n: int, patched: list | None = None
     splits: dict[str, float] = {}
     with split_times(splits, patched):
         result, seconds = timed(
-            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=None))
+            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=None)
+        )
     assert result.ok, result.errors
     assert result.mode == "full", result.summary()
-    assert (result.read, result.created, result.updated, len(result.deleted)) == (n, n, 0, 0), \
+    assert (result.read, result.created, result.updated, len(result.deleted)) == (n, n, 0, 0), (
         result.summary()
+    )
     assert not result.dropped_fields, result.dropped_fields
     ids = dataset_ids(stack, DATASET)
     assert len(ids) == n, f"the dataset holds {len(ids)} rows, not {n}"
@@ -358,12 +389,15 @@ def timed_full_publish(stack: Stack, n: int, patched: list | None = None
 def run_full(stack: Stack, n: int) -> Row:
     assert dataset_ids(stack, DATASET) == [], "the dataset is not empty"
     result, seconds, splits = timed_full_publish(stack, n)
-    return Row("project full publish, empty dataset", n, seconds,
-               note=f"{result.requests} Socrata requests; {splits_note(splits)}")
+    return Row(
+        "project full publish, empty dataset",
+        n,
+        seconds,
+        note=f"{result.requests} Socrata requests; {splits_note(splits)}",
+    )
 
 
-def rewrite_records(records: list[dict], count: int = CHANGED
-                    ) -> tuple[dt.datetime, list[dict]]:
+def rewrite_records(records: list[dict], count: int = CHANGED) -> tuple[dt.datetime, list[dict]]:
     """Rewrite ``count`` records in S3 with new notes; returns the time just before."""
     since = dt.datetime.now(dt.UTC)
     # S3 (and moto) list LastModified to the whole second: a write in the same second as
@@ -385,7 +419,8 @@ def run_incremental(stack: Stack, records: list[dict]) -> Row:
     splits: dict[str, float] = {}
     with split_times(splits):
         result, seconds = timed(
-            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=since.isoformat()))
+            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=since.isoformat())
+        )
     assert result.ok, result.errors
     assert result.mode == "incremental", result.summary()
     assert result.read == CHANGED, result.summary()
@@ -395,9 +430,13 @@ def run_incremental(stack: Stack, records: list[dict]) -> Row:
     for i, record in enumerate(changed):
         shown = rows[record["id"]].get(NOTES_COLUMN, "")
         assert f"benchmark change {i} at" in shown, f"{record['id']} stale: {shown!r}"
-    return Row(f"project incremental, {CHANGED} changed", result.read, seconds,
-               note=f"created {result.created}, updated {result.updated}; "
-               f"{result.requests} Socrata requests; {splits_note(splits)}")
+    return Row(
+        f"project incremental, {CHANGED} changed",
+        result.read,
+        seconds,
+        note=f"created {result.created}, updated {result.updated}; "
+        f"{result.requests} Socrata requests; {splits_note(splits)}",
+    )
 
 
 # --------------------------------------------------------------------------- --snapshot
@@ -420,7 +459,7 @@ def build_snapshot(app: dict, records: list[dict]) -> float:
     builder = snapshot.Builder(snapshot.Spec.from_metadata(app, CONTAINER), app)
     try:
         for start in range(0, len(records), snapshot.ROW_GROUP_ROWS):
-            builder.add_records(records[start:start + snapshot.ROW_GROUP_ROWS])
+            builder.add_records(records[start : start + snapshot.ROW_GROUP_ROWS])
         snapshot.upload(target, CONTAINER, builder.close())
         assert builder.rows == len(records), builder.rows
     finally:
@@ -458,24 +497,35 @@ def read_splits_note(splits: dict[str, float]) -> str:
     out = dict(splits)
     if "read_stored" in out:  # what read_stored does beyond its S3 requests
         total = out.pop("read_stored")
-        out["md5+json+sort"] = total - sum(out.get(k, 0.0) for k in (
-            "listing", "snapshot GET+Parquet", "GETs one by one"))
+        out["md5+json+sort"] = total - sum(
+            out.get(k, 0.0) for k in ("listing", "snapshot GET+Parquet", "GETs one by one")
+        )
         out = {"read": total, **out}
     return splits_note({k: v for k, v in out.items() if v >= 0.005 or k == "read"})
 
 
-def run_snapshot_full(stack: Stack, columns: list[dict], n: int, *, from_snapshot: bool,
-                      label: str) -> tuple[Row, list[dict], dict[str, float]]:
+def run_snapshot_full(
+    stack: Stack, columns: list[dict], n: int, *, from_snapshot: bool, label: str
+) -> tuple[Row, list[dict], dict[str, float]]:
     """A full publish into the emptied dataset; checks how read_stored read the records."""
     stack.socrata.add_dataset(DATASET, columns, name="bench signals")  # empty again
     result, seconds, splits = timed_full_publish(stack, n, READ_SPLITS)
     read, snap, one_by_one = read_note(result.notes)
     want = (n, n, 0) if from_snapshot else (n, 0, n)
-    assert (read, snap, one_by_one) == want, (f"read_stored read {read}: {snap} from the "
-                                              f"snapshot, {one_by_one} one by one; not {want}")
+    assert (read, snap, one_by_one) == want, (
+        f"read_stored read {read}: {snap} from the snapshot, {one_by_one} one by one; not {want}"
+    )
     rows = stack.socrata.rows(DATASET)
-    return (Row(label, n, seconds, note=f"{snap} from the snapshot, {one_by_one} one by one; "
-                f"{read_splits_note(splits)}"), rows, splits)
+    return (
+        Row(
+            label,
+            n,
+            seconds,
+            note=f"{snap} from the snapshot, {one_by_one} one by one; {read_splits_note(splits)}",
+        ),
+        rows,
+        splits,
+    )
 
 
 def run_snapshot_incremental(stack: Stack, records: list[dict], label: str) -> Row:
@@ -484,7 +534,8 @@ def run_snapshot_incremental(stack: Stack, records: list[dict], label: str) -> R
     splits: dict[str, float] = {}
     with split_times(splits, READ_SPLITS):
         result, seconds = timed(
-            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=since.isoformat()))
+            lambda: publish(app_name=APP, container=CONTAINER, env=ENV, date=since.isoformat())
+        )
     assert result.ok, result.errors
     assert result.mode == "incremental", result.summary()
     assert result.read == SNAPSHOT_CHANGED, result.summary()
@@ -494,15 +545,21 @@ def run_snapshot_incremental(stack: Stack, records: list[dict], label: str) -> R
     assert len(rows) == len(records), f"the dataset holds {len(rows)} rows"
     for i, record in enumerate(changed):
         shown = rows[record["id"]].get(NOTES_COLUMN, "")
-        assert f"benchmark change {i} at {since.isoformat()}" in shown, \
+        assert f"benchmark change {i} at {since.isoformat()}" in shown, (
             f"{record['id']} stale: {shown!r}"
-    return Row(label, result.read, seconds,
-               note=f"updated {result.updated}; {result.requests} Socrata requests; "
-               f"{read_splits_note(splits)}")
+        )
+    return Row(
+        label,
+        result.read,
+        seconds,
+        note=f"updated {result.updated}; {result.requests} Socrata requests; "
+        f"{read_splits_note(splits)}",
+    )
 
 
-def run_papermill_full(stack: Stack, columns: list[dict], n: int, label: str
-                       ) -> tuple[Row, list[dict]]:
+def run_papermill_full(
+    stack: Stack, columns: list[dict], n: int, label: str
+) -> tuple[Row, list[dict]]:
     """The notebook through papermill (lib.reports.run_notebook), date None: wall clock
     including the kernel's start and the report saved to S3. The kernel's S3 clients get
     no added latency."""
@@ -511,8 +568,7 @@ def run_papermill_full(stack: Stack, columns: list[dict], n: int, label: str
     stack.socrata.add_dataset(DATASET, columns, name="bench signals")
     with quiet():
         t0 = time.perf_counter()
-        run = reports.run_notebook(PAPERMILL_NOTEBOOK, app_name=APP, env=ENV,
-                                   container=CONTAINER)
+        run = reports.run_notebook(PAPERMILL_NOTEBOOK, app_name=APP, env=ENV, container=CONTAINER)
         seconds = time.perf_counter() - t0
     assert run.ok, run.error
     summary = run.summary
@@ -526,8 +582,9 @@ def run_papermill_full(stack: Stack, columns: list[dict], n: int, label: str
 def read_costs(stack: Stack) -> str:
     """The CPU of read_stored's own loop over the snapshot, measured apart: MD5 of every
     record's text, then json.loads of every one (what the rest of read_stored is)."""
-    table = snapshot.read_table(AppStore(app_name=APP, env=ENV), CONTAINER,
-                                columns=["id", "record"])
+    table = snapshot.read_table(
+        AppStore(app_name=APP, env=ENV), CONTAINER, columns=["id", "record"]
+    )
     t0 = time.perf_counter()
     texts = table.column("record").to_pylist()
     t1 = time.perf_counter()
@@ -538,12 +595,15 @@ def read_costs(stack: Stack) -> str:
         json.loads(text)
     t3 = time.perf_counter()
     size = sum(len(t) for t in texts)
-    return (f"{len(texts):,} records, {size / 2**20:.1f} MiB of JSON: to_pylist {t1 - t0:.2f} s, "
-            f"MD5 {t2 - t1:.2f} s, json.loads {t3 - t2:.2f} s")
+    return (
+        f"{len(texts):,} records, {size / 2**20:.1f} MiB of JSON: to_pylist {t1 - t0:.2f} s, "
+        f"MD5 {t2 - t1:.2f} s, json.loads {t3 - t2:.2f} s"
+    )
 
 
-def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[dict],
-                   args: argparse.Namespace) -> int:
+def snapshot_phase(
+    stack: Stack, app: dict, records: list[dict], columns: list[dict], args: argparse.Namespace
+) -> int:
     n = len(records)
     latencies = [args.s3_latency_ms]
     if args.also_latency_ms is not None and args.also_latency_ms != args.s3_latency_ms:
@@ -551,40 +611,50 @@ def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[d
     with quiet():
         built = build_snapshot(app, records)
     add_s3_latency(0.0)
-    print(f"  snapshot built by lib.snapshot.Builder and uploaded ({built:.1f} s, setup)",
-          flush=True)
+    print(
+        f"  snapshot built by lib.snapshot.Builder and uploaded ({built:.1f} s, setup)", flush=True
+    )
     rows: list[Row] = []
     results: dict[float, tuple[Row, Row, Row]] = {}
     for ms in latencies:
         set_s3_latency(ms)
         before, rows_before, _ = run_snapshot_full(
-            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (1)")
+            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (1)"
+        )
         print(f"  {ms:g} ms: from the snapshot done ({before.seconds:.1f} s)", flush=True)
         body = hide_snapshot(stack)
         try:
             old, rows_old, _ = run_snapshot_full(
-                stack, columns, n, from_snapshot=False,
-                label=f"{ms:g} ms: full, record by record (no snapshot)")
+                stack,
+                columns,
+                n,
+                from_snapshot=False,
+                label=f"{ms:g} ms: full, record by record (no snapshot)",
+            )
         finally:
             restore_snapshot(stack, body)
         print(f"  {ms:g} ms: record by record done ({old.seconds:.1f} s)", flush=True)
         after, rows_after, _ = run_snapshot_full(
-            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (2)")
+            stack, columns, n, from_snapshot=True, label=f"{ms:g} ms: full, from the snapshot (2)"
+        )
         print(f"  {ms:g} ms: from the snapshot again ({after.seconds:.1f} s)", flush=True)
-        assert rows_before == rows_old == rows_after, \
+        assert rows_before == rows_old == rows_after, (
             "the rows published from the snapshot differ from those read record by record"
+        )
         rows += [before, old, after]
         results[ms] = (before, old, after)
     pm: tuple[Row, Row] | None = None
     if args.papermill:
         set_s3_latency(0.0)
-        pm_snap, pm_rows_snap = run_papermill_full(stack, columns, n,
-                                                   "papermill: full, from the snapshot")
+        pm_snap, pm_rows_snap = run_papermill_full(
+            stack, columns, n, "papermill: full, from the snapshot"
+        )
         print(f"  papermill from the snapshot done ({pm_snap.seconds:.1f} s)", flush=True)
         body = hide_snapshot(stack)
         try:
-            pm_old, pm_rows_old = run_papermill_full(stack, columns, n,
-                                                     "papermill: full, record by record")
+            pm_old, pm_rows_old = run_papermill_full(
+                stack, columns, n, "papermill: full, record by record"
+            )
         finally:
             restore_snapshot(stack, body)
         print(f"  papermill record by record done ({pm_old.seconds:.1f} s)", flush=True)
@@ -595,7 +665,8 @@ def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[d
     for ms in latencies:
         set_s3_latency(ms)
         inc = run_snapshot_incremental(
-            stack, records, f"{ms:g} ms: incremental, {SNAPSHOT_CHANGED} changed of {n:,}")
+            stack, records, f"{ms:g} ms: incremental, {SNAPSHOT_CHANGED} changed of {n:,}"
+        )
         print(f"  {ms:g} ms: incremental done ({inc.seconds:.2f} s)", flush=True)
         rows.append(inc)
         increments[ms] = inc
@@ -604,12 +675,14 @@ def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[d
     print()
     print_table(rows)
     print()
-    print("checked: every full publish read N and created N into an emptied dataset, "
-          "read_stored's note said N from the snapshot / N one by one as intended; the "
-          "dataset's ids are S3's; the rows are identical from the snapshot and record by "
-          "record (at each latency" + (", and through papermill" if pm else "") + "); each "
-          f"incremental read and updated exactly {SNAPSHOT_CHANGED}, new notes shown, "
-          "without reading the snapshot")
+    print(
+        "checked: every full publish read N and created N into an emptied dataset, "
+        "read_stored's note said N from the snapshot / N one by one as intended; the "
+        "dataset's ids are S3's; the rows are identical from the snapshot and record by "
+        "record (at each latency" + (", and through papermill" if pm else "") + "); each "
+        f"incremental read and updated exactly {SNAPSHOT_CHANGED}, new notes shown, "
+        "without reading the snapshot"
+    )
     print(f"read_stored's loop, measured apart: {costs}")
     print()
     status = 0
@@ -617,22 +690,28 @@ def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[d
         snap_s = (before.seconds + after.seconds) / 2
         ratio = old.seconds / snap_s
         inc = increments[ms]
-        line = (f"{ms:g} ms: record by record / from the snapshot {ratio:5.2f}x  "
-                f"({old.seconds:.2f} s vs {snap_s:.2f} s, the mean of the snapshot runs "
-                f"{before.seconds:.2f} and {after.seconds:.2f}; goal >= "
-                f"{SNAPSHOT_FACTOR:g}x at {SNAPSHOT_GOAL_LATENCY_MS:g} ms)")
+        line = (
+            f"{ms:g} ms: record by record / from the snapshot {ratio:5.2f}x  "
+            f"({old.seconds:.2f} s vs {snap_s:.2f} s, the mean of the snapshot runs "
+            f"{before.seconds:.2f} and {after.seconds:.2f}; goal >= "
+            f"{SNAPSHOT_FACTOR:g}x at {SNAPSHOT_GOAL_LATENCY_MS:g} ms)"
+        )
         if ms == SNAPSHOT_GOAL_LATENCY_MS:
             ok = ratio >= SNAPSHOT_FACTOR
             status |= 0 if ok else 1
             print(f"{'PASS' if ok else 'FAIL'}  {line}")
         else:
             print(f"      {line} (not the goal's latency)")
-        print(f"      {ms:g} ms: incremental ({SNAPSHOT_CHANGED} of {n:,}) {inc.seconds:.2f} s "
-              f"= {inc.seconds / snap_s:.2f} of the full publish from the snapshot")
+        print(
+            f"      {ms:g} ms: incremental ({SNAPSHOT_CHANGED} of {n:,}) {inc.seconds:.2f} s "
+            f"= {inc.seconds / snap_s:.2f} of the full publish from the snapshot"
+        )
     if pm:
-        print(f"      papermill wall: record by record / from the snapshot "
-              f"{pm[1].seconds / pm[0].seconds:5.2f}x ({pm[1].seconds:.2f} s vs "
-              f"{pm[0].seconds:.2f} s)")
+        print(
+            f"      papermill wall: record by record / from the snapshot "
+            f"{pm[1].seconds / pm[0].seconds:5.2f}x ({pm[1].seconds:.2f} s vs "
+            f"{pm[0].seconds:.2f} s)"
+        )
     if n != SNAPSHOT_RECORDS:
         print(f"note: the goal is stated for N={SNAPSHOT_RECORDS:,}; this run has N={n:,}")
     return status
@@ -643,8 +722,7 @@ def snapshot_phase(stack: Stack, app: dict, records: list[dict], columns: list[d
 
 def print_table(rows: list[Row]) -> None:
     head = ("phase", "rows", "seconds", "rows/s", "note")
-    lines = [(r.phase, f"{r.rows:,}", f"{r.seconds:,.2f}", f"{r.rate:,.1f}", r.note)
-             for r in rows]
+    lines = [(r.phase, f"{r.rows:,}", f"{r.seconds:,.2f}", f"{r.rate:,.1f}", r.note) for r in rows]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
 
     def fmt(cells: tuple[str, ...]) -> str:
@@ -661,25 +739,42 @@ def print_table(rows: list[Row]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=None,
-                        help=f"N, records in S3 (default 5000; {SNAPSHOT_RECORDS} with "
-                             "--snapshot)")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=None,
+        help=f"N, records in S3 (default 5000; {SNAPSHOT_RECORDS} with --snapshot)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated app")
-    parser.add_argument("--s3-latency-ms", type=float, default=None,
-                        help="simulated round trip added to every timed S3 request "
-                             f"(default {REMOTE_S3_LATENCY_MS:g}, 0 with --snapshot; 0 "
-                             "measures moto's own CPU)")
-    parser.add_argument("--snapshot", action="store_true",
-                        help="instead of the phases above: the full publish from the "
-                             "container's snapshot against record by record, side by side "
-                             f"(issue 12's goal: >= {SNAPSHOT_FACTOR:g}x at 0 ms), and an "
-                             f"incremental publish of {SNAPSHOT_CHANGED} changed records")
-    parser.add_argument("--also-latency-ms", type=float, default=REMOTE_S3_LATENCY_MS,
-                        help="with --snapshot: the same comparison again at this latency "
-                             f"(default {REMOTE_S3_LATENCY_MS:g}; -1: not)")
-    parser.add_argument("--papermill", action="store_true",
-                        help=f"with --snapshot: also both full publishes through papermill "
-                             f"({PAPERMILL_NOTEBOOK}, at 0 ms)")
+    parser.add_argument(
+        "--s3-latency-ms",
+        type=float,
+        default=None,
+        help="simulated round trip added to every timed S3 request "
+        f"(default {REMOTE_S3_LATENCY_MS:g}, 0 with --snapshot; 0 "
+        "measures moto's own CPU)",
+    )
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="instead of the phases above: the full publish from the "
+        "container's snapshot against record by record, side by side "
+        f"(issue 12's goal: >= {SNAPSHOT_FACTOR:g}x at 0 ms), and an "
+        f"incremental publish of {SNAPSHOT_CHANGED} changed records",
+    )
+    parser.add_argument(
+        "--also-latency-ms",
+        type=float,
+        default=REMOTE_S3_LATENCY_MS,
+        help="with --snapshot: the same comparison again at this latency "
+        f"(default {REMOTE_S3_LATENCY_MS:g}; -1: not)",
+    )
+    parser.add_argument(
+        "--papermill",
+        action="store_true",
+        help=f"with --snapshot: also both full publishes through papermill "
+        f"({PAPERMILL_NOTEBOOK}, at 0 ms)",
+    )
     args = parser.parse_args(argv)
     if args.records is None:
         args.records = SNAPSHOT_RECORDS if args.snapshot else 5000
@@ -703,9 +798,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = tempfile.TemporaryDirectory(prefix="publish-bench-")
     params_dir = Path(workdir.name) / "params"
     params_dir.mkdir()
-    write_params(params_dir, app_id, writer="publish_benchmark.py",
-                 extra=f"    socrata:\n      resource_id: {DATASET}\n"
-                       f"      location_field: {LOCATION}\n")
+    write_params(
+        params_dir,
+        app_id,
+        writer="publish_benchmark.py",
+        extra=f"    socrata:\n      resource_id: {DATASET}\n      location_field: {LOCATION}\n",
+    )
     stack = Stack(params_dir=str(params_dir), moto_process=True)
     cwd = os.getcwd()
     rows: list[Row] = []
@@ -720,8 +818,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"publish benchmark --snapshot: N={n:,} records (seed {args.seed}), "
                 f"{os.cpu_count()} CPUs, Python {platform.python_version()}, moto S3 in a "
                 "process, Socrata emulator in a thread, chunk_size 1000, added S3 latency "
-                + " then ".join(f"{ms:g} ms" for ms in dict.fromkeys(
-                    [args.s3_latency_ms, args.also_latency_ms]) if ms is not None)
+                + " then ".join(
+                    f"{ms:g} ms"
+                    for ms in dict.fromkeys([args.s3_latency_ms, args.also_latency_ms])
+                    if ms is not None
+                )
                 + f"; setup {time.perf_counter() - t_setup:.1f} s",
                 flush=True,
             )
@@ -746,8 +847,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline = run_baseline(stack, app_id, n)
         rows.insert(2, baseline)
         print(f"  baseline done ({baseline.seconds:.1f} s)", flush=True)
-        assert stack.socrata.rows(DATASET) == stack.socrata.rows(BASELINE_DATASET), \
+        assert stack.socrata.rows(DATASET) == stack.socrata.rows(BASELINE_DATASET), (
             "the project's dataset differs from the baseline's"
+        )
         incremental = run_incremental(stack, records)
         rows.append(incremental)
         print(f"  incremental done ({incremental.seconds:.1f} s)\n", flush=True)
@@ -759,28 +861,44 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     ceiling_rate = (rows[0].rate + rows[1].rate) / 2
     print()
-    print(f"ceiling rows/s = mean of the runs before and after the full publish "
-          f"= {ceiling_rate:.1f}")
-    print(f"ceiling / baseline = {ceiling_rate / baseline.rate:.2f}x: the most a publisher that "
-          "GETs every record could gain over the baseline against this S3")
-    print(f"S3 model: {args.s3_latency_ms:g} ms round trip per request"
-          + (" (a remote S3; --s3-latency-ms 0 measures moto's own CPU instead, where the "
-             "goals conflict: see benchmarks/README.md)" if args.s3_latency_ms else
-             " (moto's own CPU: see benchmarks/README.md for why the goals conflict here)"))
-    print("checked: full publish read N, created N, deleted 0; dataset ids == S3 ids; "
-          "dataset == baseline's dataset; incremental read and upserted exactly "
-          f"{CHANGED}, new notes shown")
+    print(
+        f"ceiling rows/s = mean of the runs before and after the full publish = {ceiling_rate:.1f}"
+    )
+    print(
+        f"ceiling / baseline = {ceiling_rate / baseline.rate:.2f}x: the most a publisher that "
+        "GETs every record could gain over the baseline against this S3"
+    )
+    print(
+        f"S3 model: {args.s3_latency_ms:g} ms round trip per request"
+        + (
+            " (a remote S3; --s3-latency-ms 0 measures moto's own CPU instead, where the "
+            "goals conflict: see benchmarks/README.md)"
+            if args.s3_latency_ms
+            else " (moto's own CPU: see benchmarks/README.md for why the goals conflict here)"
+        )
+    )
+    print(
+        "checked: full publish read N, created N, deleted 0; dataset ids == S3 ids; "
+        "dataset == baseline's dataset; incremental read and upserted exactly "
+        f"{CHANGED}, new notes shown"
+    )
     print()
     checks = [
-        (f"full publish / ceiling        {full.rate / ceiling_rate:6.2f}   (goal >= "
-         f"{CEILING_SHARE:.2f}; {full.rate:.1f} vs {ceiling_rate:.1f} rows/s)",
-         full.rate >= CEILING_SHARE * ceiling_rate),
-        (f"full publish / baseline       {full.rate / baseline.rate:6.2f}x  (goal >= "
-         f"{BASELINE_FACTOR:.0f}x; {full.rate:.1f} vs {baseline.rate:.1f} rows/s)",
-         full.rate >= BASELINE_FACTOR * baseline.rate),
-        (f"incremental / full time       {incremental.seconds / full.seconds:6.2f}   (goal < "
-         f"{INCREMENTAL_SHARE:.2f}; {incremental.seconds:.2f} s vs {full.seconds:.2f} s)",
-         incremental.seconds < INCREMENTAL_SHARE * full.seconds),
+        (
+            f"full publish / ceiling        {full.rate / ceiling_rate:6.2f}   (goal >= "
+            f"{CEILING_SHARE:.2f}; {full.rate:.1f} vs {ceiling_rate:.1f} rows/s)",
+            full.rate >= CEILING_SHARE * ceiling_rate,
+        ),
+        (
+            f"full publish / baseline       {full.rate / baseline.rate:6.2f}x  (goal >= "
+            f"{BASELINE_FACTOR:.0f}x; {full.rate:.1f} vs {baseline.rate:.1f} rows/s)",
+            full.rate >= BASELINE_FACTOR * baseline.rate,
+        ),
+        (
+            f"incremental / full time       {incremental.seconds / full.seconds:6.2f}   (goal < "
+            f"{INCREMENTAL_SHARE:.2f}; {incremental.seconds:.2f} s vs {full.seconds:.2f} s)",
+            incremental.seconds < INCREMENTAL_SHARE * full.seconds,
+        ),
     ]
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")

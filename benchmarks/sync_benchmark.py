@@ -75,7 +75,6 @@ INCREMENTAL_SECONDS = 10.0
 MEMORY_MIB = 500.0
 
 
-
 # --------------------------------------------------------------------------- measuring
 
 
@@ -153,8 +152,7 @@ def full_sync() -> sync.ContainerSync:
     return sync.sync_container(app_name=APP, container=CONTAINER, env=ENV)
 
 
-def check_first_load(result: sync.ContainerSync, s3: Any, bucket: str,
-                     records: list[dict]) -> None:
+def check_first_load(result: sync.ContainerSync, s3: Any, bucket: str, records: list[dict]) -> None:
     n = len(records)
     assert result.ok, result.errors
     assert (result.fetched, result.written, result.unchanged) == (n, n, 0), result.summary()
@@ -192,8 +190,13 @@ def run_ceiling(records: list[dict], label: str) -> Row:
     _, seconds, rss = timed(run)
     stored = count_keys(client, CEILING_BUCKET, f"{label}/")
     assert stored == len(records), f"ceiling stored {stored} of {len(records)}"
-    return Row(f"ceiling {label}: bare pool, {store.UPLOAD_WORKERS} thr, 1 client",
-               len(records), seconds, rss_mib=rss, note="PUTs only")
+    return Row(
+        f"ceiling {label}: bare pool, {store.UPLOAD_WORKERS} thr, 1 client",
+        len(records),
+        seconds,
+        rss_mib=rss,
+        note="PUTs only",
+    )
 
 
 def run_baseline(stack: Stack, app_id: str, n: int, sample: list[dict]) -> list[Row]:
@@ -215,7 +218,8 @@ def run_baseline(stack: Stack, app_id: str, n: int, sample: list[dict]) -> list[
         session = boto3.session.Session()
         client = session.client("s3")
         client.put_object(
-            Bucket=BASELINE_BUCKET, Key=f"baseline/{CONTAINER}/{record['id']}.json",
+            Bucket=BASELINE_BUCKET,
+            Key=f"baseline/{CONTAINER}/{record['id']}.json",
             Body=json.dumps(record),
         )
 
@@ -228,12 +232,22 @@ def run_baseline(stack: Stack, app_id: str, n: int, sample: list[dict]) -> list[
     assert stored == len(sample), f"baseline stored {stored} of {len(sample)}"
     m = len(sample)
     return [
-        Row("baseline fetch: knackpy, sequential pages", n, fetch_s, rss_mib=fetch_rss,
-            note="all N"),
-        Row(f"baseline upload: {BASELINE_WORKERS} thr, new client per record", m, upload_s,
-            rss_mib=upload_rss, note=f"a sample of M={m}"),
-        Row("baseline, estimated for N", n, fetch_s + upload_s * n / m,
-            note=f"fetch + upload x N/M ({n}/{m})"),
+        Row(
+            "baseline fetch: knackpy, sequential pages", n, fetch_s, rss_mib=fetch_rss, note="all N"
+        ),
+        Row(
+            f"baseline upload: {BASELINE_WORKERS} thr, new client per record",
+            m,
+            upload_s,
+            rss_mib=upload_rss,
+            note=f"a sample of M={m}",
+        ),
+        Row(
+            "baseline, estimated for N",
+            n,
+            fetch_s + upload_s * n / m,
+            note=f"fetch + upload x N/M ({n}/{m})",
+        ),
     ]
 
 
@@ -251,15 +265,17 @@ def change_records(stack: Stack, app_id: str, records: list[dict]) -> list[dict]
     return changed
 
 
-def run_incremental(stack: Stack, app_id: str, records: list[dict],
-                    exclude: set[int]) -> Row:
+def run_incremental(stack: Stack, app_id: str, records: list[dict], exclude: set[int]) -> Row:
     since = dt.datetime.now(dt.UTC)
     time.sleep(0.01)
     changed = change_records(stack, app_id, records)
     with RssSampler(exclude) as rss, quiet():
         t0 = time.perf_counter()
         run = reports.run_notebook(
-            "knack_container_to_s3", app_name=APP, env=ENV, container=CONTAINER,
+            "knack_container_to_s3",
+            app_name=APP,
+            env=ENV,
+            container=CONTAINER,
             date=since.isoformat(),
         )
         seconds = time.perf_counter() - t0
@@ -274,7 +290,9 @@ def run_incremental(stack: Stack, app_id: str, records: list[dict],
         assert body.read() == s3_records.dumps_stable(served[record["id"]]), f"{record['id']} stale"
     assert count_keys(s3, stack.bucket, PREFIX) == len(records)
     return Row(
-        "project (c) incremental, papermill", summary["fetched"], seconds,
+        "project (c) incremental, papermill",
+        summary["fetched"],
+        seconds,
         rss_mib=rss.child_peak / MIB if rss.child_peak else None,
         note=f"{CHANGED} changed: fetched {summary['fetched']}, written {summary['written']}; "
         f"sync_container alone {summary['seconds']:.2f} s",
@@ -332,9 +350,22 @@ print(json.dumps(out))
 
 def run_memory_child(n: int) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, str(n), APP, CONTAINER, ENV, PREFIX,
-         MEMORY_BUCKET, MEMORY_BUCKET + "-traced"],
-        capture_output=True, text=True, check=False, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            MEMORY_CHILD,
+            str(n),
+            APP,
+            CONTAINER,
+            ENV,
+            PREFIX,
+            MEMORY_BUCKET,
+            MEMORY_BUCKET + "-traced",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
@@ -351,8 +382,15 @@ def print_table(rows: list[Row]) -> None:
 
     head = ("phase", "records", "seconds", "rec/s", "traced MiB", "RSS MiB", "note")
     lines = [
-        (r.phase, f"{r.records:,}", f"{r.seconds:,.2f}", f"{r.rate:,.1f}", mib(r.traced_mib),
-         mib(r.rss_mib), r.note)
+        (
+            r.phase,
+            f"{r.records:,}",
+            f"{r.seconds:,.2f}",
+            f"{r.rate:,.1f}",
+            mib(r.traced_mib),
+            mib(r.rss_mib),
+            r.note,
+        )
         for r in rows
     ]
     widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
@@ -372,11 +410,17 @@ def print_table(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=5000, help="N, records in the app")
-    parser.add_argument("--baseline-records", type=int, default=100,
-                        help="M, the baseline's upload sample (default 100)")
+    parser.add_argument(
+        "--baseline-records",
+        type=int,
+        default=100,
+        help="M, the baseline's upload sample (default 100)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated app")
     parser.add_argument(
-        "--moto", choices=("process", "thread"), default="process",
+        "--moto",
+        choices=("process", "thread"),
+        default="process",
         help="moto's S3 server in its own process (default: like a remote S3) or in a thread "
         "of this process, as Stack runs it (its CPU then competes for this process's GIL)",
     )
@@ -419,15 +463,27 @@ def main(argv: list[str] | None = None) -> int:
         assert count_keys(s3, stack.bucket, PREFIX) == 0
         first, seconds, rss = timed(full_sync)
         check_first_load(first, s3, stack.bucket, records)
-        first_row = Row("project (a) first full load", n, seconds, rss_mib=rss,
-                        note=f"written {first.written}; {first.requests} Knack requests")
+        first_row = Row(
+            "project (a) first full load",
+            n,
+            seconds,
+            rss_mib=rss,
+            note=f"written {first.written}; {first.requests} Knack requests",
+        )
         rows.append(run_ceiling(records, "after"))
         rows.append(first_row)
         print(f"  first load done ({seconds:.1f} s)", flush=True)
         again, seconds, rss = timed(full_sync)
         check_rerun(again, n)
-        rows.append(Row("project (b) full re-run, unchanged", n, seconds, rss_mib=rss,
-                        note=f"written 0, unchanged {again.unchanged}"))
+        rows.append(
+            Row(
+                "project (b) full re-run, unchanged",
+                n,
+                seconds,
+                rss_mib=rss,
+                note=f"written 0, unchanged {again.unchanged}",
+            )
+        )
         rows.append(run_incremental(stack, app_id, records, exclude))
         print(f"  incremental done ({rows[-1].seconds:.1f} s)", flush=True)
         memory = run_memory_child(n)
@@ -438,57 +494,90 @@ def main(argv: list[str] | None = None) -> int:
         workdir.cleanup()
 
     own_max_rss = max_rss_mib()
-    for mode, note in (("plain", "no tracing: RSS is honest"),
-                       ("traced", "tracemalloc on: slower, RSS n/a")):
+    for mode, note in (
+        ("plain", "no tracing: RSS is honest"),
+        ("traced", "tracemalloc on: slower, RSS n/a"),
+    ):
         for phase, label in (("first", "(a)"), ("rerun", "(b)")):
             got = memory[f"{mode} {phase}"]
             traced = ", traced" if mode == "traced" else ""
-            rows.append(Row(f"memory: {label} again, clean process{traced}", n, got["seconds"],
-                            got["traced_mib"], got["rss_mib"], note=note))
+            rows.append(
+                Row(
+                    f"memory: {label} again, clean process{traced}",
+                    n,
+                    got["seconds"],
+                    got["traced_mib"],
+                    got["rss_mib"],
+                    note=note,
+                )
+            )
     print_table(rows)
 
     baseline, ceiling_before, ceiling_after = rows[2], rows[3], rows[4]
     first, rerun, incremental = rows[5], rows[6], rows[7]
     ceiling_rate = (ceiling_before.rate + ceiling_after.rate) / 2
     print()
-    print(f"baseline rec/s = N / (knackpy fetch of all N records {rows[0].seconds:.2f} s + "
-          f"upload time of the {m}-record sample {rows[1].seconds:.2f} s x N/M) "
-          f"= {baseline.rate:.1f}")
+    print(
+        f"baseline rec/s = N / (knackpy fetch of all N records {rows[0].seconds:.2f} s + "
+        f"upload time of the {m}-record sample {rows[1].seconds:.2f} s x N/M) "
+        f"= {baseline.rate:.1f}"
+    )
     print(f"ceiling rec/s = mean of the runs before and after (a) = {ceiling_rate:.1f}")
-    print(f"RSS MiB: baseline..(b): peak RSS of this benchmark process in the phase (psutil, "
-          f"every 20 ms); it also holds the Knack emulator"
-          f"{', moto' if args.moto == 'thread' else ''} and copies of the records "
-          f"(getrusage max RSS of the whole run: {own_max_rss:,.0f} MiB)")
+    print(
+        f"RSS MiB: baseline..(b): peak RSS of this benchmark process in the phase (psutil, "
+        f"every 20 ms); it also holds the Knack emulator"
+        f"{', moto' if args.moto == 'thread' else ''} and copies of the records "
+        f"(getrusage max RSS of the whole run: {own_max_rss:,.0f} MiB)"
+    )
     print("         (c): peak RSS of the papermill kernel process, where that sync runs")
-    print(f"         memory rows: peak RSS (VmHWM, reset between phases) of a child process that "
-          f"imports only lib.sync ({memory['rss_after_imports_mib']:,.0f} MiB after imports) "
-          f"and runs (a), (b) into a fresh bucket")
-    print("traced MiB: tracemalloc peak of the phase (Python allocations), same child, another "
-          "fresh bucket")
+    print(
+        f"         memory rows: peak RSS (VmHWM, reset between phases) of a child process that "
+        f"imports only lib.sync ({memory['rss_after_imports_mib']:,.0f} MiB after imports) "
+        f"and runs (a), (b) into a fresh bucket"
+    )
+    print(
+        "traced MiB: tracemalloc peak of the phase (Python allocations), same child, another "
+        "fresh bucket"
+    )
     print()
-    peak_rss = max(memory["plain first"]["rss_mib"], memory["plain rerun"]["rss_mib"],
-                   incremental.rss_mib or 0)
+    peak_rss = max(
+        memory["plain first"]["rss_mib"], memory["plain rerun"]["rss_mib"], incremental.rss_mib or 0
+    )
     traced = max(memory["traced first"]["traced_mib"], memory["traced rerun"]["traced_mib"])
     checks = [
-        (f"first load / ceiling         {first.rate / ceiling_rate:6.2f}   (goal >= "
-         f"{CEILING_SHARE:.2f}; {first.rate:.1f} vs {ceiling_rate:.1f} rec/s)",
-         first.rate >= CEILING_SHARE * ceiling_rate),
-        (f"first load / baseline        {first.rate / baseline.rate:6.1f}x  (goal >= "
-         f"{BASELINE_FACTOR:.0f}x)", first.rate >= BASELINE_FACTOR * baseline.rate),
-        (f"first load / unchanged rerun {first.seconds / rerun.seconds:6.1f}x  (goal >= "
-         f"{RERUN_FACTOR:.0f}x faster; {first.seconds:.1f} s vs {rerun.seconds:.1f} s)",
-         first.seconds >= RERUN_FACTOR * rerun.seconds),
-        (f"incremental, papermill wall  {incremental.seconds:6.2f} s (goal < "
-         f"{INCREMENTAL_SECONDS:.0f} s)", incremental.seconds < INCREMENTAL_SECONDS),
-        (f"peak memory                  {peak_rss:6.0f} MiB RSS of a process running the sync"
-         f" (tracemalloc peak {traced:.0f} MiB) (goal < {MEMORY_MIB:.0f} MiB)",
-         peak_rss < MEMORY_MIB),
+        (
+            f"first load / ceiling         {first.rate / ceiling_rate:6.2f}   (goal >= "
+            f"{CEILING_SHARE:.2f}; {first.rate:.1f} vs {ceiling_rate:.1f} rec/s)",
+            first.rate >= CEILING_SHARE * ceiling_rate,
+        ),
+        (
+            f"first load / baseline        {first.rate / baseline.rate:6.1f}x  (goal >= "
+            f"{BASELINE_FACTOR:.0f}x)",
+            first.rate >= BASELINE_FACTOR * baseline.rate,
+        ),
+        (
+            f"first load / unchanged rerun {first.seconds / rerun.seconds:6.1f}x  (goal >= "
+            f"{RERUN_FACTOR:.0f}x faster; {first.seconds:.1f} s vs {rerun.seconds:.1f} s)",
+            first.seconds >= RERUN_FACTOR * rerun.seconds,
+        ),
+        (
+            f"incremental, papermill wall  {incremental.seconds:6.2f} s (goal < "
+            f"{INCREMENTAL_SECONDS:.0f} s)",
+            incremental.seconds < INCREMENTAL_SECONDS,
+        ),
+        (
+            f"peak memory                  {peak_rss:6.0f} MiB RSS of a process running the sync"
+            f" (tracemalloc peak {traced:.0f} MiB) (goal < {MEMORY_MIB:.0f} MiB)",
+            peak_rss < MEMORY_MIB,
+        ),
     ]
     for text, ok in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
     if n < GOAL_RECORDS:
-        print(f"note: the memory goal is stated at {GOAL_RECORDS:,} records and this run has "
-              f"{n:,}; run with --records {GOAL_RECORDS} for that check")
+        print(
+            f"note: the memory goal is stated at {GOAL_RECORDS:,} records and this run has "
+            f"{n:,}; run with --records {GOAL_RECORDS} for that check"
+        )
     return 0 if all(ok for _, ok in checks) else 1
 
 

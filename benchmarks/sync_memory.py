@@ -75,8 +75,11 @@ from _common import (
 )
 
 PHASES = ("first", "rerun", "incremental")
-PHASE_NAMES = {"first": "first full load", "rerun": "unchanged full re-run",
-               "incremental": "incremental"}
+PHASE_NAMES = {
+    "first": "first full load",
+    "rerun": "unchanged full re-run",
+    "incremental": "incremental",
+}
 SINCE = "2026-06-25"  # generated records are modified from 2026-01-01 to 2026-07-01
 PREFIX = f"{APP}-{ENV}/{CONTAINER}/"
 SNAPSHOT = f"_snapshots/{APP}-{ENV}/{CONTAINER}.parquet"
@@ -94,12 +97,14 @@ def _knack_total(filters: dict[str, Any]) -> int:
     import urllib.parse
     import urllib.request
 
-    query = urllib.parse.urlencode({"rows_per_page": 1, "page": 1,
-                                    "filters": json.dumps(filters)})
+    query = urllib.parse.urlencode({"rows_per_page": 1, "page": 1, "filters": json.dumps(filters)})
     request = urllib.request.Request(
         f"{os.environ['KNACK_API_URL']}/objects/{CONTAINER}/records?{query}",
-        headers={"X-Knack-Application-Id": os.environ["BENCH_APP_ID"],
-                 "X-Knack-REST-API-KEY": os.environ["KNACK_API_KEY"]})
+        headers={
+            "X-Knack-Application-Id": os.environ["BENCH_APP_ID"],
+            "X-Knack-REST-API-KEY": os.environ["KNACK_API_KEY"],
+        },
+    )
     for _ in range(20):  # the emulator's 10 requests/s limit
         try:
             with urllib.request.urlopen(request, timeout=60) as r:
@@ -120,8 +125,11 @@ def _check(phase: str, n: int, result: Any) -> dict[str, Any]:
     s3 = store.s3_client()
     bucket = os.environ["KNACK_SERVICES_BUCKET"]
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=PREFIX)
-    stored = {o["Key"][len(PREFIX):].removesuffix(".json")
-              for page in pages for o in page.get("Contents", [])}
+    stored = {
+        o["Key"][len(PREFIX) :].removesuffix(".json")
+        for page in pages
+        for o in page.get("Contents", [])
+    }
     problems = []
     if not result.ok:
         problems.append(f"errors: {result.errors}")
@@ -129,21 +137,29 @@ def _check(phase: str, n: int, result: Any) -> dict[str, Any]:
     if phase == "incremental":
         if result.mode != "incremental":
             problems.append(f"a {result.mode} run, not an incremental one")
-        filters = {"match": "or", "rules": [
-            {"field": MODIFIED, "operator": "is", "value": result.knack_date},
-            {"field": MODIFIED, "operator": "is after", "value": result.knack_date}]}
+        filters = {
+            "match": "or",
+            "rules": [
+                {"field": MODIFIED, "operator": "is", "value": result.knack_date},
+                {"field": MODIFIED, "operator": "is after", "value": result.knack_date},
+            ],
+        }
         want = _knack_total(filters)
         expected = (want, None, None)
         if not want or result.written + result.unchanged != result.fetched:
-            problems.append(f"fetched {result.fetched} (Knack holds {want} since "
-                            f"{result.knack_date}), written {result.written}, unchanged "
-                            f"{result.unchanged}")
+            problems.append(
+                f"fetched {result.fetched} (Knack holds {want} since "
+                f"{result.knack_date}), written {result.written}, unchanged "
+                f"{result.unchanged}"
+            )
     got = (result.fetched, result.written, result.unchanged)
     if any(e is not None and e != g for e, g in zip(expected, got, strict=True)):
         problems.append(f"fetched/written/unchanged {got}, expected {expected}")
     if result.deleted or result.failed or result.rejected:
-        problems.append(f"deleted {len(result.deleted)}, failed {len(result.failed)}, "
-                        f"rejected {len(result.rejected)}")
+        problems.append(
+            f"deleted {len(result.deleted)}, failed {len(result.failed)}, "
+            f"rejected {len(result.rejected)}"
+        )
     if len(stored) != n:
         problems.append(f"S3 holds {len(stored)} records, not {n}")
     with tempfile.NamedTemporaryFile(suffix=".parquet") as f:
@@ -152,20 +168,29 @@ def _check(phase: str, n: int, result: Any) -> dict[str, Any]:
         table = pq.read_table(f.name, columns=["id", "record"])
     ids = table.column("id").to_pylist()
     if len(ids) != n or set(ids) != stored or result.snapshot_rows != n:
-        problems.append(f"the snapshot has {len(ids)} rows ({len(set(ids))} distinct ids, "
-                        f"{len(set(ids) & stored)} of them in S3; the sync reported "
-                        f"{result.snapshot_rows}), not the {n} records")
+        problems.append(
+            f"the snapshot has {len(ids)} rows ({len(set(ids))} distinct ids, "
+            f"{len(set(ids) & stored)} of them in S3; the sync reported "
+            f"{result.snapshot_rows}), not the {n} records"
+        )
     records = table.column("record")
     for i in range(0, len(ids), max(1, len(ids) // SAMPLED))[:SAMPLED]:
         body = s3.get_object(Bucket=bucket, Key=f"{PREFIX}{ids[i]}.json")["Body"].read()
         if body != records[i].as_py().encode():
             problems.append(f"the snapshot's record of {ids[i]} differs from its object")
             break
-    return {"fetched": result.fetched, "written": result.written,
-            "unchanged": result.unchanged, "deleted": len(result.deleted),
-            "stored": len(stored), "snapshot_rows": len(ids), "mode": result.mode,
-            "knack_date": result.knack_date, "expected_fetched": expected[0],
-            "problems": problems}
+    return {
+        "fetched": result.fetched,
+        "written": result.written,
+        "unchanged": result.unchanged,
+        "deleted": len(result.deleted),
+        "stored": len(stored),
+        "snapshot_rows": len(ids),
+        "mode": result.mode,
+        "knack_date": result.knack_date,
+        "expected_fetched": expected[0],
+        "problems": problems,
+    }
 
 
 class _Tracer:
@@ -211,13 +236,20 @@ class _Tracer:
         sites = []
         for stat in self.snapshot.statistics("traceback")[:top]:
             frames = [f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback]
-            lib_frames = [f"{Path(f.filename).name}:{f.lineno}" for f in stat.traceback
-                          if f.filename.startswith(ours)]
-            sites.append({"mib": stat.size / MIB, "blocks": stat.count,
-                          "where": frames[-1] if frames else "?",  # innermost (most recent)
-                          "lib": " < ".join(reversed(lib_frames[-3:]))})
-        return {"traced_peak_mib": peak / MIB, "snapshot_mib": self.best / MIB,
-                "sites": sites}
+            lib_frames = [
+                f"{Path(f.filename).name}:{f.lineno}"
+                for f in stat.traceback
+                if f.filename.startswith(ours)
+            ]
+            sites.append(
+                {
+                    "mib": stat.size / MIB,
+                    "blocks": stat.count,
+                    "where": frames[-1] if frames else "?",  # innermost (most recent)
+                    "lib": " < ".join(reversed(lib_frames[-3:])),
+                }
+            )
+        return {"traced_peak_mib": peak / MIB, "snapshot_mib": self.best / MIB, "sites": sites}
 
 
 def measure(phase: str, n: int, since: str) -> int:
@@ -232,13 +264,20 @@ def measure(phase: str, n: int, since: str) -> int:
     if tracer is not None:
         tracer.start()
     t0 = time.perf_counter()
-    result = sync.sync_container(app_name=APP, container=CONTAINER, env=ENV,
-                                 date=since if phase == "incremental" else None)
+    result = sync.sync_container(
+        app_name=APP, container=CONTAINER, env=ENV, date=since if phase == "incremental" else None
+    )
     seconds = time.perf_counter() - t0
     peak = memory_mib()  # before anything checks the work
     trace = tracer.stop() if tracer is not None else None
-    out = {"base": base, "peak": peak, "seconds": seconds, "sync_seconds": result.seconds,
-           "trace": trace, **_check(phase, n, result)}
+    out = {
+        "base": base,
+        "peak": peak,
+        "seconds": seconds,
+        "sync_seconds": result.seconds,
+        "trace": trace,
+        **_check(phase, n, result),
+    }
     print(RESULT + json.dumps(out), flush=True)
     return 0
 
@@ -246,32 +285,51 @@ def measure(phase: str, n: int, since: str) -> int:
 # --------------------------------------------------------------------------- the launcher
 
 
-def _run_measured(phase: str, n: int, since: str, env: dict[str, str],
-                  log: Path) -> dict[str, Any]:
+def _run_measured(phase: str, n: int, since: str, env: dict[str, str], log: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     with log.open("wb") as err:
         done = subprocess.run(
             [sys.executable, __file__, "--measure", phase, str(n), "--since", since],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, timeout=3600, check=False,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            timeout=3600,
+            check=False,
         )
     lines = [x for x in done.stdout.decode().splitlines() if x.startswith(RESULT)]
     if done.returncode != 0 or not lines:
         tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the {phase} sync of {n:,} records failed "
-                           f"(exit {done.returncode}):\n{tail}")
-    return {**json.loads(lines[-1][len(RESULT):]), "wall": time.perf_counter() - t0}
+        raise RuntimeError(
+            f"the {phase} sync of {n:,} records failed (exit {done.returncode}):\n{tail}"
+        )
+    return {**json.loads(lines[-1][len(RESULT) :]), "wall": time.perf_counter() - t0}
 
 
-def _start_knack(n: int, seed: int, api_key: str, env: dict[str, str],
-                 log: Path) -> tuple[subprocess.Popen, str, str, float]:
+def _start_knack(
+    n: int, seed: int, api_key: str, env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen, str, str, float]:
     """The Knack emulator CLI serving a generated app of N records: (process, URL, app id,
     seconds to start)."""
     t0 = time.perf_counter()
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "emulators.knack", "--generate", str(n), "--seed",
-             str(seed), "--api-key", api_key],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+            [
+                sys.executable,
+                "-m",
+                "emulators.knack",
+                "--generate",
+                str(n),
+                "--seed",
+                str(seed),
+                "--api-key",
+                api_key,
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
     assert proc.stdout is not None
     url = app_id = ""
@@ -283,8 +341,10 @@ def _start_knack(n: int, seed: int, api_key: str, env: dict[str, str],
             break
     if not (url and app_id):
         stop_process(proc)
-        raise RuntimeError(f"the Knack emulator of {n:,} records did not start:\n"
-                           + log.read_text(errors="replace")[-3000:])
+        raise RuntimeError(
+            f"the Knack emulator of {n:,} records did not start:\n"
+            + log.read_text(errors="replace")[-3000:]
+        )
     return proc, url, app_id, time.perf_counter() - t0
 
 
@@ -301,18 +361,30 @@ def _status_mib(pid: int, name: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000],
-                        help="N, records of the app (default 10000 100000)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000],
+        help="N, records of the app (default 10000 100000)",
+    )
     parser.add_argument("--quick", action="store_true", help="N = 1,000 and 10,000")
-    parser.add_argument("--phases", default=",".join(PHASES),
-                        help="comma-separated, of first, rerun, incremental (default all); "
-                        "rerun and incremental need first")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="comma-separated, of first, rerun, incremental (default all); "
+        "rerun and incremental need first",
+    )
     parser.add_argument("--since", default=SINCE, help=f"the incremental date ({SINCE})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--trace", default="", metavar="PHASES",
-                        help="comma-separated phases to run under tracemalloc (slower, and "
-                        "its bookkeeping inflates their RSS): prints their top allocation "
-                        "sites near the traced peak; a diagnosis, not the goal's figures")
+    parser.add_argument(
+        "--trace",
+        default="",
+        metavar="PHASES",
+        help="comma-separated phases to run under tracemalloc (slower, and "
+        "its bookkeeping inflates their RSS): prints their top allocation "
+        "sites near the traced peak; a diagnosis, not the goal's figures",
+    )
     parser.add_argument("--measure", nargs=2, metavar=("PHASE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
@@ -337,28 +409,41 @@ def main(argv: list[str] | None = None) -> int:
             moto = start_moto(moto_port, env)
             procs.append(moto)
             wait_for_port(moto_port, moto, "moto's server", 60)
-            print(f"sync memory: N = {', '.join(f'{n:,}' for n in sizes)}; phases "
-                  f"{', '.join(phases)}; moto {s3_url}", flush=True)
+            print(
+                f"sync memory: N = {', '.join(f'{n:,}' for n in sizes)}; phases "
+                f"{', '.join(phases)}; moto {s3_url}",
+                flush=True,
+            )
             for n in sizes:
-                knack, url, app_id, started = _start_knack(n, args.seed, knack_key, env,
-                                                           work / f"knack-{n}.log")
+                knack, url, app_id, started = _start_knack(
+                    n, args.seed, knack_key, env, work / f"knack-{n}.log"
+                )
                 procs.append(knack)
                 params = work / f"params-{n}"
                 params.mkdir()
                 write_params(params, app_id, writer="sync_memory.py")
                 bucket = f"bench-sync-memory-{n}"
                 http("PUT", f"{s3_url}/{bucket}")
-                run_env = {**env, "KNACK_API_URL": url, "KNACK_API_KEY": knack_key,
-                           "KNACK_SERVICES_BUCKET": bucket, "KNACK_PARAMS_DIR": str(params),
-                           "BENCH_APP_ID": app_id, "BENCH_TRACE": args.trace}
+                run_env = {
+                    **env,
+                    "KNACK_API_URL": url,
+                    "KNACK_API_KEY": knack_key,
+                    "KNACK_SERVICES_BUCKET": bucket,
+                    "KNACK_PARAMS_DIR": str(params),
+                    "BENCH_APP_ID": app_id,
+                    "BENCH_TRACE": args.trace,
+                }
                 print(f"  Knack emulator of {n:,} records up in {started:.1f} s", flush=True)
                 for phase in phases:
-                    r = results[phase, n] = _run_measured(phase, n, args.since, run_env,
-                                                          work / f"{phase}-{n}.log")
-                    print(f"  {phase:11} N={n:>9,}: {r['seconds']:6.1f} s, peak "
-                          f"{r['peak']['hwm']:6.1f} MiB"
-                          + (f"  PROBLEMS: {r['problems']}" if r["problems"] else ""),
-                          flush=True)
+                    r = results[phase, n] = _run_measured(
+                        phase, n, args.since, run_env, work / f"{phase}-{n}.log"
+                    )
+                    print(
+                        f"  {phase:11} N={n:>9,}: {r['seconds']:6.1f} s, peak "
+                        f"{r['peak']['hwm']:6.1f} MiB"
+                        + (f"  PROBLEMS: {r['problems']}" if r["problems"] else ""),
+                        flush=True,
+                    )
                 knack_mib[n] = (_status_mib(knack.pid, "VmHWM"), started)
                 stop_process(knack)
                 procs.remove(knack)
@@ -371,25 +456,46 @@ def main(argv: list[str] | None = None) -> int:
     return report(sizes, phases, results, knack_mib, moto_mib, own, wall, args)
 
 
-def report(sizes: list[int], phases: list[str], results: dict[tuple[str, int], dict[str, Any]],
-           knack_mib: dict[int, tuple[float | None, float]], moto_mib: float | None,
-           own: float, wall: float, args: argparse.Namespace) -> int:
+def report(
+    sizes: list[int],
+    phases: list[str],
+    results: dict[tuple[str, int], dict[str, Any]],
+    knack_mib: dict[int, tuple[float | None, float]],
+    moto_mib: float | None,
+    own: float,
+    wall: float,
+    args: argparse.Namespace,
+) -> int:
     import importlib.metadata as md
 
     small, large = sizes[0], sizes[-1]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "lib"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     print()
-    print(f"sync memory, {dt.date.today()}, commit {commit or f'? (no git at {ROOT})'}"
-          f"{' + uncommitted lib/ edits' if dirty else ''}, Python "
-          f"{platform.python_version()}, moto {md.version('moto')}, pyarrow "
-          f"{md.version('pyarrow')}, {os.cpu_count()} CPUs; seed {args.seed}, incremental "
-          f"since {args.since}; whole run {wall:.0f} s")
+    print(
+        f"sync memory, {dt.date.today()}, commit {commit or f'? (no git at {ROOT})'}"
+        f"{' + uncommitted lib/ edits' if dirty else ''}, Python "
+        f"{platform.python_version()}, moto {md.version('moto')}, pyarrow "
+        f"{md.version('pyarrow')}, {os.cpu_count()} CPUs; seed {args.seed}, incremental "
+        f"since {args.since}; whole run {wall:.0f} s"
+    )
     print()
-    header = ("| phase | N | fetched | written | unchanged | in S3 | snapshot rows | seconds "
-              "| peak RSS MiB (VmHWM) | ru_maxrss MiB | after import MiB | growth MiB |")
+    header = (
+        "| phase | N | fetched | written | unchanged | in S3 | snapshot rows | seconds "
+        "| peak RSS MiB (VmHWM) | ru_maxrss MiB | after import MiB | growth MiB |"
+    )
     print(header)
     print("|" + "---|" * header.count(" | ") + "---|")
     problems = []
@@ -397,55 +503,78 @@ def report(sizes: list[int], phases: list[str], results: dict[tuple[str, int], d
         for n in sizes:
             r = results[phase, n]
             problems += [f"{phase} N={n:,}: {p}" for p in r["problems"]]
-            print(f"| {PHASE_NAMES[phase]} | {n:,} | {r['fetched']:,} | {r['written']:,} "
-                  f"| {r['unchanged']:,} | {r['stored']:,} | {r['snapshot_rows']:,}"
-                  f"{' (WRONG)' if r['problems'] else ''} | {r['seconds']:.1f} "
-                  f"| {r['peak']['hwm']:.1f} | {r['peak']['maxrss']:.1f} "
-                  f"| {r['base']['hwm']:.1f} | {r['peak']['hwm'] - r['base']['hwm']:.1f} |")
+            print(
+                f"| {PHASE_NAMES[phase]} | {n:,} | {r['fetched']:,} | {r['written']:,} "
+                f"| {r['unchanged']:,} | {r['stored']:,} | {r['snapshot_rows']:,}"
+                f"{' (WRONG)' if r['problems'] else ''} | {r['seconds']:.1f} "
+                f"| {r['peak']['hwm']:.1f} | {r['peak']['maxrss']:.1f} "
+                f"| {r['base']['hwm']:.1f} | {r['peak']['hwm'] - r['base']['hwm']:.1f} |"
+            )
     print()
     print(rss_agreement(results, own, base="hwm"))
-    print("not counted (other processes): the Knack emulator, peak "
-          + ", ".join(f"{hwm or 0:,.0f} MiB at {n:,} (built in {s:.0f} s)"
-                      for n, (hwm, s) in knack_mib.items())
-          + (f"; moto's server, {moto_mib:,.0f} MiB at the end" if moto_mib else ""))
+    print(
+        "not counted (other processes): the Knack emulator, peak "
+        + ", ".join(
+            f"{hwm or 0:,.0f} MiB at {n:,} (built in {s:.0f} s)"
+            for n, (hwm, s) in knack_mib.items()
+        )
+        + (f"; moto's server, {moto_mib:,.0f} MiB at the end" if moto_mib else "")
+    )
     if "incremental" in phases:
-        print("incremental: " + ", ".join(
-            f"{results['incremental', n]['fetched']:,} records of {n:,} modified on or after "
-            f"{results['incremental', n]['knack_date']}" for n in sizes))
+        print(
+            "incremental: "
+            + ", ".join(
+                f"{results['incremental', n]['fetched']:,} records of {n:,} modified on or after "
+                f"{results['incremental', n]['knack_date']}"
+                for n in sizes
+            )
+        )
     print()
-    ratios = {p: results[p, large]["peak"]["hwm"] / results[p, small]["peak"]["hwm"]
-              for p in phases}
+    ratios = {
+        p: results[p, large]["peak"]["hwm"] / results[p, small]["peak"]["hwm"] for p in phases
+    }
     worst = max(ratios, key=ratios.__getitem__)
     passed = ratios[worst] <= GOAL_RATIO and not problems
     for p in problems:
         print(f"FAIL  {p}")
-    print(f"{'PASS' if passed else 'FAIL'}  peak RSS of a sync at {large:,} records <= "
-          f"{GOAL_RATIO}x its peak at {small:,}: worst {ratios[worst]:.2f}x "
-          f"({PHASE_NAMES[worst]})")
+    print(
+        f"{'PASS' if passed else 'FAIL'}  peak RSS of a sync at {large:,} records <= "
+        f"{GOAL_RATIO}x its peak at {small:,}: worst {ratios[worst]:.2f}x "
+        f"({PHASE_NAMES[worst]})"
+    )
     for p in phases:
         lo, hi = results[p, small]["peak"]["hwm"], results[p, large]["peak"]["hwm"]
         per_record = " ".join(
             f"{(results[p, b]['peak']['hwm'] - results[p, a]['peak']['hwm']) * MIB / (b - a):,.0f}"
-            for a, b in zip(sizes, sizes[1:], strict=False))
+            for a, b in zip(sizes, sizes[1:], strict=False)
+        )
         mark = "ok  " if ratios[p] <= GOAL_RATIO else "OVER"
-        print(f"      {PHASE_NAMES[p]:22} {ratios[p]:.2f}x  {mark}  {lo:.1f} -> {hi:.1f} MiB "
-              f"(+{hi - lo:.1f} MiB for {large - small:,} more "
-              f"records; bytes a record between sizes: {per_record})")
+        print(
+            f"      {PHASE_NAMES[p]:22} {ratios[p]:.2f}x  {mark}  {lo:.1f} -> {hi:.1f} MiB "
+            f"(+{hi - lo:.1f} MiB for {large - small:,} more "
+            f"records; bytes a record between sizes: {per_record})"
+        )
     traced = [(p, n) for p in phases for n in sizes if results[p, n].get("trace")]
     for p, n in traced:
         t = results[p, n]["trace"]
         print()
-        print(f"tracemalloc, {PHASE_NAMES[p]}, N={n:,}: traced peak {t['traced_peak_mib']:.1f} "
-              f"MiB; the top sites of a snapshot at {t['snapshot_mib']:.1f} MiB (innermost "
-              "frame; the lib/ frames that led there, innermost first):")
+        print(
+            f"tracemalloc, {PHASE_NAMES[p]}, N={n:,}: traced peak {t['traced_peak_mib']:.1f} "
+            f"MiB; the top sites of a snapshot at {t['snapshot_mib']:.1f} MiB (innermost "
+            "frame; the lib/ frames that led there, innermost first):"
+        )
         for site in t["sites"]:
-            print(f"  {site['mib']:7.1f} MiB {site['blocks']:>9,} blocks  {site['where']:28} "
-                  f"{site['lib']}")
+            print(
+                f"  {site['mib']:7.1f} MiB {site['blocks']:>9,} blocks  {site['where']:28} "
+                f"{site['lib']}"
+            )
     if traced:
         print("note: the traced phases ran under tracemalloc: their RSS is inflated")
     if (small, large) != (10_000, 100_000):
-        print(f"note: the goal is stated at 10,000 and 100,000 records; this run has {small:,} "
-              f"and {large:,}")
+        print(
+            f"note: the goal is stated at 10,000 and 100,000 records; this run has {small:,} "
+            f"and {large:,}"
+        )
     return 0 if passed else 1
 
 

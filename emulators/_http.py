@@ -105,9 +105,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], dispatch: Dispatch,
-                 internal_error: Callable[[], Response],
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        dispatch: Dispatch,
+        internal_error: Callable[[], Response],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.dispatch = dispatch
         self.internal_error = internal_error
         self.ssl_context = ssl_context
@@ -191,8 +195,16 @@ class ServerThread:
     it may be set or changed while the server is stopped.
     """
 
-    def __init__(self, name: str, dispatch: Dispatch, internal_error: Callable[[], Response],
-                 *, host: str, port: int, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        dispatch: Dispatch,
+        internal_error: Callable[[], Response],
+        *,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.name = name
         self.ssl_context = ssl_context
         self._dispatch = dispatch
@@ -220,8 +232,10 @@ class ServerThread:
             self._address, self._dispatch, self._internal_error, self.ssl_context
         )
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=self.name.replace(" ", "-"), daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self.name.replace(" ", "-"),
+            daemon=True,
         )
         self._thread.start()
         logger.info("%s listening on %s", self.name, self.url)

@@ -176,9 +176,7 @@ _INTEGER_RANGES = {
     "esriFieldTypeBigInteger": (-(2**53), 2**53),  # JSON-safe, as ArcGIS documents
     "esriFieldTypeOID": (1, 2**31 - 1),
 }
-_NUMBER_TYPES = frozenset(
-    {"esriFieldTypeDouble", "esriFieldTypeSingle", *_INTEGER_RANGES}
-)
+_NUMBER_TYPES = frozenset({"esriFieldTypeDouble", "esriFieldTypeSingle", *_INTEGER_RANGES})
 _TEXT_TYPES = frozenset({"esriFieldTypeString", "esriFieldTypeGUID"})
 _LAYER_KEYS = frozenset(
     {"id", "name", "fields", "geometry_type", "max_record_count", "unique_field", "features"}
@@ -307,9 +305,7 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "arcgis-emulator.pem", directory / "arcgis-emulator.key"
@@ -395,8 +391,12 @@ def _check_geometry(geometry_type: str, geometry: Any) -> dict | None:
     points = geometry.get("points")
     if not isinstance(points, list) or not points:
         raise failed
-    return {"points": [pair(p[0], p[1]) if isinstance(p, list) and len(p) >= 2
-                       else pair(None, None) for p in points]}
+    return {
+        "points": [
+            pair(p[0], p[1]) if isinstance(p, list) and len(p) >= 2 else pair(None, None)
+            for p in points
+        ]
+    }
 
 
 def _fold(value: Any) -> Any:
@@ -457,7 +457,7 @@ class _WhereParser:
                 break
             match = _TOKEN.match(text, position)
             if match is None or match.end() == position:
-                raise self._error(f"unexpected text at {text[position:position + 20]!r}")
+                raise self._error(f"unexpected text at {text[position : position + 20]!r}")
             kind = match.lastgroup or ""
             self.tokens.append((kind, match.group(kind)))
             position = match.end()
@@ -551,15 +551,15 @@ class _WhereParser:
                 raise self._error("LIKE needs a quoted pattern")
             regex = re.compile(
                 "".join(
-                    ".*" if c == "%" else "." if c == "_" else re.escape(c)
-                    for c in pattern.literal
+                    ".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern.literal
                 ),
                 re.IGNORECASE | re.DOTALL,
             )
             return self._maybe_not(
                 negate,
-                lambda row: None if (v := left.get(row)) is None
-                else regex.fullmatch(str(v)) is not None,
+                lambda row: (
+                    None if (v := left.get(row)) is None else regex.fullmatch(str(v)) is not None
+                ),
             )
         if self._keyword("BETWEEN"):
             low = self._coerce(left, self._operand())
@@ -763,9 +763,7 @@ class _Layer:
         if len(oids) > 1:
             raise ValueError(f"{where}: a layer has one OID field")
         if not oids:
-            self.fields.insert(
-                0, _normalise_field({"name": "OBJECTID", "type": "oid"}, where)
-            )
+            self.fields.insert(0, _normalise_field({"name": "OBJECTID", "type": "oid"}, where))
         self.oid_field = next(f["name"] for f in self.fields if f["type"] == "esriFieldTypeOID")
         self.by_key: dict[str, dict] = {}
         for spec_field in self.fields:
@@ -786,10 +784,14 @@ class _Layer:
         self.last_edit = int(time.time() * 1000)
         initial = spec.get("features") or []
         if initial:
-            result = self.apply_edits(copy.deepcopy(initial), [], [], rollback=True,
-                                      error_values=set())
-            failures = [r["error"]["description"] for r in result["addResults"]
-                        if not r["success"] and r["error"]["code"] != 1003]
+            result = self.apply_edits(
+                copy.deepcopy(initial), [], [], rollback=True, error_values=set()
+            )
+            failures = [
+                r["error"]["description"]
+                for r in result["addResults"]
+                if not r["success"] and r["error"]["code"] != 1003
+            ]
             if failures:
                 raise ValueError(f"{where}: initial features rejected: {failures[0]}")
 
@@ -817,13 +819,23 @@ class _Layer:
 
     def properties(self) -> dict:
         indexes = [
-            {"name": "PK__" + self.oid_field, "fields": self.oid_field, "isAscending": True,
-             "isUnique": True, "description": "clustered, unique, primary key"},
+            {
+                "name": "PK__" + self.oid_field,
+                "fields": self.oid_field,
+                "isAscending": True,
+                "isUnique": True,
+                "description": "clustered, unique, primary key",
+            },
         ]
         if self.unique_field:
             indexes.append(
-                {"name": f"{self.unique_field}_Index", "fields": self.unique_field,
-                 "isAscending": True, "isUnique": True, "description": ""}
+                {
+                    "name": f"{self.unique_field}_Index",
+                    "fields": self.unique_field,
+                    "isAscending": True,
+                    "isUnique": True,
+                    "description": "",
+                }
             )
         props: dict[str, Any] = {
             "currentVersion": SERVICE_VERSION,
@@ -894,15 +906,26 @@ class _Layer:
         ys: list[float] = []
         for feature in self.features.values():
             geometry = feature["geometry"] or {}
-            for x, y in geometry.get("points") or ([[geometry["x"], geometry["y"]]]
-                                                  if "x" in geometry else []):
+            for x, y in geometry.get("points") or (
+                [[geometry["x"], geometry["y"]]] if "x" in geometry else []
+            ):
                 xs.append(x)
                 ys.append(y)
         if not xs:
-            return {"xmin": -180, "ymin": -90, "xmax": 180, "ymax": 90,
-                    "spatialReference": dict(_SPATIAL_REFERENCE)}
-        return {"xmin": min(xs), "ymin": min(ys), "xmax": max(xs), "ymax": max(ys),
-                "spatialReference": dict(_SPATIAL_REFERENCE)}
+            return {
+                "xmin": -180,
+                "ymin": -90,
+                "xmax": 180,
+                "ymax": 90,
+                "spatialReference": dict(_SPATIAL_REFERENCE),
+            }
+        return {
+            "xmin": min(xs),
+            "ymin": min(ys),
+            "xmax": max(xs),
+            "ymax": max(ys),
+            "spatialReference": dict(_SPATIAL_REFERENCE),
+        }
 
     # ----------------------------------------------------------------- reads
 
@@ -921,9 +944,17 @@ class _Layer:
         return rows
 
     def query(self, params: dict[str, str]) -> dict:
-        for name in ("geometry", "outStatistics", "groupByFieldsForStatistics", "having",
-                     "quantizationParameters", "returnDistinctValues", "returnExtentOnly",
-                     "returnCentroid", "time"):
+        for name in (
+            "geometry",
+            "outStatistics",
+            "groupByFieldsForStatistics",
+            "having",
+            "quantizationParameters",
+            "returnDistinctValues",
+            "returnExtentOnly",
+            "returnCentroid",
+            "time",
+        ):
             value = params.get(name, "").strip()
             if value and value.lower() not in ("false", "null", "none", "{}", "[]"):
                 raise _bad_request(f"The emulator does not support '{name}' in queries.")
@@ -942,10 +973,12 @@ class _Layer:
         requested = _whole(params, "resultRecordCount", None)
         if _flag(params, "returnIdsOnly"):
             page = rows[offset:] if requested is None else rows[offset : offset + requested]
-            return {"objectIdFieldName": self.oid_field,
-                    "objectIds": [r["attributes"][self.oid_field] for r in page]}
-        limit = self.max_record_count if requested is None else min(
-            requested, self.max_record_count
+            return {
+                "objectIdFieldName": self.oid_field,
+                "objectIds": [r["attributes"][self.oid_field] for r in page],
+            }
+        limit = (
+            self.max_record_count if requested is None else min(requested, self.max_record_count)
         )
         page = rows[offset : offset + limit]
         selected = self._out_fields(params.get("outFields", ""))
@@ -964,11 +997,16 @@ class _Layer:
             "globalIdFieldName": "",
         }
         if not self.is_table:
-            result |= {"geometryType": self.geometry_type,
-                       "spatialReference": dict(_SPATIAL_REFERENCE)}
+            result |= {
+                "geometryType": self.geometry_type,
+                "spatialReference": dict(_SPATIAL_REFERENCE),
+            }
         result["fields"] = [
-            {k: v for k, v in self.by_key[name.casefold()].items()
-             if k in ("name", "type", "alias", "sqlType", "length", "domain", "defaultValue")}
+            {
+                k: v
+                for k, v in self.by_key[name.casefold()].items()
+                if k in ("name", "type", "alias", "sqlType", "length", "domain", "defaultValue")
+            }
             for name in selected
         ]
         result["features"] = features
@@ -1057,8 +1095,11 @@ class _Layer:
                 if value is not None:
                     unique[_fold(value)] = oid
         next_oid = self.next_oid
-        results: dict[str, list[dict]] = {"addResults": [], "updateResults": [],
-                                          "deleteResults": []}
+        results: dict[str, list[dict]] = {
+            "addResults": [],
+            "updateResults": [],
+            "deleteResults": [],
+        }
         failed = False
 
         def ok(oid: int) -> dict:
@@ -1067,8 +1108,13 @@ class _Layer:
         def fail(oid: int | None, error: _EditError) -> dict:
             nonlocal failed
             failed = True
-            return {"objectId": oid, "uniqueId": oid, "globalId": None, "success": False,
-                    "error": {"code": error.code, "description": error.description}}
+            return {
+                "objectId": oid,
+                "uniqueId": oid,
+                "globalId": None,
+                "success": False,
+                "error": {"code": error.code, "description": error.description},
+            }
 
         def claim(value: Any, oid: int) -> None:
             if value is None:
@@ -1085,10 +1131,12 @@ class _Layer:
             try:
                 if not isinstance(feature, dict):
                     raise _EditError(1000, "Non-specific edit content error.")
-                attributes = self._checked_attributes(feature.get("attributes") or {},
-                                                      update=False)
-                geometry = None if self.is_table else _check_geometry(
-                    self.geometry_type or "", feature.get("geometry"))
+                attributes = self._checked_attributes(feature.get("attributes") or {}, update=False)
+                geometry = (
+                    None
+                    if self.is_table
+                    else _check_geometry(self.geometry_type or "", feature.get("geometry"))
+                )
                 injected(attributes)
                 oid = next_oid
                 if self.unique_field:
@@ -1108,8 +1156,10 @@ class _Layer:
                 raw = feature.get("attributes") if isinstance(feature, dict) else None
                 if not isinstance(raw, dict):
                     raise _EditError(1000, "Non-specific edit content error.")
-                oid = next((v for k, v in raw.items() if str(k).casefold()
-                            == self.oid_field.casefold()), None)
+                oid = next(
+                    (v for k, v in raw.items() if str(k).casefold() == self.oid_field.casefold()),
+                    None,
+                )
                 if not _is_int(oid) or oid not in work:
                     raise _EditError(1011, "Object is missing.")
                 changes = self._checked_attributes(raw, update=True)
@@ -1193,8 +1243,14 @@ class _Service:
             "name": self.name,
             "title": self.title,
             "type": "Feature Service",
-            "typeKeywords": ["ArcGIS Server", "Data", "Feature Access", "Feature Service",
-                             "Service", "Hosted Service"],
+            "typeKeywords": [
+                "ArcGIS Server",
+                "Data",
+                "Feature Access",
+                "Feature Service",
+                "Service",
+                "Hosted Service",
+            ],
             "description": None,
             "tags": [],
             "snippet": None,
@@ -1230,8 +1286,13 @@ class _Service:
     def properties(self) -> dict:
         layers = [lyr for lyr in self.layers.values() if not lyr.is_table]
         tables = [lyr for lyr in self.layers.values() if lyr.is_table]
-        extent = {"xmin": -180, "ymin": -90, "xmax": 180, "ymax": 90,
-                  "spatialReference": dict(_SPATIAL_REFERENCE)}
+        extent = {
+            "xmin": -180,
+            "ymin": -90,
+            "xmax": 180,
+            "ymax": 90,
+            "spatialReference": dict(_SPATIAL_REFERENCE),
+        }
         return {
             "currentVersion": SERVICE_VERSION,
             "serviceItemId": self.id,
@@ -1240,8 +1301,7 @@ class _Service:
             "supportsDisconnectedEditing": False,
             "hasStaticData": False,
             "maxRecordCount": max(
-                [lyr.max_record_count for lyr in self.layers.values()]
-                or [DEFAULT_MAX_RECORD_COUNT]
+                [lyr.max_record_count for lyr in self.layers.values()] or [DEFAULT_MAX_RECORD_COUNT]
             ),
             "supportedQueryFormats": "JSON",
             "capabilities": "Create,Delete,Query,Update,Editing",
@@ -1381,10 +1441,13 @@ class ArcGISEmulator(HTTPEmulator):
         self._tls_dir: Path | None = None
         self._cert_path: Path | None = None
         self._http = ServerThread(
-            "ArcGIS emulator", self._dispatch,
-            lambda: json_response(500, {"error": {"code": 500, "message": "Internal error",
-                                                  "details": []}}),
-            host=host, port=port,
+            "ArcGIS emulator",
+            self._dispatch,
+            lambda: json_response(
+                500, {"error": {"code": 500, "message": "Internal error", "details": []}}
+            ),
+            host=host,
+            port=port,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -1453,8 +1516,12 @@ class ArcGISEmulator(HTTPEmulator):
                 if other.name.casefold() == name.casefold() and other.id != service_id:
                     raise ValueError(f"another service is already named {name!r}")
             self._services[service_id] = service
-        logger.debug("serving service %s (%s) with layers %s", service_id, name,
-                     [(lyr.id, lyr.name) for lyr in service.layers.values()])
+        logger.debug(
+            "serving service %s (%s) with layers %s",
+            service_id,
+            name,
+            [(lyr.id, lyr.name) for lyr in service.layers.values()],
+        )
 
     def remove_service(self, service_id: str) -> None:
         with self._lock:
@@ -1603,8 +1670,7 @@ class ArcGISEmulator(HTTPEmulator):
 
         if token is not None and user is None:
             # the portal and ArcGIS Server word it differently (and arcgis looks for both)
-            raise _ApiError(498, "Invalid Token" if _SERVICE_PATH.match(path)
-                            else "Invalid token.")
+            raise _ApiError(498, "Invalid Token" if _SERVICE_PATH.match(path) else "Invalid token.")
         if lower == "/sharing/rest/info":
             return json_response(200, self._info())
         if lower == "/sharing/rest":
@@ -1612,11 +1678,16 @@ class ArcGISEmulator(HTTPEmulator):
         if lower == "/sharing/rest/portals/self":
             return json_response(200, self._portal_self(user))
         if lower == f"/{self.org_id.lower()}/arcgis/rest/info":
-            return json_response(200, self._info() | {"currentVersion": SERVICE_VERSION,
-                                                      "fullVersion": str(SERVICE_VERSION)})
+            return json_response(
+                200,
+                self._info()
+                | {"currentVersion": SERVICE_VERSION, "fullVersion": str(SERVICE_VERSION)},
+            )
         if not (lower.startswith("/sharing/") or _SERVICE_PATH.match(path)):
-            return json_response(404, {"error": {"code": 404, "message": "Not Found",
-                                                 "details": [f"Not found: {path}"]}})
+            return json_response(
+                404,
+                {"error": {"code": 404, "message": "Not Found", "details": [f"Not found: {path}"]}},
+            )
         if user is None:
             raise _ApiError(499, "Token Required")
 
@@ -1626,8 +1697,9 @@ class ArcGISEmulator(HTTPEmulator):
         if user_match:
             wanted = user_match.group(1)
             if wanted.casefold() != self.username.casefold():
-                raise _ApiError(400, "User not found", [f"User '{wanted}' does not exist or "
-                                                         "is inaccessible."])
+                raise _ApiError(
+                    400, "User not found", [f"User '{wanted}' does not exist or is inaccessible."]
+                )
             return json_response(200, self._user_json(self.username, full=wanted == user))
         item_match = _ITEM_PATH.match(path)
         if item_match:
@@ -1677,8 +1749,13 @@ class ArcGISEmulator(HTTPEmulator):
             "canSearchPublic": True,
             "helperServices": {},
             "subscriptionInfo": {"type": "In House", "state": "active"},
-            "defaultExtent": {"xmin": -180, "ymin": -90, "xmax": 180, "ymax": 90,
-                              "spatialReference": dict(_SPATIAL_REFERENCE)},
+            "defaultExtent": {
+                "xmin": -180,
+                "ymin": -90,
+                "xmax": 180,
+                "ymax": 90,
+                "spatialReference": dict(_SPATIAL_REFERENCE),
+            },
         }
         if user is not None:
             out["user"] = self._user_json(user, full=True)
@@ -1708,9 +1785,14 @@ class ArcGISEmulator(HTTPEmulator):
                 "email": f"{username}@example.com",
                 "orgId": self.org_id,
                 "role": "org_admin",
-                "privileges": ["portal:admin:viewItems", "portal:admin:updateItems",
-                               "portal:admin:deleteItems", "portal:user:createItem",
-                               "features:user:edit", "features:user:fullEdit"],
+                "privileges": [
+                    "portal:admin:viewItems",
+                    "portal:admin:updateItems",
+                    "portal:admin:deleteItems",
+                    "portal:user:createItem",
+                    "features:user:edit",
+                    "features:user:fullEdit",
+                ],
                 "level": "2",
                 "userLicenseTypeId": "creatorUT",
                 "userType": "both",
@@ -1787,12 +1869,20 @@ class ArcGISEmulator(HTTPEmulator):
         oauth_state = secrets.token_urlsafe(24)
         with self._lock:
             self._oauth_states[oauth_state] = _OAuthState(
-                client_id, response_type, redirect_uri, params.get("state"),
+                client_id,
+                response_type,
+                redirect_uri,
+                params.get("state"),
                 self._minutes(params.get("expiration")),
             )
         return self._oauth_page(
-            {"oauth_state": oauth_state, "client_id": client_id, "appTitle": "ArcGIS API for "
-             "Python", "locale": "en-us", "persistOption": True}
+            {
+                "oauth_state": oauth_state,
+                "client_id": client_id,
+                "appTitle": "ArcGIS API for Python",
+                "locale": "en-us",
+                "persistOption": True,
+            }
         )
 
     def _oauth_signin(self, method: str, params: dict[str, str]) -> Response:
@@ -1809,12 +1899,19 @@ class ArcGISEmulator(HTTPEmulator):
             )
         with self._lock:
             self._oauth_states.pop(oauth_state, None)
-        minutes = self._minutes(params.get("expiration")) if params.get("expiration") else (
-            pending.expiration)
+        minutes = (
+            self._minutes(params.get("expiration"))
+            if params.get("expiration")
+            else (pending.expiration)
+        )
         if pending.response_type == "token":
             token = self._new_token(self.username, minutes)
-            fragment = {"access_token": token, "expires_in": str(minutes * 60),
-                        "username": self.username, "ssl": "true"}
+            fragment = {
+                "access_token": token,
+                "expires_in": str(minutes * 60),
+                "username": self.username,
+                "ssl": "true",
+            }
             if pending.state is not None:
                 fragment["state"] = pending.state
             target = pending.redirect_uri
@@ -1853,8 +1950,14 @@ class ArcGISEmulator(HTTPEmulator):
             self._refresh_tokens[refresh] = username
         return json_response(
             200,
-            {"access_token": token, "token_type": "bearer", "expires_in": minutes * 60,
-             "username": username, "refresh_token": refresh, "ssl": True},
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": minutes * 60,
+                "username": username,
+                "refresh_token": refresh,
+                "ssl": True,
+            },
         )
 
     # ----------------------------------------------------------------- feature services
@@ -1865,19 +1968,35 @@ class ArcGISEmulator(HTTPEmulator):
         admin = bool(match.group("admin"))
         op = (match.group("op") or "").lower()
         with self._lock:
-            service = next((s for s in self._services.values()
-                            if s.name.casefold() == match.group("name").casefold()), None)
+            service = next(
+                (
+                    s
+                    for s in self._services.values()
+                    if s.name.casefold() == match.group("name").casefold()
+                ),
+                None,
+            )
             if service is None:
                 raise _ApiError(400, "Invalid URL", ["Service not found"])
             if match.group("layer") is None:
                 if op == "" or (admin and op == "refresh"):
                     if op == "refresh":
                         return json_response(200, {"success": True})
-                    return json_response(200, service.properties()
-                                         | ({"adminServiceInfo": {"name": service.name,
-                                                                  "type": "FeatureServer",
-                                                                  "status": "Started"}}
-                                            if admin else {}))
+                    return json_response(
+                        200,
+                        service.properties()
+                        | (
+                            {
+                                "adminServiceInfo": {
+                                    "name": service.name,
+                                    "type": "FeatureServer",
+                                    "status": "Started",
+                                }
+                            }
+                            if admin
+                            else {}
+                        ),
+                    )
                 raise _ApiError(400, "Invalid URL", ["Invalid URL"])
             layer = service.layers.get(int(match.group("layer")))
             if layer is None:
@@ -1890,22 +2009,35 @@ class ArcGISEmulator(HTTPEmulator):
                 return json_response(200, layer.query(params))
             if op in ("applyedits", "addfeatures", "updatefeatures", "deletefeatures"):
                 if method != "POST":
-                    raise _ApiError(400, "Unable to complete operation.",
-                                    ["This operation is only supported via POST."])
+                    raise _ApiError(
+                        400,
+                        "Unable to complete operation.",
+                        ["This operation is only supported via POST."],
+                    )
                 return json_response(200, self._edit(op, layer, params))
         raise _ApiError(400, "Invalid URL", ["Invalid URL"])
 
     def _admin_layer(self, method: str, op: str, layer: _Layer, params: dict[str, str]) -> Response:
         if op == "":
-            return json_response(200, layer.properties() | {
-                "adminLayerInfo": {"tableName": f"{layer.name}_{layer.id}",
-                                   "geometryField": {"name": "Shape"}}})
+            return json_response(
+                200,
+                layer.properties()
+                | {
+                    "adminLayerInfo": {
+                        "tableName": f"{layer.name}_{layer.id}",
+                        "geometryField": {"name": "Shape"},
+                    }
+                },
+            )
         if op == "refresh":
             return json_response(200, {"success": True})
         if op == "truncate":
             if method != "POST":
-                raise _ApiError(400, "Unable to complete operation.",
-                                ["This operation is only supported via POST."])
+                raise _ApiError(
+                    400,
+                    "Unable to complete operation.",
+                    ["This operation is only supported via POST."],
+                )
             if _flag(params, "async"):
                 raise _bad_request("The emulator supports synchronous truncate only.")
             if not _flag(params, "attachmentOnly"):
@@ -1944,8 +2076,9 @@ class ArcGISEmulator(HTTPEmulator):
             deletes = [row["attributes"][layer.oid_field] for row in rows]
         if not all(isinstance(v, list) for v in (adds, updates)):
             raise _bad_request("'adds' and 'updates' must be JSON arrays of features")
-        results = layer.apply_edits(adds, updates, deletes, rollback=rollback,
-                                    error_values=error_values)
+        results = layer.apply_edits(
+            adds, updates, deletes, rollback=rollback, error_values=error_values
+        )
         if op == "addfeatures":
             return {"addResults": results["addResults"]}
         if op == "updatefeatures":
@@ -1957,8 +2090,7 @@ class ArcGISEmulator(HTTPEmulator):
         return results
 
     def _control_error(self, status: int, message: str) -> Response:
-        return json_response(status, {"error": {"code": status, "message": message,
-                                                "details": []}})
+        return json_response(status, {"error": {"code": status, "message": message, "details": []}})
 
     def _control_extra(self, method: str, path: str) -> Response | None:
         if path == "/_emulator/services" and method == "GET":
@@ -2019,15 +2151,15 @@ def main(argv: list[str] | None = None) -> int:
     emulator = ArcGISEmulator(
         username=args.username, password=args.password, host=args.host, port=args.port
     )
-    emulator.add_service(EXAMPLE_SERVICE_ID, EXAMPLE_SERVICE_NAME, EXAMPLE_LAYERS,
-                         title="Traffic Signals (example)")
+    emulator.add_service(
+        EXAMPLE_SERVICE_ID, EXAMPLE_SERVICE_NAME, EXAMPLE_LAYERS, title="Traffic Signals (example)"
+    )
     emulator.start()
     print(f"AGOL_URL={emulator.url}", flush=True)
     print(f"AGOL_USERNAME={emulator.username}", flush=True)
     print(f"AGOL_PASSWORD={emulator.password}", flush=True)
     print(f"AGOL_CA_BUNDLE={emulator.ca_bundle}", flush=True)
-    print(f"service {EXAMPLE_SERVICE_ID} at {emulator.service_url(EXAMPLE_SERVICE_ID)}",
-          flush=True)
+    print(f"service {EXAMPLE_SERVICE_ID} at {emulator.service_url(EXAMPLE_SERVICE_ID)}", flush=True)
     emulator.serve_until_interrupted()
     return 0
 

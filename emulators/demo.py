@@ -31,8 +31,9 @@ CONTAINER = "object_3"  # the container the other jobs take (every destination c
 JOBS: list[tuple[str, str | None]] = [
     (job.name, container)
     for job in registry.jobs()
-    for container in ((SYNCED if job.calls_knack else (CONTAINER,)) if job.takes_container
-                      else (None,))
+    for container in (
+        (SYNCED if job.calls_knack else (CONTAINER,)) if job.takes_container else (None,)
+    )
 ]
 
 
@@ -62,8 +63,20 @@ def run(out_dir: Path) -> int:
 
 # "rows": a backup's rows ("deleted": the old backups its retention deleted); "records":
 # the snapshot's rows (explore_container)
-COLUMNS = ("fetched", "written", "unchanged", "created", "added", "updated", "deleted",
-           "skipped", "rows", "records", "errors", "seconds")
+COLUMNS = (
+    "fetched",
+    "written",
+    "unchanged",
+    "created",
+    "added",
+    "updated",
+    "deleted",
+    "skipped",
+    "rows",
+    "records",
+    "errors",
+    "seconds",
+)
 
 
 def _table(results: list[reports.RunResult]) -> str:
@@ -71,8 +84,7 @@ def _table(results: list[reports.RunResult]) -> str:
     for r in results:
         container = str(r.summary.get("container") or "-")
         status = "ok" if r.ok else "FAILED"
-        rows.append((r.notebook, container, status,
-                     *(str(r.summary.get(c, "")) for c in COLUMNS)))
+        rows.append((r.notebook, container, status, *(str(r.summary.get(c, "")) for c in COLUMNS)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
     for r in results:
@@ -97,8 +109,16 @@ def lab(extra: list[str]) -> int:
         stack.seed_demo()
         stack.apply_env()
         _print_env(stack)
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", "--no-browser",
-               f"--notebook-dir={ROOT / 'notebooks'}", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--ip=127.0.0.1",
+            "--no-browser",
+            f"--notebook-dir={ROOT / 'notebooks'}",
+            *extra,
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers and CI machines often run as root
         return subprocess.call(cmd, env=os.environ.copy())

@@ -438,8 +438,11 @@ class KnackEmulator(HTTPEmulator):
         self._apps: dict[str, _ServedApp] = {}
         self._lock = threading.RLock()
         self._http = ServerThread(
-            "Knack emulator", self._dispatch, lambda: _error(500, "Internal emulator error"),
-            host=host, port=port,
+            "Knack emulator",
+            self._dispatch,
+            lambda: _error(500, "Internal emulator error"),
+            host=host,
+            port=port,
         )
         self._id_counter = random.SystemRandom().randrange(1 << 24)
         self._id_random = os.urandom(5).hex()
@@ -699,6 +702,7 @@ class KnackEmulator(HTTPEmulator):
         if path == "/_emulator/apps" and method == "GET":
             return _json_response(200, self.app_ids)
         return None
+
 
 def _positive_int(query: dict[str, str], name: str, default: int) -> int:
     text = query.get(name, "").strip()

@@ -25,8 +25,15 @@ from urllib.parse import urlsplit
 from emulators._http import HTTPEmulator, Response, ServerThread
 
 CODES = {500: "InternalError", 503: "SlowDown"}
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
-               "content-type", "server", "date"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "content-type",
+    "server",
+    "date",
+}
 
 
 @dataclass
@@ -59,7 +66,8 @@ class S3Faults:
             return False
         self.seen += 1
         fail = (self.fail_every > 0 and self.seen % self.fail_every == 0) or (
-            self.fail_after is not None and self.seen > self.fail_after)
+            self.fail_after is not None and self.seen > self.fail_after
+        )
         self.failed += int(fail)
         return fail
 
@@ -75,8 +83,13 @@ class S3FaultProxy(HTTPEmulator):
         self.requests: list[Any] = []  # not logged: moto keeps what landed
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._http = ServerThread("S3 fault proxy", self._dispatch,
-                                  lambda: _error(500, "proxy error"), host=host, port=port)
+        self._http = ServerThread(
+            "S3 fault proxy",
+            self._dispatch,
+            lambda: _error(500, "proxy error"),
+            host=host,
+            port=port,
+        )
 
     @property
     def url(self) -> str:
@@ -92,8 +105,12 @@ class S3FaultProxy(HTTPEmulator):
         if delay:
             time.sleep(delay)
         if fail:
-            return _error(status, "Please reduce your request rate." if status == 503
-                          else "We encountered an internal error. Please try again.")
+            return _error(
+                status,
+                "Please reduce your request rate."
+                if status == 503
+                else "We encountered an internal error. Please try again.",
+            )
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = http.client.HTTPConnection(*self._upstream, timeout=60)
@@ -107,12 +124,18 @@ class S3FaultProxy(HTTPEmulator):
             self._local.conn = None
             raise
         kept = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP_BY_HOP}
-        return Response(answer.status, b"" if method == "HEAD" else data,
-                        answer.getheader("Content-Type") or "application/xml", kept)
+        return Response(
+            answer.status,
+            b"" if method == "HEAD" else data,
+            answer.getheader("Content-Type") or "application/xml",
+            kept,
+        )
 
 
 def _error(status: int, message: str) -> Response:
     code = CODES.get(status, "InternalError")
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message><RequestId>s3-fault-proxy</RequestId></Error>")
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message><RequestId>s3-fault-proxy</RequestId></Error>"
+    )
     return Response(status, body.encode(), "application/xml")

@@ -39,15 +39,28 @@ def chromium() -> str:
     raise SystemExit("no chromium found: apt-get install chromium (Debian's package)")
 
 
-def shoot(url: str, png: Path, *, width: int = 1280, height: int = 1800,
-          wait_ms: int = 4000) -> None:
+def shoot(
+    url: str, png: Path, *, width: int = 1280, height: int = 1800, wait_ms: int = 4000
+) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         subprocess.run(
-            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-             f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             f"--virtual-time-budget={wait_ms}", f"--screenshot={png}", url],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+            [
+                chromium(),
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                f"--virtual-time-budget={wait_ms}",
+                f"--screenshot={png}",
+                url,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
         )
 
 
@@ -62,22 +75,38 @@ def lab_screenshot(report: Path, png: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="lab-"))
     shutil.copy(report, work / report.name)
     port, token = _free_port(), secrets.token_hex(16)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--ip=127.0.0.1", f"--port={port}",
-           "--no-browser", f"--IdentityProvider.token={token}", f"--notebook-dir={work}",
-           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--no-browser",
+        f"--IdentityProvider.token={token}",
+        f"--notebook-dir={work}",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     lab = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(120):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}",
-                                       timeout=1)
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1
+                )
                 break
             except OSError:
                 time.sleep(0.5)
-        shoot(f"http://127.0.0.1:{port}/lab/tree/{report.name}?token={token}", png,
-              width=1400, height=1600, wait_ms=25000)
+        shoot(
+            f"http://127.0.0.1:{port}/lab/tree/{report.name}?token={token}",
+            png,
+            width=1400,
+            height=1600,
+            wait_ms=25000,
+        )
     finally:
         lab.terminate()
         lab.wait(timeout=30)
@@ -85,8 +114,9 @@ def lab_screenshot(report: Path, png: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emulators.screenshots",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m emulators.screenshots", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--no-lab", action="store_true", help="skip the Jupyter Lab screenshot")
     args = parser.parse_args(argv)
@@ -96,16 +126,19 @@ def main(argv: list[str] | None = None) -> int:
     shots: list[Path] = []
     with Stack() as stack:
         stack.apply_env()
-        results = [reports.run_notebook(nb, app_name=DEMO_APP, env=DEMO_ENV, container=c)
-                   for nb, c in JOBS]
+        results = [
+            reports.run_notebook(nb, app_name=DEMO_APP, env=DEMO_ENV, container=c) for nb, c in JOBS
+        ]
         nb, container, date = FAILING
-        results.append(reports.run_notebook(nb, app_name=DEMO_APP, env=DEMO_ENV,
-                                            container=container, date=date))
+        results.append(
+            reports.run_notebook(
+                nb, app_name=DEMO_APP, env=DEMO_ENV, container=container, date=date
+            )
+        )
         for result in results:
             key = result.report.removeprefix(f"s3://{stack.bucket}/")
             path, _ = reports_index.write_html(key, out_dir=html_dir)
-            container = result.summary.get("container") or (
-                FAILING[1] if not result.ok else "app")
+            container = result.summary.get("container") or (FAILING[1] if not result.ok else "app")
             name = f"{result.notebook}-{container}" + ("" if result.ok else "-failed")
             png = png_dir / f"{len(shots) + 1:02d}-{name}.png"
             shoot(path.resolve().as_uri(), png)

@@ -31,24 +31,38 @@ DEMO_DATASET = "demo-allf"  # params/demo.yaml: object_3's Socrata dataset
 DEMO_LOCATION_FIELD = "field_44"  # "Address Lat Lon"
 # Knack field type -> the Socrata column type a publisher would choose for it
 SOCRATA_TYPES = {
-    "auto_increment": "number", "number": "number", "rating": "number", "currency": "number",
-    "equation": "number", "sum": "number", "average": "number", "count": "number",
-    "boolean": "checkbox", "date_time": "calendar_date",
+    "auto_increment": "number",
+    "number": "number",
+    "rating": "number",
+    "currency": "number",
+    "equation": "number",
+    "sum": "number",
+    "average": "number",
+    "count": "number",
+    "boolean": "checkbox",
+    "date_time": "calendar_date",
 }
 # left out of the demo dataset on purpose: the report shows how a dropped field looks
 DEMO_LEFT_OUT = {"Signature"}
 DEMO_AGOL_SERVICE = "de30a9c15e5b4c8f9d7e6a1b2c3d4e5f"  # params/demo.yaml: object_3's layer
 # Knack field type -> the field type of an ArcGIS layer made for it (else string)
 AGOL_TYPES = {
-    "auto_increment": "integer", "number": "double", "rating": "double",
-    "currency": "double", "equation": "double", "sum": "double", "average": "double",
-    "count": "double", "date_time": "date",
+    "auto_increment": "integer",
+    "number": "double",
+    "rating": "double",
+    "currency": "double",
+    "equation": "double",
+    "sum": "double",
+    "average": "double",
+    "count": "double",
+    "date_time": "date",
 }
 AGOL_STRING_LENGTH = 4000  # long enough for the fixtures' paragraphs and rich text
 
 
-def _published_fields(metadata: dict[str, Any], object_key: str,
-                      left_out: set[str]) -> list[tuple[dict[str, Any], str]]:
+def _published_fields(
+    metadata: dict[str, Any], object_key: str, left_out: set[str]
+) -> list[tuple[dict[str, Any], str]]:
     """An object's fields (but ``left_out`` labels), each with the name a publisher gives it."""
     from lib.records import column_names
 
@@ -57,8 +71,13 @@ def _published_fields(metadata: dict[str, Any], object_key: str,
     return [(f, names[f["key"]]) for f in obj["fields"] if f["name"] not in left_out]
 
 
-def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field: str | None,
-                    left_out: set[str] = frozenset()) -> list[dict[str, str]]:
+def socrata_columns(
+    metadata: dict[str, Any],
+    object_key: str,
+    *,
+    location_field: str | None,
+    left_out: set[str] = frozenset(),
+) -> list[dict[str, str]]:
     """Columns of a dataset for an object's fields, named by the publishers' rule."""
     columns = [{"fieldName": "id", "dataTypeName": "text", "name": "id"}]
     for f, name in _published_fields(metadata, object_key, left_out):
@@ -67,8 +86,9 @@ def socrata_columns(metadata: dict[str, Any], object_key: str, *, location_field
     return columns
 
 
-def agol_fields(metadata: dict[str, Any], object_key: str, *,
-                left_out: set[str] = frozenset()) -> list[dict[str, Any]]:
+def agol_fields(
+    metadata: dict[str, Any], object_key: str, *, left_out: set[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Fields of an ArcGIS layer for an object's fields, named by the publishers' rule."""
     fields: list[dict[str, Any]] = [{"name": "id", "type": "string", "length": 24}]
     for f, name in _published_fields(metadata, object_key, left_out):
@@ -108,7 +128,8 @@ class Stack:
         self.knack = KnackEmulator(api_key=self.knack_api_key, rate_limit=knack_rate_limit)
         self.fixture_app_id = self.knack.add_app(*load_fixture_app())
         self.socrata = SocrataEmulator(
-            app_token=self.socrata_app_token, key_id=self.socrata_key_id,
+            app_token=self.socrata_app_token,
+            key_id=self.socrata_key_id,
             key_secret=self.socrata_key_secret,
         )
         self.reset_socrata()
@@ -164,7 +185,8 @@ class Stack:
             port = s.getsockname()[1]
         self._moto_proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.s3_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -216,9 +238,14 @@ class Stack:
     def secrets(self) -> list[str]:
         """Every credential value of this stack (none may appear in a report)."""
         return [
-            self.knack_api_key, self.aws_access_key_id, self.aws_secret_access_key,
-            self.socrata_app_token, self.socrata_key_id, self.socrata_key_secret,
-            self.agol_username, self.agol_password,
+            self.knack_api_key,
+            self.aws_access_key_id,
+            self.aws_secret_access_key,
+            self.socrata_app_token,
+            self.socrata_key_id,
+            self.socrata_key_secret,
+            self.agol_username,
+            self.agol_password,
         ]
 
     def seed_demo(self) -> None:
@@ -243,8 +270,9 @@ class Stack:
         metadata = load_fixture_app()[0]["application"]
         self.socrata.add_dataset(
             DEMO_DATASET,
-            socrata_columns(metadata, "object_3", location_field=DEMO_LOCATION_FIELD,
-                            left_out=DEMO_LEFT_OUT),
+            socrata_columns(
+                metadata, "object_3", location_field=DEMO_LOCATION_FIELD, left_out=DEMO_LEFT_OUT
+            ),
             name="all_fields_test (demo)",
         )
 
@@ -253,9 +281,15 @@ class Stack:
         metadata = load_fixture_app()[0]["application"]
         self.arcgis.reset()
         self.arcgis.add_service(
-            DEMO_AGOL_SERVICE, "all_fields_test_demo",
-            [{"name": "all_fields_test", "geometry_type": "esriGeometryPoint",
-              "fields": agol_fields(metadata, "object_3", left_out=DEMO_LEFT_OUT)}],
+            DEMO_AGOL_SERVICE,
+            "all_fields_test_demo",
+            [
+                {
+                    "name": "all_fields_test",
+                    "geometry_type": "esriGeometryPoint",
+                    "fields": agol_fields(metadata, "object_3", left_out=DEMO_LEFT_OUT),
+                }
+            ],
             title="all_fields_test (demo)",
         )
 
@@ -284,7 +318,7 @@ class Stack:
         )
 
     def s3_keys(self, prefix: str = "") -> list[str]:
-        pages = self.s3().get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
+        pages = (
+            self.s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         )
         return [o["Key"] for page in pages for o in page.get("Contents", [])]

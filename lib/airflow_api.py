@@ -42,17 +42,21 @@ def _token(session: requests.Session, url: str) -> str:
         return token
     user, password = os.environ.get("AIRFLOW_USERNAME"), os.environ.get("AIRFLOW_PASSWORD")
     if not user or not password:
-        missing = [n for n, v in (("AIRFLOW_USERNAME", user), ("AIRFLOW_PASSWORD", password))
-                   if not v]
+        missing = [
+            n for n, v in (("AIRFLOW_USERNAME", user), ("AIRFLOW_PASSWORD", password)) if not v
+        ]
         raise MissingCredentialError(
-            *missing, purpose="Airflow's API needs AIRFLOW_API_TOKEN, or a user and password "
-                              "to get a token",
+            *missing,
+            purpose="Airflow's API needs AIRFLOW_API_TOKEN, or a user and password to get a token",
         )
-    answer = _request(session, "POST", f"{url}/auth/token",
-                      json={"username": user, "password": password})
+    answer = _request(
+        session, "POST", f"{url}/auth/token", json={"username": user, "password": password}
+    )
     if answer.status_code in (401, 403):
-        raise AirflowAPIError(f"Airflow at {url} refused AIRFLOW_USERNAME/AIRFLOW_PASSWORD "
-                              f"({answer.status_code}): check them")
+        raise AirflowAPIError(
+            f"Airflow at {url} refused AIRFLOW_USERNAME/AIRFLOW_PASSWORD "
+            f"({answer.status_code}): check them"
+        )
     token = _json(answer, url).get("access_token")
     if not token:
         raise AirflowAPIError(f"Airflow at {url} answered /auth/token without access_token")
@@ -76,8 +80,10 @@ def _json(answer: Any, url: str) -> dict[str, Any]:
     try:
         data = answer.json()
     except ValueError:
-        raise AirflowAPIError(f"Airflow at {url} answered something that is not JSON; "
-                              "is AIRFLOW_API_URL the API server?") from None
+        raise AirflowAPIError(
+            f"Airflow at {url} answered something that is not JSON; "
+            "is AIRFLOW_API_URL the API server?"
+        ) from None
     if not isinstance(data, dict):
         raise AirflowAPIError(f"Airflow at {url} answered an unexpected {type(data).__name__}")
     return data
@@ -89,23 +95,30 @@ def last_success(dag_id: str, *, session: requests.Session | None = None) -> dt.
     session = session or requests.Session()
     session.headers["Authorization"] = f"Bearer {_token(session, url)}"
     answer = _request(
-        session, "GET", f"{url}/api/v2/dags/{quote(dag_id, safe='')}/dagRuns",
+        session,
+        "GET",
+        f"{url}/api/v2/dags/{quote(dag_id, safe='')}/dagRuns",
         params={"state": "success", "order_by": "-start_date", "limit": 1},
     )
     if answer.status_code == 404:
-        raise AirflowAPIError(f"Airflow at {url} has no DAG {dag_id!r}: check the DAG id "
-                              "(knack_<app>_<container>) and that the DAG is loaded")
+        raise AirflowAPIError(
+            f"Airflow at {url} has no DAG {dag_id!r}: check the DAG id "
+            "(knack_<app>_<container>) and that the DAG is loaded"
+        )
     if answer.status_code in (401, 403):
-        raise AirflowAPIError(f"Airflow at {url} refused the request ({answer.status_code}): "
-                              "check the token or the user's permissions")
+        raise AirflowAPIError(
+            f"Airflow at {url} refused the request ({answer.status_code}): "
+            "check the token or the user's permissions"
+        )
     runs = _json(answer, url).get("dag_runs")
     if not isinstance(runs, list):
         raise AirflowAPIError(f"Airflow at {url} answered without dag_runs")
     started = [r.get("start_date") for r in runs if r.get("state") == "success"]
     started = [s for s in started if s]
     if not started:
-        raise NoSuccessfulRun(f"DAG {dag_id!r} has no successful run yet: run it once in full "
-                              "(no --date) first")
+        raise NoSuccessfulRun(
+            f"DAG {dag_id!r} has no successful run yet: run it once in full (no --date) first"
+        )
     return max(_parse(s) for s in started)
 
 

@@ -77,11 +77,22 @@ class Target:
     @classmethod
     def of(cls, app_name: str, container: str, env: str, *, job: str = "backup_socrata") -> Target:
         """The dataset of ``container`` (its ``socrata:`` settings) and the app-env's store."""
-        run = context.start(job, app_name=app_name, env=env, container=container,
-                            needs=("socrata", "it publishes no dataset to back up"))
+        run = context.start(
+            job,
+            app_name=app_name,
+            env=env,
+            container=container,
+            needs=("socrata", "it publishes no dataset to back up"),
+        )
         assert run.cfg is not None and run.cfg.socrata is not None  # start() checked it
-        return cls(app_name=app_name, env=run.env, container=container, cfg=run.cfg,
-                   soc=run.cfg.socrata, store=run.store)
+        return cls(
+            app_name=app_name,
+            env=run.env,
+            container=container,
+            cfg=run.cfg,
+            soc=run.cfg.socrata,
+            store=run.store,
+        )
 
 
 @dataclass(kw_only=True)

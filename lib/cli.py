@@ -1,13 +1,13 @@
 """``knack-nb``: the command line.
 
-    knack-nb run upload_metadata --app-name data-tracker --env prod
-    knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d 2026-11-01
-    knack-nb run explore_container -a data-tracker -e prod -c view_197  # the snapshot, for analysts
-    knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
-    knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
-    knack-nb reports --html reports/data-tracker-prod/...ipynb  # offline HTML: ./reports-html/, S3
-    knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
-    knack-nb restore-socrata -a data-tracker -e prod -c view_197 [--backup KEY] [--dry-run]
+knack-nb run upload_metadata --app-name data-tracker --env prod
+knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d 2026-11-01
+knack-nb run explore_container -a data-tracker -e prod -c view_197  # the snapshot, for analysts
+knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
+knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
+knack-nb reports --html reports/data-tracker-prod/...ipynb  # offline HTML: ./reports-html/, S3
+knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
+knack-nb restore-socrata -a data-tracker -e prod -c view_197 [--backup KEY] [--dry-run]
 """
 
 from __future__ import annotations
@@ -35,14 +35,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="execute a notebook and keep its report in S3",
-                         epilog=_jobs_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    run = sub.add_parser(
+        "run",
+        help="execute a notebook and keep its report in S3",
+        epilog=_jobs_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("notebook", help="a job (below), e.g. upload_metadata, or a notebook's path")
     run.add_argument("-a", "--app-name", required=True, help="a params/<app-name>.yaml file")
     run.add_argument("-e", "--env", required=True, help="prod or dev")
     run.add_argument("-c", "--container", help="object or view key, e.g. view_197")
     run.add_argument(
-        "-d", "--date",
+        "-d",
+        "--date",
         help="records modified at or after: POSIX seconds or ISO-8601 (none: full run)",
     )
     run.add_argument("-o", "--output", help="where to write the report (default: S3 reports)")
@@ -72,11 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("-e", "--env", required=True, help="prod or dev")
     restore.add_argument("-c", "--container", required=True, help="e.g. view_197")
     restore.add_argument(
-        "-b", "--backup",
+        "-b",
+        "--backup",
         help="the backup's key, s3:// URL or file name (default: the newest backup)",
     )
-    restore.add_argument("--dry-run", action="store_true",
-                         help="check the backup and count what would change; write nothing")
+    restore.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the backup and count what would change; write nothing",
+    )
     restore.add_argument("--list", action="store_true", help="list the backups, newest first")
     return parser
 
@@ -148,8 +157,11 @@ def _run(args: argparse.Namespace) -> int:
         _error(str(e))
         return 2
     out = sys.stdout if result.ok else sys.stderr
-    lines = [f"{result.notebook}: ok" if result.ok
-             else f"knack-nb: {result.notebook} failed: {result.error}"]
+    lines = [
+        f"{result.notebook}: ok"
+        if result.ok
+        else f"knack-nb: {result.notebook} failed: {result.error}"
+    ]
     lines += [f"  {key}: {value}" for key, value in result.summary.items()]
     lines.append(f"report: {result.report}")
     _say("\n".join(lines), file=out)
@@ -172,8 +184,10 @@ def _airflow_pools(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)
-        print(f"wrote {len(found)} pool(s) to {args.output}; "
-              f"create or update them with: airflow pools import {args.output}")
+        print(
+            f"wrote {len(found)} pool(s) to {args.output}; "
+            f"create or update them with: airflow pools import {args.output}"
+        )
     else:
         print(text, end="")
     return 0
@@ -192,8 +206,11 @@ def _restore_socrata(args: argparse.Namespace) -> int:
     result = backup.restore(**ids, backup=args.backup, dry_run=args.dry_run)
     out = sys.stdout if result.ok else sys.stderr
     head = "dry run, nothing written" if args.dry_run else "restored"
-    lines = [f"restore-socrata: {head}" if result.ok
-             else f"knack-nb: restore-socrata failed: {' | '.join(result.errors)}"]
+    lines = [
+        f"restore-socrata: {head}"
+        if result.ok
+        else f"knack-nb: restore-socrata failed: {' | '.join(result.errors)}"
+    ]
     lines += [f"  note: {note}" for note in result.notes]
     lines += [f"  {key}: {value}" for key, value in result.summary().items()]
     _say("\n".join(lines), file=out)

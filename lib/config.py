@@ -224,8 +224,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _too_deep(line: int) -> str:
-    return (f"values nested deeper than {MAX_DEPTH} levels (at line {line}; aliases "
-            "counted where they are used): a params file needs 6, flatten it")
+    return (
+        f"values nested deeper than {MAX_DEPTH} levels (at line {line}; aliases "
+        "counted where they are used): a params file needs 6, flatten it"
+    )
 
 
 def _check_size(root: yaml.Node) -> None:

@@ -83,4 +83,3 @@ def _in_range(when: dt.datetime, given: Any) -> dt.datetime:
             f"{_LATEST:%Y-%m-%d} in UTC): give {ACCEPTED}"
         )
     return utc
-

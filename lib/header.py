@@ -20,9 +20,26 @@ from lib.text import clean
 
 RUNNING, OK, FAILED = "running", "ok", "failed"
 # the counts a header shows, in this order, when the run's summary has them
-COUNT_KEYS = ("fetched", "read", "written", "created", "updated", "added", "unchanged",
-              "deleted", "skipped", "kept", "failed", "rows", "records", "objects", "views",
-              "schema_changes", "snapshot_rows", "errors")
+COUNT_KEYS = (
+    "fetched",
+    "read",
+    "written",
+    "created",
+    "updated",
+    "added",
+    "unchanged",
+    "deleted",
+    "skipped",
+    "kept",
+    "failed",
+    "rows",
+    "records",
+    "objects",
+    "views",
+    "schema_changes",
+    "snapshot_rows",
+    "errors",
+)
 _COLORS = {RUNNING: ("#555", "#f4f4f4"), OK: ("#1a7f37", "#eef8f0"), FAILED: ("#c00", "#fee")}
 _ICONS = {RUNNING: "…", OK: "✓", FAILED: "✗"}
 
@@ -57,13 +74,19 @@ class Header:
     @property
     def where(self) -> str:
         app, env = self.params.get("app_name"), self.params.get("env")
-        parts = [f"{app}-{env}" if app and env else app or env, self.notebook,
-                 self.params.get("container")]
+        parts = [
+            f"{app}-{env}" if app and env else app or env,
+            self.notebook,
+            self.params.get("container"),
+        ]
         return " · ".join(str(p) for p in parts if p)
 
     def counts(self) -> list[tuple[str, Any]]:
-        return [(k.replace("_", " "), self.summary[k]) for k in COUNT_KEYS
-                if k in self.summary and self.summary[k] is not None]
+        return [
+            (k.replace("_", " "), self.summary[k])
+            for k in COUNT_KEYS
+            if k in self.summary and self.summary[k] is not None
+        ]
 
     def done(self, summary: dict[str, Any], errors: list[str]) -> None:
         self.summary = summary
@@ -107,25 +130,33 @@ class Header:
     def _repr_html_(self) -> str:
         fg, bg = _COLORS[self.status]
         e = html.escape
-        out = [f'<div class="knack-nb-header" data-status="{self.status}" style="border-left:6px '
-               f'solid {fg};background:{bg};padding:8px 12px;margin:4px 0 12px;'
-               'font-family:sans-serif;font-size:13px">',
-               f'<div style="font-size:16px;font-weight:600;color:{fg}">{e(self._headline())}'
-               "</div>"]
+        out = [
+            f'<div class="knack-nb-header" data-status="{self.status}" style="border-left:6px '
+            f"solid {fg};background:{bg};padding:8px 12px;margin:4px 0 12px;"
+            'font-family:sans-serif;font-size:13px">',
+            f'<div style="font-size:16px;font-weight:600;color:{fg}">{e(self._headline())}</div>',
+        ]
         if self.error:
             at = f" (cell In [{self.cell}])" if self.cell else ""
-            out.append(f'<div class="knack-nb-error" style="margin:6px 0;white-space:pre-wrap">'
-                       f"<strong>What went wrong{at}:</strong> {e(self.error)}</div>")
+            out.append(
+                f'<div class="knack-nb-error" style="margin:6px 0;white-space:pre-wrap">'
+                f"<strong>What went wrong{at}:</strong> {e(self.error)}</div>"
+            )
         params = "".join(
             f"<code>{e(n)}</code>: <code>{e(v)}</code>" + (f" → {e(m)}" if m else "") + "<br>"
-            for n, v, m in self._param_lines())
+            for n, v, m in self._param_lines()
+        )
         out.append(f'<div style="margin-top:4px">{params}</div>')
         counts = self.counts()
         if counts:
-            out.append('<div class="knack-nb-counts" style="margin-top:4px">' + " · ".join(
-                f"{e(k)} <strong>{e(cell_text(v))}</strong>" for k, v in counts) + "</div>")
+            out.append(
+                '<div class="knack-nb-counts" style="margin-top:4px">'
+                + " · ".join(f"{e(k)} <strong>{e(cell_text(v))}</strong>" for k, v in counts)
+                + "</div>"
+            )
         elif self.status == RUNNING:
-            out.append('<div style="color:#666">running: this header is updated when the run '
-                       "ends</div>")
+            out.append(
+                '<div style="color:#666">running: this header is updated when the run ends</div>'
+            )
         out.append("</div>")
         return "".join(out)

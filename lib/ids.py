@@ -35,14 +35,14 @@ def _raw(text: Any, size: int) -> bytes | None:
 def _hex_rows(array: np.ndarray, size: int) -> Iterator[str]:
     text = array.tobytes().hex()
     width = 2 * size
-    return (text[i:i + width] for i in range(0, len(text), width))
+    return (text[i : i + width] for i in range(0, len(text), width))
 
 
 def _find(keys: np.ndarray, raw: bytes) -> int:
     """The index of ``raw`` in the sorted ``keys`` (dtype S12), or -1."""
     i = int(keys.searchsorted(raw))
     # compared as bytes: numpy's S scalars drop trailing NUL bytes
-    if i < len(keys) and keys[i:i + 1].tobytes() == raw:
+    if i < len(keys) and keys[i : i + 1].tobytes() == raw:
         return i
     return -1
 
@@ -119,7 +119,7 @@ class IdList(Sequence[str]):
             index += n
         if not 0 <= index < n:
             raise IndexError("IdList index out of range")
-        return self._raw[index * ID_BYTES:(index + 1) * ID_BYTES].hex()
+        return self._raw[index * ID_BYTES : (index + 1) * ID_BYTES].hex()
 
     def __repr__(self) -> str:
         return f"IdList({len(self)} ids)"

@@ -31,8 +31,13 @@ ATTRIBUTION = (
     'rel="noopener">OpenStreetMap</a> contributors'
 )
 LABEL_WIDTH = 80  # characters of a label shown in a popup
-STATIC = ("leaflet.css", "MarkerCluster.css", "MarkerCluster.Default.css",
-          "leaflet.js", "leaflet.markercluster.js")
+STATIC = (
+    "leaflet.css",
+    "MarkerCluster.css",
+    "MarkerCluster.Default.css",
+    "leaflet.js",
+    "leaflet.markercluster.js",
+)
 UNTRUSTED = "Make this notebook trusted to load the map (File → Trust Notebook)."
 DATA_ID = "map-data"  # the id of the script element that holds a map's data (JSON)
 
@@ -47,7 +52,7 @@ class Point(NamedTuple):
 
     @property
     def popup(self) -> str:
-        """"<record id> — <label>", plain text (the map sets it as text, not HTML)."""
+        """ "<record id> — <label>", plain text (the map sets it as text, not HTML)."""
         label = " ".join(self.label.split())
         if len(label) > LABEL_WIDTH:
             label = label[: LABEL_WIDTH - 1] + "…"
@@ -128,8 +133,9 @@ _SCRIPT = """
 """
 
 
-def map_document(points: Sequence[Point], *, title: str = "map", tiles: str = TILES,
-                 cluster: bool | None = None) -> str:
+def map_document(
+    points: Sequence[Point], *, title: str = "map", tiles: str = TILES, cluster: bool | None = None
+) -> str:
     """A whole HTML page with the map of ``points`` (at most ``MAX_POINTS``, evenly picked),
     Leaflet inlined; ``cluster`` (default: above ``CLUSTER_ABOVE`` points)."""
     points = picked(points)
@@ -157,8 +163,9 @@ def map_document(points: Sequence[Point], *, title: str = "map", tiles: str = TI
     )
 
 
-def map_html(points: Sequence[Point], caption: str, *, height: int = HEIGHT,
-             tiles: str = TILES) -> str:
+def map_html(
+    points: Sequence[Point], caption: str, *, height: int = HEIGHT, tiles: str = TILES
+) -> str:
     """The map in an ``<iframe srcdoc>`` with ``caption`` (text) under it: a notebook
     output's text/html. Behind the iframe, what an untrusted notebook shows instead."""
     shown = min(len(points), MAX_POINTS)

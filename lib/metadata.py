@@ -54,9 +54,11 @@ class MetadataUpload(JobResult):
         return schema.changes_table(self.changes)
 
     def describe(self) -> Note:
-        return Note(f"**{md(schema.app_description(self.metadata))}** (`{self.app_id}`) → "
-                    f"`{self.url}`: " + ("written." if self.written else
-                                         "unchanged since the last upload, nothing written."))
+        return Note(
+            f"**{md(schema.app_description(self.metadata))}** (`{self.app_id}`) → "
+            f"`{self.url}`: "
+            + ("written." if self.written else "unchanged since the last upload, nothing written.")
+        )
 
     def record_counts(self) -> Table:
         """Knack's record count per object, largest first, with bars; the caption says
@@ -74,8 +76,10 @@ class MetadataUpload(JobResult):
         elif not self.changes:
             table.caption = "No field was added, removed, renamed or retyped."
         else:
-            table.caption = ("These containers changed and need a full run (date=None) of "
-                             "their sync: " + ", ".join(self.needs_full_run))
+            table.caption = (
+                "These containers changed and need a full run (date=None) of "
+                "their sync: " + ", ".join(self.needs_full_run)
+            )
         return table
 
     @property
@@ -109,7 +113,9 @@ def upload_metadata(*, app_name: str, env: str) -> MetadataUpload:
         client.close()
     logger.info(
         "fetched metadata of %s (%s): %d objects",
-        metadata.get("name"), app_id, len(metadata.get("objects") or []),
+        metadata.get("name"),
+        app_id,
+        len(metadata.get("objects") or []),
     )
 
     try:

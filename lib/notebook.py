@@ -138,8 +138,9 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
         stb = [f"{etype.__name__}: {evalue}"]
         if not isinstance(value, KnackNbError):
             try:
-                full = shell.InteractiveTB.structured_traceback(etype, value, tb,
-                                                                tb_offset=tb_offset)
+                full = shell.InteractiveTB.structured_traceback(
+                    etype, value, tb, tb_offset=tb_offset
+                )
                 stb = [redact(line) for line in full]
             except Exception:  # noqa: BLE001 - keep the one line rather than fail
                 pass
@@ -151,8 +152,10 @@ def _show_error(shell: Any, etype: type, value: BaseException, tb: Any, tb_offse
     if isinstance(value, KnackNbError) and _header_failed(f"{etype.__name__}: {evalue}", cell):
         # stated once, in the header at the top; the cell points there (evalue stays whole
         # for papermill and the reports index)
-        stb = [f"{etype.__name__}: this run failed; the header at the top of the report "
-               "says why and what to do"]
+        stb = [
+            f"{etype.__name__}: this run failed; the header at the top of the report "
+            "says why and what to do"
+        ]
     elif _header is not None:
         _header_failed(f"{etype.__name__}: {evalue}", cell)
     shell._showtraceback(etype, evalue, stb)  # noqa: SLF001 - IPython's documented hook
@@ -167,8 +170,12 @@ def glue(name: str, data: Any) -> None:
     """
     from IPython.display import display
 
-    payload = {"name": name, "data": json.loads(json.dumps(data)), "encoder": "json",
-               "version": SCRAP_VERSION}
+    payload = {
+        "name": name,
+        "data": json.loads(json.dumps(data)),
+        "encoder": "json",
+        "version": SCRAP_VERSION,
+    }
     metadata = {"scrapbook": {"name": name, "data": True, "display": False}}
     display({SCRAP_MIMETYPE: payload}, metadata=metadata, raw=True)
 

@@ -49,8 +49,14 @@ def progress_bar(desc: str, *, total: int | None = None, unit: str = "it") -> Pr
     if in_kernel():
         return DisplayBar(desc, total=total, unit=unit)
     return _text_bar_class()(
-        desc=desc, total=total, unit=unit, file=sys.stderr, mininterval=TEXT_INTERVAL,
-        leave=True, dynamic_ncols=False, ncols=90,
+        desc=desc,
+        total=total,
+        unit=unit,
+        file=sys.stderr,
+        mininterval=TEXT_INTERVAL,
+        leave=True,
+        dynamic_ncols=False,
+        ncols=90,
     )
 
 
@@ -77,9 +83,15 @@ class DisplayBar:
     total if known, the time taken and the rate.
     """
 
-    def __init__(self, desc: str, *, total: int | None = None, unit: str = "it",
-                 interval: float = DISPLAY_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        desc: str,
+        *,
+        total: int | None = None,
+        unit: str = "it",
+        interval: float = DISPLAY_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         from IPython.display import display
 
         self.desc, self.unit, self.n = desc, unit, 0
@@ -141,9 +153,12 @@ class DisplayBar:
         """The bar as one line, e.g. ``sync object_3: 1,200 of 5,000 rec (24%) · 3 s · 400
         rec/s``; without a total, the count, time and rate only; ``started``, ``done`` or
         ``stopped`` before them until the first count and once closed."""
-        parts = [f"{self.n:,} of {self._total:,} {self.unit} ({self._percent()}%)"
-                 if self._total is not None else f"{self.n:,} {self.unit}",
-                 _duration(elapsed)]
+        parts = [
+            f"{self.n:,} of {self._total:,} {self.unit} ({self._percent()}%)"
+            if self._total is not None
+            else f"{self.n:,} {self.unit}",
+            _duration(elapsed),
+        ]
         if elapsed >= MIN_RATE_TIME and (self.n or self._state is not None):
             parts.append(f"{_rate(self.n / elapsed)} {self.unit}/s")
         # "started" until the first count: the only state ``knack-nb run`` logs of a bar

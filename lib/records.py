@@ -58,8 +58,9 @@ def _key_order(key: str) -> tuple[int, str]:
     return (int(number), key) if number.isdigit() else (sys.maxsize, key)
 
 
-def name_fields(labels: Mapping[str, str], *,
-                reserved: Collection[str] = RESERVED) -> dict[str, ColumnName]:
+def name_fields(
+    labels: Mapping[str, str], *, reserved: Collection[str] = RESERVED
+) -> dict[str, ColumnName]:
     """Field key → its column name, by the rule in this module's docstring, in key order."""
     taken = set(reserved)
     out: dict[str, ColumnName] = {}
@@ -77,8 +78,9 @@ def name_fields(labels: Mapping[str, str], *,
     return out
 
 
-def column_names(metadata: dict[str, Any], container: str, *,
-                 reserved: Collection[str] = RESERVED) -> dict[str, str]:
+def column_names(
+    metadata: dict[str, Any], container: str, *, reserved: Collection[str] = RESERVED
+) -> dict[str, str]:
     """Field key → column name of every field of the container's object (unique, stable):
     the one naming of columns that the snapshot and every publisher use."""
     named = name_fields(schema.field_names(metadata, container), reserved=reserved)
@@ -107,8 +109,9 @@ class Collision:
         )
 
 
-def unresolved_collisions(metadata: dict[str, Any], container: str,
-                          columns: Collection[str]) -> list[Collision]:
+def unresolved_collisions(
+    metadata: dict[str, Any], container: str, columns: Collection[str]
+) -> list[Collision]:
     """The fields a destination with ``columns`` cannot tell apart (``Collision``): a field
     renamed by the rule whose column it lacks, while it has a column the field was refused
     (held by an earlier field). With neither column, neither field is published (both are
@@ -121,8 +124,9 @@ def unresolved_collisions(metadata: dict[str, Any], container: str,
             continue
         lost_to = [holder[p] for p in n.passed_over if p in columns and p in holder]
         if lost_to:
-            out.append(Collision(n.key, n.label, n.name,
-                                 tuple((h.key, h.label, h.name) for h in lost_to)))
+            out.append(
+                Collision(n.key, n.label, n.name, tuple((h.key, h.label, h.name) for h in lost_to))
+            )
     return out
 
 
@@ -139,8 +143,9 @@ class Formatted:
     keys: dict[str, str] = field(default_factory=dict)  # destination name -> Knack field key
 
 
-def knackpy_records(metadata: dict[str, Any], container: str,
-                    records: list[dict[str, Any]]) -> list[Any]:
+def knackpy_records(
+    metadata: dict[str, Any], container: str, records: list[dict[str, Any]]
+) -> list[Any]:
     """``records`` as knackpy ``Record`` objects (``.fields``: field key -> field with its
     ``formatted`` value and ``field_def``), formatted offline: nothing is fetched."""
     if not records:
@@ -184,8 +189,9 @@ def format_records(
             keys[name] = key
             if key == location_field:
                 location, location_name = fld.raw, name
-        out.append(Formatted(record.raw["id"], values, types, location, location_name, labels,
-                             keys))
+        out.append(
+            Formatted(record.raw["id"], values, types, location, location_name, labels, keys)
+        )
     return out
 
 

@@ -33,22 +33,33 @@ MASK = "***"
 # DESIGN.md's credentials (and the Airflow API's); usernames too: half of a login
 CREDENTIAL_VARIABLES = (
     "KNACK_API_KEY",
-    "SOCRATA_APP_TOKEN", "SOCRATA_API_KEY_ID", "SOCRATA_API_KEY_SECRET",
-    "AGOL_USERNAME", "AGOL_PASSWORD",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AIRFLOW_API_TOKEN", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD",
+    "SOCRATA_APP_TOKEN",
+    "SOCRATA_API_KEY_ID",
+    "SOCRATA_API_KEY_SECRET",
+    "AGOL_USERNAME",
+    "AGOL_PASSWORD",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AIRFLOW_API_TOKEN",
+    "AIRFLOW_USERNAME",
+    "AIRFLOW_PASSWORD",
 )
 MIN_SECRET_LENGTH = 8  # shorter values could be ordinary words ("dev", "testing")
 
 # scheme://user:password@ (the password runs to the last @ of the authority)
-_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"<>]*:)"
-                       r"(?P<secret>[^\s/'\"<>]*)(?=@)")
+_USERINFO = re.compile(
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"<>]*:)"
+    r"(?P<secret>[^\s/'\"<>]*)(?=@)"
+)
 _SIGNING = re.compile(
     r"(?P<head>\b(?:Credential|Signature)=)(?P<secret>[^\s,&'\"]+)"
     r"|(?P<head2>\bSignature:\s*)(?P<secret2>[0-9a-fA-F]{32,})",  # botocore.auth's debug line
 )
-_HEADERS = (r"Authorization|Proxy-Authorization|X-Amz-Security-Token|X-Amz-Credential"
-            r"|X-Amz-Signature|X-Knack-REST-API-KEY|X-App-Token")
+_HEADERS = (
+    r"Authorization|Proxy-Authorization|X-Amz-Security-Token|X-Amz-Credential"
+    r"|X-Amz-Signature|X-Knack-REST-API-KEY|X-App-Token"
+)
 _SCHEMES = r"Basic|Bearer|Token|Digest|OAuth|AWS4-HMAC-SHA256"  # kept: they say what it was
 # 'Authorization': b'...'  or  "X-App-Token": "..."  (a dict's repr, JSON)
 _QUOTED_HEADER = re.compile(
@@ -108,8 +119,9 @@ def _secret_values() -> tuple[str, ...]:
     variants = set()
     for value in found:
         if len(value) >= MIN_SECRET_LENGTH:
-            variants.update({value, urllib.parse.quote(value, safe=""),
-                             urllib.parse.quote_plus(value)})
+            variants.update(
+                {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+            )
     return tuple(sorted(variants))
 
 

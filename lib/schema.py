@@ -67,9 +67,7 @@ def app_timezone(metadata: dict[str, Any]) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise KnackAPIError(
-            f"unknown timezone {name!r} in the app's settings.timezone"
-        ) from None
+        raise KnackAPIError(f"unknown timezone {name!r} in the app's settings.timezone") from None
 
 
 def _count(counts: Any, key: Any) -> int | float | None:
@@ -118,8 +116,10 @@ def record_counts(metadata: dict[str, Any]) -> RecordCounts:
     elif not counts:
         note = "Knack gave no record counts (not given for any object): nothing to plot."
     elif missing:
-        note = (f"Knack gave no record count for {', '.join(missing)} (not given): "
-                "left out of the plot.")
+        note = (
+            f"Knack gave no record count for {', '.join(missing)} (not given): "
+            "left out of the plot."
+        )
     else:
         note = None
     return RecordCounts(counts, note)
@@ -198,9 +198,7 @@ def changes_table(changes: list[SchemaChange]) -> Table:
     return Table([asdict(c) for c in changes], ["container", "change", "field", "before", "after"])
 
 
-def containers_needing_full_run(
-    changes: list[SchemaChange], metadata: dict[str, Any]
-) -> list[str]:
+def containers_needing_full_run(changes: list[SchemaChange], metadata: dict[str, Any]) -> list[str]:
     """Objects whose schema changed, and the views that show them."""
     objects = {c.container for c in changes}
     views = {

@@ -50,8 +50,14 @@ def _is_number(value: Any) -> bool:
 class Table:
     """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars."""
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]], columns: Iterable[str] | None = None,
-                 *, caption: str | None = None, bars: str | None = None) -> None:
+    def __init__(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        columns: Iterable[str] | None = None,
+        *,
+        caption: str | None = None,
+        bars: str | None = None,
+    ) -> None:
         self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
         if columns is None:
             columns = dict.fromkeys(k for r in self.rows for k in r)
@@ -94,9 +100,12 @@ class Table:
         out = [STYLE, '<table class="knack-nb-table">']
         if self.caption:
             out.append(f"<caption>{html.escape(clean(self.caption))}</caption>")
-        out.append("<thead><tr>" + "".join(
-            f'<th style="text-align:left">{html.escape(clean(c))}</th>' for c in cols)
-                   + ("<th></th>" if peak > 0 else "") + "</tr></thead><tbody>")
+        out.append(
+            "<thead><tr>"
+            + "".join(f'<th style="text-align:left">{html.escape(clean(c))}</th>' for c in cols)
+            + ("<th></th>" if peak > 0 else "")
+            + "</tr></thead><tbody>"
+        )
         if not self.rows:
             out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
         for r in self.rows:
@@ -109,8 +118,10 @@ class Table:
             if peak > 0:
                 v = r.get(self.bars) if self.bars else None
                 width = round(120 * v / peak) if _is_number(v) and v > 0 else 0
-                cells.append(f'<td><span class="knack-nb-bar" style="display:inline-block;'
-                             f'height:10px;background:#8fb5de;width:{width}px"></span></td>')
+                cells.append(
+                    f'<td><span class="knack-nb-bar" style="display:inline-block;'
+                    f'height:10px;background:#8fb5de;width:{width}px"></span></td>'
+                )
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         return "".join(out)

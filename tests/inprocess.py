@@ -29,8 +29,9 @@ def run(
     summary: dict[str, Any] = {}
     job = registry.get(notebook)  # the function the notebook calls, with its parameters
     try:
-        result = job.load()(**job.arguments(app_name=app_name, env=env, container=container,
-                                             date=date))
+        result = job.load()(
+            **job.arguments(app_name=app_name, env=env, container=container, date=date)
+        )
         summary = json.loads(json.dumps(result.summary()))  # as glued: JSON
         if hasattr(result, "raise_for_errors"):
             result.raise_for_errors()

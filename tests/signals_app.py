@@ -34,12 +34,17 @@ class Signals:
         self.write_params()
 
     def write_params(self, **container_overrides):
-        containers = {k: {**v, **container_overrides.get(k, {})}
-                      for k, v in self.containers.items()}
-        (self.params_dir / "signals.yaml").write_text(yaml.safe_dump({
-            "app_id": {"prod": self.app_id, "dev": self.app_id},
-            "containers": containers,
-        }))
+        containers = {
+            k: {**v, **container_overrides.get(k, {})} for k, v in self.containers.items()
+        }
+        (self.params_dir / "signals.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "app_id": {"prod": self.app_id, "dev": self.app_id},
+                    "containers": containers,
+                }
+            )
+        )
 
     def knack(self, container="object_1"):
         return {r["id"]: r for r in self.stack.knack.records(self.app_id, "object_1")}
@@ -50,7 +55,7 @@ class Signals:
         out = {}
         for key in self.stack.s3_keys(prefix):
             body = s3.get_object(Bucket=self.stack.bucket, Key=key)["Body"].read()
-            out[key[len(prefix):].removesuffix(".json")] = body
+            out[key[len(prefix) :].removesuffix(".json")] = body
         return out
 
     def assert_s3_equals_knack(self, container="object_1"):
@@ -68,13 +73,15 @@ class Signals:
         self.stack.knack.touch(self.app_id, "object_1", rid, field=MODIFIED, when=when)
 
     def run(self, container="object_1", date=None) -> reports.RunResult:
-        return reports.run_notebook("knack_container_to_s3", app_name="signals", env="dev",
-                                    container=container, date=date)
+        return reports.run_notebook(
+            "knack_container_to_s3", app_name="signals", env="dev", container=container, date=date
+        )
 
     def sync(self, container="object_1", date=None) -> reports.RunResult:
         """The notebook's steps in process (tests/inprocess.py): no kernel, no report."""
-        return run_in_process("knack_container_to_s3", app_name="signals", env="dev",
-                              container=container, date=date)
+        return run_in_process(
+            "knack_container_to_s3", app_name="signals", env="dev", container=container, date=date
+        )
 
     def report_text(self, result):
         key = result.report.removeprefix(f"s3://{self.stack.bucket}/")
@@ -84,5 +91,6 @@ class Signals:
         key = f"_state/signals-dev/{container}/knack_container_to_s3.json"
         if key not in self.stack.s3_keys("_state/"):
             return None
-        return json.loads(self.stack.s3().get_object(Bucket=self.stack.bucket, Key=key)["Body"]
-                          .read())
+        return json.loads(
+            self.stack.s3().get_object(Bucket=self.stack.bucket, Key=key)["Body"].read()
+        )

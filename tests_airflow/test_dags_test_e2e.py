@@ -179,21 +179,27 @@ class AirflowCommands:
         self.env, self.tmp_path, self.n = env, tmp_path, 0
         self.proc = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("airflow_commands.py"))],
-            env=env, cwd=env["AIRFLOW_HOME"], text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env=env,
+            cwd=env["AIRFLOW_HOME"],
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
         )
 
     def run(self, args: list[str]) -> subprocess.CompletedProcess:
         self.n += 1
         out, err = (self.tmp_path / f"{self.n}.{name}" for name in ("stdout", "stderr"))
-        self.proc.stdin.write(json.dumps({"args": args, "stdout": str(out),
-                                          "stderr": str(err)}) + "\n")
+        self.proc.stdin.write(
+            json.dumps({"args": args, "stdout": str(out), "stderr": str(err)}) + "\n"
+        )
         self.proc.stdin.flush()
         ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
         answer = self.proc.stdout.readline() if ready else ""
         done = subprocess.CompletedProcess(
-            [AIRFLOW, *args], json.loads(answer)["returncode"] if answer else None,
-            out.read_text() if out.exists() else "", err.read_text() if err.exists() else "",
+            [AIRFLOW, *args],
+            json.loads(answer)["returncode"] if answer else None,
+            out.read_text() if out.exists() else "",
+            err.read_text() if err.exists() else "",
         )
         assert done.returncode == 0, (
             f"airflow {' '.join(args)} failed ({'exit ' if answer else 'no answer in '}"
@@ -325,8 +331,10 @@ def test_the_metadata_is_not_fetched_again_by_a_run_whose_tick_is_before_the_las
     first, later = (d.isoformat() for d in demo_runs["dates"])
     states = task_states(airflow)
     assert states[(DAG_ID, first)] == dict.fromkeys(NOTEBOOKS, "success")
-    assert states[(DAG_ID, later)] == {**dict.fromkeys(NOTEBOOKS, "success"),
-                                       "upload_metadata": "skipped"}
+    assert states[(DAG_ID, later)] == {
+        **dict.fromkeys(NOTEBOOKS, "success"),
+        "upload_metadata": "skipped",
+    }
     assert demo_runs["after_first"]["metadata_requests"] == 1
     assert metadata_requests(stack) == 1
     output = demo_runs["second"].stdout + demo_runs["second"].stderr
@@ -336,9 +344,9 @@ def test_the_metadata_is_not_fetched_again_by_a_run_whose_tick_is_before_the_las
     ]
     # when the fetch started, recorded in S3: after the logical dates (they are in the past)
     marker = json.loads(
-        stack.s3().get_object(Bucket=stack.bucket, Key="_state/demo-dev/upload_metadata.json")[
-            "Body"
-        ].read()
+        stack.s3()
+        .get_object(Bucket=stack.bucket, Key="_state/demo-dev/upload_metadata.json")["Body"]
+        .read()
     )
     assert marker["app_id"] == config.load_app("demo").app_id_for("dev")
     assert dt.datetime.fromisoformat(marker["started"]) > demo_runs["dates"][1]
@@ -352,8 +360,13 @@ def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path)
         port = s.getsockname()[1]
     env = {**airflow, "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reviewer:admin"}
     log = (tmp_path / "api-server.log").open("w")
-    server = subprocess.Popen([AIRFLOW, "api-server", "--port", str(port)], env=env,
-                              cwd=airflow["AIRFLOW_HOME"], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [AIRFLOW, "api-server", "--port", str(port)],
+        env=env,
+        cwd=airflow["AIRFLOW_HOME"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + API_SERVER_START
@@ -367,12 +380,21 @@ def test_last_success_asks_airflows_own_api_server(airflow, demo_runs, tmp_path)
             assert time.monotonic() < deadline, "airflow api-server did not start in time"
             time.sleep(0.5)
         passwords = Path(airflow["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
-        cli_env = {**airflow, "AIRFLOW_API_URL": url, "AIRFLOW_USERNAME": "reviewer",
-                   "AIRFLOW_PASSWORD": json.loads(passwords.read_text())["reviewer"]}
+        cli_env = {
+            **airflow,
+            "AIRFLOW_API_URL": url,
+            "AIRFLOW_USERNAME": "reviewer",
+            "AIRFLOW_PASSWORD": json.loads(passwords.read_text())["reviewer"],
+        }
 
         def last_success(*args: str) -> subprocess.CompletedProcess:
-            return subprocess.run([KNACK_NB, "last-success", *args], env=cli_env, text=True,
-                                  capture_output=True, timeout=60)
+            return subprocess.run(
+                [KNACK_NB, "last-success", *args],
+                env=cli_env,
+                text=True,
+                capture_output=True,
+                timeout=60,
+            )
 
         with sqlite3.connect(Path(airflow["AIRFLOW_HOME"]) / "airflow.db") as con:
             (newest,) = con.execute(
@@ -406,11 +428,14 @@ def test_the_pool_queues_one_knack_task_of_the_app_at_a_time(airflow, demo_runs)
 
     steps, runs = queue_steps([DAG_ID, OTHER_DAG_ID])
     assert runs == {DAG_ID: "success", OTHER_DAG_ID: "success"}
-    knack = [[(dag, task) for dag, task, pool in step["queued"] if pool == "knack_demo"]
-             for step in steps]
+    knack = [
+        [(dag, task) for dag, task, pool in step["queued"] if pool == "knack_demo"]
+        for step in steps
+    ]
     assert all(len(queued) == 1 for queued in knack), steps  # never two at once
     assert sorted(sum(knack, [])) == sorted(
-        (dag, task) for dag in (DAG_ID, OTHER_DAG_ID)
+        (dag, task)
+        for dag in (DAG_ID, OTHER_DAG_ID)
         for task in ("upload_metadata", "knack_container_to_s3")
     )
     # while one DAG's Knack task was queued, the other DAG's waited for the slot

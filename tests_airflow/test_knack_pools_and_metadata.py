@@ -50,9 +50,10 @@ def test_one_pool_per_app_sized_from_params(tmp_path, monkeypatch, capsys):
         "knack_busy-app": 3,
     }
     assert all(pool["include_deferred"] is False for pool in found.values())
-    assert "3 at once, each pacing at 3 of the app's 9 requests/s" in found["knack_busy-app"][
-        "description"
-    ]
+    assert (
+        "3 at once, each pacing at 3 of the app's 9 requests/s"
+        in found["knack_busy-app"]["description"]
+    )
     # `knack-nb airflow-pools` prints them (or writes -o FILE) as `airflow pools import` reads
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(tmp_path))
     assert cli.main(["airflow-pools"]) == 0
@@ -115,25 +116,30 @@ def test_the_schedule_tick_of_a_run():
     tick = dags_module().schedule_tick
     # a scheduled run (cron, Airflow 3): due at its logical date, its data interval's end
     scheduled = SimpleNamespace(
-        data_interval_end=at("2026-11-02T10:00"), logical_date=at("2026-11-02T10:00"),
-        run_after=at("2026-11-02T10:00"), start_date=at("2026-11-02T10:03"),
+        data_interval_end=at("2026-11-02T10:00"),
+        logical_date=at("2026-11-02T10:00"),
+        run_after=at("2026-11-02T10:00"),
+        start_date=at("2026-11-02T10:03"),
     )
     assert tick(scheduled) == at("2026-11-02T10:00")
     # data intervals (Airflow 2, create_cron_data_intervals): due at the interval's end
     interval = SimpleNamespace(
-        data_interval_end=at("2026-11-02T10:00"), logical_date=at("2026-11-02T09:00"),
+        data_interval_end=at("2026-11-02T10:00"),
+        logical_date=at("2026-11-02T09:00"),
         run_after=at("2026-11-02T10:00"),
     )
     assert tick(interval) == at("2026-11-02T10:00")
     # `airflow dags test DAG DATE`: the date given, whatever the real now (run_after)
     dags_test = SimpleNamespace(
-        data_interval_end=at("2026-11-02T08:00"), logical_date=at("2026-11-02T08:00"),
+        data_interval_end=at("2026-11-02T08:00"),
+        logical_date=at("2026-11-02T08:00"),
         run_after=at("2027-03-15T12:00"),
     )
     assert tick(dags_test) == at("2026-11-02T08:00")
     # triggered with no logical date: when it was triggered
-    manual = SimpleNamespace(data_interval_end=None, logical_date=None,
-                             run_after=at("2026-11-02T10:17"))
+    manual = SimpleNamespace(
+        data_interval_end=None, logical_date=None, run_after=at("2026-11-02T10:17")
+    )
     assert tick(manual) == at("2026-11-02T10:17")
 
 
@@ -169,8 +175,10 @@ def test_upload_metadata_runs_its_notebook_once_per_tick(s3, monkeypatch):
     monkeypatch.setattr(PapermillOperator, "execute", notebook)
 
     def run(tick: dt.datetime, task=task, **extra):
-        context = {"dag_run": SimpleNamespace(data_interval_end=tick, logical_date=tick,
-                                              run_after=tick), **extra}
+        context = {
+            "dag_run": SimpleNamespace(data_interval_end=tick, logical_date=tick, run_after=tick),
+            **extra,
+        }
         return task.execute(context)
 
     now = dt.datetime.now(UTC)

@@ -35,7 +35,8 @@ SYSTEM = {"esriFieldTypeOID", "esriFieldTypeGlobalID", "esriFieldTypeGeometry"}
 # its own retries exhausted, a timeout
 _TRANSIENT = re.compile(
     r"Error Code: (?:5\d\d|429)|\b50[0-4]\b|Too Many Requests|Bad Gateway"
-    r"|Service Unavailable|Max retries exceeded|timed? ?out", re.I
+    r"|Service Unavailable|Max retries exceeded|timed? ?out",
+    re.I,
 )
 _STATUS = re.compile(r"Error Code: (\d{3})|too many (\d{3}) error responses", re.I)
 
@@ -45,12 +46,12 @@ class Layer(Counted):
     ``AGOL_PASSWORD`` at ``AGOL_URL``; its name, geometry type and fields; counts of the
     requests made (``requests``, ``retries``)."""
 
-    def __init__(self, *, service_id: str, layer_id: int,
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(self, *, service_id: str, layer_id: int, retry: RetryPolicy | None = None) -> None:
         from arcgis.gis import GIS  # a heavy import: only when publishing to ArcGIS
 
         creds = config.require_env(
-            "AGOL_USERNAME", "AGOL_PASSWORD",
+            "AGOL_USERNAME",
+            "AGOL_PASSWORD",
             purpose="publishing to ArcGIS Online needs a user and its password",
         )
         self.retry = retry or RetryPolicy(attempts=ATTEMPTS)
@@ -60,8 +61,14 @@ class Layer(Counted):
         ca_bundle = config.agol_ca_bundle()
         if ca_bundle:
             options["ca_bundles"] = ca_bundle
-        self.gis = self.call(f"logging in to {url}", GIS, url,
-                             creds["AGOL_USERNAME"], creds["AGOL_PASSWORD"], **options)
+        self.gis = self.call(
+            f"logging in to {url}",
+            GIS,
+            url,
+            creds["AGOL_USERNAME"],
+            creds["AGOL_PASSWORD"],
+            **options,
+        )
         item = self.call(f"finding item {service_id}", self.gis.content.get, service_id)
         if item is None:
             raise ConfigError(
@@ -74,14 +81,21 @@ class Layer(Counted):
         self.geometry_type: str | None = props.get("geometryType") or None
         self.oid_field = str(props.get("objectIdField") or "OBJECTID")
         self.fields: dict[str, str] = {
-            f["name"]: f["type"] for f in props.get("fields", [])
+            f["name"]: f["type"]
+            for f in props.get("fields", [])
             if f["type"] not in SYSTEM and f["name"] != self.oid_field
         }
         # field names are case-insensitive in ArcGIS: "Signal_ID" takes signal_id
         self.names = {name.lower(): name for name in self.fields}
 
-    def call(self, what: str, fn: Callable[..., Any], *args: Any,
-             before_retry: Callable[[], None] | None = None, **kwargs: Any) -> Any:
+    def call(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        before_retry: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """``fn(*args, **kwargs)`` under the retry policy; ``before_retry`` runs before each
         retry (e.g. to find out what a failed request did after all). Raises ArcGISError
         when ArcGIS refuses or keeps failing."""
@@ -98,8 +112,7 @@ class Layer(Counted):
                 raise failure from None
 
         try:
-            return self.retry.call(attempt, what=what, stats=self.stats,
-                                   before_retry=before_retry)
+            return self.retry.call(attempt, what=what, stats=self.stats, before_retry=before_retry)
         except GaveUp as e:
             raise ArcGISError(
                 f"ArcGIS failed {what} after {e.attempts} attempts: {e.last.reason}"
@@ -108,18 +121,26 @@ class Layer(Counted):
     def existing(self, match: str, values: list[Any] | None) -> dict[Any, list[int]]:
         """Matching value → object ids of the layer's features: all of them (``values``
         None) or those with one of ``values``."""
-        wheres = ["1=1"] if values is None else [
-            f"{match} IN ({', '.join(_sql(v) for v in values[i : i + WHERE_CHUNK])})"
-            for i in range(0, len(values), WHERE_CHUNK)
-        ]
+        wheres = (
+            ["1=1"]
+            if values is None
+            else [
+                f"{match} IN ({', '.join(_sql(v) for v in values[i : i + WHERE_CHUNK])})"
+                for i in range(0, len(values), WHERE_CHUNK)
+            ]
+        )
         found: dict[Any, list[int]] = {}
         for where in wheres:
-            answer = self.call(f"querying the layer's {match} values", self.layer.query,
-                               where=where, out_fields=f"{self.oid_field},{match}",
-                               return_geometry=False,
-                               # arcgis pages by object ids in pages of 200 unless
-                               # ordered; ordered, it pages by resultOffset
-                               order_by_fields=f"{self.oid_field} ASC")
+            answer = self.call(
+                f"querying the layer's {match} values",
+                self.layer.query,
+                where=where,
+                out_fields=f"{self.oid_field},{match}",
+                return_geometry=False,
+                # arcgis pages by object ids in pages of 200 unless
+                # ordered; ordered, it pages by resultOffset
+                order_by_fields=f"{self.oid_field} ASC",
+            )
             for feature in answer.features:
                 attrs = feature.attributes
                 found.setdefault(attrs.get(match), []).append(attrs[self.oid_field])
@@ -130,9 +151,14 @@ class Layer(Counted):
     def present(self, oids: list[int]) -> set[int]:
         """Which of these object ids the layer holds."""
         where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"
-        answer = self.call("querying object ids", self.layer.query, where=where,
-                           out_fields=self.oid_field, return_geometry=False,
-                           order_by_fields=f"{self.oid_field} ASC")
+        answer = self.call(
+            "querying object ids",
+            self.layer.query,
+            where=where,
+            out_fields=self.oid_field,
+            return_geometry=False,
+            order_by_fields=f"{self.oid_field} ASC",
+        )
         return {feature.attributes[self.oid_field] for feature in answer.features}
 
     def delete(self, oids: list[int]) -> dict[str, Any]:
@@ -148,8 +174,7 @@ def transient(e: Exception) -> Transient | None:
     if isinstance(e, requests.HTTPError):
         response = e.response
         if response is not None and retryable_status(response.status_code):
-            return Transient(_one_line(e), status=response.status_code,
-                             headers=response.headers)
+            return Transient(_one_line(e), status=response.status_code, headers=response.headers)
         return None
     text = str(e)
     if not _TRANSIENT.search(text):

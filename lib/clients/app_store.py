@@ -82,7 +82,7 @@ class AppStore(Bucket):
 
         def pairs() -> Iterator[tuple[str, str]]:
             for obj in self.iter_objects(prefix):
-                name = obj["Key"][len(prefix):]
+                name = obj["Key"][len(prefix) :]
                 if RECORD_NAME.match(name):
                     yield name.removesuffix(".json"), obj["ETag"].strip('"')
                 elif strays is not None:
@@ -91,8 +91,12 @@ class AppStore(Bucket):
         return RecordIndex(pairs())
 
     def read_records(
-        self, container: str, *, since: dt.datetime | None = None,
-        progress: Callable[[int], None] | None = None, strays: Strays | None = None,
+        self,
+        container: str,
+        *,
+        since: dt.datetime | None = None,
+        progress: Callable[[int], None] | None = None,
+        strays: Strays | None = None,
     ) -> list[dict[str, Any]]:
         """The stored records of ``container``: all, or those written at or after ``since``.
 
@@ -109,7 +113,7 @@ class AppStore(Bucket):
         floor = since.replace(microsecond=0) if since is not None else None
         keys: list[str] = []
         for obj in self.iter_objects(prefix):
-            name = obj["Key"][len(prefix):]
+            name = obj["Key"][len(prefix) :]
             if not RECORD_NAME.match(name):
                 if strays is not None:
                     strays.add(name)
@@ -157,8 +161,11 @@ class AppStore(Bucket):
             """The record's stable JSON, and whether S3 holds it already."""
             body = dumps_stable(record)  # a record that can't be written fails alone
             rid = record["id"]
-            current = known_etags.get(rid) if known_etags is not None else \
-                self.etag(self.record_key(container, rid))
+            current = (
+                known_etags.get(rid)
+                if known_etags is not None
+                else self.etag(self.record_key(container, rid))
+            )
             return body, current == md5_hex(body)
 
         def write(record: dict[str, Any], body: bytes | None) -> tuple[str, str, bytes, str | None]:
@@ -217,7 +224,5 @@ class AppStore(Bucket):
         refused = self.delete_keys(keys)
         if refused:
             key, message = next(iter(refused.items()))
-            raise StoreError(
-                f"S3 refused to delete {len(refused)} records, e.g. {key}: {message}"
-            )
+            raise StoreError(f"S3 refused to delete {len(refused)} records, e.g. {key}: {message}")
         return [k.rsplit("/", 1)[1].removesuffix(".json") for k in keys]

@@ -177,16 +177,22 @@ class KnackClient(Counted):
         repeated = 0
 
         def brings_new(rows: list[dict[str, Any]]) -> bool:
-            return any(isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]
-                       and r["id"] not in seen for r in rows)
+            return any(
+                isinstance(r, dict)
+                and isinstance(r.get("id"), str)
+                and r["id"]
+                and r["id"] not in seen
+                for r in rows
+            )
 
         def step(n: int, rows: list[dict[str, Any]]) -> bool:
             """Take page ``n``; False when it brought no new id, also when asked again:
             the listing stops there (a page Knack repeats for every number never ends)."""
             nonlocal repeated
             if rows and not brings_new(rows):
-                rows = self._ask_again(page, n, route, brings_new,
-                                       "brought only records of earlier pages")
+                rows = self._ask_again(
+                    page, n, route, brings_new, "brought only records of earlier pages"
+                )
                 if rows and not brings_new(rows):
                     sizes[n], repeated = 0, n
                     return False
@@ -258,14 +264,22 @@ class KnackClient(Counted):
         )
         logger.info(
             "fetched %d records of %s in %d pages (Knack estimated %s)%s",
-            listing.count, container, len(sizes), total_records,
+            listing.count,
+            container,
+            len(sizes),
+            total_records,
             "" if listing.complete else f"; {listing.problem}",
         )
         return listing
 
-    def _ask_again(self, page: Callable[[int], list[dict[str, Any]]], n: int, route: str,
-                   wanted: Callable[[list[dict[str, Any]]], bool],
-                   why: str) -> list[dict[str, Any]]:
+    def _ask_again(
+        self,
+        page: Callable[[int], list[dict[str, Any]]],
+        n: int,
+        route: str,
+        wanted: Callable[[list[dict[str, Any]]], bool],
+        why: str,
+    ) -> list[dict[str, Any]]:
         """Page ``n`` asked again, up to ``HOLE_RETRIES`` times until it is ``wanted``."""
         rows: list[dict[str, Any]] = []
         for attempt in range(1, HOLE_RETRIES + 1):
@@ -276,8 +290,9 @@ class KnackClient(Counted):
                 break
         return rows
 
-    def get_record(self, container: str, record_id: str, *,
-                   scene: str | None = None) -> dict[str, Any] | None:
+    def get_record(
+        self, container: str, record_id: str, *, scene: str | None = None
+    ) -> dict[str, Any] | None:
         """One record by id (``GET .../records/{id}``); None when Knack answers 404 (gone).
 
         Anything else but the record itself raises: only a 404 confirms a deletion.
@@ -315,7 +330,11 @@ class KnackClient(Counted):
         return headers
 
     def _get(
-        self, route: str, params: dict[str, Any] | None = None, *, public: bool = True,
+        self,
+        route: str,
+        params: dict[str, Any] | None = None,
+        *,
+        public: bool = True,
         missing_ok: bool = False,
     ) -> Any:
         """GET under the retry policy; ``missing_ok``: None for a 404 instead of an error."""
@@ -381,8 +400,9 @@ def _knack_message(res: requests.Response) -> str:
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
-            return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                             for e in errors)
+            return "; ".join(
+                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
+            )
         for key in ("message", "error"):
             if key in body:
                 return str(body[key])

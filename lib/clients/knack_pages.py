@@ -53,8 +53,11 @@ class Listing:
         (0 when the listing reached Knack's last page)."""
         if not self.page_size:
             return 0
-        return max(0, math.ceil(self.estimated_records / self.page_size)
-                   - math.ceil(self.count / self.page_size))
+        return max(
+            0,
+            math.ceil(self.estimated_records / self.page_size)
+            - math.ceil(self.count / self.page_size),
+        )
 
     @property
     def problem(self) -> str:
@@ -64,11 +67,13 @@ class Listing:
             problems.append(
                 f"page{'s' if len(self.holes) > 1 else ''} {numbers} of the "
                 f"{self.estimated_pages} Knack estimated came back empty before the last page, "
-                f"{HOLE_RETRIES + 1} times")
+                f"{HOLE_RETRIES + 1} times"
+            )
         if self.repeated:
             problems.append(
                 f"page {self.repeated} brought only records of earlier pages, "
-                f"{HOLE_RETRIES + 1} times: the listing stopped there")
+                f"{HOLE_RETRIES + 1} times: the listing stopped there"
+            )
         return "; ".join(problems)
 
 
@@ -78,15 +83,17 @@ def holes_in(sizes: dict[int, int]) -> list[int]:
     return [n for n in sorted(sizes) if n < last_full and not sizes[n]]
 
 
-def in_order(pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int],
-             lookahead: int) -> Iterator[tuple[int, Any]]:
+def in_order(
+    pool: ThreadPoolExecutor, fn: Callable[[int], Any], numbers: Iterable[int], lookahead: int
+) -> Iterator[tuple[int, Any]]:
     """``(n, fn(n))`` in the order of ``numbers``, computed in ``pool`` at most
     ``lookahead`` ahead of the one given out (``pool.map`` would hold every result). The
     first ``lookahead`` are submitted at once, before the iterator is first asked: their
     requests go on while the caller does other work."""
     todo = iter(numbers)
     pending: deque[tuple[int, Future[Any]]] = deque(
-        (n, pool.submit(fn, n)) for n in itertools.islice(todo, lookahead))
+        (n, pool.submit(fn, n)) for n in itertools.islice(todo, lookahead)
+    )
 
     def results() -> Iterator[tuple[int, Any]]:
         try:

@@ -41,8 +41,9 @@ class Transient(Exception):
     """A failure worth another attempt: a 429 or 5xx answer (``status``, with the answer's
     ``headers``), a timeout or a lost connection (``status`` None)."""
 
-    def __init__(self, reason: str, *, status: int | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(f"HTTP {status}: {reason}" if status is not None else reason)
         self.reason = reason
         self.status = status
@@ -143,9 +144,14 @@ class RetryPolicy:
             return self.backoff(attempt)
         return min(max(told, 0.0), self.cap) + random.uniform(0, self.base)
 
-    def call(self, attempt: Callable[[], T], *, what: str,
-             stats: RequestStats | None = None,
-             before_retry: Callable[[], None] | None = None) -> T:
+    def call(
+        self,
+        attempt: Callable[[], T],
+        *,
+        what: str,
+        stats: RequestStats | None = None,
+        before_retry: Callable[[], None] | None = None,
+    ) -> T:
         """``attempt()``, again while it raises :class:`Transient`, at most ``attempts``
         times; :class:`GaveUp` when the last one does too. ``what`` names the call in log
         lines; ``before_retry`` runs before each retry (e.g. to find out what a failed
@@ -179,16 +185,19 @@ class RetryPolicy:
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
-        told = (server_delay(failure.headers, self.clock())
-                if isinstance(failure, Transient) else None)
+        told = (
+            server_delay(failure.headers, self.clock()) if isinstance(failure, Transient) else None
+        )
         return self.wait(state.attempt_number, told)
 
     @staticmethod
-    def _before_sleep(state: tenacity.RetryCallState, what: str,
-                      stats: RequestStats | None) -> None:
+    def _before_sleep(
+        state: tenacity.RetryCallState, what: str, stats: RequestStats | None
+    ) -> None:
         if stats is not None:
             stats.retry()
         failure = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        logger.warning("%s failed (%s); retry %d in %.1fs", what, failure,
-                       state.attempt_number, delay)
+        logger.warning(
+            "%s failed (%s); retry %d in %.1fs", what, failure, state.attempt_number, delay
+        )

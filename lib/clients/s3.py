@@ -28,7 +28,12 @@ from lib.clients.s3_records import dumps_stable, md5_hex
 from lib.errors import CorruptObjectError, MissingCredentialError, StoreError
 
 __all__ = [
-    "S3_ERRORS", "STATE_PREFIX", "UPLOAD_WORKERS", "Bucket", "not_found", "s3_client",
+    "S3_ERRORS",
+    "STATE_PREFIX",
+    "UPLOAD_WORKERS",
+    "Bucket",
+    "not_found",
+    "s3_client",
     "translate_s3_error",
 ]
 

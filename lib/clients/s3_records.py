@@ -49,7 +49,7 @@ class ForeignRecordError(CorruptObjectError):
         one = len(found) == 1
         super().__init__(
             f"{len(found)} object{'' if one else 's'} named as a record of {container} "
-            f"hold{'s' if one else ''} another record (the \"id\" inside is not the key's), "
+            f'hold{"s" if one else ""} another record (the "id" inside is not the key\'s), '
             f"so {'it was' if one else 'they were'} refused: never published nor put in the "
             f"snapshot: {shown}{more}; run a full knack_container_to_s3 of {container} (date "
             "None), which rewrites such an object from Knack, or deletes it once Knack "
@@ -79,11 +79,13 @@ class Strays:
             return None
         names = ", ".join(shown_key(k) for k in self.keys)
         more = f" and {self.count - len(self.keys)} more" if self.count > len(self.keys) else ""
-        return (f"{self.count} object{'s' if self.count > 1 else ''} under {self.prefix_url} "
-                f"{'are' if self.count > 1 else 'is'} not records (a record is "
-                "`<24 lower-case hex>.json` directly under it), so left as they are: not "
-                f"deleted, not published, not in the snapshot: {names}{more}. Delete them "
-                "if they are not needed")
+        return (
+            f"{self.count} object{'s' if self.count > 1 else ''} under {self.prefix_url} "
+            f"{'are' if self.count > 1 else 'is'} not records (a record is "
+            "`<24 lower-case hex>.json` directly under it), so left as they are: not "
+            f"deleted, not published, not in the snapshot: {names}{more}. Delete them "
+            "if they are not needed"
+        )
 
 
 def shown_key(name: str, width: int = 80) -> str:
@@ -104,8 +106,11 @@ def check_record(key: str, record: Any, foreign: dict[str, str]) -> bool:
     inner = record.get("id")
     if inner == key.rsplit("/", 1)[1].removesuffix(".json"):
         return True
-    foreign[key] = ("a record without id" if inner is None else
-                    f"the record {escape_surrogates(str(inner))[:40]!r}")
+    foreign[key] = (
+        "a record without id"
+        if inner is None
+        else f"the record {escape_surrogates(str(inner))[:40]!r}"
+    )
     return False
 
 

@@ -36,7 +36,9 @@ class Client(Counted):
 
     def __init__(self, *, retry: RetryPolicy | None = None) -> None:
         creds = config.require_env(
-            "SOCRATA_APP_TOKEN", "SOCRATA_API_KEY_ID", "SOCRATA_API_KEY_SECRET",
+            "SOCRATA_APP_TOKEN",
+            "SOCRATA_API_KEY_ID",
+            "SOCRATA_API_KEY_SECRET",
             purpose="publishing to Socrata needs an app token and an API key",
         )
         url = urlsplit(config.socrata_url())
@@ -44,8 +46,12 @@ class Client(Counted):
         if url.scheme == "http":  # a local stand-in; the real portal is HTTPS
             adapter = {"prefix": "http://", "adapter": requests.adapters.HTTPAdapter()}
         self.soda = Socrata(
-            url.netloc, creds["SOCRATA_APP_TOKEN"], username=creds["SOCRATA_API_KEY_ID"],
-            password=creds["SOCRATA_API_KEY_SECRET"], timeout=TIMEOUT, session_adapter=adapter,
+            url.netloc,
+            creds["SOCRATA_APP_TOKEN"],
+            username=creds["SOCRATA_API_KEY_ID"],
+            password=creds["SOCRATA_API_KEY_SECRET"],
+            timeout=TIMEOUT,
+            session_adapter=adapter,
         )
         self.retry = retry or RetryPolicy(attempts=ATTEMPTS)
         self.stats = RequestStats()
@@ -60,8 +66,9 @@ class Client(Counted):
             except requests.HTTPError as e:
                 status = e.response.status_code if e.response is not None else 0
                 if retryable_status(status):
-                    raise Transient(_one_line(e), status=status,
-                                    headers=e.response.headers) from None
+                    raise Transient(
+                        _one_line(e), status=status, headers=e.response.headers
+                    ) from None
                 raise SocrataError(f"Socrata refused {what}: {_one_line(e)}") from None
             except (requests.Timeout, requests.ConnectionError) as e:
                 raise Transient(str(e)) from None
@@ -85,8 +92,15 @@ def dataset_ids(client: Client, resource_id: str) -> set[str]:
     ids: set[str] = set()
     offset = 0
     while True:
-        page = client.call("reading the dataset's ids", client.soda.get, resource_id,
-                           select=ROW_ID, order=ROW_ID, limit=READ_PAGE, offset=offset)
+        page = client.call(
+            "reading the dataset's ids",
+            client.soda.get,
+            resource_id,
+            select=ROW_ID,
+            order=ROW_ID,
+            limit=READ_PAGE,
+            offset=offset,
+        )
         if not page:  # the end: a server may cap $limit, so a short page is not the end
             return ids
         ids.update(r[ROW_ID] for r in page if ROW_ID in r)

@@ -18,7 +18,18 @@ from lib.explore.report import Exploration, Overview, explore_container, sample
 from lib.explore.timeline import TimeCounts, column_chart, modified_counts
 
 __all__ = [
-    "ColumnInfo", "ColumnsTable", "Exploration", "Overview", "PointMap", "TimeCounts",
-    "column_chart", "column_infos", "explore_container", "filled_count", "location_columns",
-    "modified_counts", "point_map", "sample",
+    "ColumnInfo",
+    "ColumnsTable",
+    "Exploration",
+    "Overview",
+    "PointMap",
+    "TimeCounts",
+    "column_chart",
+    "column_infos",
+    "explore_container",
+    "filled_count",
+    "location_columns",
+    "modified_counts",
+    "point_map",
+    "sample",
 ]

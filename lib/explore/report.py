@@ -161,8 +161,9 @@ def explore_container(*, app_name: str, container: str, env: str) -> Exploration
     columns = column_infos(table, spec, frame)
     modified = modified_counts(frame, spec, cfg.modified_date_field)
     # the destinations' location fields first (each destination's settings may name one)
-    preferred = [getattr(getattr(cfg, key), "location_field", None)
-                 for key in registry.destinations()]
+    preferred = [
+        getattr(getattr(cfg, key), "location_field", None) for key in registry.destinations()
+    ]
     keys = location_columns(spec, preferred)
     records = table.column("record").to_pylist() if keys else [""] * table.num_rows
     result = Exploration(

@@ -71,8 +71,12 @@ class Run:
     def elapsed(self) -> float:
         return time.monotonic() - self.t0
 
-    def load_metadata(self, *, fetch: Callable[[], dict[str, Any]] | None = None,
-                      missing: str = "run upload_metadata first") -> dict[str, Any]:
+    def load_metadata(
+        self,
+        *,
+        fetch: Callable[[], dict[str, Any]] | None = None,
+        missing: str = "run upload_metadata first",
+    ) -> dict[str, Any]:
         """The app's metadata as stored in S3. None stored: ``fetch`` it (a note says so)
         when given, else ``ConfigError`` ending with ``missing``."""
         app_id = self.app_id or self.app.app_id_for(self.env)
@@ -80,8 +84,10 @@ class Run:
         if metadata is None:
             if fetch is None:
                 raise ConfigError(f"no metadata of {self.app_name}-{self.env} in S3: {missing}")
-            self.notes.append("no metadata stored in S3 yet: fetched it from Knack (run "
-                              "upload_metadata to keep it)")
+            self.notes.append(
+                "no metadata stored in S3 yet: fetched it from Knack (run "
+                "upload_metadata to keep it)"
+            )
             metadata = fetch()
         self.metadata = metadata
         return metadata
@@ -105,15 +111,24 @@ class Run:
         """Advance the ``date="auto"`` state of this job (by the RunStore's rule: not when the
         run's date is later than the state's point, then a note says so): call only when
         the run succeeded."""
-        note = self.store.record_success(self.job, self.container or "", self.started,
-                                         since=self.since, mode=self.mode, **info)
+        note = self.store.record_success(
+            self.job, self.container or "", self.started, since=self.since, mode=self.mode, **info
+        )
         if note:
             self.notes.append(note)
 
 
-def start(job: str, *, app_name: str, env: str, container: str | None = None,
-          date: Any = None, needs: tuple[str, str] | None = None, app_id: bool = False,
-          kind: type[R] = Run) -> R:  # type: ignore[assignment]
+def start(
+    job: str,
+    *,
+    app_name: str,
+    env: str,
+    container: str | None = None,
+    date: Any = None,
+    needs: tuple[str, str] | None = None,
+    app_id: bool = False,
+    kind: type[R] = Run,
+) -> R:  # type: ignore[assignment]
     """Check a run's params before any request: the env, the app's params file, the
     container's settings (``needs``: a key they must have and why, e.g. ``("socrata",
     "nothing to publish")``; ``app_id``: the app's id in this env too) and ``date``; then
@@ -124,8 +139,9 @@ def start(job: str, *, app_name: str, env: str, container: str | None = None,
     app = config.load_app(app_name)
     cfg = app.container(container) if container is not None else None
     if needs is not None and getattr(cfg, needs[0], None) is None:
-        raise ConfigError(f"{container} has no `{needs[0]}:` settings in {app_name}.yaml: "
-                          f"{needs[1]}")
+        raise ConfigError(
+            f"{container} has no `{needs[0]}:` settings in {app_name}.yaml: {needs[1]}"
+        )
     knack_id = app.app_id_for(env) if app_id else None
     parsed = dates.parse_date(date)  # a bad date fails before any request
     store = RunStore(app_name=app_name, env=env)

@@ -112,21 +112,55 @@ def publisher(destination: str) -> Job:
 
 
 # The project's own jobs. Parameters: the notebook's, in its parameters cell's order.
-register(Job("upload_metadata", "lib.metadata:upload_metadata", IDS,
-             "the app's metadata (schema) → S3, with what changed since last time",
-             calls_knack=True))
-register(Job("knack_container_to_s3", "lib.sync:sync_container",
-             ("app_name", "container", "env", "date"),
-             "records of one container modified on or after `date` → S3", calls_knack=True))
-register(Job("upsert_knack_container_to_socrata", "lib.publish.socrata:publish",
-             ("app_name", "container", "env", "date"),
-             "a container's records in S3 → its Socrata dataset", destination="socrata"))
-register(Job("knack_container_to_agol", "lib.publish.agol:publish",
-             ("app_name", "container", "env", "date"),
-             "a container's records in S3 → its ArcGIS Online layer or table",
-             destination="agol"))
-register(Job("backup_socrata", "lib.backup:backup", ("app_name", "container", "env"),
-             "a container's Socrata dataset → a dated, verified CSV backup in S3"))
-register(Job("explore_container", "lib.explore:explore_container",
-             ("app_name", "container", "env"),
-             "a container's snapshot as a table, for analysts"))
+register(
+    Job(
+        "upload_metadata",
+        "lib.metadata:upload_metadata",
+        IDS,
+        "the app's metadata (schema) → S3, with what changed since last time",
+        calls_knack=True,
+    )
+)
+register(
+    Job(
+        "knack_container_to_s3",
+        "lib.sync:sync_container",
+        ("app_name", "container", "env", "date"),
+        "records of one container modified on or after `date` → S3",
+        calls_knack=True,
+    )
+)
+register(
+    Job(
+        "upsert_knack_container_to_socrata",
+        "lib.publish.socrata:publish",
+        ("app_name", "container", "env", "date"),
+        "a container's records in S3 → its Socrata dataset",
+        destination="socrata",
+    )
+)
+register(
+    Job(
+        "knack_container_to_agol",
+        "lib.publish.agol:publish",
+        ("app_name", "container", "env", "date"),
+        "a container's records in S3 → its ArcGIS Online layer or table",
+        destination="agol",
+    )
+)
+register(
+    Job(
+        "backup_socrata",
+        "lib.backup:backup",
+        ("app_name", "container", "env"),
+        "a container's Socrata dataset → a dated, verified CSV backup in S3",
+    )
+)
+register(
+    Job(
+        "explore_container",
+        "lib.explore:explore_container",
+        ("app_name", "container", "env"),
+        "a container's snapshot as a table, for analysts",
+    )
+)

@@ -51,8 +51,11 @@ class JobResult:
         return {}
 
     def stats(self) -> dict[str, Any]:
-        values = {"requests": self.requests, "retries": self.retries,
-                  "seconds": round(self.seconds, 2)}
+        values = {
+            "requests": self.requests,
+            "retries": self.retries,
+            "seconds": round(self.seconds, 2),
+        }
         return {name: values[name] for name in self.STATS}
 
     def summary(self) -> dict[str, Any]:

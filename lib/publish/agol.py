@@ -48,7 +48,6 @@ SHOWN_VALUES = 5  # repeated matching values a message lists (with SHOWN_IDS ids
 SHOWN_IDS = 3
 
 
-
 @dataclass(kw_only=True)
 class AgolPublish(PublishResult):
     service_id: str
@@ -71,8 +70,12 @@ class AgolPublish(PublishResult):
         return {"service_id": self.service_id, "layer_id": self.layer_id}
 
     def counts(self) -> dict[str, int]:
-        return {"added": self.added, "updated": self.updated, "deleted": len(self.deleted),
-                "skipped": len(self.skipped)}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "deleted": len(self.deleted),
+            "skipped": len(self.skipped),
+        }
 
     def skipped_table(self) -> Table:
         return table(self.skipped, "record id", "why")
@@ -84,21 +87,33 @@ class AgolPublish(PublishResult):
         """The published points on an interactive map (popups: record id and label); for a
         table (or no point published), a line saying so."""
         if not self.points:
-            return Note("A table: no geometry to map." if not self.geometry_type else
-                        "No point was published: nothing to map.")
-        return PointsMap(self.points, f"{len(self.points):,} points in "
-                                      f"{self.layer_name or self.service_id}")
+            return Note(
+                "A table: no geometry to map."
+                if not self.geometry_type
+                else "No point was published: nothing to map."
+            )
+        return PointsMap(
+            self.points, f"{len(self.points):,} points in {self.layer_name or self.service_id}"
+        )
 
 
 @register("agol")
 def publish(*, app_name: str, container: str, env: str, date: Any = None) -> AgolPublish:
-    run = publish_run.start(app_name=app_name, container=container, env=env, date=date,
-                            job=JOB, destination="agol")
+    run = publish_run.start(
+        app_name=app_name, container=container, env=env, date=date, job=JOB, destination="agol"
+    )
     agol = run.cfg.agol
     assert agol is not None  # start() checked it
-    result = AgolPublish(app_name=app_name, env=run.env, container=container,
-                         service_id=agol.service_id, layer_id=agol.layer_id, mode=run.mode,
-                         since=run.since, notes=run.notes)
+    result = AgolPublish(
+        app_name=app_name,
+        env=run.env,
+        container=container,
+        service_id=agol.service_id,
+        layer_id=agol.layer_id,
+        mode=run.mode,
+        since=run.since,
+        notes=run.notes,
+    )
     layer: Layer | None = None
     try:
         layer = Layer(service_id=agol.service_id, layer_id=agol.layer_id)
@@ -107,13 +122,13 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
         if layer is not None:
             result.requests, result.retries = layer.requests, layer.retries
         result.seconds = run.elapsed()
-    logger.info("%s → %s/%s: %s", run.container, agol.service_id, agol.layer_id,
-                result.summary())
+    logger.info("%s → %s/%s: %s", run.container, agol.service_id, agol.layer_id, result.summary())
     return result
 
 
-def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer,
-             result: AgolPublish) -> None:
+def _publish(
+    run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer, result: AgolPublish
+) -> None:
     """Check every value and the matching values, then (unless refused) upsert and, on a
     full run, delete what S3 no longer holds."""
     result.layer_name, result.geometry_type = layer.name, layer.geometry_type
@@ -124,17 +139,20 @@ def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer,
             f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
             f"containers.{run.container}.agol"
         )
-    publish_run.refuse_collisions(run.metadata, run.container, layer.names,
-                                  destination=result.destination)
+    publish_run.refuse_collisions(
+        run.metadata, run.container, layer.names, destination=result.destination
+    )
     _geometry_notes(agol, layer, result)
     records = run.read_records()
     result.read = len(records)
-    formatted = format_records(run.metadata, run.container, records,
-                               location_field=agol.location_field)
+    formatted = format_records(
+        run.metadata, run.container, records, location_field=agol.location_field
+    )
     tz = schema.app_timezone(run.metadata)
     check = ValueCheck("field {} of the layer")
     features = [
-        (f.id, feature) for f in formatted
+        (f.id, feature)
+        for f in formatted
         if (feature := _feature(f, layer, match, tz, result, check)) is not None
     ]
     retyped = check.retyped()
@@ -143,21 +161,26 @@ def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer,
         result.rerun_helps = False
         return
     result.failed.update(check.failed)
-    existing = layer.existing(match, None if result.mode == "full" else
-                              sorted({ft["attributes"][match] for _, ft in features}))
+    existing = layer.existing(
+        match,
+        None if result.mode == "full" else sorted({ft["attributes"][match] for _, ft in features}),
+    )
     features = _one_per_value(features, existing, match, agol, run.cfg, result)
     if features is None:
         return
     result.sample = sample_table(  # the layer's dates (epoch ms) as the app's local times
         [ft["attributes"] for _, ft in features[:SAMPLE_ROWS]],
-        dates=[name for name, kind in layer.fields.items() if kind == DATE], tz=tz)
+        dates=[name for name, kind in layer.fields.items() if kind == DATE],
+        tz=tz,
+    )
     _upsert(layer, match, features, existing, agol.chunk_size, result)
     if result.mode == "full" and not result.failed and result.ok:
         stored = {ft["attributes"][match] for _, ft in features}
         _remove_gone(layer, existing, stored, agol.chunk_size, result, run.cfg)
     elif result.mode == "full" and result.ok:
-        result.notes.append("no feature was deleted: a full run deletes once every record "
-                            "is published")
+        result.notes.append(
+            "no feature was deleted: a full run deletes once every record is published"
+        )
     refused = {rid: why for rid, why in result.failed.items() if rid not in check.failed}
     if check.failed:
         result.errors.append(check.failures("the layer's field types"))
@@ -175,9 +198,14 @@ def _publish(run: publish_run.PublishRun, agol: config.AgolConfig, layer: Layer,
         run.record_success()
 
 
-def _one_per_value(features: Pairs, existing: dict[Any, list[int]], match: str,
-                   agol: config.AgolConfig, cfg: config.ContainerConfig,
-                   result: AgolPublish) -> Pairs | None:
+def _one_per_value(
+    features: Pairs,
+    existing: dict[Any, list[int]],
+    match: str,
+    agol: config.AgolConfig,
+    cfg: config.ContainerConfig,
+    result: AgolPublish,
+) -> Pairs | None:
     """The features to upsert: one per matching value. A value repeated among the records
     (or among the layer's features, which a full run then deletes but one) folds them into
     one feature: refused before any write (None, ``result.errors`` says why) unless the
@@ -195,20 +223,39 @@ def _one_per_value(features: Pairs, existing: dict[Any, list[int]], match: str,
     full = result.mode == "full"
     held = sum(len(oids) for oids in existing.values())
     if cfg.refuses_mass_delete(folded, len(features), len(by_value)) or (
-            full and cfg.refuses_mass_delete(extra, held, len(by_value))):
-        result.errors.append(_not_unique(agol, len(features), by_value, shared, doubled,
-                                         folded, extra if full else 0, cfg, result))
+        full and cfg.refuses_mass_delete(extra, held, len(by_value))
+    ):
+        result.errors.append(
+            _not_unique(
+                agol,
+                len(features),
+                by_value,
+                shared,
+                doubled,
+                folded,
+                extra if full else 0,
+                cfg,
+                result,
+            )
+        )
         result.rerun_helps = False
         return None
     name = agol.upsert_matching_field
     if shared:
-        result.notes.append(f"upsert_matching_field {name!r} is not unique: {folded} records "
-                            "share a value with another record and were skipped (listed)")
+        result.notes.append(
+            f"upsert_matching_field {name!r} is not unique: {folded} records "
+            "share a value with another record and were skipped (listed)"
+        )
     if doubled:
         result.notes.append(
             f"the layer holds {extra} more features than values of {name!r} "
-            + ("(the full run deletes them)" if full else "(an incremental run updates one "
-               "feature of a value; a full run deletes the others)"))
+            + (
+                "(the full run deletes them)"
+                if full
+                else "(an incremental run updates one "
+                "feature of a value; a full run deletes the others)"
+            )
+        )
     keep: Pairs = []
     for rid, feature in features:
         value = feature["attributes"][match]
@@ -216,32 +263,48 @@ def _one_per_value(features: Pairs, existing: dict[Any, list[int]], match: str,
         if rid == first:
             keep.append((rid, feature))
         else:
-            result.skipped[rid] = (f"its {match} {shown(value)} is also record {first}'s "
-                                   "(one feature per value)")
+            result.skipped[rid] = (
+                f"its {match} {shown(value)} is also record {first}'s (one feature per value)"
+            )
     published = {rid for rid, _ in keep}
     result.points = [p for p in result.points if p.id in published]
     return keep
 
 
-def _not_unique(agol: config.AgolConfig, records: int, by_value: dict[Any, list[str]],
-                shared: dict[Any, list[str]], doubled: dict[Any, list[int]], folded: int,
-                extra: int, cfg: config.ContainerConfig, result: AgolPublish) -> str:
+def _not_unique(
+    agol: config.AgolConfig,
+    records: int,
+    by_value: dict[Any, list[str]],
+    shared: dict[Any, list[str]],
+    doubled: dict[Any, list[int]],
+    folded: int,
+    extra: int,
+    cfg: config.ContainerConfig,
+    result: AgolPublish,
+) -> str:
     """Why a publish with repeated matching values is refused, and what to do."""
+
     def listed(repeated: dict[Any, list[Any]], what: str, ids_are: str) -> str:
         top = sorted(repeated.items(), key=lambda item: (-len(item[1]), str(item[0])))
         text = "; ".join(
             f"{shown(value)}: {len(ids)} {what}, e.g. {ids_are}"
-            + ", ".join(map(str, ids[:SHOWN_IDS])) for value, ids in top[:SHOWN_VALUES])
-        return text + (f"; and {len(top) - SHOWN_VALUES} more values"
-                       if len(top) > SHOWN_VALUES else "")
+            + ", ".join(map(str, ids[:SHOWN_IDS]))
+            for value, ids in top[:SHOWN_VALUES]
+        )
+        return text + (
+            f"; and {len(top) - SHOWN_VALUES} more values" if len(top) > SHOWN_VALUES else ""
+        )
 
     parts = []
     if shared:
-        parts.append(f"{records} records hold {len(by_value)} values of it "
-                     f"({listed(shared, 'records', '')})")
+        parts.append(
+            f"{records} records hold {len(by_value)} values of it ({listed(shared, 'records', '')})"
+        )
     if doubled:
-        parts.append(f"the layer holds several features for {len(doubled)} of its values "
-                     f"({listed(doubled, 'features', 'object ids ')})")
+        parts.append(
+            f"the layer holds several features for {len(doubled)} of its values "
+            f"({listed(doubled, 'features', 'object ids ')})"
+        )
     cost = [f"{folded} records left out"] if folded else []
     cost += [f"{extra} features deleted"] if extra else []
     return (
@@ -259,15 +322,24 @@ def _not_unique(agol: config.AgolConfig, records: int, by_value: dict[Any, list[
 
 def _geometry_notes(agol: config.AgolConfig, layer: Layer, result: AgolPublish) -> None:
     if agol.location_field and not layer.geometry_type:
-        result.notes.append(f"layer {layer.name!r} is a table: {agol.location_field} is "
-                            "published without geometry")
+        result.notes.append(
+            f"layer {layer.name!r} is a table: {agol.location_field} is published without geometry"
+        )
     elif layer.geometry_type and not agol.location_field:
-        result.notes.append(f"layer {layer.name!r} has {layer.geometry_type} geometry but no "
-                            "agol.location_field is set: features are published without it")
+        result.notes.append(
+            f"layer {layer.name!r} has {layer.geometry_type} geometry but no "
+            "agol.location_field is set: features are published without it"
+        )
 
 
-def _feature(f: Formatted, layer: Layer, match: str, tz: dt.tzinfo, result: AgolPublish,
-             check: ValueCheck | None = None) -> dict[str, Any] | None:
+def _feature(
+    f: Formatted,
+    layer: Layer,
+    match: str,
+    tz: dt.tzinfo,
+    result: AgolPublish,
+    check: ValueCheck | None = None,
+) -> dict[str, Any] | None:
     """One record as a feature, or None: a value its field cannot take (``check`` says
     which), or skipped (with the reason in ``result.skipped``)."""
     check = check if check is not None else ValueCheck("field {} of the layer")
@@ -292,8 +364,9 @@ def _feature(f: Formatted, layer: Layer, match: str, tz: dt.tzinfo, result: Agol
         if not points:
             result.skipped[f.id] = f"no coordinates in {f.labels.get(f.location_name)!r}"
             return None
-        feature["geometry"] = geometry(points, as_list=isinstance(f.location, list),
-                                        layer_type=layer.geometry_type)
+        feature["geometry"] = geometry(
+            points, as_list=isinstance(f.location, list), layer_type=layer.geometry_type
+        )
         label = label_of(f)
         result.points.extend(Point(lon, lat, f.id, label) for lon, lat in points)
     return feature
@@ -302,8 +375,14 @@ def _feature(f: Formatted, layer: Layer, match: str, tz: dt.tzinfo, result: Agol
 Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)
 
 
-def _upsert(layer: Layer, match: str, features: Pairs, existing: dict[Any, list[int]],
-            chunk_size: int, result: AgolPublish) -> None:
+def _upsert(
+    layer: Layer,
+    match: str,
+    features: Pairs,
+    existing: dict[Any, list[int]],
+    chunk_size: int,
+    result: AgolPublish,
+) -> None:
     """Update the features whose matching value the layer holds, add the others."""
     with progress_bar(f"upsert {layer.name}", total=len(features), unit="feat") as bar:
         for start in range(0, len(features), chunk_size):
@@ -312,21 +391,27 @@ def _upsert(layer: Layer, match: str, features: Pairs, existing: dict[Any, list[
             adds, add_results = _edit(layer, match, chunk, existing, what, result)
             # An add that failed although the layer now holds its value (e.g. the library
             # re-sent a request that timed out after it was applied) becomes an update
-            failed = [pair for pair, r in zip(adds, add_results, strict=True)
-                      if not r.get("success")]
+            failed = [
+                pair for pair, r in zip(adds, add_results, strict=True) if not r.get("success")
+            ]
             _refresh(layer, match, failed, existing)
             now_held = [p for p in failed if existing.get(p[1]["attributes"][match])]
             held_ids = {rid for rid, _ in now_held}
-            kept = [(p, r) for p, r in zip(adds, add_results, strict=True)
-                    if p[0] not in held_ids]
+            kept = [(p, r) for p, r in zip(adds, add_results, strict=True) if p[0] not in held_ids]
             result.added += _count([r for _, r in kept], [p for p, _ in kept], result)
             if now_held:
                 _edit(layer, match, now_held, existing, f"{what} (as updates)", result)
             bar.update(len(chunk))
 
 
-def _edit(layer: Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]], what: str,
-          result: AgolPublish) -> tuple[Pairs, list[dict[str, Any]]]:
+def _edit(
+    layer: Layer,
+    match: str,
+    chunk: Pairs,
+    existing: dict[Any, list[int]],
+    what: str,
+    result: AgolPublish,
+) -> tuple[Pairs, list[dict[str, Any]]]:
     """One applyEdits of ``chunk``: updates for the values the layer holds, adds for the
     others. Counts the updates; returns the adds and their results for the caller.
 
@@ -345,12 +430,12 @@ def _edit(layer: Layer, match: str, chunk: Pairs, existing: dict[Any, list[int]]
                 feature["attributes"].pop(layer.oid_field, None)
             sent["updates" if oids else "adds"].append((rid, feature))
         return layer.layer.edit_features(
-            adds=[f for _, f in sent["adds"]], updates=[f for _, f in sent["updates"]],
+            adds=[f for _, f in sent["adds"]],
+            updates=[f for _, f in sent["updates"]],
             rollback_on_failure=False,
         )
 
-    answer = layer.call(what, edit, before_retry=lambda: _refresh(layer, match, chunk,
-                                                                  existing))
+    answer = layer.call(what, edit, before_retry=lambda: _refresh(layer, match, chunk, existing))
     result.updated += _count(answer.get("updateResults"), sent["updates"], result)
     add_results = list(answer.get("addResults") or [])
     add_results += [{}] * (len(sent["adds"]) - len(add_results))  # a result for each add
@@ -364,8 +449,11 @@ def _refresh(layer: Layer, match: str, pairs: Pairs, existing: dict[Any, list[in
         existing.update(layer.existing(match, values))
 
 
-def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str, Any]]],
-           result: AgolPublish) -> int:
+def _count(
+    results: list[dict[str, Any]] | None,
+    sent: list[tuple[str, dict[str, Any]]],
+    result: AgolPublish,
+) -> int:
     """Successes among ``results`` (in the order sent); failures go to ``result.failed``."""
     results = results or []
     ok = 0
@@ -375,28 +463,44 @@ def _count(results: list[dict[str, Any]] | None, sent: list[tuple[str, dict[str,
             ok += 1
         else:
             error = (answer or {}).get("error") or {}
-            result.failed[rid] = (
-                f"{error.get('description') or 'no result for this feature'}"
-                + (f" (code {error['code']})" if error.get("code") else "")
+            result.failed[rid] = f"{error.get('description') or 'no result for this feature'}" + (
+                f" (code {error['code']})" if error.get("code") else ""
             )
     return ok
 
 
-def _remove_gone(layer: Layer, existing: dict[Any, list[int]], stored: set[Any],
-                 chunk_size: int, result: AgolPublish, cfg: config.ContainerConfig) -> None:
+def _remove_gone(
+    layer: Layer,
+    existing: dict[Any, list[int]],
+    stored: set[Any],
+    chunk_size: int,
+    result: AgolPublish,
+    cfg: config.ContainerConfig,
+) -> None:
     """Delete the features whose matching value is gone from S3, and duplicates (all but
     the first feature of a value), under the mass-delete guard; every deletion is counted
     in ``result.deleted`` (a duplicate as ``<value> (duplicate)``)."""
-    doomed = {oid: str(value) for value, oids in existing.items() if value not in stored
-              for oid in oids}
-    doomed |= {oid: f"{value} (duplicate)" for value, oids in existing.items()
-               if value in stored for oid in oids[1:]}
+    doomed = {
+        oid: str(value) for value, oids in existing.items() if value not in stored for oid in oids
+    }
+    doomed |= {
+        oid: f"{value} (duplicate)"
+        for value, oids in existing.items()
+        if value in stored
+        for oid in oids[1:]
+    }
     if not doomed:
         return
     held = sum(len(oids) for oids in existing.values())
-    refusal = mass_delete_refusal(len(doomed), held, len(stored), cfg,
-                                  what="features of the layer", container=result.container,
-                                  app_name=result.app_name)
+    refusal = mass_delete_refusal(
+        len(doomed),
+        held,
+        len(stored),
+        cfg,
+        what="features of the layer",
+        container=result.container,
+        app_name=result.app_name,
+    )
     if refusal:
         result.errors.append(refusal)
         result.rerun_helps = False
@@ -420,4 +524,3 @@ def _remove_gone(layer: Layer, existing: dict[Any, list[int]], stored: set[Any],
         if unanswered:
             present = layer.present(unanswered)
             result.deleted += [doomed[oid] for oid in unanswered if oid not in present]
-

@@ -28,6 +28,7 @@ class PublishError(KnackNbError):
 SHOWN_IDS = 50  # record ids a report lists per count
 SAMPLE_COLUMNS = 8  # columns of a sample of published rows (the rest: in the destination)
 
+
 @dataclass(kw_only=True)
 class PublishResult(ContainerResult):
     """What a publish did, for the report; a destination's result adds its own counts.
@@ -70,8 +71,10 @@ class PublishResult(ContainerResult):
     def describe(self) -> Note:
         """What ran, in a sentence, and the run's notes (for the report)."""
         since = f", records written to S3 since {self.since.isoformat()}" if self.since else ""
-        return Note(f"**{self.mode} publish** of `{self.container}` to {md(self.destination)}"
-                    f"{md(since)}" + self.notes_md())
+        return Note(
+            f"**{self.mode} publish** of `{self.container}` to {md(self.destination)}"
+            f"{md(since)}" + self.notes_md()
+        )
 
     def outcome(self) -> Table:
         """What the publish did to the destination: a row per count, with the ids of the
@@ -88,8 +91,16 @@ class PublishResult(ContainerResult):
         return table(self.dropped_fields, "field", "why")
 
 
-def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.ContainerConfig,
-                        *, what: str, container: str, app_name: str) -> str | None:
+def mass_delete_refusal(
+    gone: int,
+    existing: int,
+    stored: int,
+    cfg: config.ContainerConfig,
+    *,
+    what: str,
+    container: str,
+    app_name: str,
+) -> str | None:
     """Why a full publish must not delete ``gone`` of the destination's ``existing`` rows or
     features (the container's mass-delete guard, as for the sync's deletions), or None.
 
@@ -99,8 +110,11 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     """
     if not cfg.refuses_mass_delete(gone, existing, stored):
         return None
-    held = f"S3 holds {stored} records of {container}" if stored else (
-        f"S3 holds no records of {container}")
+    held = (
+        f"S3 holds {stored} records of {container}"
+        if stored
+        else (f"S3 holds no records of {container}")
+    )
     return (
         f"refusing to delete {'all ' if gone == existing else ''}{gone} of the {existing} "
         f"{what}: {held}, and a full publish may delete at most "
@@ -111,8 +125,9 @@ def mass_delete_refusal(gone: int, existing: int, stored: int, cfg: config.Conta
     )
 
 
-def refuse_collisions(metadata: dict[str, Any], container: str, columns: Iterable[str], *,
-                      destination: str) -> None:
+def refuse_collisions(
+    metadata: dict[str, Any], container: str, columns: Iterable[str], *, destination: str
+) -> None:
     """Raise ``PublishError``, before any write, when the destination lacks the column of a
     field renamed by the column-name rule but has the column of the field it lost its name
     to (``records.unresolved_collisions``): one field would be left out, and a column filled
@@ -122,8 +137,9 @@ def refuse_collisions(metadata: dict[str, Any], container: str, columns: Iterabl
         raise PublishError(" | ".join(c.message(destination) for c in collisions))
 
 
-def sample_table(rows: list[dict[str, Any]], *, dates: Iterable[str] = (),
-                 tz: dt.tzinfo | None = None) -> Table:
+def sample_table(
+    rows: list[dict[str, Any]], *, dates: Iterable[str] = (), tz: dt.tzinfo | None = None
+) -> Table:
     """A few published rows as a table of their first SAMPLE_COLUMNS columns (the caption
     says how many there are); ``dates``: columns of epoch milliseconds (ArcGIS dates), shown
     as local times in ``tz``. A lone surrogate (valid in JSON, not in UTF-8 or Arrow
@@ -138,9 +154,8 @@ def sample_table(rows: list[dict[str, Any]], *, dates: Iterable[str] = (),
             return when.strftime("%Y-%m-%d %H:%M %Z").strip()
         return escape_surrogates(value) if isinstance(value, str) else value
 
-    caption = (f"{len(shown)} of {len(names)} columns" if len(names) > len(shown) else None)
-    return Table(({k: cell(k, row.get(k)) for k in shown} for row in rows), shown,
-                 caption=caption)
+    caption = f"{len(shown)} of {len(names)} columns" if len(names) > len(shown) else None
+    return Table(({k: cell(k, row.get(k)) for k in shown} for row in rows), shown, caption=caption)
 
 
 def table(items: dict[str, str], key: str, value: str) -> Table:
@@ -168,20 +183,29 @@ class PublishRun(context.Run):
             self.notes.append(note)
         else:
             with progress_bar(f"read {container}", unit="rec") as bar:
-                records = self.store.read_records(container, since=self.since,
-                                                  progress=bar.update, strays=strays)
+                records = self.store.read_records(
+                    container, since=self.since, progress=bar.update, strays=strays
+                )
         if strays.note():
             self.notes.append(strays.note())
         return records
 
 
-def start(*, app_name: str, container: str, env: str, date: Any, job: str,
-          destination: str) -> PublishRun:
+def start(
+    *, app_name: str, container: str, env: str, date: Any, job: str, destination: str
+) -> PublishRun:
     """Validate everything a publish needs before any request to the destination: the run
     set-up (``lib.jobs.context``) with the container's ``destination`` settings required,
     the stored metadata (publishing reads S3, never Knack) and the mode."""
-    run = context.start(job, app_name=app_name, env=env, container=container, date=date,
-                        needs=(destination, "nothing to publish"), kind=PublishRun)
+    run = context.start(
+        job,
+        app_name=app_name,
+        env=env,
+        container=container,
+        date=date,
+        needs=(destination, "nothing to publish"),
+        kind=PublishRun,
+    )
     run.load_metadata(missing="run upload_metadata first (publishing reads S3, never Knack)")
     run.resolve_mode()
     return run

@@ -57,8 +57,12 @@ class SocrataPublish(PublishResult):
         return {"resource_id": self.resource_id}
 
     def counts(self) -> dict[str, int]:
-        return {"created": self.created, "updated": self.updated,
-                "deleted": len(self.deleted), "kept": len(self.kept)}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": len(self.deleted),
+            "kept": len(self.kept),
+        }
 
     def failed_table(self) -> Table:
         return table(self.failed, "record id", "why it was not published")
@@ -66,26 +70,36 @@ class SocrataPublish(PublishResult):
 
 @register("socrata")
 def publish(*, app_name: str, container: str, env: str, date: Any = None) -> SocrataPublish:
-    run = publish_run.start(app_name=app_name, container=container, env=env, date=date, job=JOB,
-                destination="socrata")
+    run = publish_run.start(
+        app_name=app_name, container=container, env=env, date=date, job=JOB, destination="socrata"
+    )
     soc = run.cfg.socrata
     assert soc is not None  # start() checked it
-    result = SocrataPublish(app_name=app_name, env=run.env, container=container,
-                            resource_id=soc.resource_id, mode=run.mode, since=run.since,
-                            notes=run.notes)
+    result = SocrataPublish(
+        app_name=app_name,
+        env=run.env,
+        container=container,
+        resource_id=soc.resource_id,
+        mode=run.mode,
+        since=run.since,
+        notes=run.notes,
+    )
     client = Client()
     try:
         columns = {
             c["fieldName"]: c.get("dataTypeName", "text")
-            for c in client.call("reading the dataset's columns", client.soda.get_metadata,
-                                 soc.resource_id)["columns"]
+            for c in client.call(
+                "reading the dataset's columns", client.soda.get_metadata, soc.resource_id
+            )["columns"]
         }
-        publish_run.refuse_collisions(run.metadata, container, columns,
-                                      destination=result.destination)
+        publish_run.refuse_collisions(
+            run.metadata, container, columns, destination=result.destination
+        )
         records = run.read_records()
         result.read = len(records)
-        formatted = format_records(run.metadata, container, records,
-                                   location_field=soc.location_field)
+        formatted = format_records(
+            run.metadata, container, records, location_field=soc.location_field
+        )
         _publish(client, run, formatted, columns, result)
     finally:
         client.close()
@@ -95,8 +109,13 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
     return result
 
 
-def _publish(client: Client, run: publish_run.PublishRun, formatted: list[Formatted],
-             columns: dict[str, str], result: SocrataPublish) -> None:
+def _publish(
+    client: Client,
+    run: publish_run.PublishRun,
+    formatted: list[Formatted],
+    columns: dict[str, str],
+    result: SocrataPublish,
+) -> None:
     """Check every value, then (unless a field was retyped) upsert the rows that passed and,
     on a full run without failed records, delete the rows whose records are gone."""
     soc = run.cfg.socrata
@@ -112,8 +131,7 @@ def _publish(client: Client, run: publish_run.PublishRun, formatted: list[Format
     result.sample = sample_table(rows[:SAMPLE_ROWS])
     _upsert(client, soc.resource_id, rows, soc.chunk_size, result)
     if result.mode == "full" and result.ok and result.failed:
-        result.notes.append("no row was deleted: a full run deletes once every record is "
-                            "published")
+        result.notes.append("no row was deleted: a full run deletes once every record is published")
     elif result.mode == "full" and result.ok:
         _remove_gone(client, soc, {f.id for f in formatted}, result, run.cfg)
     if result.failed:
@@ -123,8 +141,9 @@ def _publish(client: Client, run: publish_run.PublishRun, formatted: list[Format
         run.record_success()
 
 
-def _row(f: Formatted, columns: dict[str, str], check: ValueCheck,
-         result: SocrataPublish) -> dict[str, Any] | None:
+def _row(
+    f: Formatted, columns: dict[str, str], check: ValueCheck, result: SocrataPublish
+) -> dict[str, Any] | None:
     """One record as a row, or None when a value does not fit its column (``check`` says
     which)."""
     row: dict[str, Any] = {ROW_ID: f.id}
@@ -169,11 +188,15 @@ def _geometry(value: Any, column_type: str) -> Any:
     if isinstance(value, dict):
         return value
     wkt = "MULTIPOINT" if column_type == "multipoint" else "POINT"
-    if isinstance(value, str) and column_type != "location" and (
-            value.strip().upper().startswith(wkt)):
+    if (
+        isinstance(value, str)
+        and column_type != "location"
+        and (value.strip().upper().startswith(wkt))
+    ):
         return value
-    raise Refused(f"not a {column_type}: set socrata.location_field to the Knack address "
-                  "field it comes from")
+    raise Refused(
+        f"not a {column_type}: set socrata.location_field to the Knack address field it comes from"
+    )
 
 
 def _location(raw: Any, column_type: str) -> Any:
@@ -188,13 +211,18 @@ def _location(raw: Any, column_type: str) -> Any:
     return {"type": "Point", "coordinates": [lon, lat]}
 
 
-def _upsert(client: Client, resource_id: str, rows: list[dict[str, Any]], chunk: int,
-            result: SocrataPublish) -> None:
+def _upsert(
+    client: Client, resource_id: str, rows: list[dict[str, Any]], chunk: int, result: SocrataPublish
+) -> None:
     with progress_bar(f"upsert {resource_id}", total=len(rows), unit="row") as bar:
         for start in range(0, len(rows), chunk):
             batch = rows[start : start + chunk]
-            answer = client.call(f"the upsert of rows {start + 1}-{start + len(batch)}",
-                                 client.soda.upsert, resource_id, batch)
+            answer = client.call(
+                f"the upsert of rows {start + 1}-{start + len(batch)}",
+                client.soda.upsert,
+                resource_id,
+                batch,
+            )
             result.created += int(answer.get("Rows Created", 0))
             result.updated += int(answer.get("Rows Updated", 0))
             if int(answer.get("Errors", 0)):
@@ -215,15 +243,21 @@ def _rows_in_error(client: Client, resource_id: str, batch: list[dict[str, Any]]
     """Upsert the rows one by one (idempotent) to name the ones Socrata refuses."""
     bad = []
     for row in batch:
-        answer = client.call(f"the upsert of row {row[ROW_ID]}", client.soda.upsert,
-                             resource_id, [row])
+        answer = client.call(
+            f"the upsert of row {row[ROW_ID]}", client.soda.upsert, resource_id, [row]
+        )
         if int(answer.get("Errors", 0)):
             bad.append(row[ROW_ID])
     return bad
 
 
-def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
-                 result: SocrataPublish, cfg: config.ContainerConfig) -> None:
+def _remove_gone(
+    client: Client,
+    soc: config.SocrataConfig,
+    stored: set[str],
+    result: SocrataPublish,
+    cfg: config.ContainerConfig,
+) -> None:
     existing = dataset_ids(client, soc.resource_id)
     gone = sorted(existing - stored)
     if not gone:
@@ -232,9 +266,15 @@ def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
         result.kept = gone
         result.notes.append(f"no_replace: kept {len(gone)} rows whose records are gone from S3")
         return
-    refusal = mass_delete_refusal(len(gone), len(existing), len(stored), cfg,
-                                  what="rows of the dataset", container=result.container,
-                                  app_name=result.app_name)
+    refusal = mass_delete_refusal(
+        len(gone),
+        len(existing),
+        len(stored),
+        cfg,
+        what="rows of the dataset",
+        container=result.container,
+        app_name=result.app_name,
+    )
     if refusal:
         result.errors.append(refusal)
         result.rerun_helps = False
@@ -248,4 +288,3 @@ def _remove_gone(client: Client, soc: config.SocrataConfig, stored: set[str],
             result.errors.append(f"Socrata reported {answer['Errors']} errors deleting rows")
             return
         result.deleted += [r[ROW_ID] for r in batch]
-

@@ -41,10 +41,27 @@ from lib.reports.run import (
 )
 
 __all__ = [
-    "HEADER_FAILED", "KERNEL_START_ATTEMPTS", "REPORTS_PREFIX", "TABLE_WIDTH", "ReportEntry",
-    "RunResult", "add_arguments", "banner_html", "entry_from_notebook", "format_table",
-    "html_path", "list_reports", "main_reports", "notebook_parameters", "notebook_path",
-    "read_summary", "render_html", "report_key", "run_notebook", "run_outcome",
-    "search_prefix", "table_rows", "write_html",
+    "HEADER_FAILED",
+    "KERNEL_START_ATTEMPTS",
+    "REPORTS_PREFIX",
+    "TABLE_WIDTH",
+    "ReportEntry",
+    "RunResult",
+    "add_arguments",
+    "banner_html",
+    "entry_from_notebook",
+    "format_table",
+    "html_path",
+    "list_reports",
+    "main_reports",
+    "notebook_parameters",
+    "notebook_path",
+    "read_summary",
+    "render_html",
+    "report_key",
+    "run_notebook",
+    "run_outcome",
+    "search_prefix",
+    "table_rows",
+    "write_html",
 ]
-

@@ -36,8 +36,18 @@ APP_WIDE = "app"  # report_key names app-wide runs (no container) like this
 NOT_COUNTS = frozenset({"seconds", "records_per_second", "layer_id"})
 # counts shown first, in this order; other integer values of the summary follow
 COUNT_ORDER = (
-    "fetched", "read", "written", "unchanged", "created", "updated", "added", "deleted",
-    "kept", "skipped", "failed", "errors",
+    "fetched",
+    "read",
+    "written",
+    "unchanged",
+    "created",
+    "updated",
+    "added",
+    "deleted",
+    "kept",
+    "skipped",
+    "failed",
+    "errors",
 )
 STAMP = re.compile(r"^(?P<stamp>\d{8}T\d{6}\.\d{3}Z)_(?P<what>.+)\.ipynb$")
 APP_ENV = re.compile(r"^(?P<app>.+)-(?P<env>prod|dev)$")
@@ -73,9 +83,12 @@ class ReportEntry:
     def counts(self) -> dict[str, int]:
         """The summary's integer counts (fetched, written, errors, ...), known ones first."""
         numbers = {
-            k: v for k, v in self.summary.items()
-            if isinstance(v, int) and not isinstance(v, bool)
-            and k not in NOT_COUNTS and not k.endswith("_id")
+            k: v
+            for k, v in self.summary.items()
+            if isinstance(v, int)
+            and not isinstance(v, bool)
+            and k not in NOT_COUNTS
+            and not k.endswith("_id")
         }
         ordered = {k: numbers.pop(k) for k in COUNT_ORDER if k in numbers}
         return {**ordered, **numbers}
@@ -144,8 +157,9 @@ def read_entry(s3: Bucket, candidate: Candidate) -> ReportEntry | None:
             raise ValueError("no cells")
     except (ValueError, UnicodeDecodeError) as e:
         return _entry(bucket, candidate, status=UNREADABLE, error=f"not a notebook: {e}")
-    return entry_from_notebook(nb, bucket=bucket, key=candidate.key,
-                               last_modified=candidate.last_modified)
+    return entry_from_notebook(
+        nb, bucket=bucket, key=candidate.key, last_modified=candidate.last_modified
+    )
 
 
 def entry_from_notebook(
@@ -171,20 +185,31 @@ def entry_from_notebook(
         candidate.app_env = f"{params['app_name']}-{params.get('env', '')}".rstrip("-")
         candidate.app_name, candidate.env = params.get("app_name"), params.get("env")
     return _entry(
-        bucket, candidate, status=status, error=error, error_cell=cell,
+        bucket,
+        candidate,
+        status=status,
+        error=error,
+        error_cell=cell,
         duration=pm.get("duration") if status != INCOMPLETE else None,
-        start_time=_time(pm.get("start_time")), end_time=_time(pm.get("end_time")),
-        parameters=params, summary=summary,
+        start_time=_time(pm.get("start_time")),
+        end_time=_time(pm.get("end_time")),
+        parameters=params,
+        summary=summary,
     )
 
 
 def _entry(bucket: str, candidate: Candidate, **fields: Any) -> ReportEntry:
     container = candidate.container
     return ReportEntry(
-        bucket=bucket, key=candidate.key, time=candidate.time or candidate.last_modified,
-        app_env=candidate.app_env or "?", app_name=candidate.app_name, env=candidate.env,
+        bucket=bucket,
+        key=candidate.key,
+        time=candidate.time or candidate.last_modified,
+        app_env=candidate.app_env or "?",
+        app_name=candidate.app_name,
+        env=candidate.env,
         notebook=candidate.notebook or "?",
-        container=None if container in (None, APP_WIDE) else container, **fields,
+        container=None if container in (None, APP_WIDE) else container,
+        **fields,
     )
 
 
@@ -208,27 +233,39 @@ def run_outcome(nb: Any) -> tuple[str, str | None, int | None]:
             return FAILED, error, cell.get("execution_count") or _error_cell_number(nb)
     for cell in cells:
         if (cell.get("metadata", {}).get("papermill") or {}).get("exception") is True:
-            return FAILED, "the cell failed without an error output", cell.get(
-                "execution_count"
-            ) or _error_cell_number(nb)
+            return (
+                FAILED,
+                "the cell failed without an error output",
+                cell.get("execution_count") or _error_cell_number(nb),
+            )
     if not pm:
         return UNKNOWN, "no papermill metadata: not a papermill run", None
     if pm.get("exception"):
         return FAILED, "papermill recorded an exception but no failing cell", None
     if not pm.get("end_time"):
         running = next(
-            (c for c in cells
-             if (c.get("metadata", {}).get("papermill") or {}).get("status") == "running"),
+            (
+                c
+                for c in cells
+                if (c.get("metadata", {}).get("papermill") or {}).get("status") == "running"
+            ),
             None,
         )
-        where = f" during In [{running.get('execution_count')}]" if running and running.get(
-            "execution_count") else ""
+        where = (
+            f" during In [{running.get('execution_count')}]"
+            if running and running.get("execution_count")
+            else ""
+        )
         return INCOMPLETE, f"no end time: still running, or killed{where}", None
     never = [c for c in cells if c.get("execution_count") is None and _source(c).strip()]
     if never:
         last = max((c.get("execution_count") or 0 for c in cells), default=0)
-        return (INCOMPLETE, f"ended after In [{last}] with {len(never)} code cells never "
-                "executed: the kernel died or a cell timed out", last or None)
+        return (
+            INCOMPLETE,
+            f"ended after In [{last}] with {len(never)} code cells never "
+            "executed: the kernel died or a cell timed out",
+            last or None,
+        )
     return OK, None, None
 
 

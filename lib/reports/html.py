@@ -49,7 +49,10 @@ def render_html(key: str, *, bucket: str | None = None, client: Any = None) -> s
 
 
 def write_html(
-    key: str, *, out_dir: str | Path = DEFAULT_HTML_DIR, bucket: str | None = None,
+    key: str,
+    *,
+    out_dir: str | Path = DEFAULT_HTML_DIR,
+    bucket: str | None = None,
     client: Any = None,
 ) -> tuple[Path, str]:
     """``render_html``, and the page written to a local file too: (its path, the S3 URL).
@@ -87,9 +90,7 @@ def html_path(key: str, out_dir: str | Path = DEFAULT_HTML_DIR) -> Path:
     return Path(out_dir).joinpath(*safe)
 
 
-def _render(
-    key: str, bucket: str | None, client: Any
-) -> tuple[Bucket, str, str, ReportEntry]:
+def _render(key: str, bucket: str | None, client: Any) -> tuple[Bucket, str, str, ReportEntry]:
     """(its bucket, its key, the offline HTML page, the run's entry) of one report."""
     bucket, key = _split_url(key, bucket or config.bucket())
     s3 = Bucket(bucket, client=client)
@@ -127,10 +128,15 @@ def _take_header(nb: Any) -> str:
             text = "".join(text) if isinstance(text, list) else text
             if 'class="knack-nb-header"' in text:
                 del outputs[i]
-                nb.cells = [c for c in nb.cells if not (
-                    c.cell_type == "markdown"
-                    and "papermill-error-cell-tag" in c.metadata.get("tags", [])
-                    and "An Exception was encountered" in c.source)]
+                nb.cells = [
+                    c
+                    for c in nb.cells
+                    if not (
+                        c.cell_type == "markdown"
+                        and "papermill-error-cell-tag" in c.metadata.get("tags", [])
+                        and "An Exception was encountered" in c.source
+                    )
+                ]
                 return text
     return ""
 
@@ -187,9 +193,13 @@ def _offline(page: str, where: str) -> str:
     page = _REMOTE_LINK.sub(drop, _REMOTE_SCRIPT.sub(drop, page))
     page, more = offline(page)
     if dropped or more:
-        logger.warning("%s: left out %d script(s)/stylesheet(s) loaded from the web and %d "
-                       "other remote or script address(es): the page reads offline", where,
-                       dropped, more)
+        logger.warning(
+            "%s: left out %d script(s)/stylesheet(s) loaded from the web and %d "
+            "other remote or script address(es): the page reads offline",
+            where,
+            dropped,
+            more,
+        )
     return page
 
 
@@ -216,8 +226,9 @@ def banner_html(entry: ReportEntry) -> str:
         entry.status, f"This run's status is {entry.status}"
     )
     run = " · ".join(
-        html.escape(str(p)) for p in (entry.app_env, entry.notebook, entry.container or APP_WIDE,
-                                      iso(entry.time) or "") if p
+        html.escape(str(p))
+        for p in (entry.app_env, entry.notebook, entry.container or APP_WIDE, iso(entry.time) or "")
+        if p
     )
     return (
         '<div id="knack-nb-run-status" style="border:2px solid #c00;background:#fee;'

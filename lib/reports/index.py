@@ -62,8 +62,10 @@ class _Filters:
             return False
         container = (run.container or APP_WIDE) if final else run.container
         return (
-            ok(run.app_name, self.app) and ok(run.env, self.env)
-            and ok(run.notebook, self.notebook) and ok(container, self.container)
+            ok(run.app_name, self.app)
+            and ok(run.env, self.env)
+            and ok(run.notebook, self.notebook)
+            and ok(container, self.container)
         )
 
 
@@ -111,8 +113,9 @@ def list_reports(
             found += [e for e in read if e is not None and filters.admit(e)]
             if limit and len(found) >= limit:
                 break
-    found.sort(key=lambda e: (e.time or dt.datetime.min.replace(tzinfo=dt.UTC), e.key),
-               reverse=True)
+    found.sort(
+        key=lambda e: (e.time or dt.datetime.min.replace(tzinfo=dt.UTC), e.key), reverse=True
+    )
     return found[:limit] if limit else found
 
 
@@ -132,15 +135,17 @@ def search_prefix(
 
 def _key_parts(app_name: str, env: str, notebook: str) -> tuple[str, str]:
     """How ``report_key`` spells app-env and notebook (unsafe characters replaced)."""
-    _, app_env, nb, _ = report_key(app_name=app_name, env=env, notebook=notebook).split(
-        "/"
-    )
+    _, app_env, nb, _ = report_key(app_name=app_name, env=env, notebook=notebook).split("/")
     return app_env, nb
 
 
 def _filters(
-    app_name: str | None, env: str | None, notebook: str | None, container: str | None,
-    since: Any, failed_only: bool,
+    app_name: str | None,
+    env: str | None,
+    notebook: str | None,
+    container: str | None,
+    since: Any,
+    failed_only: bool,
 ) -> _Filters:
     if env is not None:
         config.check_env(env)
@@ -149,9 +154,14 @@ def _filters(
         raise ConfigError('since "auto" is not a time: give POSIX seconds or ISO-8601')
     app = _key_parts(app_name, "dev", "_")[0].removesuffix("-dev") if app_name else None
     nb = _key_parts("a", "dev", notebook)[1] if notebook else None
-    return _Filters(app=app, env=env, notebook=nb, container=container,
-                    since=when if isinstance(when, dt.datetime) else None,
-                    failed_only=failed_only)
+    return _Filters(
+        app=app,
+        env=env,
+        notebook=nb,
+        container=container,
+        since=when if isinstance(when, dt.datetime) else None,
+        failed_only=failed_only,
+    )
 
 
 def _list_candidates(s3: Bucket, prefix: str) -> Iterator[Candidate]:
@@ -173,17 +183,19 @@ def table_rows(entries: Iterable[ReportEntry]) -> list[dict[str, str]]:
         error = e.error or ""
         if e.error_cell is not None and e.status == FAILED:
             error = f"In [{e.error_cell}] {error}"
-        rows.append({
-            "time": e.time.strftime("%Y-%m-%dT%H:%M:%SZ") if e.time else "?",
-            "app-env": e.app_env,
-            "notebook": e.notebook,
-            "container": e.container or "-",
-            "status": e.status,
-            "secs": f"{e.duration:.1f}" if e.duration is not None else "-",
-            "counts": " ".join(f"{k}={v}" for k, v in e.counts.items()) or "-",
-            "error": " ".join(error.split()),
-            "key": e.key,
-        })
+        rows.append(
+            {
+                "time": e.time.strftime("%Y-%m-%dT%H:%M:%SZ") if e.time else "?",
+                "app-env": e.app_env,
+                "notebook": e.notebook,
+                "container": e.container or "-",
+                "status": e.status,
+                "secs": f"{e.duration:.1f}" if e.duration is not None else "-",
+                "counts": " ".join(f"{k}={v}" for k, v in e.counts.items()) or "-",
+                "error": " ".join(error.split()),
+                "key": e.key,
+            }
+        )
     return rows
 
 
@@ -203,15 +215,17 @@ def format_table(entries: Iterable[ReportEntry], width: int = TABLE_WIDTH) -> st
 
     def line(cells: dict[str, str]) -> str:
         return "  ".join(
-            cells[c].rjust(widths[c]) if c in right else cells[c].ljust(widths[c])
-            for c in COLUMNS
+            cells[c].rjust(widths[c]) if c in right else cells[c].ljust(widths[c]) for c in COLUMNS
         ).rstrip()
 
     lines = [line({c: c for c in COLUMNS})]
     for row in rows:
         lines += [line(row), f"  {row['key']}"]
-        lines += [_truncate(f"  {name}: {row[name]}", width)
-                  for name in ("counts", "error") if row[name] not in ("", "-")]
+        lines += [
+            _truncate(f"  {name}: {row[name]}", width)
+            for name in ("counts", "error")
+            if row[name] not in ("", "-")
+        ]
     return "\n".join(lines)
 
 
@@ -227,24 +241,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", "--app-name", help="only this app (a params/<app-name>.yaml)")
     parser.add_argument("-e", "--env", choices=config.ENVS, help="only prod or dev")
     parser.add_argument("-n", "--notebook", help="only this notebook, e.g. knack_container_to_s3")
-    parser.add_argument("-c", "--container",
-                        help="only this container, e.g. view_197 (app: app-wide runs)")
     parser.add_argument(
-        "-s", "--since",
+        "-c", "--container", help="only this container, e.g. view_197 (app: app-wide runs)"
+    )
+    parser.add_argument(
+        "-s",
+        "--since",
         help="only runs started at or after: POSIX seconds or ISO-8601 (no offset: UTC)",
     )
-    parser.add_argument("-f", "--failed", action="store_true",
-                        help="only runs that did not succeed (failed or incomplete)")
-    parser.add_argument("-l", "--limit", type=int, default=DEFAULT_LIMIT,
-                        help=f"show the newest N runs (default {DEFAULT_LIMIT}; 0: all)")
+    parser.add_argument(
+        "-f",
+        "--failed",
+        action="store_true",
+        help="only runs that did not succeed (failed or incomplete)",
+    )
+    parser.add_argument(
+        "-l",
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"show the newest N runs (default {DEFAULT_LIMIT}; 0: all)",
+    )
     parser.add_argument("--json", action="store_true", help="print the runs as JSON")
     parser.add_argument(
-        "--html", metavar="KEY",
+        "--html",
+        metavar="KEY",
         help="render this report (a key or s3:// URL) to an offline HTML page: a local file "
         f"(under ./{DEFAULT_HTML_DIR}/, or --out) and beside the report in S3; print both",
     )
     parser.add_argument(
-        "-o", "--out", metavar="DIR",
+        "-o",
+        "--out",
+        metavar="DIR",
         help=f"with --html: write the page under DIR (default ./{DEFAULT_HTML_DIR}), "
         "mirroring its key under reports/",
     )
@@ -257,9 +285,11 @@ CHATTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
 
 def main_reports(args: argparse.Namespace) -> int:
     """``knack-nb reports``: 0 when it listed or rendered, 1 when S3 failed, 2 on bad input."""
-    quiet = {} if getattr(args, "verbose", False) else {
-        name: logging.getLogger(name) for name in CHATTY_LOGGERS
-    }
+    quiet = (
+        {}
+        if getattr(args, "verbose", False)
+        else {name: logging.getLogger(name) for name in CHATTY_LOGGERS}
+    )
     levels = {name: lg.level for name, lg in quiet.items()}
     for lg in quiet.values():
         if lg.getEffectiveLevel() < logging.WARNING:
@@ -280,8 +310,12 @@ def _main_reports(args: argparse.Namespace) -> int:
             print(f"wrote {path} (also {url})")
             return 0
         entries = list_reports(
-            app_name=args.app_name, env=args.env, notebook=args.notebook,
-            container=args.container, since=args.since, failed_only=args.failed,
+            app_name=args.app_name,
+            env=args.env,
+            notebook=args.notebook,
+            container=args.container,
+            since=args.since,
+            failed_only=args.failed,
             limit=args.limit if args.limit and args.limit > 0 else None,
         )
     except ConfigError as e:
@@ -294,8 +328,10 @@ def _main_reports(args: argparse.Namespace) -> int:
         print(json.dumps([e.to_dict() for e in entries], indent=2, default=str))
         return 0
     if not entries:
-        print(f"no run reports match{_describe(args)} in s3://{config.bucket()}/"
-              f"{search_prefix(app_name=args.app_name, env=args.env, notebook=args.notebook)}")
+        print(
+            f"no run reports match{_describe(args)} in s3://{config.bucket()}/"
+            f"{search_prefix(app_name=args.app_name, env=args.env, notebook=args.notebook)}"
+        )
         return 0
     print(clean(format_table(entries)))
     if args.limit and len(entries) >= args.limit:
@@ -312,4 +348,3 @@ def _describe(args: argparse.Namespace) -> str:
     if args.failed:
         given.append("--failed")
     return f" {' '.join(given)}" if given else ""
-

@@ -60,7 +60,11 @@ def notebook_path(name: str) -> Path:
 
 
 def report_key(
-    *, app_name: str, env: str, notebook: str, container: str | None = None,
+    *,
+    app_name: str,
+    env: str,
+    notebook: str,
+    container: str | None = None,
     now: dt.datetime | None = None,
 ) -> str:
     """The S3 key of a run report (no bucket)."""
@@ -96,8 +100,9 @@ def run_notebook(
     given = {"container": container}
     for name in REQUIRED_PARAMETERS:
         if given[name] is None and name in notebook_parameters(path):
-            raise MissingParameterError(notebook=path.stem, parameter=name,
-                                        hint=_container_hint(app_name))
+            raise MissingParameterError(
+                notebook=path.stem, parameter=name, hint=_container_hint(app_name)
+            )
     parameters: dict[str, Any] = {"app_name": app_name, "env": env}
     if container is not None:
         parameters["container"] = container
@@ -130,14 +135,16 @@ def notebook_parameters(path: Path) -> set[str]:
     from papermill.translators import papermill_translators
 
     nb = nbformat.read(path, as_version=4)
-    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])),
-                None)
+    cell = next(
+        (c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None
+    )
     if cell is None:
         return set()
     kernelspec = nb.metadata.get("kernelspec", {})
     language = kernelspec.get("language") or nb.metadata.get("language_info", {}).get("name")
-    translator = papermill_translators.find_translator(kernelspec.get("name", "python3"),
-                                                       language or "python")
+    translator = papermill_translators.find_translator(
+        kernelspec.get("name", "python3"), language or "python"
+    )
     return {p.name for p in translator.inspect(cell)}
 
 
@@ -147,8 +154,11 @@ def _container_hint(app_name: str) -> str:
         containers = sorted(config.load_app(app_name).containers)
     except KnackNbError:
         containers = []
-    known = f"one of {', '.join(containers)} (in {app_name}.yaml)" if containers else (
-        f"an object or view key configured in {app_name}.yaml")
+    known = (
+        f"one of {', '.join(containers)} (in {app_name}.yaml)"
+        if containers
+        else (f"an object or view key configured in {app_name}.yaml")
+    )
     return f"{known}; the notebook's default is only the demo's"
 
 
@@ -233,11 +243,23 @@ def _sparse_saving_engine() -> type:
         """``Engine.execute_notebook`` (papermill 2.x) with ``SparseSaves`` as the manager."""
 
         @classmethod
-        def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None,
-                             progress_bar: bool = True, log_output: bool = False,
-                             autosave_cell_every: int = 30, **kwargs: Any) -> Any:
-            nb_man = SparseSaves(nb, output_path=output_path, progress_bar=progress_bar,
-                                 log_output=log_output, autosave_cell_every=autosave_cell_every)
+        def execute_notebook(
+            cls,
+            nb: Any,
+            kernel_name: str,
+            output_path: str | None = None,
+            progress_bar: bool = True,
+            log_output: bool = False,
+            autosave_cell_every: int = 30,
+            **kwargs: Any,
+        ) -> Any:
+            nb_man = SparseSaves(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
             nb_man.notebook_start()
             try:
                 cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)

@@ -47,8 +47,24 @@ from lib.snapshot.stored import read_stored, stored_records
 from lib.snapshot.sync import SnapshotResult, SnapshotSync
 
 __all__ = [
-    "ROW_GROUP_ROWS", "SNAPSHOT_PREFIX", "Builder", "Column", "SnapshotError", "SnapshotResult",
-    "SnapshotSync", "Spec", "StaleSnapshotWarning", "download", "open_snapshot", "read_current",
-    "read_frame", "read_stored", "read_table", "record_md5s", "snapshot_key", "stored_records",
-    "to_frame", "upload",
+    "ROW_GROUP_ROWS",
+    "SNAPSHOT_PREFIX",
+    "Builder",
+    "Column",
+    "SnapshotError",
+    "SnapshotResult",
+    "SnapshotSync",
+    "Spec",
+    "StaleSnapshotWarning",
+    "download",
+    "open_snapshot",
+    "read_current",
+    "read_frame",
+    "read_stored",
+    "read_table",
+    "record_md5s",
+    "snapshot_key",
+    "stored_records",
+    "to_frame",
+    "upload",
 ]

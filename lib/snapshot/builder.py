@@ -32,20 +32,21 @@ class Builder:
         fd, self.path = tempfile.mkstemp(prefix="knack-snapshot-", suffix=".parquet")
         os.close(fd)
         self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            self.path, self.schema, compression="zstd")
+            self.path, self.schema, compression="zstd"
+        )
         self._pending: list[tuple[dict[str, Any], str]] = []
         self._tables: list[pa.Table] = []  # rows not yet written (a row group's worth)
         self._table_rows = 0
         self.rows = 0
         self.formatted = 0  # rows made from raw records (the others: copied from a snapshot)
 
-    def add_records(self, records: Iterable[dict[str, Any]],
-                    bodies: Iterable[str] | None = None) -> None:
+    def add_records(
+        self, records: Iterable[dict[str, Any]], bodies: Iterable[str] | None = None
+    ) -> None:
         """Add raw records; ``bodies`` are their stored objects' text (by default the
         stable JSON the store writes)."""
         records = list(records)
-        texts = list(bodies) if bodies is not None else [
-            dumps_stable(r).decode() for r in records]
+        texts = list(bodies) if bodies is not None else [dumps_stable(r).decode() for r in records]
         self._pending.extend(zip(records, texts, strict=True))
         self.formatted += len(records)
         if len(self._pending) >= FORMAT_ROWS:
@@ -88,8 +89,10 @@ class Builder:
             {k: f.formatted for k, f in rec.fields.items()}
             for rec in knackpy_records(self.metadata, self.spec.container, records)
         ]
-        columns: dict[str, list[Any]] = {"id": [r["id"] for r in records],
-                                         "record": [t for _, t in pending]}
+        columns: dict[str, list[Any]] = {
+            "id": [r["id"] for r in records],
+            "record": [t for _, t in pending],
+        }
         del pending, records
         for c in self.spec.columns:
             typed = converter(c.type)

@@ -90,12 +90,15 @@ def record_md5s(column: pa.Array) -> list[str | None]:
         column = column.cast(pa.large_string())
     _, offsets, data = column.buffers()
     width = 8 if pa.types.is_large_string(column.type) else 4
-    bounds = np.frombuffer(offsets, dtype=f"<i{width}", count=len(column) + 1,
-                           offset=column.offset * width).tolist()
+    bounds = np.frombuffer(
+        offsets, dtype=f"<i{width}", count=len(column) + 1, offset=column.offset * width
+    ).tolist()
     text = memoryview(data) if data is not None else memoryview(b"")
     nulls = column.is_null().to_pylist() if column.null_count else [False] * len(column)
-    return [None if null else md5_hex(text[a:b])
-            for a, b, null in zip(bounds, bounds[1:], nulls, strict=False)]
+    return [
+        None if null else md5_hex(text[a:b])
+        for a, b, null in zip(bounds, bounds[1:], nulls, strict=False)
+    ]
 
 
 def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:
@@ -120,7 +123,8 @@ def read_table(store: AppStore, container: str, *, columns: list[str] | None = N
     if path is None:
         raise SnapshotError(
             f"{store.url(snapshot_key(store, container))} does not exist: run "
-            f"knack_container_to_s3 for {container} (every successful sync writes it)")
+            f"knack_container_to_s3 for {container} (every successful sync writes it)"
+        )
     try:
         try:
             pf, _ = open_snapshot(path)
@@ -141,8 +145,9 @@ class StaleSnapshotWarning(UserWarning):
     """The snapshot read is marked stale: it may not hold every stored record."""
 
 
-def read_current(store: AppStore, container: str, *,
-                 columns: list[str] | None = None) -> tuple[pa.Table, bool]:
+def read_current(
+    store: AppStore, container: str, *, columns: list[str] | None = None
+) -> tuple[pa.Table, bool]:
     """:func:`read_table`, and whether the snapshot is marked stale: before or after the
     read (a sync may start, or settle as overlapped, while it is read)."""
     before = is_stale(store, container)
@@ -163,11 +168,15 @@ def read_frame(*, app_name: str, container: str, env: str, record: bool = False)
     frame = to_frame(table if record else table.drop_columns(["record"]))
     frame.attrs["stale"] = stale
     if stale:
-        warnings.warn(StaleSnapshotWarning(
-            f"the snapshot of {container} ({app_name}-{env}) is marked stale: a sync of it "
-            "is running, did not finish, or ran at the same time as another, so it may not "
-            "hold every stored record or their latest versions; rerun knack_container_to_s3 "
-            f"for {container}"), stacklevel=2)
+        warnings.warn(
+            StaleSnapshotWarning(
+                f"the snapshot of {container} ({app_name}-{env}) is marked stale: a sync of it "
+                "is running, did not finish, or ran at the same time as another, so it may not "
+                "hold every stored record or their latest versions; rerun knack_container_to_s3 "
+                f"for {container}"
+            ),
+            stacklevel=2,
+        )
     return frame
 
 

@@ -51,8 +51,10 @@ class Spec:
     def from_metadata(cls, metadata: dict[str, Any], container: str) -> Spec:
         names = column_names(metadata, container, reserved=RESERVED)
         types = schema.field_types(metadata, container)
-        columns = [Column(key, names[key], types.get(key, ""))  # in the metadata's order
-                   for key in schema.field_names(metadata, container)]
+        columns = [
+            Column(key, names[key], types.get(key, ""))  # in the metadata's order
+            for key in schema.field_names(metadata, container)
+        ]
         tz = schema.app_timezone(metadata).key
         defs = dumps_stable([schema.container_fields(metadata, container), tz])
         return cls(container, tz, tuple(columns), md5_hex(defs))
@@ -63,18 +65,28 @@ class Spec:
         raw = (arrow_schema.metadata or {}).get(METADATA_KEY)
         try:
             meta = json.loads(raw)
-            return cls(meta["container"], meta["timezone"],
-                       tuple(Column(*c) for c in meta["columns"]), meta.get("fields_hash", ""))
+            return cls(
+                meta["container"],
+                meta["timezone"],
+                tuple(Column(*c) for c in meta["columns"]),
+                meta.get("fields_hash", ""),
+            )
         except (TypeError, ValueError, KeyError):
             return None
 
     def arrow_schema(self) -> pa.Schema:
-        fields = [pa.field("id", pa.string(), nullable=False),
-                  pa.field("record", pa.string(), nullable=False)]
+        fields = [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("record", pa.string(), nullable=False),
+        ]
         fields += [pa.field(c.name, self._arrow_type(c.type)) for c in self.columns]
-        meta = {"version": FORMAT_VERSION, "container": self.container,
-                "timezone": self.timezone, "fields_hash": self.fields_hash,
-                "columns": [[c.key, c.name, c.type] for c in self.columns]}
+        meta = {
+            "version": FORMAT_VERSION,
+            "container": self.container,
+            "timezone": self.timezone,
+            "fields_hash": self.fields_hash,
+            "columns": [[c.key, c.name, c.type] for c in self.columns],
+        }
         return pa.schema(fields, metadata={METADATA_KEY: json.dumps(meta)})
 
     def _arrow_type(self, knack_type: str) -> pa.DataType:
@@ -92,8 +104,11 @@ class Spec:
         theirs = {c.key: c for c in other.columns}
         out = [f"{k} added" for k in theirs if k not in mine]
         out += [f"{k} removed" for k in mine if k not in theirs]
-        out += [f"{k} is now {theirs[k].name} ({theirs[k].type})" for k in mine
-                if k in theirs and mine[k] != theirs[k]]
+        out += [
+            f"{k} is now {theirs[k].name} ({theirs[k].type})"
+            for k in mine
+            if k in theirs and mine[k] != theirs[k]
+        ]
         if self.timezone != other.timezone:
             out.append(f"timezone {self.timezone} is now {other.timezone}")
         return out

@@ -20,8 +20,9 @@ from lib.snapshot.spec import SnapshotError
 READ_BATCH = 1_000  # stored records read at once when a snapshot is rebuilt from them
 
 
-def read_stored(store: AppStore, container: str,
-                strays: Strays | None = None) -> tuple[list[dict[str, Any]], str]:
+def read_stored(
+    store: AppStore, container: str, strays: Strays | None = None
+) -> tuple[list[dict[str, Any]], str]:
     """Every record stored for ``container``, sorted by id, and a note saying how they were
     read: S3's listing says which records there are and their ETags (the MD5 of each
     object); the snapshot gives every record whose text has that MD5, with one GET, and
@@ -40,8 +41,9 @@ def read_stored(store: AppStore, container: str,
         except SnapshotError as e:
             why = str(e)
         else:
-            for rid, text in zip(table.column("id").to_pylist(),
-                                 table.column("record").to_pylist(), strict=True):
+            for rid, text in zip(
+                table.column("id").to_pylist(), table.column("record").to_pylist(), strict=True
+            ):
                 if listing.get(rid) == md5_hex(text.encode()):
                     record = json.loads(text)
                     if isinstance(record, dict) and record.get("id") == rid:
@@ -52,17 +54,22 @@ def read_stored(store: AppStore, container: str,
     keys = listed_keys(store, container, missing)
     for batch in read_bodies(store, container, keys):
         records.update((r["id"], r) for r, _ in batch)
-    note = (f"read {len(records)} records: {from_snapshot} from the snapshot "
-            f"{store.url(snapshot_key(store, container))} (one object), {len(missing)} one "
-            "by one" + (" (not in the snapshot, or changed since it was written)"
-                        if missing and not why else ""))
+    note = (
+        f"read {len(records)} records: {from_snapshot} from the snapshot "
+        f"{store.url(snapshot_key(store, container))} (one object), {len(missing)} one "
+        "by one"
+        + (" (not in the snapshot, or changed since it was written)" if missing and not why else "")
+    )
     if why:
         note += f"; the snapshot could not serve: {why}"
     return [records[rid] for rid in sorted(records)], note
 
 
-def stored_records(store: AppStore, container: str, strays: Strays | None = None,
-                   ) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def stored_records(
+    store: AppStore,
+    container: str,
+    strays: Strays | None = None,
+) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """Every record stored for ``container``, in batches of (record, object text), read
     concurrently; bounded memory (one batch at a time). Objects that are not records are
     left out (``strays`` counts them); a record object holding another record raises
@@ -77,8 +84,9 @@ def listed_keys(store: AppStore, container: str, names: Iterable[str]) -> list[s
     return [f"{prefix}{name}.json" for name in names]
 
 
-def read_bodies(store: AppStore, container: str,
-                 keys: list[str]) -> Iterator[list[tuple[dict[str, Any], str]]]:
+def read_bodies(
+    store: AppStore, container: str, keys: list[str]
+) -> Iterator[list[tuple[dict[str, Any], str]]]:
     """The record objects at ``keys``, in batches of (record, object text). One holding
     another record (its ``id`` is not the key's) is left out of its batch, and once every
     batch was given :class:`ForeignRecordError` names them all."""
@@ -93,12 +101,13 @@ def read_bodies(store: AppStore, container: str,
         except ValueError as e:
             raise SnapshotError(
                 f"{store.url(key)} is not a JSON record ({' '.join(str(e).split())[:120]}): "
-                "delete it or restore a good version, then rerun") from None
+                "delete it or restore a good version, then rerun"
+            ) from None
         return (record, body.decode()) if check_record(key, record, foreign) else None
 
     with ThreadPoolExecutor(UPLOAD_WORKERS, thread_name_prefix="s3-get") as pool:
         for start in range(0, len(keys), READ_BATCH):
-            batch = pool.map(read, keys[start:start + READ_BATCH])
+            batch = pool.map(read, keys[start : start + READ_BATCH])
             yield [item for item in batch if item is not None]
     if foreign:
         raise ForeignRecordError(store, container, foreign)

@@ -47,8 +47,9 @@ class SnapshotSync:
     when it is missing, unreadable or marked stale.
     """
 
-    def __init__(self, store: AppStore, container: str, metadata: dict[str, Any], *,
-                 full: bool) -> None:
+    def __init__(
+        self, store: AppStore, container: str, metadata: dict[str, Any], *, full: bool
+    ) -> None:
         self.store, self.container, self.metadata, self.full = store, container, metadata, full
         self.spec = Spec.from_metadata(metadata, container)
         self._builder: Builder | None = None
@@ -70,8 +71,13 @@ class SnapshotSync:
     def _start(self) -> None:
         full = self.full
         self._builder = Builder(self.spec, self.metadata) if full else None
-        self._changes = None if full else tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard
-            "w+", encoding="utf-8")
+        self._changes = (
+            None
+            if full
+            else tempfile.TemporaryFile(  # noqa: SIM115 - closed by discard
+                "w+", encoding="utf-8"
+            )
+        )
         self._changed_ids: set[str] = set()
         # what tells a reusable row, with no structure per record: S3's listing (id ->
         # ETag, which the sync holds anyway), the ids formatted here and the ids deleted
@@ -105,8 +111,13 @@ class SnapshotSync:
             drift = spec.differences(self.spec)
             self._notes.append(
                 "the container's fields changed since the snapshot was written ("
-                + ("; ".join(drift[:5]) + (" ..." if len(drift) > 5 else "") if drift
-                   else "formats") + "): this full run rebuilt it with the new columns")
+                + (
+                    "; ".join(drift[:5]) + (" ..." if len(drift) > 5 else "")
+                    if drift
+                    else "formats"
+                )
+                + "): this full run rebuilt it with the new columns"
+            )
         except ValueError as e:
             self._notes.append(f"the previous snapshot was unreadable ({e}): rebuilt")
         os.remove(path)
@@ -157,9 +168,11 @@ class SnapshotSync:
             if self._unchanged:
                 builder = self._copy_unchanged(builder)
             if self.stale_before:
-                result.notes.append("the snapshot was marked stale by another run (one that "
-                                    "did not finish, or ran at the same time as another): "
-                                    "this full run replaced it")
+                result.notes.append(
+                    "the snapshot was marked stale by another run (one that "
+                    "did not finish, or ran at the same time as another): "
+                    "this full run replaced it"
+                )
         else:
             builder = self._merged(result)
         try:
@@ -195,14 +208,20 @@ class SnapshotSync:
         formatted nor deleted it)."""
         ids = batch.column(batch.schema.get_field_index("id")).to_pylist()
         sums = snapshot_io.record_md5s(batch.column(batch.schema.get_field_index("record")))
-        return [rid not in self._formatted_ids and rid not in self._deleted
-                and self._known.get(rid) == md5
-                for rid, md5 in zip(ids, sums, strict=True)]
+        return [
+            rid not in self._formatted_ids
+            and rid not in self._deleted
+            and self._known.get(rid) == md5
+            for rid, md5 in zip(ids, sums, strict=True)
+        ]
 
     def _merged(self, result: SnapshotResult) -> Builder:
         """The previous snapshot without this run's records, then this run's records."""
-        why = ("marked stale (by a run that did not finish, or ran at the same time as "
-               "another)" if self.stale_before else "")
+        why = (
+            "marked stale (by a run that did not finish, or ran at the same time as another)"
+            if self.stale_before
+            else ""
+        )
         path = None if why else snapshot_io.download(self.store, self.container)
         if not why and path is None:
             why = "missing"
@@ -214,9 +233,11 @@ class SnapshotSync:
                 if drift:
                     result.notes.append(
                         "the container's fields changed since the snapshot was written ("
-                        + "; ".join(drift[:5]) + (" ..." if len(drift) > 5 else "")
+                        + "; ".join(drift[:5])
+                        + (" ..." if len(drift) > 5 else "")
                         + "): this incremental run kept its columns; run a full sync "
-                        "(date None) so that the snapshot's columns follow the new metadata")
+                        "(date None) so that the snapshot's columns follow the new metadata"
+                    )
                 builder = Builder(spec, self.metadata)
                 replaced = pa.array(sorted(self._changed_ids), pa.string())
                 for batch in snapshot_io.batches(pf):
@@ -252,7 +273,8 @@ class SnapshotSync:
         copied = 0
         for batch in snapshot_io.batches(pf):
             table = pa.Table.from_batches([batch]).filter(
-                pa.array(self._reusable(batch), pa.bool_()))
+                pa.array(self._reusable(batch), pa.bool_())
+            )
             copied += table.num_rows
             builder.add_table(table)
         if copied == self._unchanged:
@@ -262,12 +284,20 @@ class SnapshotSync:
         have: set[str] = set()
         previous = snapshot_io.parquet_file(self._previous)
         for batch in snapshot_io.batches(previous, ["id", "record"]):
-            have.update(rid for rid, ok in zip(batch.column(0).to_pylist(),
-                                               self._reusable(batch), strict=True) if ok)
-        missing = [rid for rid in self._known if rid not in have
-                   and rid not in self._formatted_ids and rid not in self._deleted]
-        logger.info("snapshot: %d unchanged records not in the previous snapshot: read "
-                    "from S3", len(missing))
+            have.update(
+                rid
+                for rid, ok in zip(batch.column(0).to_pylist(), self._reusable(batch), strict=True)
+                if ok
+            )
+        missing = [
+            rid
+            for rid in self._known
+            if rid not in have and rid not in self._formatted_ids and rid not in self._deleted
+        ]
+        logger.info(
+            "snapshot: %d unchanged records not in the previous snapshot: read from S3",
+            len(missing),
+        )
         keys = listed_keys(self.store, self.container, missing)
         for batch in read_bodies(self.store, self.container, keys):
             builder.add_records([r for r, _ in batch], [t for _, t in batch])

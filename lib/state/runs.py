@@ -47,7 +47,12 @@ class RunStore(AppStore):
         return since, f'date "auto": resuming from the last successful run, {since.isoformat()}'
 
     def record_success(
-        self, job: str, container: str, started: dt.datetime, *, since: dt.datetime | None,
+        self,
+        job: str,
+        container: str,
+        started: dt.datetime,
+        *,
+        since: dt.datetime | None,
         **info: Any,
     ) -> str | None:
         """Record that a run of ``job`` on ``container`` which started at ``started`` and
@@ -99,8 +104,11 @@ class RunStore(AppStore):
                 point = None
             if point is not None and point.tzinfo is not None:
                 return point.astimezone(dt.UTC)
-            why = (f"last_success_start {value!r} has no UTC offset" if point is not None
-                   else f"last_success_start {value!r} is not an ISO-8601 time")
+            why = (
+                f"last_success_start {value!r} has no UTC offset"
+                if point is not None
+                else f"last_success_start {value!r} is not an ISO-8601 time"
+            )
         raise StoreError(f'the "auto" state {self.url(key)} is corrupt ({why}): {fix}')
 
     # --- when the metadata was last fetched (the tick: the module's docstring) ------------

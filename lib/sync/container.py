@@ -31,9 +31,7 @@ logger = logging.getLogger(__name__)
 SYNC_JOB = "knack_container_to_s3"
 
 
-def sync_container(
-    *, app_name: str, container: str, env: str, date: Any = None
-) -> ContainerSync:
+def sync_container(*, app_name: str, container: str, env: str, date: Any = None) -> ContainerSync:
     """Records of one container modified on or after ``date`` (all on a full run) → S3.
 
     A full run also deletes the stored records Knack no longer has (guarded against mass
@@ -41,12 +39,14 @@ def sync_container(
     more first (``pages.list_again``). The ``auto`` state advances only when the run
     succeeds.
     """
-    run = context.start(SYNC_JOB, app_name=app_name, env=env, container=container, date=date,
-                        app_id=True)
+    run = context.start(
+        SYNC_JOB, app_name=app_name, env=env, container=container, date=date, app_id=True
+    )
     app_id = run.app_id or ""
     client = KnackClient(app_id=app_id, requests_per_second=run.app.client_requests_per_second)
-    result = ContainerSync(app_name=app_name, env=run.env, container=container, app_id=app_id,
-                           notes=run.notes)
+    result = ContainerSync(
+        app_name=app_name, env=run.env, container=container, app_id=app_id, notes=run.notes
+    )
     snap: SnapshotSync | None = None
     try:
         metadata = run.load_metadata(fetch=client.get_metadata)
@@ -71,8 +71,13 @@ def sync_container(
         result.seconds = run.elapsed()
     logger.info(
         "%s %s: fetched %d, written %d, unchanged %d, deleted %d, failed %d",
-        container, result.mode, result.fetched, result.written, result.unchanged,
-        len(result.deleted), len(result.failed) + len(result.rejected),
+        container,
+        result.mode,
+        result.fetched,
+        result.written,
+        result.unchanged,
+        len(result.deleted),
+        len(result.failed) + len(result.rejected),
     )
     return result
 
@@ -82,8 +87,9 @@ def _cfg(run: context.Run) -> config.ContainerConfig:
     return run.cfg
 
 
-def _incremental(run: context.Run, metadata: dict[str, Any],
-                 result: ContainerSync) -> dict[str, Any] | None:
+def _incremental(
+    run: context.Run, metadata: dict[str, Any], result: ContainerSync
+) -> dict[str, Any] | None:
     """Knack's filter of an incremental run (None: a full run), its mode and dates in
     ``result``. A container without a ``modified_date_field`` has nothing to filter on:
     a full run instead, and a note says so."""
@@ -110,13 +116,16 @@ def _list(sync: SyncRun) -> tuple[knack.Listing, PageWriter, RecordIndex | None]
     container, store = sync.container, sync.store
     strays = Strays()  # objects under the prefix that are not records: left alone
     with ThreadPoolExecutor(1, thread_name_prefix="s3-list") as lister:
-        stored = lister.submit(store.list_records, container, strays=strays) if sync.full \
-            else None
+        stored = lister.submit(store.list_records, container, strays=strays) if sync.full else None
         with progress_bar(f"sync {container}", unit="rec") as bar:
             pages = PageWriter(sync, stored, bar.update)
-            listing = sync.client.list_records(container, scene=sync.scene,
-                                               filters=sync.filters, on_records=pages.take,
-                                               on_estimate=bar.set_total)
+            listing = sync.client.list_records(
+                container,
+                scene=sync.scene,
+                filters=sync.filters,
+                on_records=pages.take,
+                on_estimate=bar.set_total,
+            )
             if listing.complete and listing.pages_short:
                 list_again(sync, listing, pages)
         known = stored.result() if stored is not None else None
@@ -125,8 +134,9 @@ def _list(sync: SyncRun) -> tuple[knack.Listing, PageWriter, RecordIndex | None]
     return listing, pages, known
 
 
-def _check_listing(sync: SyncRun, listing: knack.Listing, pages: PageWriter,
-                   metadata: dict[str, Any]) -> None:
+def _check_listing(
+    sync: SyncRun, listing: knack.Listing, pages: PageWriter, metadata: dict[str, Any]
+) -> None:
     """The errors of what was listed and written (a hole in the listing, records without a
     valid id, records S3 refused), and the report's sample."""
     result, container = sync.result, sync.container
@@ -134,12 +144,18 @@ def _check_listing(sync: SyncRun, listing: knack.Listing, pages: PageWriter,
         result.errors.append(
             f"Knack's listing of {container} had a hole ({listing.problem}): the "
             f"{listing.count} records it gave are written, but "
-            + ("records missing from it are not known to be gone, so none was deleted"
-               if sync.full else "the records of the missing pages were not "
-               "fetched, so the `auto` state stays where it was")
-            + (". Rerun later: Knack's empty pages are usually brief" if not listing.repeated
-               else ". Rerun later; if every run stops at that page, tell Knack support "
-               f"that its listing of {container} answers it with records of earlier pages")
+            + (
+                "records missing from it are not known to be gone, so none was deleted"
+                if sync.full
+                else "the records of the missing pages were not "
+                "fetched, so the `auto` state stays where it was"
+            )
+            + (
+                ". Rerun later: Knack's empty pages are usually brief"
+                if not listing.repeated
+                else ". Rerun later; if every run stops at that page, tell Knack support "
+                f"that its listing of {container} answers it with records of earlier pages"
+            )
         )
     if result.rejected:
         bad = result.rejected
@@ -154,13 +170,13 @@ def _check_listing(sync: SyncRun, listing: knack.Listing, pages: PageWriter,
     if result.failed:
         first = next(iter(result.failed.items()))
         result.errors.append(
-            f"{len(result.failed)} records could not be written to S3, e.g. {first[0]}: "
-            f"{first[1]}"
+            f"{len(result.failed)} records could not be written to S3, e.g. {first[0]}: {first[1]}"
         )
 
 
-def _check_modified_field(metadata: dict[str, Any], container: str, key: str | None,
-                          app_name: str) -> None:
+def _check_modified_field(
+    metadata: dict[str, Any], container: str, key: str | None, app_name: str
+) -> None:
     """An incremental run filters on the container's ``modified_date_field``: one the app's
     metadata no longer has as a date/time field fails the run here, by name, before any
     record is asked for (Knack would answer "Invalid filter operator")."""
@@ -175,8 +191,9 @@ def _check_modified_field(metadata: dict[str, Any], container: str, key: str | N
         what = f"is not a field of {container if obj == container else f'its object ({obj})'}"
     else:
         what = f"({_quoted(found.get('name'))}) is a {_plain(found.get('type'))} field"
-    dated = [f"{k} {_quoted(f.get('name'))}" for k, f in fields.items()
-             if f.get("type") == "date_time"]
+    dated = [
+        f"{k} {_quoted(f.get('name'))}" for k, f in fields.items() if f.get("type") == "date_time"
+    ]
     raise ConfigError(
         f"{container}'s modified_date_field {key} {what} now, not date/time (the app's "
         "metadata), so an incremental run cannot filter on it and nothing was fetched. "
@@ -196,8 +213,9 @@ def _plain(text: Any) -> str:
     return _quoted(text)[1:-1]
 
 
-def _scene(cfg: config.ContainerConfig, container: str, metadata: dict[str, Any],
-           app_name: str) -> str | None:
+def _scene(
+    cfg: config.ContainerConfig, container: str, metadata: dict[str, Any], app_name: str
+) -> str | None:
     objects = {o["key"] for o in metadata.get("objects", [])}
     if container.startswith("object_"):
         if container not in objects:
@@ -226,8 +244,9 @@ def _finish_snapshot(snap: SnapshotSync, result: ContainerSync) -> None:
         result.rerun_helps = False
         return
     except (KnackNbError, OSError, ValueError) as e:  # S3; a full disk; pyarrow (ArrowInvalid)
-        result.errors.append(f"the snapshot was not written ({e}); every record is in S3, "
-                             "and a rerun writes it")
+        result.errors.append(
+            f"the snapshot was not written ({e}); every record is in S3, and a rerun writes it"
+        )
         return
     result.snapshot_url, result.snapshot_rows = done.url, done.rows
     result.notes += done.notes

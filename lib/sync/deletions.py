@@ -64,8 +64,7 @@ def delete_gone(sync: SyncRun, seen: Listed) -> None:
         sync.snap.mark_stale()
         sync.snap.deleting(confirmed)
         result.deleted = sync.store.delete_records(container, confirmed)
-        logger.info("deleted %d records of %s that Knack confirmed gone", len(confirmed),
-                    container)
+        logger.info("deleted %d records of %s that Knack confirmed gone", len(confirmed), container)
 
 
 def _refuses_mass_delete(sync: SyncRun, seen: Listed, gone: list[str]) -> bool:
@@ -97,8 +96,11 @@ def _keep_present(sync: SyncRun, seen: Listed, present: list[dict[str, Any]]) ->
         "refreshed from their own route"
     )
     again = sync.client.list_records(sync.container, scene=sync.scene)  # shifted: once more
-    new = [r for r in again.records
-           if has_valid_id(r) and r["id"] not in seen.listed and r["id"] not in seen.stored]
+    new = [
+        r
+        for r in again.records
+        if has_valid_id(r) and r["id"] not in seen.listed and r["id"] not in seen.stored
+    ]
     if new:
         result.notes.append(f"listed again: {len(new)} records the first listing missed")
     failed = write(sync, present + new, seen.stored)
@@ -127,8 +129,9 @@ def _confirms_present(sync: SyncRun, listed: Sequence[str]) -> bool:
     return False
 
 
-def _confirm(sync: SyncRun, gone: list[str]
-             ) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
+def _confirm(
+    sync: SyncRun, gone: list[str]
+) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
     """Ask Knack for each record by id: (confirmed gone, still present, not confirmed)."""
     container = sync.container
     confirmed: list[str] = []
@@ -154,6 +157,11 @@ def _confirm(sync: SyncRun, gone: list[str]
             else:
                 present.append(record)
             bar.update(1)
-    logger.info("%s: %d of %d records missing from the listing confirmed gone (%d requests)",
-                container, len(confirmed), len(gone), len(gone))
+    logger.info(
+        "%s: %d of %d records missing from the listing confirmed gone (%d requests)",
+        container,
+        len(confirmed),
+        len(gone),
+        len(gone),
+    )
     return confirmed, present, unsure

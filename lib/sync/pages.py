@@ -20,14 +20,20 @@ logger = logging.getLogger(__name__)
 SAMPLE_ROWS = 5
 
 
-def write(sync: SyncRun, records: list[dict[str, Any]],
-          known: Mapping[str, str] | None) -> dict[str, str]:
+def write(
+    sync: SyncRun, records: list[dict[str, Any]], known: Mapping[str, str] | None
+) -> dict[str, str]:
     """Write ``records`` (valid ids) to S3, unless S3 holds them unchanged (``known``: the
     ETags of a full run's listing), into the snapshot, and count them; the records that
     could not be written (id → why)."""
     result = sync.result
-    written = sync.store.put_records(sync.container, records, known_etags=known,
-                                     before_write=sync.snap.mark_stale, keep_bodies=True)
+    written = sync.store.put_records(
+        sync.container,
+        records,
+        known_etags=known,
+        before_write=sync.snap.mark_stale,
+        keep_bodies=True,
+    )
     result.written += len(written.written)
     result.unchanged += len(written.unchanged)
     result.failed.update(written.failed)
@@ -40,8 +46,9 @@ class PageWriter:
     ``on_records``), keeping only what the rest of the run needs: the ids listed, the first
     few records (the report's sample) and the counts in the result."""
 
-    def __init__(self, sync: SyncRun, stored: Future[RecordIndex] | None,
-                 progress: Callable[[int], Any]) -> None:
+    def __init__(
+        self, sync: SyncRun, stored: Future[RecordIndex] | None, progress: Callable[[int], Any]
+    ) -> None:
         self.sync, self.stored, self.progress = sync, stored, progress
         self.listed = IdList()  # 12 bytes an id, not a str each
         self.first: list[dict[str, Any]] = []
@@ -75,26 +82,41 @@ def list_again(sync: SyncRun, listing: knack.Listing, pages: PageWriter) -> None
     first, counted, short = listing.count, listing.estimated_records, listing.pages_short
 
     def take(records: list[dict[str, Any]]) -> None:
-        more = [r for r in records if isinstance(r, dict) and isinstance(r.get("id"), str)
-                and r["id"] and r["id"] not in listing.ids]
+        more = [
+            r
+            for r in records
+            if isinstance(r, dict)
+            and isinstance(r.get("id"), str)
+            and r["id"]
+            and r["id"] not in listing.ids
+        ]
         for r in more:
             listing.ids.add(r["id"])
         listing.count += len(more)
         pages.take(more)
 
-    logger.warning("%s: Knack's listing gave %d of the %d records it counted; listing again",
-                   container, first, counted)
-    again = sync.client.list_records(container, scene=sync.scene, filters=sync.filters,
-                                     on_records=take)
-    still = again.problem or (f"{again.count} of {again.estimated_records} records"
-                              if again.pages_short else "")
+    logger.warning(
+        "%s: Knack's listing gave %d of the %d records it counted; listing again",
+        container,
+        first,
+        counted,
+    )
+    again = sync.client.list_records(
+        container, scene=sync.scene, filters=sync.filters, on_records=take
+    )
+    still = again.problem or (
+        f"{again.count} of {again.estimated_records} records" if again.pages_short else ""
+    )
     result.notes.append(
         f"Knack's listing of {container} gave {first} of the {counted} records Knack counted "
         f"({short} page{'s' if short > 1 else ''} short): listed it again before "
         + ("confirming any deletion" if sync.full else "moving the `auto` state")
         + f", which found {listing.count - first} more"
-        + (f"; it was short too ({still}), so what neither listed is confirmed record by record"
-           if still and sync.full else "")
+        + (
+            f"; it was short too ({still}), so what neither listed is confirmed record by record"
+            if still and sync.full
+            else ""
+        )
     )
     if still and not sync.full:
         result.errors.append(
@@ -118,8 +140,12 @@ def _describe_record(record: Any) -> str:
     return f"id {rid!r}" if rid is not None else f"a record without id ({len(record)} fields)"
 
 
-def sample(records: list[dict[str, Any]], metadata: dict[str, Any], container: str,
-           modified_field: str | None) -> Table:
+def sample(
+    records: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    container: str,
+    modified_field: str | None,
+) -> Table:
     """A few records as a table: id, modified date and the first fields, by field name."""
     names = schema.field_names(metadata, container)
     keys = [k for k in names if k != modified_field][:4]

@@ -72,30 +72,53 @@ class ContainerSync(ContainerResult):
 
     def describe(self) -> Note:
         """What ran, in a sentence, and the run's notes (for the report)."""
-        since = (f", records modified on or after {self.knack_date} (app time; `date` = "
-                 f"{self.since.isoformat()})" if self.since else "")
-        return Note(f"**{self.mode} run** of `{self.container}` ({md(self.app_name)}-{self.env})"
-                    f"{since}" + self.notes_md())
+        since = (
+            f", records modified on or after {self.knack_date} (app time; `date` = "
+            f"{self.since.isoformat()})"
+            if self.since
+            else ""
+        )
+        return Note(
+            f"**{self.mode} run** of `{self.container}` ({md(self.app_name)}-{self.env})"
+            f"{since}" + self.notes_md()
+        )
 
     def problems(self) -> Table:
         """The records deleted (no longer in Knack), not written and rejected, one a row."""
-        rows = [{"record": rid, "what": "deleted", "why": "no longer in Knack"}
-                for rid in self.deleted[:SHOWN_ROWS]]
-        rows += [{"record": rid, "what": "failed", "why": why}
-                 for rid, why in list(self.failed.items())[:SHOWN_ROWS]]
-        rows += [{"record": bad, "what": "rejected", "why": "no valid id"}
-                 for bad in self.rejected[:SHOWN_ROWS]]
+        rows = [
+            {"record": rid, "what": "deleted", "why": "no longer in Knack"}
+            for rid in self.deleted[:SHOWN_ROWS]
+        ]
+        rows += [
+            {"record": rid, "what": "failed", "why": why}
+            for rid, why in list(self.failed.items())[:SHOWN_ROWS]
+        ]
+        rows += [
+            {"record": bad, "what": "rejected", "why": "no valid id"}
+            for bad in self.rejected[:SHOWN_ROWS]
+        ]
         more = len(self.deleted) + len(self.failed) + len(self.rejected) - len(rows)
-        caption = (f"deleted {len(self.deleted)}, failed {len(self.failed)}, rejected "
-                   f"{len(self.rejected)}" + (f" ({more} more not listed)" if more > 0 else ""))
+        caption = (
+            f"deleted {len(self.deleted)}, failed {len(self.failed)}, rejected "
+            f"{len(self.rejected)}" + (f" ({more} more not listed)" if more > 0 else "")
+        )
         return Table(rows, ["record", "what", "why"], caption=caption)
 
     def counts(self) -> Table:
         """The record counts, one row per outcome, each with a bar (none when all are 0)."""
-        return Table.of_pairs({
-            "fetched": self.fetched, "written": self.written, "unchanged": self.unchanged,
-            "deleted": len(self.deleted), "failed": len(self.failed) + len(self.rejected),
-        }, "outcome", "records", caption=f"{self.container}: records", bars="records")
+        return Table.of_pairs(
+            {
+                "fetched": self.fetched,
+                "written": self.written,
+                "unchanged": self.unchanged,
+                "deleted": len(self.deleted),
+                "failed": len(self.failed) + len(self.rejected),
+            },
+            "outcome",
+            "records",
+            caption=f"{self.container}: records",
+            bars="records",
+        )
 
 
 @dataclass

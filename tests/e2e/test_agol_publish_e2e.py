@@ -46,8 +46,10 @@ TABLE = "7ab1e0c3d4e5f60718293a4b5c6d7e8f"  # the signals table (no geometry)
 def netguard(monkeypatch, tmp_path):
     log = tmp_path / "netguard.log"
     log.touch()
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p))
+    monkeypatch.setenv(
+        "PYTHONPATH",
+        os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p),
+    )
     monkeypatch.setenv("KNACK_NB_NETGUARD_LOG", str(log))
     # this process too (the publishes run in process): the same guard, undone after the test
     monkeypatch.setattr(socket, "getaddrinfo", socket.getaddrinfo)
@@ -66,11 +68,18 @@ def agol(signals, netguard):
     stack = signals.stack
     metadata = generate_app(0, seed=1)[0]["application"]
     fields = agol_fields(metadata, "object_1")
-    stack.arcgis.add_service(POINTS, "signals", [
-        {"name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields}])
+    stack.arcgis.add_service(
+        POINTS,
+        "signals",
+        [{"name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields}],
+    )
     stack.arcgis.add_service(TABLE, "signals_table", [{"name": "signals", "fields": fields}])
     signals.containers["object_1"]["agol"] = {
-        "service_id": POINTS, "layer_id": 0, "location_field": "field_3", "chunk_size": 25}
+        "service_id": POINTS,
+        "layer_id": 0,
+        "location_field": "field_3",
+        "chunk_size": 25,
+    }
     signals.containers["view_1"]["agol"] = {"service_id": TABLE, "layer_id": 0}
     signals.write_params()
     upload_metadata(app_name="signals", env="dev")
@@ -79,13 +88,15 @@ def agol(signals, netguard):
 
 
 def publish(container="object_1", date=None) -> reports.RunResult:
-    return reports.run_notebook("knack_container_to_agol", app_name="signals", env="dev",
-                                container=container, date=date)
+    return reports.run_notebook(
+        "knack_container_to_agol", app_name="signals", env="dev", container=container, date=date
+    )
 
 
 def publish_in_process(container="object_1", date=None) -> reports.RunResult:
-    return run_in_process("knack_container_to_agol", app_name="signals", env="dev",
-                          container=container, date=date)
+    return run_in_process(
+        "knack_container_to_agol", app_name="signals", env="dev", container=container, date=date
+    )
 
 
 def layer(stack, service=POINTS) -> dict[str, dict]:
@@ -134,7 +145,13 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     assert first.ok, first.error
     s = first.summary
     assert (s["mode"], s["read"], s["added"], s["updated"], s["deleted"], s["skipped"]) == (
-        "full", len(records), len(records) - len(empty), 0, 0, len(empty))
+        "full",
+        len(records),
+        len(records) - len(empty),
+        0,
+        0,
+        len(empty),
+    )
     assert_layer_equals_s3(stack)
 
     gone = sorted(located(records))[3:5]
@@ -144,7 +161,11 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     records = stored()
     s = result.summary
     assert (s["mode"], s["read"], s["deleted"], s["skipped"]) == (
-        "full", len(records), 2, len(empty))
+        "full",
+        len(records),
+        2,
+        len(empty),
+    )
     assert not set(gone) & set(layer(stack))
     assert_layer_equals_s3(stack)
     # a date is UTC epoch milliseconds. Knack's own "unix_timestamp" is the app's wall
@@ -153,15 +174,20 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     wall = dt.datetime.fromisoformat(some["field_5_raw"]["iso_timestamp"].removesuffix("Z"))
     instant = wall.replace(tzinfo=CENTRAL)
     assert layer(stack)[some["id"]]["attributes"]["modified_date"] == int(
-        instant.timestamp() * 1000)
+        instant.timestamp() * 1000
+    )
     nb = report(stack, result)
     text = json.dumps(nb)
     for rid in empty:  # the skipped records are listed by id, with why
         assert rid in text
     assert "no coordinates in 'Location'" in text
     assert all(rid in text for rid in gone)  # the report lists the deleted features
-    outputs = ["".join(out["data"]["text/html"]) for cell in nb["cells"]
-               for out in cell.get("outputs", []) if "text/html" in out.get("data", {})]
+    outputs = [
+        "".join(out["data"]["text/html"])
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+        if "text/html" in out.get("data", {})
+    ]
     drawn = [h for h in outputs if embedded(h)]
     assert len(drawn) == 1, "the report has no map"
     (shown,) = embedded(drawn[0])
@@ -169,16 +195,23 @@ def test_full_publish_of_points_skips_empty_coordinates_maps_them_and_deletes_th
     assert len(shown["points"]) == len(features)
     assert sorted(p[2] for p in shown["points"]) == sorted(
         maps.Point(0, 0, rid, ft["attributes"]["location_name"] or "").popup
-        for rid, ft in features.items())
+        for rid, ft in features.items()
+    )
     assert {(p[0], p[1]) for p in shown["points"]} == {
-        (round(ft["geometry"]["y"], 6), round(ft["geometry"]["x"], 6))
-        for ft in features.values()}
+        (round(ft["geometry"]["y"], 6), round(ft["geometry"]["x"], 6)) for ft in features.values()
+    }
     assert f"{len(features):,} points in " in drawn[0]
     assert 'src="http' not in drawn[0] and "<link" not in drawn[0]  # Leaflet is inlined
     # the sample shows the layer's dates (epoch milliseconds) as the app's local times
-    (sample,) = [h for h in ("".join(out.get("data", {}).get("text/html", ""))
-                             for cell in nb["cells"] for out in cell.get("outputs", []))
-                 if "<th" in h and "modified_date" in h]
+    (sample,) = [
+        h
+        for h in (
+            "".join(out.get("data", {}).get("text/html", ""))
+            for cell in nb["cells"]
+            for out in cell.get("outputs", [])
+        )
+        if "<th" in h and "modified_date" in h
+    ]
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} C[SD]T", sample), sample[:500]
     assert not re.search(r">\d{13}<", sample)
     for secret in stack.secrets:
@@ -209,8 +242,7 @@ def test_incremental_upsert_updates_the_changed_features(agol):
         record["field_2"] = record["field_2_raw"] = new_name
         stack.knack.put_record(agol.app_id, "object_1", record)
         agol.touch(rid, dt.datetime.now(dt.UTC))
-    assert sync.sync_container(app_name="signals", container="object_1", env="dev",
-                               date=since).ok
+    assert sync.sync_container(app_name="signals", container="object_1", env="dev", date=since).ok
     result = publish(date=since)
     assert result.ok, result.error
     s = result.summary
@@ -265,12 +297,14 @@ def test_mass_delete_guard_keeps_the_layer_when_s3_lost_most_records(agol):
     features = set(layer(stack))
     keep = sorted(features)[: len(features) // 4]
     AppStore(app_name="signals", env="dev").delete_records(
-        "object_1", sorted(set(stored()) - set(keep)))
+        "object_1", sorted(set(stored()) - set(keep))
+    )
     refused = publish()
     assert not refused.ok
     gone = len(features) - len(keep)
     assert f"refusing to delete {gone} of the {len(features)} features of the layer" in (
-        refused.error)
+        refused.error
+    )
     assert "a rerun alone fails the same way" in refused.error
     assert set(layer(stack)) == features  # nothing deleted
 
@@ -311,9 +345,18 @@ def test_a_matching_field_that_is_not_unique_is_refused_before_any_write(agol):
     publisher stands in the way."""
     stack = agol.stack
     fields = agol_fields(generate_app(0, seed=1)[0]["application"], "object_1")
-    stack.arcgis.add_service(POINTS, "signals", [{
-        "name": "signals", "geometry_type": "esriGeometryPoint", "fields": fields,
-        "unique_field": None}])
+    stack.arcgis.add_service(
+        POINTS,
+        "signals",
+        [
+            {
+                "name": "signals",
+                "geometry_type": "esriGeometryPoint",
+                "fields": fields,
+                "unique_field": None,
+            }
+        ],
+    )
     assert publish_in_process().ok
     before = stack.arcgis.features(POINTS, 0)
     statuses = Counter(r["field_4"] for r in located(stored()).values())
@@ -349,9 +392,11 @@ def test_a_number_field_retyped_to_text_fails_before_any_write(agol):
     stack.arcgis.requests.clear()
     result = publish()
     assert not result.ok
-    assert re.search(r"field_7 'Cabinet Count' holds text like '\d cabinets' but field "
-                     r"cabinet_count of the layer is esriFieldTypeDouble", result.error), (
-        result.error)
+    assert re.search(
+        r"field_7 'Cabinet Count' holds text like '\d cabinets' but field "
+        r"cabinet_count of the layer is esriFieldTypeDouble",
+        result.error,
+    ), result.error
     assert "Nothing was written" in result.error
     assert stack.arcgis.features(POINTS, 0) == before and writes(stack) == []
     assert "holds text like" in json.dumps(report(stack, result))
@@ -363,19 +408,21 @@ def test_a_value_the_layer_cannot_take_fails_that_record_alone(agol):
     completes the work."""
     stack = agol.stack
     bad = sorted(located(stored()))[5]
-    retype_cabinet_count(agol, lambda r: "3 cabinets" if r["id"] == bad else str(
-        r["field_7_raw"]))
+    retype_cabinet_count(agol, lambda r: "3 cabinets" if r["id"] == bad else str(r["field_7_raw"]))
     result = publish()
     assert not result.ok
-    assert (f"{bad}: cabinet_count (esriFieldTypeDouble) cannot take '3 cabinets'"
-            in result.error), result.error
+    assert f"{bad}: cabinet_count (esriFieldTypeDouble) cannot take '3 cabinets'" in result.error, (
+        result.error
+    )
     assert "a rerun alone fails the same way" in result.error
     assert bad in json.dumps(report(stack, result))
     records = located(stored())
     features = layer(stack)
     assert set(features) == set(records) - {bad}
-    assert all(ft["attributes"]["cabinet_count"] == float(records[rid]["field_7"])
-               for rid, ft in features.items())
+    assert all(
+        ft["attributes"]["cabinet_count"] == float(records[rid]["field_7"])
+        for rid, ft in features.items()
+    )
 
     retype_cabinet_count(agol, lambda r: "3" if r["id"] == bad else str(r["field_7_raw"]))
     rerun = publish_in_process()

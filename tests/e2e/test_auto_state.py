@@ -45,16 +45,18 @@ def point(store: RunStore, job: str = SYNC) -> dt.datetime | None:
 
 def test_full_run_and_runs_from_at_or_before_the_point_advance_it(store):
     started = now()
-    assert store.record_success(SYNC, "object_3", started - dt.timedelta(days=10),
-                                since=None) is None  # a full run: the first point
+    assert (
+        store.record_success(SYNC, "object_3", started - dt.timedelta(days=10), since=None) is None
+    )  # a full run: the first point
     assert point(store) == started - dt.timedelta(days=10)
     # an explicit date at the point, then one before it: both looked at every change since
     at = started - dt.timedelta(days=10)
-    assert store.record_success(SYNC, "object_3", started - dt.timedelta(days=5),
-                                since=at) is None
+    assert store.record_success(SYNC, "object_3", started - dt.timedelta(days=5), since=at) is None
     assert point(store) == started - dt.timedelta(days=5)
-    assert store.record_success(SYNC, "object_3", started,
-                                since=started - dt.timedelta(days=30)) is None
+    assert (
+        store.record_success(SYNC, "object_3", started, since=started - dt.timedelta(days=30))
+        is None
+    )
     assert point(store) == started
 
 
@@ -85,19 +87,33 @@ def test_a_full_run_never_moves_the_point_back(store):
 def test_publishers_keep_the_same_rule(demo_env):
     upload_metadata(app_name="demo", env="dev")
     store = RunStore(app_name="demo", env="dev")
-    for job, destination in (("knack_container_to_agol", "agol"),
-                             ("upsert_knack_container_to_socrata", "socrata")):
+    for job, destination in (
+        ("knack_container_to_agol", "agol"),
+        ("upsert_knack_container_to_socrata", "socrata"),
+    ):
         ten_days_back = now() - dt.timedelta(days=10)
         key = store.state_key(job, "object_3")
         set_state(key, ten_days_back, job)
         for date in ((now() - dt.timedelta(days=1)).date().isoformat(), "2062-01-01"):
-            run = publish_run.start(app_name="demo", container="object_3", env="dev",
-                                    date=date, job=job, destination=destination)
+            run = publish_run.start(
+                app_name="demo",
+                container="object_3",
+                env="dev",
+                date=date,
+                job=job,
+                destination=destination,
+            )
             run.record_success(read=0)
             assert any("left" in n and ten_days_back.isoformat() in n for n in run.notes)
             assert point(store, job) == ten_days_back
-        run = publish_run.start(app_name="demo", container="object_3", env="dev", date="auto",
-                                job=job, destination=destination)
+        run = publish_run.start(
+            app_name="demo",
+            container="object_3",
+            env="dev",
+            date="auto",
+            job=job,
+            destination=destination,
+        )
         assert run.since == ten_days_back
         run.record_success(read=0)
         assert point(store, job) == run.started
@@ -129,8 +145,10 @@ def test_explicit_date_runs_do_not_advance_auto_and_auto_picks_up_the_change(sig
     assert result.ok, result.errors
     assert result.summary()["mode"] == "incremental"
     assert signals.state()["last_success_start"] == ten_days_back.isoformat(), far
-    assert any("auto" in note and "left" in note and ten_days_back.isoformat() in note
-               for note in result.notes)
+    assert any(
+        "auto" in note and "left" in note and ten_days_back.isoformat() in note
+        for note in result.notes
+    )
 
     resumed = signals.sync(date="auto")
     assert resumed.ok, resumed.error
@@ -143,15 +161,25 @@ def test_explicit_date_runs_do_not_advance_auto_and_auto_picks_up_the_change(sig
 def test_socrata_publish_with_a_later_date_leaves_its_state_and_says_so(demo_env):
     upload_metadata(app_name="demo", env="dev")
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
-    first = run_in_process("upsert_knack_container_to_socrata", app_name="demo", env="dev",
-                           container="object_3", date="auto")
+    first = run_in_process(
+        "upsert_knack_container_to_socrata",
+        app_name="demo",
+        env="dev",
+        container="object_3",
+        date="auto",
+    )
     assert first.ok, first.error
     store = RunStore(app_name="demo", env="dev")
     job = "upsert_knack_container_to_socrata"
     recorded = point(store, job)
     assert recorded is not None
-    later = reports.run_notebook("upsert_knack_container_to_socrata", app_name="demo",
-                                 env="dev", container="object_3", date="2062-01-01")
+    later = reports.run_notebook(
+        "upsert_knack_container_to_socrata",
+        app_name="demo",
+        env="dev",
+        container="object_3",
+        date="2062-01-01",
+    )
     assert later.ok, later.error
     assert point(store, job) == recorded
     key = later.report.removeprefix(f"s3://{demo_env.bucket}/")

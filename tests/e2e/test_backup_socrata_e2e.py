@@ -299,15 +299,19 @@ def test_restore_says_which_dataset_columns_the_backup_does_not_have(published, 
     rows = socrata.rows(DEMO_DATASET)
     socrata.add_dataset(
         DEMO_DATASET,
-        [*({k: c[k] for k in ("fieldName", "dataTypeName", "name")} for c in columns),
-         {"fieldName": "inspector", "dataTypeName": "text", "name": "Inspector"}],
+        [
+            *({k: c[k] for k in ("fieldName", "dataTypeName", "name")} for c in columns),
+            {"fieldName": "inspector", "dataTypeName": "text", "name": "Inspector"},
+        ],
         [{**r, "inspector": f"inspector {i}"} for i, r in enumerate(rows)],
     )
     socrata.delete_rows(DEMO_DATASET, [r["id"] for r in rows[:2]])
     capsys.readouterr()
-    note = ("note: columns of the dataset that the backup does not have (added since it was "
-            "taken) are left as they are on the rows the dataset holds, and empty on the rows "
-            "the restore creates: inspector")
+    note = (
+        "note: columns of the dataset that the backup does not have (added since it was "
+        "taken) are left as they are on the rows the dataset holds, and empty on the rows "
+        "the restore creates: inspector"
+    )
     assert restore("--dry-run") == 0
     out = capsys.readouterr().out
     assert note in out and "columns_not_in_backup: ['inspector']" in out
@@ -317,8 +321,9 @@ def test_restore_says_which_dataset_columns_the_backup_does_not_have(published, 
     assert note in out and "created: 2" in out
     after = {r["id"]: r for r in socrata.rows(DEMO_DATASET)}
     assert [after[r["id"]].get("inspector") for r in rows[:3]] == [None, None, "inspector 2"]
-    assert all(after[r["id"]]["inspector"] == f"inspector {i}"
-               for i, r in enumerate(rows) if i >= 2)
+    assert all(
+        after[r["id"]]["inspector"] == f"inspector {i}" for i, r in enumerate(rows) if i >= 2
+    )
 
 
 def test_the_guard_refuses_a_destructive_restore(published, tmp_path, monkeypatch, capsys):
@@ -391,8 +396,9 @@ def test_a_backup_corrupted_mid_file_is_one_line_and_nothing_is_written(publishe
     err = capsys.readouterr().err
     assert "Traceback" not in err, err
     (line,) = err.strip().splitlines()
-    assert line.startswith(f"knack-nb: s3://{published.bucket}/{made.key} is not a readable "
-                           "gzip CSV"), line
+    assert line.startswith(
+        f"knack-nb: s3://{published.bucket}/{made.key} is not a readable gzip CSV"
+    ), line
     assert "nothing was written to the dataset: pick another backup with --backup" in line
     assert not [r for r in published.socrata.requests if r.method in ("POST", "PUT", "DELETE")]
     assert published.socrata.rows(DEMO_DATASET) == rows

@@ -22,8 +22,9 @@ CONTAINER_NOTEBOOKS = [
 
 
 @pytest.mark.parametrize("notebook", CONTAINER_NOTEBOOKS)
-def test_a_container_notebook_without_container_is_refused_before_it_runs(demo_env, capsys,
-                                                                           notebook):
+def test_a_container_notebook_without_container_is_refused_before_it_runs(
+    demo_env, capsys, notebook
+):
     stack = demo_env
     assert cli(["run", notebook, "-a", "demo", "-e", "dev"]) == 2
     captured = capsys.readouterr()
@@ -49,9 +50,19 @@ def test_the_runner_refuses_too(demo_env):
 
 def test_the_refusal_is_one_line_from_the_command_line(demo_env):
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("knack-nb")), "run", "knack_container_to_s3",
-         "-a", "demo", "-e", "dev"],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        [
+            str(Path(sys.executable).with_name("knack-nb")),
+            "run",
+            "knack_container_to_s3",
+            "-a",
+            "demo",
+            "-e",
+            "dev",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
     assert done.returncode == 2
     assert done.stdout == ""

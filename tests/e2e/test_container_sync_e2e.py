@@ -22,7 +22,12 @@ def test_full_load_then_unchanged_rerun(signals):
     assert result.ok, result.error
     s = result.summary
     assert (s["mode"], s["fetched"], s["written"], s["unchanged"], s["deleted"]) == (
-        "full", N, N, 0, 0)
+        "full",
+        N,
+        N,
+        0,
+        0,
+    )
     # metadata (none stored yet), one page of N rows, and the empty page that ends paging
     assert s["requests"] == 3
     signals.assert_s3_equals_knack()
@@ -57,8 +62,9 @@ def test_incremental_writes_exactly_the_changed_and_deletions_wait_for_a_full_ru
         record["id"] = signals.stack.knack.new_record_id()
         record["field_2"] = f"new {i}"
         signals.stack.knack.put_record(signals.app_id, "object_1", record)
-        signals.stack.knack.touch(signals.app_id, "object_1", record["id"], field=MODIFIED,
-                                  when=now)
+        signals.stack.knack.touch(
+            signals.app_id, "object_1", record["id"], field=MODIFIED, when=now
+        )
         added.append(record["id"])
     deleted = ids[-2:]
     for rid in deleted:

@@ -47,10 +47,24 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     signals = Signals(signals.stack, signals.params_dir, n=KILLED_N)  # the same app, bigger
     stack = signals.stack
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lib.cli", "run", "knack_container_to_s3", "-a", "signals",
-         "-e", "dev", "-c", "object_1", "-q"],
-        env=os.environ.copy(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "lib.cli",
+            "run",
+            "knack_container_to_s3",
+            "-a",
+            "signals",
+            "-e",
+            "dev",
+            "-c",
+            "object_1",
+            "-q",
+        ],
+        env=os.environ.copy(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     written = 0
@@ -80,9 +94,12 @@ def test_killed_half_way_then_rerun_ends_equal(signals, tmp_path):
     # the killed run's stale mark: its heartbeat is recent, so the rerun cannot tell it from
     # a slow run still writing and leaves the snapshot marked stale; once the heartbeat is
     # older than the lease (lib/stale_marks.py), the next sync clears it
-    (killed,) = [k for k in stack.s3_keys("_state/signals-dev/object_1/snapshot-stale/")
-                 if json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=k)["Body"].read())
-                 ["status"] == "running"]
+    (killed,) = [
+        k
+        for k in stack.s3_keys("_state/signals-dev/object_1/snapshot-stale/")
+        if json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=k)["Body"].read())["status"]
+        == "running"
+    ]
     assert len(stack.s3_keys("_state/signals-dev/object_1/snapshot-stale/")) == 2  # + rerun's
     body = json.loads(stack.s3().get_object(Bucket=stack.bucket, Key=killed)["Body"].read())
     body["alive_at"] = (dt.datetime.now(dt.UTC) - stale_marks.LEASE * 2).isoformat()
@@ -125,8 +142,12 @@ def test_knack_returning_nothing_never_empties_the_store(signals):
 
 
 BAD_INPUT = [
-    ("view_9", None, "container 'view_9' is not configured for app 'signals' "
-                     "(configured: object_1, view_1, view_99)"),
+    (
+        "view_9",
+        None,
+        "container 'view_9' is not configured for app 'signals' "
+        "(configured: object_1, view_1, view_99)",
+    ),
     ("view_99", None, "view view_99 has no scene"),
     ("object_1", "next tuesday", "date 'next tuesday' does not parse: give POSIX seconds"),
 ]
@@ -158,8 +179,9 @@ def test_no_modified_date_field_with_a_date_runs_full_and_says_so(signals):
     signals.containers["object_1"] = {}
     signals.write_params()
     # the notebook's call; its notes head the report (test_auto_state's papermill runs)
-    result = sync.sync_container(app_name="signals", container="object_1", env="dev",
-                                 date="2026-11-01")
+    result = sync.sync_container(
+        app_name="signals", container="object_1", env="dev", date="2026-11-01"
+    )
     assert result.ok
     assert result.summary()["mode"] == "full" and result.summary()["written"] == N
     assert any("has no modified_date_field" in note for note in result.notes)
@@ -210,18 +232,21 @@ def change_field(signals, key, new_type=None):
     knack.add_app(metadata, {"object_1": knack.records(signals.app_id, "object_1")})
 
 
-def test_a_modified_date_field_retyped_fails_an_incremental_run_by_name_before_any_listing(
-        signals):
+def test_a_modified_date_field_retyped_fails_an_incremental_run_by_name_before_any_listing(signals):
     change_field(signals, "field_5", "short_text")  # "Modified Date", a date/time no more
     assert run_in_process("upload_metadata", app_name="signals", env="dev").ok
     signals.stack.knack.reset_log()
     result = signals.run(date="2026-03-01")
     assert not result.ok
-    message = ("object_1's modified_date_field field_5 (\"Modified Date\") is a short_text "
-               "field now, not date/time")
+    message = (
+        'object_1\'s modified_date_field field_5 ("Modified Date") is a short_text '
+        "field now, not date/time"
+    )
     assert message in result.error
-    assert ("fix modified_date_field under containers.object_1 in signals.yaml (it has no "
-            "date/time field)") in result.error
+    assert (
+        "fix modified_date_field under containers.object_1 in signals.yaml (it has no "
+        "date/time field)"
+    ) in result.error
     assert "or run a full run (date=None)" in result.error
     assert "Invalid filter operator" not in result.error
     assert "is a short_text field now, not date/time" in signals.report_text(result)
@@ -233,8 +258,9 @@ def test_a_modified_date_field_removed_fails_an_incremental_run_by_name(signals)
     change_field(signals, "field_5")  # no metadata stored: the run fetches it
     result = signals.sync("view_1", date="2026-03-01")
     assert not result.ok
-    assert ("view_1's modified_date_field field_5 is not a field of its object (object_1) "
-            "now") in result.error
+    assert (
+        "view_1's modified_date_field field_5 is not a field of its object (object_1) now"
+    ) in result.error
     assert "fix modified_date_field under containers.view_1 in signals.yaml" in result.error
     assert [r.path for r in signals.stack.knack.requests if "/records" in r.path] == []
     assert signals.sync("view_1").ok  # a full run needs no modified date

@@ -13,8 +13,21 @@ from lib.state import RunStore
 # --- dates -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["nan", "NaN", " nan ", "inf", "-inf", "Infinity", "1e400",
-                                   float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "nan",
+        "NaN",
+        " nan ",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e400",
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+    ],
+)
 def test_nan_and_infinity_are_named(value):
     with pytest.raises(ConfigError, match=r"is not a number.*POSIX seconds") as info:
         dates.parse_date(value)
@@ -22,18 +35,25 @@ def test_nan_and_infinity_are_named(value):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("value", ["9999-12-31T23:00:00-12:00", "0001-01-01T00:30:00+01:00",
-                                   "9999-12-31T23:59:59Z", "0001-01-01",
-                                   dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(
-                                       -dt.timedelta(hours=12)))])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9999-12-31T23:00:00-12:00",
+        "0001-01-01T00:30:00+01:00",
+        "9999-12-31T23:59:59Z",
+        "0001-01-01",
+        dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(-dt.timedelta(hours=12))),
+    ],
+)
 def test_dates_out_of_range_are_named(value):
     with pytest.raises(ConfigError, match=r"is out of range.*POSIX seconds") as info:
         dates.parse_date(value)
     assert (repr(value) if isinstance(value, str) else "9999") in str(info.value)
 
 
-@pytest.mark.parametrize("value", [0.0, "0.0", "0.00", " 0 ", "-0", "-0.0", "0e0", "   ",
-                                   "None", "null"])
+@pytest.mark.parametrize(
+    "value", [0.0, "0.0", "0.00", " 0 ", "-0", "-0.0", "0e0", "   ", "None", "null"]
+)
 def test_every_spelling_of_zero_and_empty_is_a_full_run(value):
     assert dates.parse_date(value) is None
 
@@ -55,16 +75,19 @@ def put(store: RunStore, key: str, body: bytes) -> None:
     store.client.put_object(Bucket=store.bucket, Key=key, Body=body)
 
 
-@pytest.mark.parametrize("body, why", [
-    (b"{not json", "not JSON"),
-    (b"\xff\xfe", "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (b'"2026-11-01T00:00:00+00:00"', "not a JSON object"),
-    (b'{"job": "knack_container_to_s3"}', "no last_success_start"),
-    (b'{"last_success_start": "yesterday"}', "'yesterday' is not an ISO"),
-    (b'{"last_success_start": 1764374400}', "1764374400 is not an ISO"),
-    (b'{"last_success_start": "2026-11-01T00:00:00"}', "no UTC offset"),
-])
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b"{not json", "not JSON"),
+        (b"\xff\xfe", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'"2026-11-01T00:00:00+00:00"', "not a JSON object"),
+        (b'{"job": "knack_container_to_s3"}', "no last_success_start"),
+        (b'{"last_success_start": "yesterday"}', "'yesterday' is not an ISO"),
+        (b'{"last_success_start": 1764374400}', "1764374400 is not an ISO"),
+        (b'{"last_success_start": "2026-11-01T00:00:00"}', "no UTC offset"),
+    ],
+)
 def test_a_corrupt_state_names_its_key_and_what_to_do(store, body, why):
     key = store.state_key("knack_container_to_s3", "object_3")
     put(store, key, body)
@@ -81,8 +104,9 @@ def test_a_corrupt_state_is_replaced_by_a_full_run_and_kept_by_a_later_date(stor
     key = store.state_key("knack_container_to_s3", "object_3")
     put(store, key, b"{not json")
     started = dt.datetime.now(dt.UTC)
-    note = store.record_success("knack_container_to_s3", "object_3", started,
-                                since=started - dt.timedelta(days=1))
+    note = store.record_success(
+        "knack_container_to_s3", "object_3", started, since=started - dt.timedelta(days=1)
+    )
     assert note and key in note and "delete it" in note
     assert store.client.get_object(Bucket=store.bucket, Key=key)["Body"].read() == b"{not json"
     assert store.record_success("knack_container_to_s3", "object_3", started, since=None) is None
@@ -106,10 +130,16 @@ def report_text(stack, result) -> str:
     return stack.s3().get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
 
 
-@pytest.mark.parametrize("date, message", [
-    ("nan", "ConfigError: date 'nan' is not a number"),
-    ("9999-12-31T23:00:00-12:00", "ConfigError: date '9999-12-31T23:00:00-12:00' is out of range"),
-])
+@pytest.mark.parametrize(
+    "date, message",
+    [
+        ("nan", "ConfigError: date 'nan' is not a number"),
+        (
+            "9999-12-31T23:00:00-12:00",
+            "ConfigError: date '9999-12-31T23:00:00-12:00' is out of range",
+        ),
+    ],
+)
 def test_a_bad_date_fails_the_run_with_one_line_and_writes_nothing(signals, date, message):
     # the notebook's steps in process (tests/inprocess.py); a project error's one line in the
     # report, without a traceback, is the papermill test below

@@ -162,7 +162,9 @@ def test_generated_app_map_counts_the_located_records(signals):
     knack = signals.knack()  # each popup: the record's id and its Location Name
     assert sorted(p[2] for p in shown["points"]) == sorted(
         maps.Point(0, 0, rid, r.get("field_2_raw") or "").popup
-        for rid, r in knack.items() if coordinates(r.get("field_3_raw")))
+        for rid, r in knack.items()
+        if coordinates(r.get("field_3_raw"))
+    )
     assert (
         f"{located} points of location (field_3) from {located} of {len(raw)} records; "
         f"{len(raw) - located} without coordinates"
@@ -193,13 +195,21 @@ def test_a_missing_snapshot_is_one_clear_error_naming_what_to_run(demo_env, caps
         for o in c.get("outputs", [])
         if o.get("output_type") == "error"
     ]
-    message = (f"{url} does not exist: run knack_container_to_s3 for object_3 "
-               "(every successful sync writes it)")
+    message = (
+        f"{url} does not exist: run knack_container_to_s3 for object_3 "
+        "(every successful sync writes it)"
+    )
     # stated once, in the report's header; the failing cell points there; evalue is whole
     assert len(errors) == 1 and errors[0]["evalue"] == message
-    assert errors[0]["traceback"] == ["SnapshotError: this run failed; the header at the top "
-                                      "of the report says why and what to do"]
-    (header,) = [o for c in nb["cells"] for o in c.get("outputs", [])
-                 if "knack-nb-header" in "".join(o.get("data", {}).get("text/html", ""))]
+    assert errors[0]["traceback"] == [
+        "SnapshotError: this run failed; the header at the top "
+        "of the report says why and what to do"
+    ]
+    (header,) = [
+        o
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if "knack-nb-header" in "".join(o.get("data", {}).get("text/html", ""))
+    ]
     assert 'data-status="failed"' in "".join(header["data"]["text/html"])
     assert f"SnapshotError: {message}" in "".join(header["data"]["text/plain"])

@@ -14,14 +14,24 @@ import scrapbook as sb
 from lib import reports
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = {"status": "ok", "fetched": 3, "seconds": 0.25, "deleted": ["a", "b"], "none": None,
-           "text": "é \u2192 ok", "nested": {"x": [1, 2.5, True]}}
+SUMMARY = {
+    "status": "ok",
+    "fetched": 3,
+    "seconds": 0.25,
+    "deleted": ["a", "b"],
+    "none": None,
+    "text": "é \u2192 ok",
+    "nested": {"x": [1, 2.5, True]},
+}
 
 
 def test_glue_output_is_scrapbooks_own(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         # what a notebook's import cell loads: none of the slow ones (arcgis only to publish)
         nbformat.v4.new_code_cell(
@@ -36,8 +46,9 @@ def test_glue_output_is_scrapbooks_own(tmp_path):
     source = tmp_path / "glue.ipynb"
     nbformat.write(nb, source)
     out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(source), str(out), kernel_name="python3", progress_bar=False,
-                        cwd=str(ROOT))
+    pm.execute_notebook(
+        str(source), str(out), kernel_name="python3", progress_bar=False, cwd=str(ROOT)
+    )
 
     executed = nbformat.read(out, as_version=4)
     assert executed.cells[0].outputs[0].text.strip() == "[]"

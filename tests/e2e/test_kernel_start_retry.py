@@ -33,10 +33,20 @@ def flaky_kernel(demo_env, tmp_path, monkeypatch):
     spec = tmp_path / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
     (tmp_path / "flaky_kernel.py").write_text(FLAKY)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, str(tmp_path / "flaky_kernel.py"), "-f", "{connection_file}"],
-        "display_name": "Python 3 (dies at its first start)", "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    sys.executable,
+                    str(tmp_path / "flaky_kernel.py"),
+                    "-f",
+                    "{connection_file}",
+                ],
+                "display_name": "Python 3 (dies at its first start)",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     starts = tmp_path / "starts.txt"
     monkeypatch.setenv("KNACK_NB_TEST_KERNEL_STARTS", str(starts))

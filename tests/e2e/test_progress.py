@@ -66,8 +66,9 @@ def test_display_bar_text_throttling_and_final_state(monkeypatch):
     monkeypatch.setattr("IPython.display.display", display)
     now = [100.0]
     bar = progress.DisplayBar("sync object_3", unit="rec", clock=lambda: now[0])
-    assert shown == [{"text/plain": "sync object_3: started · 0 rec · 0.0 s",
-                      "text/html": shown[0]["text/html"]}]
+    assert shown == [
+        {"text/plain": "sync object_3: started · 0 rec · 0.0 s", "text/html": shown[0]["text/html"]}
+    ]
     now[0] += 0.1
     bar.update(10)  # too soon after the first display: not sent
     assert handle.updates == []
@@ -77,12 +78,14 @@ def test_display_bar_text_throttling_and_final_state(monkeypatch):
     now[0] += 1.4
     bar.set_total(5000)  # the estimate, after the first page
     assert handle.updates[-1]["text/plain"] == (
-        "sync object_3: 300 of 5,000 rec (6%) · 2.0 s · 150 rec/s")
+        "sync object_3: 300 of 5,000 rec (6%) · 2.0 s · 150 rec/s"
+    )
     now[0] += 1.0
     bar.update(900)
     assert handle.updates[-1]["text/plain"] == (
-        "sync object_3: 1,200 of 5,000 rec (24%) · 3.0 s · 400 rec/s")
-    assert 'width:24%' in handle.updates[-1]["text/html"]
+        "sync object_3: 1,200 of 5,000 rec (24%) · 3.0 s · 400 rec/s"
+    )
+    assert "width:24%" in handle.updates[-1]["text/html"]
     sent = len(handle.updates)
     now[0] += 9.5
     bar.update(3800)
@@ -93,7 +96,8 @@ def test_display_bar_text_throttling_and_final_state(monkeypatch):
         pass
     final = handle.updates[-1]
     assert final["text/plain"] == (
-        "sync object_3: done · 5,001 of 5,001 rec (100%) · 12 s · 400 rec/s")
+        "sync object_3: done · 5,001 of 5,001 rec (100%) · 12 s · 400 rec/s"
+    )
     assert "sync object_3: done" in final["text/html"] and "width:100%" in final["text/html"]
     bar.update(5)
     bar.close()
@@ -141,13 +145,17 @@ log.info("all done")
 
 def test_in_a_kernel_the_saved_report_holds_one_output_per_bar_in_its_final_state(tmp_path):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(textwrap.dedent(CELL))]
     source, out = tmp_path / "bars.ipynb", tmp_path / "out.ipynb"
     nbformat.write(nb, source)
-    pm.execute_notebook(str(source), str(out), kernel_name="python3", progress_bar=False,
-                        cwd=str(ROOT))
+    pm.execute_notebook(
+        str(source), str(out), kernel_name="python3", progress_bar=False, cwd=str(ROOT)
+    )
 
     outputs = nbformat.read(out, as_version=4).cells[0].outputs
     displays = [o for o in outputs if o.output_type == "display_data"]
@@ -180,8 +188,10 @@ def test_list_records_gives_knacks_estimate_once_before_any_record():
         events: list[tuple[str, int]] = []
         try:
             listing = client.list_records(
-                "object_1", on_estimate=lambda n: events.append(("estimate", n)),
-                on_records=lambda rows: events.append(("records", len(rows))))
+                "object_1",
+                on_estimate=lambda n: events.append(("estimate", n)),
+                on_records=lambda rows: events.append(("records", len(rows))),
+            )
             # once, before the first page's records are handled
             assert events[:2] == [("estimate", 250), ("records", 100)]
             assert [e for e, _ in events].count("estimate") == 1

@@ -19,8 +19,9 @@ KNACK_NB = str(Path(sys.executable).with_name("knack-nb"))
 
 
 def knack_nb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([KNACK_NB, *args], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ))
+    return subprocess.run(
+        [KNACK_NB, *args], capture_output=True, text=True, timeout=300, env=dict(os.environ)
+    )
 
 
 def with_userinfo(url: str, user: str, password: str) -> str:
@@ -30,16 +31,22 @@ def with_userinfo(url: str, user: str, password: str) -> str:
 
 def reports_text(stack) -> dict[str, str]:
     s3 = stack.s3()
-    return {key: s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
-            for key in stack.s3_keys("reports/")}
+    return {
+        key: s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read().decode()
+        for key in stack.s3_keys("reports/")
+    }
 
 
-@pytest.mark.parametrize("notebook, extra", [
-    ("upload_metadata", []),
-    ("knack_container_to_s3", ["-c", "object_3"]),
-])
-def test_a_password_in_knack_api_url_is_in_no_output_and_no_report(demo_env, monkeypatch,
-                                                                   notebook, extra):
+@pytest.mark.parametrize(
+    "notebook, extra",
+    [
+        ("upload_metadata", []),
+        ("knack_container_to_s3", ["-c", "object_3"]),
+    ],
+)
+def test_a_password_in_knack_api_url_is_in_no_output_and_no_report(
+    demo_env, monkeypatch, notebook, extra
+):
     stack = demo_env
     password = "pw-" + secrets.token_hex(8)
     monkeypatch.setenv("KNACK_API_URL", with_userinfo(stack.knack.url, "user", password))
@@ -72,8 +79,11 @@ def test_debug_output_carries_no_credential(demo_env):
     assert "Sending http request" in done.stderr
     assert "'Authorization': b'AWS4-HMAC-SHA256 ***'" in done.stderr
     assert re.search(r"Signature:\s*\*\*\*", done.stderr)
-    for where, text in {"stdout": done.stdout, "stderr": done.stderr,
-                        **reports_text(stack)}.items():
+    for where, text in {
+        "stdout": done.stdout,
+        "stderr": done.stderr,
+        **reports_text(stack),
+    }.items():
         for secret in stack.secrets:
             assert secret not in text, f"a credential leaked into {where}"
         assert not re.search(r"Credential=AKIA", text), where
@@ -85,10 +95,12 @@ def test_a_foreign_exception_in_a_report_is_redacted(demo_env, tmp_path, monkeyp
     """Not one of the project's errors: the report's traceback and ``evalue`` are redacted."""
     stack = demo_env
     monkeypatch.setenv("TEST_ENDPOINT", "http://me:hunter2-secret@host/x")  # not a *_URL
-    nb = nbformat.v4.new_notebook(metadata={
-        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
-        "language_info": {"name": "python"},
-    })
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+            "language_info": {"name": "python"},
+        }
+    )
     nb.cells = [
         nbformat.v4.new_code_cell("from lib import notebook\nnotebook.setup()"),
         nbformat.v4.new_code_cell(

@@ -25,8 +25,12 @@ def shown(output: dict) -> str:
 def header_of(nb: dict) -> dict:
     (header,) = [o for o in outputs(nb) if "knack-nb-header" in shown(o)]
     # the first output of the notebook's first code cell after its parameters
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"
-            and not {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))]
+    code = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        and not {"parameters", "injected-parameters"} & set(c["metadata"].get("tags", []))
+    ]
     assert code[0]["outputs"][0] is header
     return header
 
@@ -50,23 +54,27 @@ def test_a_report_opens_with_its_status_parameters_and_counts(signals):
 
 
 def test_a_failed_report_states_its_error_once_at_the_top(signals):
-    signals.stack.s3().put_object(Bucket=signals.stack.bucket,
-                                  Key="_state/signals-dev/object_1/knack_container_to_s3.json",
-                                  Body=b"{oops")
+    signals.stack.s3().put_object(
+        Bucket=signals.stack.bucket,
+        Key="_state/signals-dev/object_1/knack_container_to_s3.json",
+        Body=b"{oops",
+    )
     result = signals.run(date="auto")
     assert not result.ok
     message = result.error.split(": ", 1)[1]  # "CorruptObjectError: <message>"
     nb = report(signals, result)
     html = shown(header_of(nb))
     assert 'data-status="failed"' in html and "What went wrong (cell In [" in html
-    assert ("<code>auto</code> → incremental: records modified in Knack since the last "
-            "successful run") in html
+    assert (
+        "<code>auto</code> → incremental: records modified in Knack since the last successful run"
+    ) in html
     # the message (escaped as HTML in the header) is shown once in the whole report
     escaped = html_escape(message)
     seen = [o for o in outputs(nb) if message in shown(o) or escaped in shown(o)]
     assert len(seen) == 1, [shown(o)[:200] for o in seen]
-    (failing,) = [c for c in nb["cells"] if any(o["output_type"] == "error"
-                                                for o in c.get("outputs", []))]
+    (failing,) = [
+        c for c in nb["cells"] if any(o["output_type"] == "error" for o in c.get("outputs", []))
+    ]
     assert f"What went wrong (cell In [{failing['execution_count']}])" in html
     (error,) = [o for o in outputs(nb) if o["output_type"] == "error"]
     assert error["evalue"] == message  # whole, for papermill and the reports index
@@ -81,10 +89,14 @@ def test_the_header_of_a_run_that_never_got_a_result_is_failed(signals):
     assert "add it under" in html  # the error says what to do
 
 
-@pytest.mark.parametrize("value, means", [
-    (None, "full run"), ("auto", "since the last successful run"),
-    ("2026-11-01", "on or after this"),
-])
+@pytest.mark.parametrize(
+    "value, means",
+    [
+        (None, "full run"),
+        ("auto", "since the last successful run"),
+        ("2026-11-01", "on or after this"),
+    ],
+)
 def test_the_date_parameter_says_what_it_does(value, means):
     from lib.header import meaning
 

@@ -25,8 +25,9 @@ def test_the_report_is_saved_at_the_start_each_code_cell_and_the_end(demo_env, m
         return write(nb, path)
 
     monkeypatch.setattr(papermill.engines, "write_ipynb", counting)
-    result = reports.run_notebook("knack_container_to_s3", app_name="demo", env="dev",
-                                  container="object_3")
+    result = reports.run_notebook(
+        "knack_container_to_s3", app_name="demo", env="dev", container="object_3"
+    )
     assert result.ok, result.error
 
     key = result.report.removeprefix(f"s3://{demo_env.bucket}/")

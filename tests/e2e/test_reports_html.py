@@ -52,8 +52,14 @@ def assert_reads_offline(page: str) -> None:
 
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     """``knack-nb`` as a process of its own (its logging as a user sees it)."""
-    return subprocess.run([str(KNACK_NB), *argv], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, check=False)
+    return subprocess.run(
+        [str(KNACK_NB), *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=False,
+    )
 
 
 def checked_page(runs: Runs, result, path: Path, url: str, out: Path) -> str:  # noqa: F811
@@ -71,7 +77,8 @@ def checked_page(runs: Runs, result, path: Path, url: str, out: Path) -> str:  #
 
 
 def test_html_of_a_failed_run_is_a_local_file_like_the_s3_copy(
-    runs: Runs, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    runs: Runs,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ):
     key = runs.key(runs.failed)
     assert cli.main(["reports", "--html", key]) == 0
@@ -119,8 +126,11 @@ def test_listing_fits_and_has_no_library_chatter(runs: Runs):  # noqa: F811
     assert not CHATTY.search(done.stderr), done.stderr
 
 
-def test_html_bad_input(runs: Runs, tmp_path: Path,  # noqa: F811
-                        capsys: pytest.CaptureFixture[str]):
+def test_html_bad_input(
+    runs: Runs,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
     assert cli.main(["reports", "--out", str(tmp_path)]) == 2
     assert "--out goes with --html" in capsys.readouterr().err
     blocker = tmp_path / "a-file"
@@ -137,8 +147,9 @@ def test_html_path_mirrors_the_key_and_stays_inside(tmp_path: Path):
     assert ri.html_path(key, tmp_path) == (
         tmp_path / "demo-dev" / "upload_metadata" / "20261129T123435.855Z_app.html"
     )
-    assert ri.html_path(key) == Path("reports-html/demo-dev/upload_metadata/"
-                                     "20261129T123435.855Z_app.html")
+    assert ri.html_path(key) == Path(
+        "reports-html/demo-dev/upload_metadata/20261129T123435.855Z_app.html"
+    )
     assert ri.html_path("other/x.ipynb", tmp_path) == tmp_path / "other" / "x.html"
     escaped = ri.html_path("reports/../../etc/x.ipynb", tmp_path)
     assert escaped.resolve().is_relative_to(tmp_path.resolve())
@@ -146,19 +157,43 @@ def test_html_path_mirrors_the_key_and_stays_inside(tmp_path: Path):
 
 def test_table_lines_fit_with_long_names_and_errors():
     when = dt.datetime(2026, 11, 29, 12, 34, 35, tzinfo=dt.UTC)
-    key = ("reports/a-very-long-application-name-prod/upsert_knack_container_to_socrata/"
-           "20261129T123435.855Z_view_1234567.ipynb")
-    failed = ri.ReportEntry(
-        bucket="b", key=key, time=when, app_env="a-very-long-application-name-prod",
-        app_name="a-very-long-application-name", env="prod",
-        notebook="upsert_knack_container_to_socrata", container="view_1234567",
-        status="failed", error="SocrataError: " + "x " * 300, error_cell=12, duration=1234.5,
-        summary={"fetched": 123456, "written": 123456, "unchanged": 0, "errors": 7,
-                 **{f"count_{i}": i for i in range(30)}},
+    key = (
+        "reports/a-very-long-application-name-prod/upsert_knack_container_to_socrata/"
+        "20261129T123435.855Z_view_1234567.ipynb"
     )
-    ok = ri.ReportEntry(bucket="b", key="reports/d-dev/n/20261129T000000.000Z_app.ipynb",
-                        time=when, app_env="d-dev", app_name="d", env="dev", notebook="n",
-                        container=None, status="ok", duration=1.0)
+    failed = ri.ReportEntry(
+        bucket="b",
+        key=key,
+        time=when,
+        app_env="a-very-long-application-name-prod",
+        app_name="a-very-long-application-name",
+        env="prod",
+        notebook="upsert_knack_container_to_socrata",
+        container="view_1234567",
+        status="failed",
+        error="SocrataError: " + "x " * 300,
+        error_cell=12,
+        duration=1234.5,
+        summary={
+            "fetched": 123456,
+            "written": 123456,
+            "unchanged": 0,
+            "errors": 7,
+            **{f"count_{i}": i for i in range(30)},
+        },
+    )
+    ok = ri.ReportEntry(
+        bucket="b",
+        key="reports/d-dev/n/20261129T000000.000Z_app.ipynb",
+        time=when,
+        app_env="d-dev",
+        app_name="d",
+        env="dev",
+        notebook="n",
+        container=None,
+        status="ok",
+        duration=1.0,
+    )
     lines = ri.format_table([failed, ok]).splitlines()
     assert all(len(line) <= ri.TABLE_WIDTH for line in lines if line.strip() != key)
     assert f"  {key}" in lines  # the key is never cut

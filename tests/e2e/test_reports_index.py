@@ -61,15 +61,20 @@ def runs(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         # the two runs at once (each kernel is a process of its own); the failed one starts
         # once the successful one has written its first report, so it is the newer run
         with ThreadPoolExecutor(2) as pool:
-            ok_run = pool.submit(reports.run_notebook, "upload_metadata", app_name="demo",
-                                 env="dev")
+            ok_run = pool.submit(
+                reports.run_notebook, "upload_metadata", app_name="demo", env="dev"
+            )
             deadline = time.monotonic() + 60
             while not stack.s3_keys("reports/") and not ok_run.done():
                 assert time.monotonic() < deadline, "the first run wrote no report"
                 time.sleep(0.05)
             failed_run = pool.submit(
-                reports.run_notebook, "knack_container_to_s3", app_name="demo", env="dev",
-                container="object_3", date="not-a-date",
+                reports.run_notebook,
+                "knack_container_to_s3",
+                app_name="demo",
+                env="dev",
+                container="object_3",
+                date="not-a-date",
             )
             ok, failed = ok_run.result(), failed_run.result()
         assert ok.ok and not failed.ok, (ok, failed)
@@ -109,8 +114,15 @@ def test_lists_both_runs_newest_first_with_status_error_and_counts(runs: Runs):
     assert ok.notebook == "upload_metadata" and ok.app_env == "demo-dev"
     assert (ok.app_name, ok.env, ok.container) == ("demo", "dev", None)
     assert ok.summary == runs.ok.summary  # the glued scrap, as the runner read it
-    assert ok.counts == {"fetched": 1, "written": 1, "unchanged": 0, "errors": 0,
-                         "objects": 7, "schema_changes": 0, "views": 9}
+    assert ok.counts == {
+        "fetched": 1,
+        "written": 1,
+        "unchanged": 0,
+        "errors": 0,
+        "objects": 7,
+        "schema_changes": 0,
+        "views": 9,
+    }
     assert ok.parameters == {"app_name": "demo", "env": "dev"}
     assert ok.url == runs.ok.report
 
@@ -186,24 +198,35 @@ def test_reads_odd_reports_and_skips_html(runs: Runs, scratch: str):
     put(runs, scratch, f"{base}/20261103T060000.000Z_view_197.ipynb", "{not json")
     put(runs, scratch, f"{base}/20261103T060000.000Z_view_197.html", "<html></html>")
     # plain papermill (Airflow) names the output itself: the rest comes from the metadata
-    put(runs, scratch, "reports/demo-dev/knack_container_to_s3/manual.ipynb",
-        nbformat.writes(failed_nb))
+    put(
+        runs,
+        scratch,
+        "reports/demo-dev/knack_container_to_s3/manual.ipynb",
+        nbformat.writes(failed_nb),
+    )
 
     entries = ri.list_reports()
     by_key = {e.key.rsplit("/", 1)[1]: e for e in entries}
     assert sorted(by_key) == [
-        "20261101T060000.000Z_view_197.ipynb", "20261102T060000.000Z_view_197.ipynb",
-        "20261103T060000.000Z_view_197.ipynb", "manual.ipynb",
+        "20261101T060000.000Z_view_197.ipynb",
+        "20261102T060000.000Z_view_197.ipynb",
+        "20261103T060000.000Z_view_197.ipynb",
+        "manual.ipynb",
     ]
     assert [e.key.rsplit("/", 1)[1][:8] for e in entries] == [
-        "manual.i", "20261103", "20261102", "20261101",
+        "manual.i",
+        "20261103",
+        "20261102",
+        "20261101",
     ]  # manual's time is its run's (papermill's start_time): the newest
 
     killed_e = by_key["20261101T060000.000Z_view_197.ipynb"]
     assert killed_e.status == "incomplete" and "no end time" in killed_e.error
     assert killed_e.duration is None
     assert (killed_e.app_env, killed_e.app_name, killed_e.env) == (
-        "data-tracker-prod", "data-tracker", "prod"
+        "data-tracker-prod",
+        "data-tracker",
+        "prod",
     )
     assert killed_e.container == "view_197"
     assert killed_e.time == dt.datetime(2026, 11, 1, 6, tzinfo=dt.UTC)
@@ -216,8 +239,9 @@ def test_reads_odd_reports_and_skips_html(runs: Runs, scratch: str):
     assert manual.container == "object_3" and manual.notebook == "knack_container_to_s3"
     assert manual.time == manual.start_time
 
-    assert [e.key for e in ri.list_reports(app_name="data-tracker", env="prod",
-                                           failed_only=True)] == [
+    assert [
+        e.key for e in ri.list_reports(app_name="data-tracker", env="prod", failed_only=True)
+    ] == [
         e.key for e in entries if e.app_env == "data-tracker-prod"
     ]  # not ok: incomplete and unreadable runs too
     assert [e.key for e in ri.list_reports(container="object_3")] == [manual.key]
@@ -238,7 +262,7 @@ def test_html_of_a_failed_run_shows_the_error_first(runs: Runs):
     obj = runs.stack.s3().get_object(Bucket=runs.bucket, Key=html_key)
     assert obj["ContentType"].startswith("text/html")
     page = obj["Body"].read().decode()
-    body = page[page.index("<body"):]
+    body = page[page.index("<body") :]
     error_at = body.index("ConfigError: date &#x27;not-a-date&#x27; does not parse")
     first_cell = body.index('class="jp-Cell ')
     assert error_at < first_cell
@@ -276,8 +300,7 @@ def test_cli_table(runs: Runs, capsys: pytest.CaptureFixture[str]):
     assert lines[0].split() == ["time", "app-env", "notebook", "container", "status", "secs"]
     # each run: its row, then indented its key (what --html takes), counts and error
     failed_line, failed_key, failed_error, ok_line, ok_key, ok_counts = lines[1:]
-    assert failed_line.split()[1:5] == ["demo-dev", "knack_container_to_s3", "object_3",
-                                        "failed"]
+    assert failed_line.split()[1:5] == ["demo-dev", "knack_container_to_s3", "object_3", "failed"]
     assert failed_key == f"  {runs.key(runs.failed)}"
     assert failed_error.startswith("  error: In [")
     assert BAD_DATE_ERROR in failed_error
@@ -312,8 +335,9 @@ def test_cli_json_has_everything_and_no_secret(runs: Runs, capsys: pytest.Captur
         assert secret not in out
 
 
-def test_cli_nothing_matches_and_bad_input(runs: Runs, capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch):
+def test_cli_nothing_matches_and_bad_input(
+    runs: Runs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
     assert cli("--app-name", "demo", "--env", "prod") == 0
     out = capsys.readouterr().out
     assert out.strip() == (
@@ -343,11 +367,14 @@ def test_cli_html(runs: Runs, capsys: pytest.CaptureFixture[str]):
 def test_key_names_with_dashed_app_names():
     c = ri._parse_key("reports/data-tracker-dev/upload_metadata/20261129T090503.120Z_app.ipynb")
     assert (c.app_env, c.app_name, c.env, c.notebook, c.container) == (
-        "data-tracker-dev", "data-tracker", "dev", "upload_metadata", "app"
+        "data-tracker-dev",
+        "data-tracker",
+        "dev",
+        "upload_metadata",
+        "app",
     )
     assert c.time == dt.datetime(2026, 11, 29, 9, 5, 3, 120000, tzinfo=dt.UTC)
     assert ri.search_prefix(app_name="data-tracker") == "reports/data-tracker-"
-    assert ri.search_prefix(app_name="data-tracker", env="prod",
-                            notebook="knack_container_to_s3.ipynb") == (
-        "reports/data-tracker-prod/knack_container_to_s3/"
-    )
+    assert ri.search_prefix(
+        app_name="data-tracker", env="prod", notebook="knack_container_to_s3.ipynb"
+    ) == ("reports/data-tracker-prod/knack_container_to_s3/")

@@ -33,18 +33,25 @@ def test_the_proxy_passes_s3_through_and_takes_faults_over_http(demo_env):
     import requests
 
     with S3FaultProxy(demo_env.s3_url) as proxy:
-        s3 = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1",
-                          config=boto3.session.Config(retries={"max_attempts": 1}))
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=proxy.url,
+            region_name="us-east-1",
+            config=boto3.session.Config(retries={"max_attempts": 1}),
+        )
         s3.put_object(Bucket=demo_env.bucket, Key="k.json", Body=b"{}")
         assert s3.get_object(Bucket=demo_env.bucket, Key="k.json")["Body"].read() == b"{}"
-        answer = requests.post(f"{proxy.url}/_emulator/faults",
-                               json={"methods": ["GET"], "fail_after": 0}, timeout=10)
+        answer = requests.post(
+            f"{proxy.url}/_emulator/faults", json={"methods": ["GET"], "fail_after": 0}, timeout=10
+        )
         assert answer.status_code == 200 and answer.json()["methods"] == ["GET"]
         with pytest.raises(s3.exceptions.ClientError, match="SlowDown"):
             s3.get_object(Bucket=demo_env.bucket, Key="k.json")
         s3.put_object(Bucket=demo_env.bucket, Key="k.json", Body=b"[]")  # PUTs still pass
-        assert requests.post(f"{proxy.url}/_emulator/faults", json={"nope": 1},
-                             timeout=10).status_code == 400
+        assert (
+            requests.post(f"{proxy.url}/_emulator/faults", json={"nope": 1}, timeout=10).status_code
+            == 400
+        )
 
 
 def test_the_proxy_waits_its_delay_before_each_request(demo_env, monkeypatch):
@@ -62,8 +69,12 @@ def test_the_proxy_waits_its_delay_before_each_request(demo_env, monkeypatch):
         assert requests.post(faults, json={"delay": 0.02}, timeout=10).json()["delay"] == 0.02
         for bad in (-1, "1", True):
             assert requests.post(faults, json={"delay": bad}, timeout=10).status_code == 400
-        s3 = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1",
-                          config=boto3.session.Config(retries={"max_attempts": 1}))
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=proxy.url,
+            region_name="us-east-1",
+            config=boto3.session.Config(retries={"max_attempts": 1}),
+        )
         s3.put_object(Bucket=demo_env.bucket, Key="k.json", Body=b"{}")
         assert s3.get_object(Bucket=demo_env.bucket, Key="k.json")["Body"].read() == b"{}"
     assert waits == [0.02, 0.02]  # one per S3 request, none for the control route

@@ -33,8 +33,11 @@ FLOAT, BOOL, TIME = {"number", "currency", "rating", "auto_increment"}, {"boolea
 
 
 def snapshot(stack, prefix, container) -> pa.Table:
-    body = stack.s3().get_object(Bucket=stack.bucket,
-                                 Key=f"_snapshots/{prefix}/{container}.parquet")["Body"].read()
+    body = (
+        stack.s3()
+        .get_object(Bucket=stack.bucket, Key=f"_snapshots/{prefix}/{container}.parquet")["Body"]
+        .read()
+    )
     return pq.read_table(io.BytesIO(body))
 
 
@@ -42,7 +45,8 @@ def stored(stack, prefix, container) -> dict[str, bytes]:
     s3, out = stack.s3(), {}
     for key in stack.s3_keys(f"{prefix}/{container}/"):
         out[key.rsplit("/", 1)[1].removesuffix(".json")] = s3.get_object(
-            Bucket=stack.bucket, Key=key)["Body"].read()
+            Bucket=stack.bucket, Key=key
+        )["Body"].read()
     return out
 
 
@@ -64,14 +68,16 @@ def stale_mark(stack, prefix, container) -> bool:
 
 
 def run(container="object_3", date=None, app="demo"):
-    return reports.run_notebook("knack_container_to_s3", app_name=app, env="dev",
-                                container=container, date=date)
+    return reports.run_notebook(
+        "knack_container_to_s3", app_name=app, env="dev", container=container, date=date
+    )
 
 
 def run_without_kernel(container="object_3", date=None, app="demo"):
     """:func:`run`'s steps in process (tests/inprocess.py), for runs whose report is not read."""
-    return run_in_process("knack_container_to_s3", app_name=app, env="dev",
-                          container=container, date=date)
+    return run_in_process(
+        "knack_container_to_s3", app_name=app, env="dev", container=container, date=date
+    )
 
 
 def notes(result) -> str:
@@ -102,8 +108,9 @@ def expected_typed(record: dict, key: str, knack_type: str):
 
 def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store(demo):
     metadata = load_fixture_app()[0]["application"]
-    fields = {f["key"]: f for o in metadata["objects"] if o["key"] == "object_3"
-              for f in o["fields"]}
+    fields = {
+        f["key"]: f for o in metadata["objects"] if o["key"] == "object_3" for f in o["fields"]
+    }
     full = run()
     assert full.ok, full.error
     assert full.summary["snapshot_rows"] == 25
@@ -136,8 +143,17 @@ def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store
                 value = formatted[rid].values[name]
                 assert row[name] == (None if value is None else str(value)), (rid, key)
     types = {fields[k]["type"] for k in fields}
-    assert {"number", "currency", "rating", "auto_increment", "boolean", "date_time",
-            "address", "connection", "multiple_choice"} <= types  # every kind is covered
+    assert {
+        "number",
+        "currency",
+        "rating",
+        "auto_increment",
+        "boolean",
+        "date_time",
+        "address",
+        "connection",
+        "multiple_choice",
+    } <= types  # every kind is covered
 
     # incremental: two records changed in Knack
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -150,7 +166,10 @@ def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store
     inc = run_without_kernel(date=before.isoformat())
     assert inc.ok, inc.error
     assert (inc.summary["mode"], inc.summary["written"], inc.summary["snapshot_rows"]) == (
-        "incremental", 2, 25)
+        "incremental",
+        2,
+        25,
+    )
     table = assert_snapshot_equals_store(demo, "demo-dev", "object_3")
     rows = {r["id"]: r for r in table.to_pylist()}
     assert [rows[rid]["short_text"] for rid in changed] == ["changed 0", "changed 1"]
@@ -175,8 +194,9 @@ def test_a_failed_run_leaves_the_snapshot_and_the_next_run_rebuilds_it(signals):
         signals.touch(rid, now, change=f"changed {i}")
     bad = dict(signals.knack()[ids[4]], id="not-a-knack-id")
     signals.stack.knack.put_record(signals.app_id, "object_1", bad)
-    signals.stack.knack.touch(signals.app_id, "object_1", "not-a-knack-id", field="field_5",
-                              when=now)
+    signals.stack.knack.touch(
+        signals.app_id, "object_1", "not-a-knack-id", field="field_5", when=now
+    )
     since = (now - dt.timedelta(seconds=1)).isoformat()
     failed = signals.sync(date=since)
     assert not failed.ok and "no valid id" in failed.error
@@ -291,8 +311,7 @@ def test_schema_drift_an_incremental_run_keeps_the_columns_and_asks_for_a_full_r
 
     full = sync.sync_container(app_name="signals", container="object_1", env="dev")
     assert full.ok, full.errors
-    assert any("rebuilt it with the new columns" in n and "field_99 added" in n
-               for n in full.notes)
+    assert any("rebuilt it with the new columns" in n and "field_99 added" in n for n in full.notes)
     table = assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
     assert "renamed_field" in table.column_names and "added_later" in table.column_names
     assert old_name not in table.column_names
@@ -309,16 +328,28 @@ def test_a_view_snapshot_has_the_source_objects_columns(signals):
 @pytest.mark.parametrize("destination", ["socrata", "agol"])
 def test_a_full_publish_from_the_snapshot_equals_one_from_the_records(demo, destination):
     assert sync.sync_container(app_name="demo", container="object_3", env="dev").ok
-    notebook = {"socrata": "upsert_knack_container_to_socrata",
-                "agol": "knack_container_to_agol"}[destination]
+    notebook = {"socrata": "upsert_knack_container_to_socrata", "agol": "knack_container_to_agol"}[
+        destination
+    ]
 
     def published():
         if destination == "socrata":
             return {r["id"]: r for r in demo.socrata.rows(DEMO_DATASET)}
         features = demo.arcgis.features(DEMO_AGOL_SERVICE, 0)
-        return sorted((json.dumps({k: v for k, v in f["attributes"].items()
-                                   if k.lower() not in ("objectid", "fid")}, sort_keys=True),
-                       json.dumps(f.get("geometry"), sort_keys=True)) for f in features)
+        return sorted(
+            (
+                json.dumps(
+                    {
+                        k: v
+                        for k, v in f["attributes"].items()
+                        if k.lower() not in ("objectid", "fid")
+                    },
+                    sort_keys=True,
+                ),
+                json.dumps(f.get("geometry"), sort_keys=True),
+            )
+            for f in features
+        )
 
     from_snapshot = get_publisher(destination)(app_name="demo", env="dev", container="object_3")
     assert from_snapshot.ok, from_snapshot.errors
@@ -347,11 +378,9 @@ def test_a_publish_reads_what_s3_holds_when_the_store_changed_after_the_snapshot
     s3.delete_object(Bucket=bucket, Key=f"demo-dev/object_3/{ids[0]}.json")
     changed = json.loads(stored(demo, "demo-dev", "object_3")[ids[1]])
     changed["field_7"] = changed["field_7_raw"] = "changed in S3"
-    s3.put_object(Bucket=bucket, Key=f"demo-dev/object_3/{ids[1]}.json",
-                  Body=dumps_stable(changed))
+    s3.put_object(Bucket=bucket, Key=f"demo-dev/object_3/{ids[1]}.json", Body=dumps_stable(changed))
     added = dict(changed, id="0" * 24)
-    s3.put_object(Bucket=bucket, Key=f"demo-dev/object_3/{'0' * 24}.json",
-                  Body=dumps_stable(added))
+    s3.put_object(Bucket=bucket, Key=f"demo-dev/object_3/{'0' * 24}.json", Body=dumps_stable(added))
     result = get_publisher("socrata")(app_name="demo", env="dev", container="object_3")
     assert result.ok, result.errors
     assert result.read == 25
@@ -366,8 +395,11 @@ def test_a_full_rerun_completes_a_snapshot_that_lacks_or_repeats_a_row(signals, 
     assert signals.sync().ok
     s3, key = signals.stack.s3(), "_snapshots/signals-dev/object_1.parquet"
     table = snapshot(signals.stack, "signals-dev", "object_1")
-    damaged = table.slice(1) if damage == "row dropped" else pa.concat_tables(
-        [table.slice(1), table.slice(1, 1)])  # the first row gone, the second twice
+    damaged = (
+        table.slice(1)
+        if damage == "row dropped"
+        else pa.concat_tables([table.slice(1), table.slice(1, 1)])
+    )  # the first row gone, the second twice
     out = io.BytesIO()
     pq.write_table(damaged, out)
     s3.put_object(Bucket=signals.stack.bucket, Key=key, Body=out.getvalue())
@@ -375,6 +407,7 @@ def test_a_full_rerun_completes_a_snapshot_that_lacks_or_repeats_a_row(signals, 
     assert again.ok and (again.written, again.unchanged) == (0, len(signals.knack()))
     rebuilt = assert_snapshot_equals_store(signals.stack, "signals-dev", "object_1")
     assert rebuilt.to_pylist() and {r["id"]: r for r in rebuilt.to_pylist()} == {
-        r["id"]: r for r in table.to_pylist()}
+        r["id"]: r for r in table.to_pylist()
+    }
     if damage == "row twice":
         assert any("held an id twice" in n for n in again.notes)

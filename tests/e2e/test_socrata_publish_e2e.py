@@ -38,13 +38,23 @@ def demo(demo_env):
 
 
 def publish(date=None) -> reports.RunResult:
-    return reports.run_notebook("upsert_knack_container_to_socrata", app_name="demo", env="dev",
-                                container="object_3", date=date)
+    return reports.run_notebook(
+        "upsert_knack_container_to_socrata",
+        app_name="demo",
+        env="dev",
+        container="object_3",
+        date=date,
+    )
 
 
 def publish_in_process(date=None) -> reports.RunResult:
-    return run_in_process("upsert_knack_container_to_socrata", app_name="demo", env="dev",
-                          container="object_3", date=date)
+    return run_in_process(
+        "upsert_knack_container_to_socrata",
+        app_name="demo",
+        env="dev",
+        container="object_3",
+        date=date,
+    )
 
 
 def dataset(stack) -> dict[str, dict]:
@@ -80,7 +90,12 @@ def test_full_publish_equals_the_expected_rows_column_by_column(demo):
     assert result.ok, result.error
     s = result.summary
     assert (s["mode"], s["read"], s["created"], s["updated"], s["deleted"]) == (
-        "full", 25, 25, 0, 0)
+        "full",
+        25,
+        25,
+        0,
+        0,
+    )
     expected = {r["id"]: r for r in json.loads(GOLDEN.read_text())}
     expected[SURROGATE_ID] = {**expected[SURROGATE_ID], "short_text": "broken \ud800 text"}
     got = dataset(demo)
@@ -121,7 +136,12 @@ def test_incremental_publish_after_changes_and_deletions_on_a_full_run(demo):
     assert result.ok, result.error
     s = result.summary
     assert (s["mode"], s["read"], s["updated"], s["created"], s["deleted"]) == (
-        "incremental", 2, 2, 0, 0)
+        "incremental",
+        2,
+        2,
+        0,
+        0,
+    )
     rows = dataset(demo)
     for rid in ids[:2]:
         assert rows[rid]["short_text"] == f"changed {rid[-4:]}"
@@ -185,8 +205,7 @@ def test_missing_socrata_credential_is_named(demo, monkeypatch):
     assert dataset(demo) == {}
 
 
-def test_mass_delete_guard_keeps_the_dataset_when_s3_lost_most_records(demo, tmp_path,
-                                                                       monkeypatch):
+def test_mass_delete_guard_keeps_the_dataset_when_s3_lost_most_records(demo, tmp_path, monkeypatch):
     assert publish_in_process().ok
     ids = sorted(dataset(demo))
     assert len(ids) == 25
@@ -250,8 +269,11 @@ def test_a_number_field_retyped_to_text_fails_before_any_write(demo):
     demo.socrata.reset_log()
     result = publish()
     assert not result.ok
-    assert re.search(r"field_10 'Number' holds text like '\d+ cabinets' but column number is "
-                     r"number", result.error), result.error
+    assert re.search(
+        r"field_10 'Number' holds text like '\d+ cabinets' but column number is "
+        r"number",
+        result.error,
+    ), result.error
     assert "Nothing was written" in result.error
     assert dataset(demo) == before and writes(demo) == []
     assert "holds text like" in report_text(demo, result)

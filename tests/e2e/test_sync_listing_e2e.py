@@ -83,8 +83,10 @@ def run_or_fail_on_loop(signals, **kwargs):
         asked = len(signals.stack.knack.requests)
         signals.stack.knack.faults.repeat_page = 0  # Knack behaves again: the listing ends
         thread.join()
-        pytest.fail(f"the run was still listing after {HANG_GUARD:.0f} s and {asked} requests: "
-                    "Knack's same page for every page number made it loop")
+        pytest.fail(
+            f"the run was still listing after {HANG_GUARD:.0f} s and {asked} requests: "
+            "Knack's same page for every page number made it loop"
+        )
     return out[0]
 
 
@@ -141,8 +143,7 @@ def test_only_what_the_second_listing_still_misses_is_confirmed_one_by_one(big):
     twice = big.sync()
     assert twice.ok, twice.error
     assert twice.summary["confirmations"] == 1 + 9 and twice.summary["recovered"] == 9
-    listings = [r for r in knack.requests if r.path.endswith("/records")
-                and r.query["page"] == "1"]
+    listings = [r for r in knack.requests if r.path.endswith("/records") and r.query["page"] == "1"]
     assert len(listings) == 3  # the first, the one re-read, the one after records recovered
     big.assert_s3_equals_knack()
 

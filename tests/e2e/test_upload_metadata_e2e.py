@@ -120,8 +120,11 @@ def test_plain_papermill_works(demo_env, tmp_path):
     stack = demo_env
     out = f"s3://{stack.bucket}/reports/demo-dev/upload_metadata/by-papermill.ipynb"
     pm.execute_notebook(
-        str(reports.notebook_path("upload_metadata")), out,
-        parameters={"app_name": "demo", "env": "prod"}, progress_bar=False, kernel_name="python3",
+        str(reports.notebook_path("upload_metadata")),
+        out,
+        parameters={"app_name": "demo", "env": "prod"},
+        progress_bar=False,
+        kernel_name="python3",
     )
     assert s3_json(stack, f"demo-prod/{APP_ID}.json")["id"] == APP_ID
     assert "reports/demo-dev/upload_metadata/by-papermill.ipynb" in stack.s3_keys()
@@ -163,9 +166,11 @@ def test_bad_parameters_fail_with_one_clear_message(demo_env, app_name, env, mes
 
 
 BAD_PARAMS = {
-    "unknown key": ("app_id: {prod: 5d79512148c4af00106d1507, dev: 5d79512148c4af00106d1507}\n"
-                    "containers: {object_3: {modified: field_13}}\n",
-                    "unknown key 'containers.object_3.modified'"),
+    "unknown key": (
+        "app_id: {prod: 5d79512148c4af00106d1507, dev: 5d79512148c4af00106d1507}\n"
+        "containers: {object_3: {modified: field_13}}\n",
+        "unknown key 'containers.object_3.modified'",
+    ),
     "missing key": ("containers: {}\n", "missing key 'app_id'"),
     "invalid yaml": ("app_id: {prod: [\n", "is not valid YAML"),
 }
@@ -193,7 +198,8 @@ def test_a_params_file_too_deep_is_one_line_in_the_cli_and_the_report(
     params = tmp_path / "params"
     params.mkdir()
     (params / "demo.yaml").write_text(
-        f"app_id: {{dev: {APP_ID}}}\ncontainers: {{}}\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+        f"app_id: {{dev: {APP_ID}}}\ncontainers: {{}}\nx: " + "[" * 5000 + "]" * 5000 + "\n"
+    )
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))
     assert run() == 1
     err = capsys.readouterr().err
@@ -249,8 +255,9 @@ def test_a_missing_bucket_is_named(demo_env, monkeypatch):
     """S3 refusing the report keeps it on disk: test_missing_aws_credentials_are_named."""
     stack = demo_env
     monkeypatch.setenv("KNACK_SERVICES_BUCKET", "no-such-bucket")
-    with pytest.raises(StoreError,
-                       match="the bucket does not exist; create it or set KNACK_SERVICES_BUCKET"):
+    with pytest.raises(
+        StoreError, match="the bucket does not exist; create it or set KNACK_SERVICES_BUCKET"
+    ):
         upload()
     assert stack.s3_keys() == []  # nothing in S3
 

@@ -51,7 +51,8 @@ def test_report_cells_cope_with_absent_optional_members(demo_env, case):
     # a second upload diffs against the sparse metadata stored by the first
     changed = copy.deepcopy(app)
     changed["objects"][0].setdefault("fields", []).append(
-        {"key": "field_900", "name": "Added", "type": "short_text"})
+        {"key": "field_900", "name": "Added", "type": "short_text"}
+    )
     stack.knack.add_app(changed, {})
     second = reports.run_notebook("upload_metadata", app_name="demo", env="dev")
     assert second.ok, second.error

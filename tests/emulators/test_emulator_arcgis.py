@@ -208,8 +208,9 @@ def test_untrusted_certificate_is_refused(server: ArcGISEmulator) -> None:
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{server.url}/sharing/rest/info", timeout=10)
     assert server.url.startswith("https://127.0.0.1:")
-    info = requests.get(f"{server.url}/sharing/rest/info?f=json", verify=server.ca_bundle,
-                        timeout=10).json()
+    info = requests.get(
+        f"{server.url}/sharing/rest/info?f=json", verify=server.ca_bundle, timeout=10
+    ).json()
     assert info["authInfo"]["tokenServicesUrl"] == f"{server.url}/sharing/rest/generateToken"
 
 
@@ -259,13 +260,23 @@ def test_layer_properties(agol: ArcGISEmulator, gis: GIS) -> None:
 def test_query_returns_every_feature_beyond_max_record_count(
     agol: ArcGISEmulator, gis: GIS
 ) -> None:
-    agol.add_service(SID, NAME, [{**LAYERS[0], "max_record_count": 200,
-                                  "features": [signal(i) for i in range(450)]}])
-    raw_page = raw(agol, layer_path() + "/query", token=agol.issue_token(), where="1=1",
-                   outFields="*")
+    agol.add_service(
+        SID,
+        NAME,
+        [{**LAYERS[0], "max_record_count": 200, "features": [signal(i) for i in range(450)]}],
+    )
+    raw_page = raw(
+        agol, layer_path() + "/query", token=agol.issue_token(), where="1=1", outFields="*"
+    )
     assert len(raw_page["features"]) == 200 and raw_page["exceededTransferLimit"] is True
-    last = raw(agol, layer_path() + "/query", token=agol.issue_token(), where="1=1",
-               resultOffset=400, resultRecordCount=100)
+    last = raw(
+        agol,
+        layer_path() + "/query",
+        token=agol.issue_token(),
+        where="1=1",
+        resultOffset=400,
+        resultRecordCount=100,
+    )
     assert len(last["features"]) == 50 and "exceededTransferLimit" not in last
     agol.reset_log()
     features = layer(gis).query(where="1=1").features
@@ -285,8 +296,11 @@ def test_arcgis_drops_features_when_max_record_count_is_below_200(
 
     Ordering the query makes it page with resultOffset instead, which is complete.
     """
-    agol.add_service(SID, NAME, [{**LAYERS[0], "max_record_count": 50,
-                                  "features": [signal(i) for i in range(120)]}])
+    agol.add_service(
+        SID,
+        NAME,
+        [{**LAYERS[0], "max_record_count": 50, "features": [signal(i) for i in range(120)]}],
+    )
     assert len(layer(gis).query(where="1=1").features) == 50
     ordered = layer(gis).query(where="1=1", order_by_fields="OBJECTID ASC").features
     assert len(ordered) == 120
@@ -322,8 +336,9 @@ def test_query_where_clauses_and_options(agol: ArcGISEmulator, gis: GIS) -> None
 
 def test_query_null_checks_and_tables(agol: ArcGISEmulator, gis: GIS) -> None:
     notes = table(gis)
-    notes.edit_features(adds=[{"attributes": {"id": "a", "note": "x"}},
-                              {"attributes": {"id": "b"}}])
+    notes.edit_features(
+        adds=[{"attributes": {"id": "a", "note": "x"}}, {"attributes": {"id": "b"}}]
+    )
     assert [f.attributes["id"] for f in notes.query(where="note IS NULL").features] == ["b"]
     assert [f.attributes["id"] for f in notes.query(where="note IS NOT NULL").features] == ["a"]
     rows = notes.query(where="1=1").features
@@ -335,12 +350,20 @@ def test_query_null_checks_and_tables(agol: ArcGISEmulator, gis: GIS) -> None:
 
 def test_a_field_may_be_named_date(agol: ArcGISEmulator) -> None:
     sid = "d" * 32
-    agol.add_service(sid, "dated", [{
-        "name": "t",
-        "fields": [{"name": "id", "type": "string"}, {"name": "date", "type": "date"}],
-        "features": [{"attributes": {"id": "a", "date": 0}},
-                     {"attributes": {"id": "b", "date": 86_400_000}}],
-    }])
+    agol.add_service(
+        sid,
+        "dated",
+        [
+            {
+                "name": "t",
+                "fields": [{"name": "id", "type": "string"}, {"name": "date", "type": "date"}],
+                "features": [
+                    {"attributes": {"id": "a", "date": 0}},
+                    {"attributes": {"id": "b", "date": 86_400_000}},
+                ],
+            }
+        ],
+    )
     path = "/EmuOrg0123456789/arcgis/rest/services/dated/FeatureServer/0/query"
     token = agol.issue_token()
     answer = raw(agol, path, token=token, where="date > DATE '1970-01-01'", outFields="id")
@@ -356,10 +379,18 @@ def test_edit_features_adds_updates_and_deletes(agol: ArcGISEmulator, gis: GIS) 
     points = layer(gis)
     when = dt.datetime(2026, 4, 1, 12, 0, tzinfo=dt.UTC)  # aware: arcgis sends epoch ms
     result = points.edit_features(
-        adds=[{"attributes": {"id": "new1", "signal_id": 10, "modified_date": when},
-               "geometry": {"x": -97.75, "y": 30.27, "spatialReference": {"wkid": 4326}}}],
-        updates=[{"attributes": {"OBJECTID": 1, "signal_status": "REMOVED"},
-                  "geometry": {"x": -97.8, "y": 30.3}}],
+        adds=[
+            {
+                "attributes": {"id": "new1", "signal_id": 10, "modified_date": when},
+                "geometry": {"x": -97.75, "y": 30.27, "spatialReference": {"wkid": 4326}},
+            }
+        ],
+        updates=[
+            {
+                "attributes": {"OBJECTID": 1, "signal_status": "REMOVED"},
+                "geometry": {"x": -97.8, "y": 30.3},
+            }
+        ],
         deletes=[3],
     )
     assert result == {
@@ -390,24 +421,31 @@ def test_unique_constraint_fails_per_feature(agol: ArcGISEmulator, gis: GIS) -> 
     }
     assert result["addResults"][1]["objectId"] is None
     assert sorted(stored(agol)) == ["r00001", "r00002", "r00003", "r00007"]
-    moved = points.edit_features(updates=[{"attributes": {"OBJECTID": 2, "id": "R00001"}}],
-                                 rollback_on_failure=False)  # case-insensitive index
+    moved = points.edit_features(
+        updates=[{"attributes": {"OBJECTID": 2, "id": "R00001"}}], rollback_on_failure=False
+    )  # case-insensitive index
     assert moved["updateResults"][0]["error"]["code"] == 1022
 
 
 def test_rollback_on_failure_is_the_default(agol: ArcGISEmulator, gis: GIS) -> None:
     result = layer(gis).edit_features(
-        adds=[signal(8), signal(1)], updates=[{"attributes": {"OBJECTID": 2, "signal_id": 99}}],
+        adds=[signal(8), signal(1)],
+        updates=[{"attributes": {"OBJECTID": 2, "signal_id": 99}}],
         deletes=[3],
     )
-    assert result["addResults"][0]["error"] == {"code": 1003,
-                                                "description": "Operation rolled back."}
+    assert result["addResults"][0]["error"] == {
+        "code": 1003,
+        "description": "Operation rolled back.",
+    }
     assert result["addResults"][1]["error"]["code"] == 1022
     assert result["updateResults"][0]["error"]["code"] == 1003
-    assert result["deleteResults"][0] == {"objectId": 3, "uniqueId": 3, "globalId": None,
-                                          "success": False,
-                                          "error": {"code": 1003,
-                                                    "description": "Operation rolled back."}}
+    assert result["deleteResults"][0] == {
+        "objectId": 3,
+        "uniqueId": 3,
+        "globalId": None,
+        "success": False,
+        "error": {"code": 1003, "description": "Operation rolled back."},
+    }
     assert sorted(stored(agol)) == ["r00001", "r00002", "r00003"]
     assert stored(agol)["r00002"]["signal_id"] == 2
 
@@ -423,9 +461,14 @@ def test_rollback_on_failure_is_the_default(agol: ArcGISEmulator, gis: GIS) -> N
         ({"attributes": {"id": "x" * 25}}, 1016, "Setting of value for id"),
         ({"attributes": {"id": "x"}, "geometry": {"x": 30.27, "y": -97.74}}, 1015, "Geometry"),
         ({"attributes": {"id": "x"}, "geometry": {"points": [[-97.7, 30.2]]}}, 1015, "Geometry"),
-        ({"attributes": {"id": "x"}, "geometry": {"x": -97.7, "y": 30.2,
-                                                  "spatialReference": {"wkid": 3857}}},
-         1015, "Geometry"),
+        (
+            {
+                "attributes": {"id": "x"},
+                "geometry": {"x": -97.7, "y": 30.2, "spatialReference": {"wkid": 3857}},
+            },
+            1015,
+            "Geometry",
+        ),
     ],
 )
 def test_bad_adds_fail_per_feature(
@@ -440,9 +483,12 @@ def test_bad_adds_fail_per_feature(
 
 def test_missing_objects_fail_per_feature(agol: ArcGISEmulator, gis: GIS) -> None:
     result = layer(gis).edit_features(
-        updates=[{"attributes": {"OBJECTID": 99, "signal_id": 1}},
-                 {"attributes": {"signal_id": 1}}],
-        deletes=[98], rollback_on_failure=False,
+        updates=[
+            {"attributes": {"OBJECTID": 99, "signal_id": 1}},
+            {"attributes": {"signal_id": 1}},
+        ],
+        deletes=[98],
+        rollback_on_failure=False,
     )
     errors = [r["error"] for r in result["updateResults"] + result["deleteResults"]]
     assert errors == [{"code": 1011, "description": "Object is missing."}] * 3
@@ -451,22 +497,24 @@ def test_missing_objects_fail_per_feature(agol: ArcGISEmulator, gis: GIS) -> Non
 def test_multipoint_layer_and_table_geometry(agol: ArcGISEmulator, gis: GIS) -> None:
     corridors = layer(gis, MULTI_SID)
     result = corridors.edit_features(
-        adds=[{"attributes": {"id": "c1"},
-               "geometry": {"points": [[-97.7, 30.2], [-97.8, 30.3]]}}])
+        adds=[{"attributes": {"id": "c1"}, "geometry": {"points": [[-97.7, 30.2], [-97.8, 30.3]]}}]
+    )
     assert result["addResults"][0]["success"] is True
-    assert agol.features(MULTI_SID, 0)[0]["geometry"] == {
-        "points": [[-97.7, 30.2], [-97.8, 30.3]]}
+    assert agol.features(MULTI_SID, 0)[0]["geometry"] == {"points": [[-97.7, 30.2], [-97.8, 30.3]]}
     assert corridors.query(where="1=1").features[0].geometry["points"][1] == [-97.8, 30.3]
     table(gis).edit_features(adds=[{"attributes": {"id": "n1"}, "geometry": {"x": 1, "y": 2}}])
-    assert agol.features(SID, 1) == [{"attributes": {"OBJECTID": 1, "id": "n1", "note": None},
-                                      "geometry": None}]
+    assert agol.features(SID, 1) == [
+        {"attributes": {"OBJECTID": 1, "id": "n1", "note": None}, "geometry": None}
+    ]
 
 
 def test_delete_features_by_where_and_object_ids(agol: ArcGISEmulator, gis: GIS) -> None:
     points = layer(gis)
     result = points.delete_features(where="signal_status = 'DESIGN'")
-    assert [(r["objectId"], r["success"]) for r in result["deleteResults"]] == [(2, True),
-                                                                                (3, True)]
+    assert [(r["objectId"], r["success"]) for r in result["deleteResults"]] == [
+        (2, True),
+        (3, True),
+    ]
     assert sorted(stored(agol)) == ["r00001"]
     points.edit_features(adds=[signal(4), signal(5)])
     assert points.delete_features(deletes="4")["deleteResults"][0]["objectId"] == 4
@@ -481,7 +529,8 @@ def test_manager_truncate(agol: ArcGISEmulator, gis: GIS) -> None:
     operations = [r.operation for r in agol.requests]
     truncate = agol.requests[operations.index("truncate")]
     assert truncate.method == "POST" and truncate.path == (
-        f"/EmuOrg0123456789/arcgis/rest/admin/services/{NAME}/FeatureServer/0/truncate")
+        f"/EmuOrg0123456789/arcgis/rest/admin/services/{NAME}/FeatureServer/0/truncate"
+    )
     assert operations[operations.index("truncate") + 1] == "refresh"
     added = points.edit_features(adds=[signal(1)])["addResults"][0]
     assert added["objectId"] == 4  # object ids are not reused
@@ -535,7 +584,8 @@ def test_delay_times_out_but_the_edit_still_lands(agol: ArcGISEmulator) -> None:
         requests.post(
             agol.url + layer_path() + "/applyEdits",
             data={"f": "json", "token": token, "adds": '[{"attributes": {"id": "late"}}]'},
-            verify=agol.ca_bundle, timeout=0.2,
+            verify=agol.ca_bundle,
+            timeout=0.2,
         )
     deadline = time.monotonic() + 5
     while "late" not in stored(agol):
@@ -548,8 +598,11 @@ def test_arcgis_resends_timed_out_edits(agol: ArcGISEmulator) -> None:
     """A quirk of arcgis 2.4: urllib3 retries a timed-out POST five times, and the server
     applies each one; only a unique index keeps the copies out."""
     sid = "e" * 32
-    agol.add_service(sid, "no_index", [{"name": "t", "unique_field": None,
-                                        "fields": [{"name": "id", "type": "string"}]}])
+    agol.add_service(
+        sid,
+        "no_index",
+        [{"name": "t", "unique_field": None, "fields": [{"name": "id", "type": "string"}]}],
+    )
     gis = GIS(agol.url, USER, PASSWORD, ca_bundles=agol.ca_bundle, timeout=0.2)
     notes = gis.content.get(sid).tables[0]
     assert notes.properties.name == "t" and gis.version  # both cached before the delay
@@ -582,15 +635,20 @@ def test_every_data_request_needs_a_token(agol: ArcGISEmulator) -> None:
         assert raw(agol, path, where="1=1")["error"]["code"] == 499, path
         forged = raw(agol, path, token="forged", where="1=1")["error"]
         assert forged["code"] == 498, path
-        assert forged["message"] == ("Invalid token." if path.startswith("/sharing/")
-                                     else "Invalid Token"), path
+        assert forged["message"] == (
+            "Invalid token." if path.startswith("/sharing/") else "Invalid Token"
+        ), path
     token = agol.issue_token()
-    assert raw(agol, layer_path() + "/query", token=token, where="1=1",
-               returnCountOnly="true") == {"count": 3}
-    bearer = requests.get(agol.url + layer_path() + "/query",
-                          params={"f": "json", "where": "1=1", "returnCountOnly": "true"},
-                          headers={"X-Esri-Authorization": f"Bearer {token}"},
-                          verify=agol.ca_bundle, timeout=10)
+    assert raw(agol, layer_path() + "/query", token=token, where="1=1", returnCountOnly="true") == {
+        "count": 3
+    }
+    bearer = requests.get(
+        agol.url + layer_path() + "/query",
+        params={"f": "json", "where": "1=1", "returnCountOnly": "true"},
+        headers={"X-Esri-Authorization": f"Bearer {token}"},
+        verify=agol.ca_bundle,
+        timeout=10,
+    )
     assert bearer.json() == {"count": 3}
     assert len(agol.features(SID, 0)) == 3
     public = raw(agol, "/sharing/rest/portals/self")
@@ -600,8 +658,9 @@ def test_every_data_request_needs_a_token(agol: ArcGISEmulator) -> None:
 def test_generate_token_over_raw_http(agol: ArcGISEmulator) -> None:
     bad = raw(agol, "/sharing/rest/generateToken", username=USER, password="nope")
     assert bad["error"]["message"] == "Unable to generate token."
-    good = raw(agol, "/sharing/rest/generateToken", username=USER, password=PASSWORD,
-               expiration="5")
+    good = raw(
+        agol, "/sharing/rest/generateToken", username=USER, password=PASSWORD, expiration="5"
+    )
     assert good["ssl"] is True and good["expires"] > time.time() * 1000
     assert raw(agol, "/sharing/rest/community/self", token=good["token"])["username"] == USER
 
@@ -610,8 +669,9 @@ def test_generate_token_over_raw_http(agol: ArcGISEmulator) -> None:
 def test_revoked_tokens_make_arcgis_raise(use_gen_token: bool) -> None:
     with ArcGISEmulator(username=USER, password=PASSWORD) as emulator:  # not the shared one
         emulator.add_service(SID, NAME, LAYERS)
-        gis = GIS(emulator.url, USER, PASSWORD, ca_bundles=emulator.ca_bundle,
-                  use_gen_token=use_gen_token)
+        gis = GIS(
+            emulator.url, USER, PASSWORD, ca_bundles=emulator.ca_bundle, use_gen_token=use_gen_token
+        )
         points = gis.content.get(SID).layers[0]
         emulator.revoke_tokens()
         emulator.reset_log()
@@ -626,21 +686,23 @@ def test_request_log_and_control_routes(agol: ArcGISEmulator, gis: GIS) -> None:
     agol.reset_log()
     layer(gis).query(where="1=1", return_count_only=True)
     entry = agol.requests[-1]
-    assert (entry.method, entry.operation, entry.status, entry.user) == (
-        "GET", "query", 200, USER)
+    assert (entry.method, entry.operation, entry.status, entry.user) == ("GET", "query", 200, USER)
     assert entry.host == urlsplit(agol.url).netloc and entry.params["where"] == "1=1"
     assert "token" not in entry.params
     url = f"{agol.url}/_emulator/faults"
-    answer = requests.post(url, json={"fail_next": 1, "error_ids": ["a"]},
-                           verify=agol.ca_bundle, timeout=10)
+    answer = requests.post(
+        url, json={"fail_next": 1, "error_ids": ["a"]}, verify=agol.ca_bundle, timeout=10
+    )
     assert answer.status_code == 200 and answer.json()["error_ids"] == ["a"]
     assert agol.faults.fail_next == 1 and agol.faults.error_ids == {"a"}
-    assert requests.post(url, json={"bogus": 1}, verify=agol.ca_bundle,
-                         timeout=10).status_code == 400
-    assert requests.get(f"{agol.url}/sharing/rest/info", verify=agol.ca_bundle,
-                        timeout=10).status_code == 503
-    log = requests.get(f"{agol.url}/_emulator/requests", verify=agol.ca_bundle,
-                       timeout=10).json()
+    assert (
+        requests.post(url, json={"bogus": 1}, verify=agol.ca_bundle, timeout=10).status_code == 400
+    )
+    assert (
+        requests.get(f"{agol.url}/sharing/rest/info", verify=agol.ca_bundle, timeout=10).status_code
+        == 503
+    )
+    log = requests.get(f"{agol.url}/_emulator/requests", verify=agol.ca_bundle, timeout=10).json()
     assert log[-1]["status"] == 503 and log[-1]["operation"] == "info"
     assert log[-1]["host"] == urlsplit(agol.url).netloc
 
@@ -691,22 +753,30 @@ def test_command_line_serves_the_example_service() -> None:
         try:
             assert proc.stdout is not None
             lines = dict(proc.stdout.readline().strip().split("=", 1) for _ in range(4))
-            assert set(lines) == {"AGOL_URL", "AGOL_USERNAME", "AGOL_PASSWORD",
-                                  "AGOL_CA_BUNDLE"}
+            assert set(lines) == {"AGOL_URL", "AGOL_USERNAME", "AGOL_PASSWORD", "AGOL_CA_BUNDLE"}
             url, bundle = lines["AGOL_URL"], lines["AGOL_CA_BUNDLE"]
             token = requests.post(
                 f"{url}/sharing/rest/generateToken",
-                data={"f": "json", "username": lines["AGOL_USERNAME"],
-                      "password": lines["AGOL_PASSWORD"]},
-                verify=bundle, timeout=10,
+                data={
+                    "f": "json",
+                    "username": lines["AGOL_USERNAME"],
+                    "password": lines["AGOL_PASSWORD"],
+                },
+                verify=bundle,
+                timeout=10,
             ).json()["token"]
-            item = requests.get(f"{url}/sharing/rest/content/items/{EXAMPLE_SERVICE_ID}",
-                                params={"f": "json", "token": token}, verify=bundle,
-                                timeout=10).json()
-            count = requests.get(f"{item['url']}/0/query",
-                                 params={"f": "json", "token": token, "where": "1=1",
-                                         "returnCountOnly": "true"},
-                                 verify=bundle, timeout=10).json()
+            item = requests.get(
+                f"{url}/sharing/rest/content/items/{EXAMPLE_SERVICE_ID}",
+                params={"f": "json", "token": token},
+                verify=bundle,
+                timeout=10,
+            ).json()
+            count = requests.get(
+                f"{item['url']}/0/query",
+                params={"f": "json", "token": token, "where": "1=1", "returnCountOnly": "true"},
+                verify=bundle,
+                timeout=10,
+            ).json()
             assert count == {"count": 1}
         finally:
             proc.terminate()

@@ -415,15 +415,20 @@ def test_single_record_routes_and_404_for_a_gone_id(knack, big_app):
     app_id = app_id_of(big_app)
     record = knack.records(app_id, "object_1")[0]
     headers = {"X-Knack-Application-Id": app_id, "X-Knack-REST-API-KEY": knack.api_key}
-    one = requests.get(f"{knack.url}/objects/object_1/records/{record['id']}",
-                       headers=headers, timeout=10)
+    one = requests.get(
+        f"{knack.url}/objects/object_1/records/{record['id']}", headers=headers, timeout=10
+    )
     assert one.status_code == 200 and one.json() == record
-    view = requests.get(f"{knack.url}/pages/scene_1/views/view_1/records/{record['id']}",
-                        headers={**headers, "X-Knack-REST-API-KEY": "knack"}, timeout=10)
+    view = requests.get(
+        f"{knack.url}/pages/scene_1/views/view_1/records/{record['id']}",
+        headers={**headers, "X-Knack-REST-API-KEY": "knack"},
+        timeout=10,
+    )
     assert view.status_code == 200 and view.json() == record
     knack.delete_record(app_id, "object_1", record["id"])
-    gone = requests.get(f"{knack.url}/objects/object_1/records/{record['id']}",
-                        headers=headers, timeout=10)
+    gone = requests.get(
+        f"{knack.url}/objects/object_1/records/{record['id']}", headers=headers, timeout=10
+    )
     assert gone.status_code == 404 and "not found" in gone.json()["errors"][0]["message"]
 
 
@@ -448,10 +453,14 @@ def test_fault_empty_page_before_the_last(knack, big_app):
     for _ in range(2):
         body = get_object(knack, app_id, "object_1", rows_per_page=1000, page=2).json()
         assert (body["records"], body["total_pages"], body["current_page"]) == ([], 3, 2)
-    assert len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=3)
-               .json()["records"]) == 500
-    assert len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=2)
-               .json()["records"]) == 1000  # the third time it answers in full
+    assert (
+        len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=3).json()["records"])
+        == 500
+    )
+    assert (
+        len(get_object(knack, app_id, "object_1", rows_per_page=1000, page=2).json()["records"])
+        == 1000
+    )  # the third time it answers in full
 
 
 def test_fault_repeat_page_answers_the_same_page_for_every_page_number_after_it(knack, big_app):

@@ -84,8 +84,11 @@ def test_prints_the_start_of_the_last_successful_run(airflow, capsys):
     assert capsys.readouterr().out.strip() == "2026-11-01T00:00:00+00:00"
     token, runs = airflow.seen[0], airflow.seen[1]
     assert token == ("POST", "/auth/token", {"username": "reviewer", "password": PASSWORD})
-    assert runs == ("GET", "/api/v2/dags/tiny/dagRuns",
-                    {"state": ["success"], "order_by": ["-start_date"], "limit": ["1"]})
+    assert runs == (
+        "GET",
+        "/api/v2/dags/tiny/dagRuns",
+        {"state": ["success"], "order_by": ["-start_date"], "limit": ["1"]},
+    )
 
 
 def test_an_unknown_dag_is_named(airflow, capsys):
@@ -121,6 +124,7 @@ def test_an_unreachable_api_is_named(monkeypatch, capsys):
 def test_missing_credentials_are_named(monkeypatch):
     for name in ("AIRFLOW_API_TOKEN", "AIRFLOW_USERNAME", "AIRFLOW_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(airflow_api.MissingCredentialError, match="AIRFLOW_USERNAME and "
-                                                                 "AIRFLOW_PASSWORD"):
+    with pytest.raises(
+        airflow_api.MissingCredentialError, match="AIRFLOW_USERNAME and AIRFLOW_PASSWORD"
+    ):
         airflow_api.last_success("tiny")

@@ -35,7 +35,9 @@ def test_field_names(label, name):
 def test_coordinates_of_one_several_or_no_addresses():
     assert coordinates({"latitude": 30.1, "longitude": -97.2}) == [(-97.2, 30.1)]
     assert coordinates([{"latitude": "1", "longitude": "2"}, {"latitude": 3, "longitude": 4}]) == [
-        (2.0, 1.0), (4.0, 3.0)]
+        (2.0, 1.0),
+        (4.0, 3.0),
+    ]
     assert coordinates("") == [] and coordinates(None) == []
     assert coordinates({"latitude": "", "longitude": ""}) == []
 
@@ -51,8 +53,9 @@ def test_every_fixture_field_type_is_accepted_by_text_columns(demo):
     # many real datasets hold everything as text: every Knack type must still be accepted
     columns = [
         {**c, "dataTypeName": "text"} if c["fieldName"] != "id" else c
-        for c in socrata_columns(load_fixture_app()[0]["application"], "object_3",
-                                 location_field=None)
+        for c in socrata_columns(
+            load_fixture_app()[0]["application"], "object_3", location_field=None
+        )
     ]
     demo.socrata.add_dataset(DEMO_DATASET, columns)
     result = get_publisher("socrata")(app_name="demo", container="object_3", env="dev")

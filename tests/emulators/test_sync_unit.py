@@ -52,8 +52,9 @@ def test_parse_date(value, expected):
     assert dates.parse_date(value) == expected
 
 
-@pytest.mark.parametrize("value", ["yesterday", "11/29/2026", "2026-13-01", True, [1], -5,
-                                   1764374400000])
+@pytest.mark.parametrize(
+    "value", ["yesterday", "11/29/2026", "2026-13-01", True, [1], -5, 1764374400000]
+)
 def test_unparseable_dates_say_what_is_accepted(value):
     with pytest.raises(ConfigError, match="POSIX seconds.*ISO-8601") as info:
         dates.parse_date(value)
@@ -88,8 +89,9 @@ def emulator():
 def client(emulator):
     emulator.faults = type(emulator.faults)()
     emulator.reset_log()
-    c = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="unit-key",
-                    retry=FAST_RETRY)
+    c = KnackClient(
+        app_id=emulator.app_id_signals, api_url=emulator.url, api_key="unit-key", retry=FAST_RETRY
+    )
     yield c
     c.close()
 
@@ -128,8 +130,9 @@ def test_objects_need_the_api_key(emulator):
 
 
 def test_other_4xx_fail_at_once_with_knacks_message(emulator, client):
-    wrong = KnackClient(app_id=emulator.app_id_signals, api_url=emulator.url, api_key="wrong",
-                        retry=FAST_RETRY)
+    wrong = KnackClient(
+        app_id=emulator.app_id_signals, api_url=emulator.url, api_key="wrong", retry=FAST_RETRY
+    )
     with pytest.raises(KnackAPIError, match="HTTP 401: Invalid API key"):
         wrong.list_records("object_1")
     assert len(emulator.requests) == 1
@@ -179,21 +182,27 @@ def list_or_fail_on_loop(emulator, client, container="object_1") -> Listing:
         asked = len(emulator.requests)
         emulator.faults.repeat_page = 0  # Knack behaves again: the listing ends
         thread.join()
-        pytest.fail(f"the listing was still running after {HANG_GUARD:.0f} s and {asked} "
-                    "requests: Knack's same page for every page number made it loop")
+        pytest.fail(
+            f"the listing was still running after {HANG_GUARD:.0f} s and {asked} "
+            "requests: Knack's same page for every page number made it loop"
+        )
     if isinstance(out[0], BaseException):
         raise out[0]
     return out[0]
 
 
-@pytest.mark.parametrize("repeated, overstated, listed, stopped_at, last_asked", [
-    (1, 0, 1000, 2, 4),  # page 2 (asked before page 1 was handled) brings page 1 again
-    (3, 0, 2500, 4, 4),  # pages past Knack's estimate bring its last page again, for ever
-    # Knack counts 100 pages: the stop cancels what was to be asked ahead of page 2
-    (1, 97_500, 1000, 2, 1 + PAGE_LOOKAHEAD),
-])
+@pytest.mark.parametrize(
+    "repeated, overstated, listed, stopped_at, last_asked",
+    [
+        (1, 0, 1000, 2, 4),  # page 2 (asked before page 1 was handled) brings page 1 again
+        (3, 0, 2500, 4, 4),  # pages past Knack's estimate bring its last page again, for ever
+        # Knack counts 100 pages: the stop cancels what was to be asked ahead of page 2
+        (1, 97_500, 1000, 2, 1 + PAGE_LOOKAHEAD),
+    ],
+)
 def test_the_same_page_for_every_page_number_ends_as_a_hole_never_a_loop(
-        emulator, client, repeated, overstated, listed, stopped_at, last_asked):
+    emulator, client, repeated, overstated, listed, stopped_at, last_asked
+):
     emulator.faults.update({"repeat_page": repeated, "overstate_total_records": overstated})
     listing = list_or_fail_on_loop(emulator, client)
     assert not listing.complete  # never "the rest is gone": nothing may be deleted on it
@@ -249,8 +258,9 @@ def test_503_forever_gives_up_after_bounded_attempts(emulator, client):
 def test_filters_are_sent_as_knack_json(emulator, client):
     app_id = emulator.app_id_signals
     rid = emulator.records(app_id, "object_1")[0]["id"]
-    emulator.touch(app_id, "object_1", rid, field="field_5",
-                   when=dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC))
+    emulator.touch(
+        app_id, "object_1", rid, field="field_5", when=dt.datetime(2027, 1, 5, 12, tzinfo=dt.UTC)
+    )
     since = dt.datetime(2027, 1, 5, 3, tzinfo=dt.UTC)  # Jan 4 in Central time
     records = client.list_records(
         "object_1", filters=modified_since_filter("field_5", since, CENTRAL)
@@ -300,7 +310,8 @@ def test_put_list_skip_unchanged_and_delete(demo_env):
     by_head = s.put_records("object_1", records[:3])  # incremental: asks each record's ETag
     assert by_head.written == [records[1]["id"]] and len(by_head.unchanged) == 2
     assert s.delete_records("object_1", [records[0]["id"], records[1]["id"]]) == [
-        records[0]["id"], records[1]["id"]
+        records[0]["id"],
+        records[1]["id"],
     ]
     assert len(s.list_records("object_1")) == 28
     assert s.get_json(s.record_key("object_1", records[2]["id"])) == records[2]

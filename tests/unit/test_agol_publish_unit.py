@@ -25,20 +25,27 @@ FIELDS = {
 
 
 def layer(geometry_type="esriGeometryPoint", fields=FIELDS):
-    return SimpleNamespace(fields=dict(fields), names={n.lower(): n for n in fields},
-                           geometry_type=geometry_type, oid_field="OBJECTID", name="signals")
+    return SimpleNamespace(
+        fields=dict(fields),
+        names={n.lower(): n for n in fields},
+        geometry_type=geometry_type,
+        oid_field="OBJECTID",
+        name="signals",
+    )
 
 
 def result():
-    return agol.AgolPublish(app_name="signals", env="dev", container="object_1",
-                            service_id="svc", layer_id=0)
+    return agol.AgolPublish(
+        app_name="signals", env="dev", container="object_1", service_id="svc", layer_id=0
+    )
 
 
 @pytest.fixture(scope="module")
 def formatted():
     metadata, data = generate_app(300, seed=1)
-    return format_records(metadata["application"], "object_1", data["object_1"],
-                          location_field="field_3")
+    return format_records(
+        metadata["application"], "object_1", data["object_1"], location_field="field_3"
+    )
 
 
 def test_attributes_are_named_typed_and_dated_in_utc(formatted):
@@ -61,8 +68,11 @@ def test_attributes_are_named_typed_and_dated_in_utc(formatted):
 def test_point_geometry_in_wgs84_lon_then_lat(formatted):
     f = next(x for x in formatted if x.location)
     feature = agol._feature(f, layer(), "id", CENTRAL, result())
-    assert feature["geometry"] == {"x": f.location["longitude"], "y": f.location["latitude"],
-                                   "spatialReference": {"wkid": 4326}}
+    assert feature["geometry"] == {
+        "x": f.location["longitude"],
+        "y": f.location["latitude"],
+        "spatialReference": {"wkid": 4326},
+    }
 
 
 def test_empty_coordinates_are_skipped_and_listed(formatted):
@@ -78,22 +88,31 @@ def test_empty_coordinates_are_skipped_and_listed(formatted):
 
 def test_a_table_gets_no_geometry_and_skips_nothing(formatted):
     r = result()
-    features = [agol._feature(f, layer(geometry_type=None), "id", CENTRAL, r)
-                for f in formatted]
+    features = [agol._feature(f, layer(geometry_type=None), "id", CENTRAL, r) for f in formatted]
     assert all(ft is not None and "geometry" not in ft for ft in features)
     assert not r.skipped and not r.points
 
 
 def test_a_list_of_addresses_is_a_multipoint():
-    f = Formatted("a" * 24, {}, {}, location=[
-        {"latitude": 30.1, "longitude": -97.1}, {"latitude": "30.2", "longitude": "-97.2"},
-        {"latitude": "", "longitude": ""},  # Knack may hold empty strings: left out
-    ], location_name="location")
+    f = Formatted(
+        "a" * 24,
+        {},
+        {},
+        location=[
+            {"latitude": 30.1, "longitude": -97.1},
+            {"latitude": "30.2", "longitude": "-97.2"},
+            {"latitude": "", "longitude": ""},  # Knack may hold empty strings: left out
+        ],
+        location_name="location",
+    )
     feature = agol._feature(f, layer(), "id", CENTRAL, result())
-    assert feature["geometry"] == {"points": [[-97.1, 30.1], [-97.2, 30.2]],
-                                   "spatialReference": {"wkid": 4326}}
-    one = Formatted("b" * 24, {}, {}, location={"latitude": 30.1, "longitude": -97.1},
-                    location_name="location")
+    assert feature["geometry"] == {
+        "points": [[-97.1, 30.1], [-97.2, 30.2]],
+        "spatialReference": {"wkid": 4326},
+    }
+    one = Formatted(
+        "b" * 24, {}, {}, location={"latitude": 30.1, "longitude": -97.1}, location_name="location"
+    )
     multipoint = agol._feature(one, layer("esriGeometryMultipoint"), "id", CENTRAL, result())
     assert multipoint["geometry"]["points"] == [[-97.1, 30.1]]
 
@@ -150,11 +169,16 @@ class FakeLayer:
         if len(self.calls) == 1:
             for f in adds:
                 self.held[f["attributes"]["id"]] = len(self.held) + 1
-            return {"addResults": [{"success": False, "error": {"code": 1000,
-                                                                 "description": "dup"}}
-                                   for _ in adds], "updateResults": []}
-        return {"addResults": [{"success": True} for _ in adds],
-                "updateResults": [{"success": True} for _ in updates]}
+            return {
+                "addResults": [
+                    {"success": False, "error": {"code": 1000, "description": "dup"}} for _ in adds
+                ],
+                "updateResults": [],
+            }
+        return {
+            "addResults": [{"success": True} for _ in adds],
+            "updateResults": [{"success": True} for _ in updates],
+        }
 
 
 def test_an_add_that_failed_but_landed_becomes_an_update():
@@ -175,7 +199,8 @@ def test_every_publisher_is_found_whatever_was_imported_first():
 def test_layer_field_names_match_whatever_their_case(formatted):
     fields = {"ID": "esriFieldTypeString", "Signal_ID": "esriFieldTypeInteger"}
     r = result()
-    feature = agol._feature(formatted[0], layer(geometry_type=None, fields=fields), "ID",
-                            CENTRAL, r)
+    feature = agol._feature(
+        formatted[0], layer(geometry_type=None, fields=fields), "ID", CENTRAL, r
+    )
     assert feature["attributes"] == {"ID": formatted[0].id, "Signal_ID": 1}
     assert "signal_id" not in r.dropped_fields

@@ -64,8 +64,7 @@ def test_a_429_with_retry_after_in_seconds_is_honoured_and_counted():
 
 def test_a_retry_after_as_an_http_date_is_honoured():
     p = policy()
-    slow_down = Transient("Too Many Requests", status=429,
-                          headers={"Retry-After": http_date(12)})
+    slow_down = Transient("Too Many Requests", status=429, headers={"Retry-After": http_date(12)})
     assert p.call(failing(slow_down), what="GET /x") == "done"
     assert p.sleep == [pytest.approx(12.0)]
 
@@ -93,14 +92,17 @@ def test_5xx_are_retried_with_backoff_then_the_policy_gives_up():
     assert info.value.attempts == 4 and info.value.last.status == 503
     assert (stats.requests, stats.retries) == (4, 3)
     assert len(p.sleep) == 3  # none after the last attempt
-    assert all(0 <= s <= 0.5 * 2 ** n for n, s in enumerate(p.sleep)), p.sleep
+    assert all(0 <= s <= 0.5 * 2**n for n, s in enumerate(p.sleep)), p.sleep
 
 
 def test_other_failures_are_not_retried():
     p, stats = policy(), RequestStats()
     with pytest.raises(KnackAPIError, match="HTTP 400"):
-        p.call(failing(KnackAPIError("Knack refused GET /x: HTTP 400: bad")), what="GET /x",
-               stats=stats)
+        p.call(
+            failing(KnackAPIError("Knack refused GET /x: HTTP 400: bad")),
+            what="GET /x",
+            stats=stats,
+        )
     assert (stats.requests, stats.retries, p.sleep) == (1, 0, [])
 
 
@@ -132,8 +134,9 @@ def response(status: int, body: object, headers: dict[str, str] | None = None):
 
 
 def knack(answers, p=None) -> KnackClient:
-    client = KnackClient(app_id="a" * 24, api_url="http://knack.invalid/v1", api_key="k",
-                         retry=p or policy())
+    client = KnackClient(
+        app_id="a" * 24, api_url="http://knack.invalid/v1", api_key="k", retry=p or policy()
+    )
     queue = list(answers)
 
     def get(url, **kwargs):
@@ -148,12 +151,14 @@ def knack(answers, p=None) -> KnackClient:
 
 def test_knack_honours_retry_after_and_x_ratelimit_reset_and_counts_by_status():
     app = {"application": {"id": "a" * 24, "name": "x"}}
-    client = knack([
-        response(429, {"errors": [{"message": "Rate limit exceeded"}]}, {"Retry-After": "3"}),
-        response(503, {"message": "down"}, {"X-RateLimit-Reset": str(int(NOW) + 2)}),
-        requests.ConnectionError("connection reset"),
-        response(200, app),
-    ])
+    client = knack(
+        [
+            response(429, {"errors": [{"message": "Rate limit exceeded"}]}, {"Retry-After": "3"}),
+            response(503, {"message": "down"}, {"X-RateLimit-Reset": str(int(NOW) + 2)}),
+            requests.ConnectionError("connection reset"),
+            response(200, app),
+        ]
+    )
     assert client.get_metadata() == app["application"]
     assert client.retry.sleep[:2] == [3.0, 2.0] and len(client.retry.sleep) == 3
     assert (client.stats.requests, client.stats.retries) == (4, 3)
@@ -187,13 +192,13 @@ def socrata(monkeypatch):
 
 
 def http_error(status: int, headers: dict[str, str] | None = None) -> requests.HTTPError:
-    return requests.HTTPError(f"{status} Error: emulated",
-                              response=response(status, {}, headers))
+    return requests.HTTPError(f"{status} Error: emulated", response=response(status, {}, headers))
 
 
 def test_socrata_retries_a_429_honouring_retry_after(socrata):
-    answer = socrata.call("the upsert", failing(http_error(429, {"Retry-After": "2"}),
-                                                then={"Rows Created": 1}))
+    answer = socrata.call(
+        "the upsert", failing(http_error(429, {"Retry-After": "2"}), then={"Rows Created": 1})
+    )
     assert answer == {"Rows Created": 1}
     assert socrata.retry.sleep == [2.0]
     assert (socrata.requests, socrata.retries) == (2, 1)
@@ -220,25 +225,36 @@ def layer(p: RetryPolicy) -> Layer:
     return offline
 
 
-@pytest.mark.parametrize("failure, status", [
-    (Exception("Too Many Requests (emulated fault)\n(Error Code: 429)"), 429),
-    (requests.exceptions.RetryError("HTTPSConnectionPool(host='x', port=443): Max retries "
-                                    "exceeded with url: /query (Caused by ResponseError('too "
-                                    "many 429 error responses'))"), 429),
-    (Exception("Service Unavailable (emulated fault)\n(Error Code: 503)"), 503),
-    (requests.Timeout("read timed out"), None),
-    (http_error(429, {"Retry-After": "4"}), 429),
-])
+@pytest.mark.parametrize(
+    "failure, status",
+    [
+        (Exception("Too Many Requests (emulated fault)\n(Error Code: 429)"), 429),
+        (
+            requests.exceptions.RetryError(
+                "HTTPSConnectionPool(host='x', port=443): Max retries "
+                "exceeded with url: /query (Caused by ResponseError('too "
+                "many 429 error responses'))"
+            ),
+            429,
+        ),
+        (Exception("Service Unavailable (emulated fault)\n(Error Code: 503)"), 503),
+        (requests.Timeout("read timed out"), None),
+        (http_error(429, {"Retry-After": "4"}), 429),
+    ],
+)
 def test_arcgis_transient_failures_429_included(failure, status):
     found = agol.transient(failure)
     assert found is not None and found.status == status
 
 
-@pytest.mark.parametrize("failure", [
-    Exception("Invalid token.\n(Error Code: 498)"),
-    Exception("Unable to complete operation.\n(Error Code: 400)"),
-    http_error(403),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Exception("Invalid token.\n(Error Code: 498)"),
+        Exception("Unable to complete operation.\n(Error Code: 400)"),
+        http_error(403),
+    ],
+)
 def test_arcgis_other_failures_are_not_transient(failure):
     assert agol.transient(failure) is None
 

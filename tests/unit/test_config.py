@@ -75,14 +75,20 @@ def test_unknown_app_lists_known_ones(tmp_path):
 @pytest.mark.parametrize(
     "text, message",
     [
-        (GOOD.replace("layer_id: 0", "layer_id: 0, layer: 1"),
-         r"unknown key 'containers.view_197.agol.layer'"),
-        (GOOD.replace("  object_11: {}", "  object_11: {modified_field: field_1}"),
-         r"unknown key 'containers.object_11.modified_field'"),
+        (
+            GOOD.replace("layer_id: 0", "layer_id: 0, layer: 1"),
+            r"unknown key 'containers.view_197.agol.layer'",
+        ),
+        (
+            GOOD.replace("  object_11: {}", "  object_11: {modified_field: field_1}"),
+            r"unknown key 'containers.object_11.modified_field'",
+        ),
         (GOOD + "extra: 1\n", r"unknown key 'extra'"),
         (GOOD.replace("app_id:", "app_ids:"), r"missing key 'app_id'.*unknown key 'app_ids'"),
-        (GOOD.replace("socrata: {resource_id: p53x-x73x, ", "socrata: {"),
-         r"missing key 'containers.view_197.socrata.resource_id'"),
+        (
+            GOOD.replace("socrata: {resource_id: p53x-x73x, ", "socrata: {"),
+            r"missing key 'containers.view_197.socrata.resource_id'",
+        ),
         (GOOD.replace("  object_11: {}", "  table_1: {}"), r"containers.table_1"),
         (GOOD.replace("prod: 5d79512148c4af00106d1507", "prod: not-an-id"), r"app_id.prod"),
         (GOOD.replace("  dev:", "  staging:"), r"app_id.staging"),
@@ -138,14 +144,25 @@ def test_environment_defaults(monkeypatch):
 @pytest.mark.parametrize(
     "text, key, lines",
     [
-        (GOOD.replace("    modified_date_field: field_205\n",
-                      "    modified_date_field: field_205\n    modified_date_field: field_206\n"),
-         "containers.view_197.modified_date_field", (8, 9)),
+        (
+            GOOD.replace(
+                "    modified_date_field: field_205\n",
+                "    modified_date_field: field_205\n    modified_date_field: field_206\n",
+            ),
+            "containers.view_197.modified_date_field",
+            (8, 9),
+        ),
         (GOOD + "app_id: {prod: 5d79512148c4af00106d1507}\n", "app_id", (2, 12)),
-        (GOOD.replace("  object_11: {}", "  object_11: {}\n  object_11: {scene: scene_1}"),
-         "containers.object_11", (11, 12)),
-        (GOOD.replace("layer_id: 0}", "layer_id: 0, layer_id: 1}"),
-         "containers.view_197.agol.layer_id", (10, 10)),
+        (
+            GOOD.replace("  object_11: {}", "  object_11: {}\n  object_11: {scene: scene_1}"),
+            "containers.object_11",
+            (11, 12),
+        ),
+        (
+            GOOD.replace("layer_id: 0}", "layer_id: 0, layer_id: 1}"),
+            "containers.view_197.agol.layer_id",
+            (10, 10),
+        ),
     ],
 )
 def test_a_key_given_twice_names_file_key_and_lines(tmp_path, text, key, lines):
@@ -159,8 +176,10 @@ def test_a_key_given_twice_names_file_key_and_lines(tmp_path, text, key, lines):
 
 
 def test_yaml_merge_keys_may_still_override(tmp_path):
-    text = GOOD.replace("  object_11: {}", "  object_11: &base {description: a}\n"
-                        "  object_12:\n    <<: *base\n    description: b")
+    text = GOOD.replace(
+        "  object_11: {}",
+        "  object_11: &base {description: a}\n  object_12:\n    <<: *base\n    description: b",
+    )
     app = config.load_app("merged", write(tmp_path, "merged", text))
     assert app.container("object_12").description == "b"
 
@@ -170,8 +189,10 @@ def alias_bomb(levels: int, *, used_by: str | None = None) -> str:
     before, so the last one stands for 9**levels values; ``used_by`` a key that uses it."""
     names = "abcdefghijklmnop"[:levels]
     lines = ["x:", "  a: &a [l,l,l,l,l,l,l,l,l]"]
-    lines += [f"  {n}: &{n} [" + ",".join([f"*{p}"] * 9) + "]"
-              for p, n in zip(names[:-1], names[1:], strict=True)]
+    lines += [
+        f"  {n}: &{n} [" + ",".join([f"*{p}"] * 9) + "]"
+        for p, n in zip(names[:-1], names[1:], strict=True)
+    ]
     text = "\n".join(lines) + "\napp_id: {prod: 5d79512148c4af00106d1507}\n"
     if used_by:
         return text + f"containers:\n  object_1: {{{used_by}: *{names[-1]}}}\n"
@@ -184,12 +205,20 @@ def test_an_alias_bomb_of_600_bytes_is_a_quick_one_line_error(tmp_path):
     text = alias_bomb(14)
     assert len(text.encode()) <= 600
     write(tmp_path, "bomb", text)
-    code = ("import sys\nfrom pathlib import Path\nfrom lib import config\n"
-            "try:\n    config.load_app('bomb', Path(sys.argv[1]))\n"
-            "except config.ConfigError as e:\n    print(e)\n")
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom lib import config\n"
+        "try:\n    config.load_app('bomb', Path(sys.argv[1]))\n"
+        "except config.ConfigError as e:\n    print(e)\n"
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                              text=True, timeout=60, cwd=ROOT, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("loading a 600-byte params file did not end: the aliases were expanded")
     assert done.returncode == 0, done.stderr
@@ -206,8 +235,11 @@ def test_a_huge_value_is_shown_cut_in_the_message(tmp_path):
     message = str(info.value)
     assert message.startswith(f"{tmp_path / 'huge.yaml'}: 'containers.object_1.description'")
     assert "\n" not in message and len(message) < 400, message[:500]
-    write(tmp_path, "long", GOOD.replace("object_11: {}", "object_11: {description: [" +
-                                         "x" * 100_000 + "]}"))
+    write(
+        tmp_path,
+        "long",
+        GOOD.replace("object_11: {}", "object_11: {description: [" + "x" * 100_000 + "]}"),
+    )
     with pytest.raises(ConfigError) as info:
         config.load_app("long", tmp_path)
     assert "containers.object_11.description" in str(info.value)
@@ -218,11 +250,14 @@ def test_a_huge_value_is_shown_cut_in_the_message(tmp_path):
     assert len(str(info.value)) < 400
 
 
-@pytest.mark.parametrize("nested", [
-    "[" * 5000 + "]" * 5000,  # a flow sequence
-    "{a: " * 1000 + "1" + "}" * 1000,  # flow mappings
-    "\n" + "".join(" " * (2 * i + 4) + "a:\n" for i in range(1000)) + " " * 2004 + "b: 1",
-])
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "[" * 5000 + "]" * 5000,  # a flow sequence
+        "{a: " * 1000 + "1" + "}" * 1000,  # flow mappings
+        "\n" + "".join(" " * (2 * i + 4) + "a:\n" for i in range(1000)) + " " * 2004 + "b: 1",
+    ],
+)
 def test_deep_nesting_is_a_one_line_error(tmp_path, nested):
     write(tmp_path, "deep", GOOD.replace("object_11: {}", f"object_11: {{}}\nx: {nested}"))
     with pytest.raises(ConfigError) as info:  # not a RecursionError
@@ -235,7 +270,8 @@ def test_deep_nesting_is_a_one_line_error(tmp_path, nested):
 def test_nesting_through_aliases_is_counted(tmp_path):
     """Each anchor shallow, their chain deep: the depth is the one the value has."""
     lines = ["x:", "  a0: &a0 1"] + [
-        f"  a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 for i in range(1, 60)]
+        f"  a{i}: &a{i} " + "[" * 20 + f"*a{i - 1}" + "]" * 20 for i in range(1, 60)
+    ]
     write(tmp_path, "chain", "\n".join(lines) + "\n" + GOOD)
     with pytest.raises(ConfigError, match="nested deeper than"):
         config.load_app("chain", tmp_path)

@@ -92,8 +92,11 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
         json.dumps(r)
         for r in (
             {"id": "a", "field_3_raw": point, "field_2": "Alpha", "field_2_raw": "Alpha"},
-            {"id": "b", "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}],
-             "field_2_raw": " <b>Beta</b> "},
+            {
+                "id": "b",
+                "field_3_raw": [point, {"latitude": "30.3", "longitude": "-97.6"}],
+                "field_2_raw": " <b>Beta</b> ",
+            },
             {"id": "c", "field_3_raw": ""},
             {"id": "d", "field_3_raw": {"street": "no coordinates"}},
         )
@@ -119,8 +122,11 @@ def test_the_map_takes_the_first_field_with_coordinates_and_counts_points():
 def test_the_map_draws_at_most_max_points(monkeypatch):
     monkeypatch.setattr(maps, "MAX_POINTS", 50)
     located = explore.PointMap(
-        "field_3", "location", [maps.Point(-97.7 + i / 1000, 30.2) for i in range(120)],
-        located=120, rows=130,
+        "field_3",
+        "location",
+        [maps.Point(-97.7 + i / 1000, 30.2) for i in range(120)],
+        located=120,
+        rows=130,
     )
     html = located._repr_html_()
     (shown,) = embedded(html)

@@ -16,9 +16,11 @@ def test_record_index_is_the_dict_it_replaces():
     ids = _ids(3000)
     tags = {rid: random.Random(rid).randbytes(16).hex() for rid in ids}
     tags["00" * 12] = "ab" * 15 + "00"
-    odd = {"not-a-knack-id": "d41d8cd98f00b204e9800998ecf8427e",  # an S3 name of another kind
-           "ABCDEF0123456789ABCDEF01": "c" * 32,  # upper case: kept as it is
-           "aaaaaaaaaaaaaaaaaaaaaaaa": "9b2cf535f27731c974343645a3985328-2"}  # multipart ETag
+    odd = {
+        "not-a-knack-id": "d41d8cd98f00b204e9800998ecf8427e",  # an S3 name of another kind
+        "ABCDEF0123456789ABCDEF01": "c" * 32,  # upper case: kept as it is
+        "aaaaaaaaaaaaaaaaaaaaaaaa": "9b2cf535f27731c974343645a3985328-2",
+    }  # multipart ETag
     plain = {**tags, **odd}
     index = RecordIndex(plain.items())
     assert len(index) == len(plain)

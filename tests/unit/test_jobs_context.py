@@ -45,8 +45,9 @@ def test_a_run_resolves_its_mode_from_its_jobs_state():
         asked.append((job, container))
         return POINT, NOTE
 
-    run = context.start("knack_container_to_s3", app_name="demo", env="dev",
-                        container="object_3", date="auto")
+    run = context.start(
+        "knack_container_to_s3", app_name="demo", env="dev", container="object_3", date="auto"
+    )
     assert (run.date, run.since, run.mode) == (dates.AUTO, None, "full")  # not resolved yet
     run.store = SimpleNamespace(resume_point=resume_point)
     run.resolve_mode()
@@ -58,16 +59,31 @@ def test_a_run_resolves_its_mode_from_its_jobs_state():
 
 
 def test_the_params_are_checked_before_any_request():
-    run = context.start("upsert_knack_container_to_socrata", app_name="demo", env="dev",
-                        container="object_3", needs=("socrata", "nothing to publish"),
-                        app_id=True)
+    run = context.start(
+        "upsert_knack_container_to_socrata",
+        app_name="demo",
+        env="dev",
+        container="object_3",
+        needs=("socrata", "nothing to publish"),
+        app_id=True,
+    )
     assert (run.app_name, run.env, run.container, run.app_id) == (
-        "demo", "dev", "object_3", "5d79512148c4af00106d1507")
+        "demo",
+        "dev",
+        "object_3",
+        "5d79512148c4af00106d1507",
+    )
     assert run.cfg is not None and run.cfg.socrata is not None
-    with pytest.raises(ConfigError, match="view_6 has no `socrata:` settings in demo.yaml: "
-                                          "nothing to publish"):
-        context.start("x", app_name="demo", env="dev", container="view_6",
-                      needs=("socrata", "nothing to publish"))
+    with pytest.raises(
+        ConfigError, match="view_6 has no `socrata:` settings in demo.yaml: nothing to publish"
+    ):
+        context.start(
+            "x",
+            app_name="demo",
+            env="dev",
+            container="view_6",
+            needs=("socrata", "nothing to publish"),
+        )
     with pytest.raises(UnknownContainerError, match="object_99"):
         context.start("x", app_name="demo", env="dev", container="object_99")
     with pytest.raises(ConfigError, match="env must be 'prod' or 'dev'"):

@@ -31,8 +31,11 @@ def test_an_unknown_job_fails_listing_the_known_ones():
 
 
 def test_an_unknown_destination_fails_listing_the_known_ones():
-    with pytest.raises(ConfigError, match=r"no publisher for destination 'ftp' \(known: socrata, "
-                                          r"agol\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no publisher for destination 'ftp' \(known: socrata, "
+        r"agol\)",
+    ):
         registry.publisher("ftp")
     with pytest.raises(ConfigError, match="no publisher for destination 'ftp'"):
         publish.get_publisher("ftp")
@@ -57,8 +60,7 @@ def test_every_entry_point_is_a_function_its_notebook_calls(job):
     assert callable(function) and function.__name__ == name
     assert function.__module__.startswith(module)  # its module, or a package exporting it
     source = (ROOT / "notebooks" / f"{job.name}.ipynb").read_text()
-    called = (f'get_publisher(\\"{job.destination}\\")' if job.publishes
-              else f"{function.__name__}(")
+    called = f'get_publisher(\\"{job.destination}\\")' if job.publishes else f"{function.__name__}("
     assert called in source
 
 
@@ -110,10 +112,18 @@ def test_the_header_and_the_demo_read_it():
 
 
 def test_reading_the_registry_imports_no_job():
-    code = ("import sys; from lib.jobs import registry; from lib import header; "
-            "registry.jobs(); print(sorted(m for m in sys.modules if m.startswith('lib.')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys; from lib.jobs import registry; from lib import header; "
+        "registry.jobs(); print(sorted(m for m in sys.modules if m.startswith('lib.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(eval(done.stdout))  # noqa: S307 - our own printout
-    assert loaded <= {"lib.jobs", "lib.jobs.registry", "lib.errors", "lib.redact", "lib.text",
-                      "lib.header", "lib.table"}, loaded
+    assert loaded <= {
+        "lib.jobs",
+        "lib.jobs.registry",
+        "lib.errors",
+        "lib.redact",
+        "lib.text",
+        "lib.header",
+        "lib.table",
+    }, loaded

@@ -30,19 +30,30 @@ class Copy(ContainerResult):
 
 
 def test_the_summary_is_identity_details_errors_stats_in_that_order():
-    result = Copy(app_name="demo", env="dev", container="object_3", copied=3, requests=4,
-                  seconds=1.234)
+    result = Copy(
+        app_name="demo", env="dev", container="object_3", copied=3, requests=4, seconds=1.234
+    )
     assert list(result.summary().items()) == [
-        ("app_name", "demo"), ("env", "dev"), ("container", "object_3"), ("copied", 3),
-        ("errors", 0), ("requests", 4), ("retries", 0), ("seconds", 1.23)]
+        ("app_name", "demo"),
+        ("env", "dev"),
+        ("container", "object_3"),
+        ("copied", 3),
+        ("errors", 0),
+        ("requests", 4),
+        ("retries", 0),
+        ("seconds", 1.23),
+    ]
     assert result.ok
     result.raise_for_errors()  # no error: nothing raised
 
 
 def test_a_failure_names_what_failed_every_error_and_what_a_rerun_does():
     result = Copy(app_name="demo", env="dev", container="object_3", errors=["a", "b"])
-    with pytest.raises(Refused, match=r"^copy of object_3 failed: a \| b \(nothing was lost; a "
-                                      r"rerun is safe and completes the work\)$"):
+    with pytest.raises(
+        Refused,
+        match=r"^copy of object_3 failed: a \| b \(nothing was lost; a "
+        r"rerun is safe and completes the work\)$",
+    ):
         result.raise_for_errors()
     result.rerun_helps = False
     with pytest.raises(Refused, match=r"a rerun alone fails the same way: do what the message"):

@@ -22,8 +22,10 @@ STATIC = ROOT / "lib" / "static"
 
 
 def points(n: int, label: str = "Signal {i}") -> list[maps.Point]:
-    return [maps.Point(-97.7 + i / 1000, 30.2 + i / 2000, f"rec{i}", label.format(i=i))
-            for i in range(n)]
+    return [
+        maps.Point(-97.7 + i / 1000, 30.2 + i / 2000, f"rec{i}", label.format(i=i))
+        for i in range(n)
+    ]
 
 
 def srcdoc(fragment: str) -> str:
@@ -118,10 +120,22 @@ def browser_dom(doc: str, probe: str, tmp_path: Path) -> str:
     page = tmp_path / "map.html"
     page.write_text(doc.replace("</body>", f"<script>{probe}</script></body>"), encoding="utf-8")
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=3000",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=3000",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     ).stdout
 
 
@@ -133,8 +147,9 @@ def circles(dom: str) -> list[str]:
 @needs_chromium
 def test_a_browser_draws_every_marker_with_no_network_and_popups_as_text(tmp_path):
     doc = maps.map_document(points(5, label="<b>bold</b> {i}"))
-    dom = browser_dom(doc, "setTimeout(function () { knackMap.markers[4].openPopup(); }, 50);",
-                      tmp_path)
+    dom = browser_dom(
+        doc, "setTimeout(function () { knackMap.markers[4].openPopup(); }, 50);", tmp_path
+    )
     drawn = circles(dom)
     assert len(drawn) == 5 and "M0 0" not in drawn  # each in view: fitted to the points
     (popup,) = re.findall(r'<div class="leaflet-popup-content"[^>]*>(.*?)</div>', dom)
@@ -147,7 +162,9 @@ def test_a_map_laid_out_after_its_script_is_fitted_again(tmp_path):
     then: the map was fitted to 0x0, zoomed to a street with no point in view)."""
     spread = [maps.Point(-98 + i / 10, 30 + i / 20, f"r{i}") for i in range(6)]  # ~50 km
     doc = maps.map_document(spread).replace("<div id='map'>", "<div id='map' hidden>")
-    probe = ("setTimeout(function () { document.getElementById('map').hidden = false;"
-             " window.dispatchEvent(new Event('resize')); }, 50);")
+    probe = (
+        "setTimeout(function () { document.getElementById('map').hidden = false;"
+        " window.dispatchEvent(new Event('resize')); }, 50);"
+    )
     drawn = circles(browser_dom(doc, probe, tmp_path))
     assert len(drawn) == 6 and "M0 0" not in drawn

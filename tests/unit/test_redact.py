@@ -22,27 +22,38 @@ def no_credentials(monkeypatch):
     monkeypatch.delenv("KNACK_API_URL", raising=False)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("check KNACK_API_URL (http://user:PASSWORD@host:8080/v1)",
-     "check KNACK_API_URL (http://user:***@host:8080/v1)"),
-    ("https://u:p%40ss@api.knack.com", "https://u:***@api.knack.com"),
-    ("https://u:p@ss@api.knack.com/v1", "https://u:***@api.knack.com/v1"),
-    ("postgresql+psycopg://airflow:pw@db/airflow", "postgresql+psycopg://airflow:***@db/airflow"),
-    ("'http://a:b@h' and 'c@d'", "'http://a:***@h' and 'c@d'"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "check KNACK_API_URL (http://user:PASSWORD@host:8080/v1)",
+            "check KNACK_API_URL (http://user:***@host:8080/v1)",
+        ),
+        ("https://u:p%40ss@api.knack.com", "https://u:***@api.knack.com"),
+        ("https://u:p@ss@api.knack.com/v1", "https://u:***@api.knack.com/v1"),
+        (
+            "postgresql+psycopg://airflow:pw@db/airflow",
+            "postgresql+psycopg://airflow:***@db/airflow",
+        ),
+        ("'http://a:b@h' and 'c@d'", "'http://a:***@h' and 'c@d'"),
+    ],
+)
 def test_url_userinfo_passwords(text, expected):
     assert redact(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "https://api.knack.com/v1/applications/5d79",
-    "http://127.0.0.1:8080/v1 and mail me at someone@example.com",
-    "http://host:8080/path?x=a@b",
-    "the demo dataset leaves out Signature: not in the dataset",  # a field's label
-    "AGOL_PASSWORD is not set: the login needs it. Set it in the environment",
-    "Authorization failed",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://api.knack.com/v1/applications/5d79",
+        "http://127.0.0.1:8080/v1 and mail me at someone@example.com",
+        "http://host:8080/path?x=a@b",
+        "the demo dataset leaves out Signature: not in the dataset",  # a field's label
+        "AGOL_PASSWORD is not set: the login needs it. Set it in the environment",
+        "Authorization failed",
+        "",
+    ],
+)
 def test_ordinary_text_is_unchanged(text):
     assert redact(text) == text
 
@@ -86,9 +97,11 @@ def test_botocore_signing_material():
 
 
 def test_presigned_urls_headers_tokens_and_json():
-    url = ("https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-           "&X-Amz-Credential=AKIAXYZ%2F20261201%2Fus-east-1%2Fs3%2Faws4_request"
-           "&X-Amz-Signature=abcdef0123&X-Amz-Security-Token=tok123")
+    url = (
+        "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Credential=AKIAXYZ%2F20261201%2Fus-east-1%2Fs3%2Faws4_request"
+        "&X-Amz-Signature=abcdef0123&X-Amz-Security-Token=tok123"
+    )
     out = redact(url)
     assert "AKIAXYZ" not in out and "abcdef0123" not in out and "tok123" not in out
     assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in out
@@ -96,10 +109,12 @@ def test_presigned_urls_headers_tokens_and_json():
     assert redact("Authorization: Bearer eyJhbGciOi.x.y") == "Authorization: Bearer ***"
     assert redact('{"X-Knack-REST-API-KEY": "abc123"}') == '{"X-Knack-REST-API-KEY": "***"}'
     assert redact("GET /sharing/rest/portals/self?f=json&token=T0KEN-1") == (
-        "GET /sharing/rest/portals/self?f=json&token=***")
+        "GET /sharing/rest/portals/self?f=json&token=***"
+    )
     assert redact('{"token": "T0KEN-1", "expires": 1}') == '{"token": "***", "expires": 1}'
     assert redact("{'password': 'hunter2', 'username': 'u'}") == (
-        "{'password': '***', 'username': 'u'}")
+        "{'password': '***', 'username': 'u'}"
+    )
 
 
 def test_idempotent(monkeypatch):
@@ -146,6 +161,5 @@ def test_the_log_filter_redacts_messages_args_and_tracebacks(monkeypatch):
 def test_a_knack_client_shown_in_a_cell_hides_the_url_password():
     from lib.clients.knack import KnackClient
 
-    client = KnackClient(app_id="a" * 24, api_url="http://user:PASSWORD123@host/v1",
-                         api_key="k")
+    client = KnackClient(app_id="a" * 24, api_url="http://user:PASSWORD123@host/v1", api_key="k")
     assert "PASSWORD123" not in repr(client) and "user:***@host" in repr(client)

@@ -8,10 +8,20 @@ from lib import reports
 def test_report_key_sorts_by_time_and_names_the_container():
     t1 = dt.datetime(2026, 11, 29, 9, 5, 3, 120000, tzinfo=dt.UTC)
     t2 = t1 + dt.timedelta(milliseconds=5)
-    k1 = reports.report_key(app_name="data-tracker", env="prod", notebook="knack_container_to_s3",
-                            container="view_197", now=t1)
-    k2 = reports.report_key(app_name="data-tracker", env="prod", notebook="knack_container_to_s3",
-                            container="view_197", now=t2)
+    k1 = reports.report_key(
+        app_name="data-tracker",
+        env="prod",
+        notebook="knack_container_to_s3",
+        container="view_197",
+        now=t1,
+    )
+    k2 = reports.report_key(
+        app_name="data-tracker",
+        env="prod",
+        notebook="knack_container_to_s3",
+        container="view_197",
+        now=t2,
+    )
     assert k1 == (
         "reports/data-tracker-prod/knack_container_to_s3/20261129T090503.120Z_view_197.ipynb"
     )
@@ -28,8 +38,9 @@ def test_report_key_in_another_timezone_is_utc():
 
 
 def test_report_key_never_escapes_its_prefix():
-    key = reports.report_key(app_name="../../x", env="dev/../prod", notebook="n",
-                             container="a/../../b")
+    key = reports.report_key(
+        app_name="../../x", env="dev/../prod", notebook="n", container="a/../../b"
+    )
     assert key.startswith("reports/")
     assert ".." not in key
     assert key.count("/") == 3

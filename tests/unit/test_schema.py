@@ -60,7 +60,12 @@ def test_diff_finds_added_removed_renamed_retyped():
     assert changes[("object_3", "field retyped", "field_10")].after == "currency"
     # views showing a changed object need a full run too
     assert schema.containers_needing_full_run(list(changes.values()), after) == [
-        "object_3", "object_15", "object_99", "view_6", "view_12", "view_18",
+        "object_3",
+        "object_15",
+        "object_99",
+        "view_6",
+        "view_12",
+        "view_18",
     ]
     table = schema.changes_table(list(changes.values()))
     assert list(table.columns) == ["container", "change", "field", "before", "after"]

@@ -22,4 +22,4 @@ def test_record_md5s_hashes_each_cell_as_its_utf8_bytes(kind):
     # a slice shares its parent's buffers: the offsets start past the slice's own offset
     for start, length in [(1, 4), (2, 2), (4, 1), (3, 0)]:
         part = column.slice(start, length)
-        assert record_md5s(part) == expected(texts[start:start + length])
+        assert record_md5s(part) == expected(texts[start : start + length])

@@ -11,8 +11,11 @@ def test_cells_read_as_a_person_expects():
 
 
 def test_html_is_escaped_with_blanks_and_a_caption():
-    t = Table([{"id": "<b>1</b>", "n": None, "tags": []}, {"id": "2", "n": 3}],
-              ["id", "n", "tags"], caption="two & more")
+    t = Table(
+        [{"id": "<b>1</b>", "n": None, "tags": []}, {"id": "2", "n": 3}],
+        ["id", "n", "tags"],
+        caption="two & more",
+    )
     html = t._repr_html_()
     assert "&lt;b&gt;1&lt;/b&gt;" in html and "<b>1</b>" not in html
     assert "<caption>two &amp; more</caption>" in html
@@ -23,8 +26,9 @@ def test_html_is_escaped_with_blanks_and_a_caption():
 
 
 def test_bars_scale_to_the_largest_count_and_vanish_when_all_are_zero():
-    t = Table.of_pairs({"fetched": 10, "written": 5, "failed": 0}, "outcome", "records",
-                       bars="records")
+    t = Table.of_pairs(
+        {"fetched": 10, "written": 5, "failed": 0}, "outcome", "records", bars="records"
+    )
     html = t._repr_html_()
     assert "width:120px" in html and "width:60px" in html and "width:0px" in html
     zero = Table.of_pairs({"fetched": 0, "written": 0}, "outcome", "records", bars="records")
@@ -45,8 +49,11 @@ def test_a_publish_sample_shows_few_columns_and_local_dates():
     from lib.publish.run import SAMPLE_COLUMNS, sample_table
 
     instant = dt.datetime(2026, 7, 4, 15, 30, tzinfo=dt.UTC)
-    row = {"id": "a" * 24, "modified": int(instant.timestamp() * 1000),
-           **{f"c{i}": i for i in range(20)}}
+    row = {
+        "id": "a" * 24,
+        "modified": int(instant.timestamp() * 1000),
+        **{f"c{i}": i for i in range(20)},
+    }
     table = sample_table([row], dates=["modified"], tz=ZoneInfo("America/Chicago"))
     assert len(table.columns) == SAMPLE_COLUMNS and table.columns[:2] == ["id", "modified"]
     assert table.caption == f"{SAMPLE_COLUMNS} of 22 columns"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +17,12 @@ from typing import Any
 import requests
 
 from lib import config
+from lib.clients.knack_http import (
+    RateLimiter,
+    json_body,
+    knack_message,
+    whole_number,
+)
 from lib.clients.knack_pages import (
     HOLE_RETRIES,
     PAGE_LOOKAHEAD,
@@ -42,31 +46,8 @@ from lib.redact import redact
 logger = logging.getLogger(__name__)
 
 MAX_ROWS_PER_PAGE = 1000  # the most the Knack API returns in one page
-MAX_REQUESTS_PER_SECOND = 10  # Knack's limit; beyond it the API answers 429
 PUBLIC_API_KEY = "knack"  # what knackpy sends for public views when there is no key
 DEFAULT_REQUESTS_PER_SECOND = 8.0  # stay under Knack's 10 with room for other clients
-
-
-class RateLimiter:
-    """Spaces requests evenly: at most ``rate`` starts in any one second, across threads."""
-
-    def __init__(self, rate: float) -> None:
-        if not 0 < rate <= MAX_REQUESTS_PER_SECOND:
-            raise ValueError(
-                f"requests per second must be above 0 and at most Knack's "
-                f"{MAX_REQUESTS_PER_SECOND}, not {rate}"
-            )
-        self.interval = 1.0 / rate
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
 
 
 class KnackClient(Counted):
@@ -215,9 +196,9 @@ class KnackClient(Counted):
                 kept.extend(fresh)
 
         first, rows = fetch(1)
-        estimate = max(_int(first.get("total_pages"), default=1), 1)
+        estimate = max(whole_number(first.get("total_pages"), default=1), 1)
         total_records = first.get("total_records")
-        estimated_records = _int(total_records, default=0)
+        estimated_records = whole_number(total_records, default=0)
         if on_estimate is not None and total_records is not None:
             on_estimate(estimated_records)
         del first  # it holds page 1's records: not for the whole listing
@@ -349,7 +330,7 @@ class KnackClient(Counted):
                 raise Transient(str(e)) from None
             self.stats.answered(res.status_code)
             if retryable_status(res.status_code):
-                raise Transient(_knack_message(res), status=res.status_code, headers=res.headers)
+                raise Transient(knack_message(res), status=res.status_code, headers=res.headers)
             return res
 
         try:
@@ -365,48 +346,12 @@ class KnackClient(Counted):
                 f"attempts ({e.last.reason}); retry later: reruns are safe"
             ) from None
         if res.ok:
-            return _json(res, route)
+            return json_body(res, route)
         if missing_ok and res.status_code == 404:
             return None
         raise KnackAPIError(
-            f"Knack refused GET {route}: HTTP {res.status_code}: {_knack_message(res)}"
+            f"Knack refused GET {route}: HTTP {res.status_code}: {knack_message(res)}"
         )
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _json(res: requests.Response, route: str) -> Any:
-    try:
-        return res.json()
-    except ValueError:
-        snippet = res.text[:80].replace("\n", " ")
-        raise KnackAPIError(
-            f"Knack's answer to GET {route} is not JSON (Content-Type "
-            f"{res.headers.get('Content-Type')!r}, starts {snippet!r}); check KNACK_API_URL"
-        ) from None
-
-
-def _knack_message(res: requests.Response) -> str:
-    """The message from a Knack error body (``{"errors": [{"message": ...}]}`` and variants)."""
-    try:
-        body = res.json()
-    except ValueError:
-        return res.text[:200] or res.reason
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            return "; ".join(
-                str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors
-            )
-        for key in ("message", "error"):
-            if key in body:
-                return str(body[key])
-    return str(body)[:200]
 
 
 # --- Knack's filter syntax -------------------------------------------------------------

@@ -31,11 +31,12 @@ from lib.maps import Point, PointsMap
 from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
+from lib.publish.agol_match import Pairs, one_per_value
 from lib.publish.agol_values import DATE, geometry
 from lib.publish.agol_values import label as label_of
 from lib.publish.agol_values import value as _value
 from lib.publish.run import PublishResult, mass_delete_refusal, sample_table, table
-from lib.publish.values import ValueCheck, shown
+from lib.publish.values import ValueCheck
 from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
 
@@ -44,8 +45,6 @@ logger = logging.getLogger(__name__)
 JOB = "knack_container_to_agol"
 SAMPLE_ROWS = 5
 LISTED = 50  # ids listed in a message
-SHOWN_VALUES = 5  # repeated matching values a message lists (with SHOWN_IDS ids each)
-SHOWN_IDS = 3
 
 
 @dataclass(kw_only=True)
@@ -165,7 +164,7 @@ def _publish(
         match,
         None if result.mode == "full" else sorted({ft["attributes"][match] for _, ft in features}),
     )
-    features = _one_per_value(features, existing, match, agol, run.cfg, result)
+    features = one_per_value(features, existing, match, agol, run.cfg, result)
     if features is None:
         return
     result.sample = sample_table(  # the layer's dates (epoch ms) as the app's local times
@@ -196,128 +195,6 @@ def _publish(
         result.rerun_helps = False
     if result.ok:
         run.record_success()
-
-
-def _one_per_value(
-    features: Pairs,
-    existing: dict[Any, list[int]],
-    match: str,
-    agol: config.AgolConfig,
-    cfg: config.ContainerConfig,
-    result: AgolPublish,
-) -> Pairs | None:
-    """The features to upsert: one per matching value. A value repeated among the records
-    (or among the layer's features, which a full run then deletes but one) folds them into
-    one feature: refused before any write (None, ``result.errors`` says why) unless the
-    mass-delete guard allows the records left out and the features deleted; allowed, the
-    first record of a value (by id) is published, the others are skipped, by id."""
-    by_value: dict[Any, list[str]] = {}
-    for rid, feature in features:
-        by_value.setdefault(feature["attributes"][match], []).append(rid)
-    shared = {v: rids for v, rids in by_value.items() if len(rids) > 1}
-    doubled = {v: oids for v, oids in existing.items() if len(oids) > 1 and v in by_value}
-    if not shared and not doubled:
-        return features
-    folded = sum(len(rids) - 1 for rids in shared.values())
-    extra = sum(len(oids) - 1 for oids in doubled.values())
-    full = result.mode == "full"
-    held = sum(len(oids) for oids in existing.values())
-    if cfg.refuses_mass_delete(folded, len(features), len(by_value)) or (
-        full and cfg.refuses_mass_delete(extra, held, len(by_value))
-    ):
-        result.errors.append(
-            _not_unique(
-                agol,
-                len(features),
-                by_value,
-                shared,
-                doubled,
-                folded,
-                extra if full else 0,
-                cfg,
-                result,
-            )
-        )
-        result.rerun_helps = False
-        return None
-    name = agol.upsert_matching_field
-    if shared:
-        result.notes.append(
-            f"upsert_matching_field {name!r} is not unique: {folded} records "
-            "share a value with another record and were skipped (listed)"
-        )
-    if doubled:
-        result.notes.append(
-            f"the layer holds {extra} more features than values of {name!r} "
-            + (
-                "(the full run deletes them)"
-                if full
-                else "(an incremental run updates one "
-                "feature of a value; a full run deletes the others)"
-            )
-        )
-    keep: Pairs = []
-    for rid, feature in features:
-        value = feature["attributes"][match]
-        first = by_value[value][0]
-        if rid == first:
-            keep.append((rid, feature))
-        else:
-            result.skipped[rid] = (
-                f"its {match} {shown(value)} is also record {first}'s (one feature per value)"
-            )
-    published = {rid for rid, _ in keep}
-    result.points = [p for p in result.points if p.id in published]
-    return keep
-
-
-def _not_unique(
-    agol: config.AgolConfig,
-    records: int,
-    by_value: dict[Any, list[str]],
-    shared: dict[Any, list[str]],
-    doubled: dict[Any, list[int]],
-    folded: int,
-    extra: int,
-    cfg: config.ContainerConfig,
-    result: AgolPublish,
-) -> str:
-    """Why a publish with repeated matching values is refused, and what to do."""
-
-    def listed(repeated: dict[Any, list[Any]], what: str, ids_are: str) -> str:
-        top = sorted(repeated.items(), key=lambda item: (-len(item[1]), str(item[0])))
-        text = "; ".join(
-            f"{shown(value)}: {len(ids)} {what}, e.g. {ids_are}"
-            + ", ".join(map(str, ids[:SHOWN_IDS]))
-            for value, ids in top[:SHOWN_VALUES]
-        )
-        return text + (
-            f"; and {len(top) - SHOWN_VALUES} more values" if len(top) > SHOWN_VALUES else ""
-        )
-
-    parts = []
-    if shared:
-        parts.append(
-            f"{records} records hold {len(by_value)} values of it ({listed(shared, 'records', '')})"
-        )
-    if doubled:
-        parts.append(
-            f"the layer holds several features for {len(doubled)} of its values "
-            f"({listed(doubled, 'features', 'object ids ')})"
-        )
-    cost = [f"{folded} records left out"] if folded else []
-    cost += [f"{extra} features deleted"] if extra else []
-    return (
-        f"upsert_matching_field {agol.upsert_matching_field!r} is not unique: "
-        + "; ".join(parts)
-        + f". One feature per value would mean {' and '.join(cost)}, more than "
-        f"mass_delete_threshold ({cfg.mass_delete_threshold:.0%}) allows. Nothing was "
-        f"written. Set agol.upsert_matching_field under containers.{result.container} in "
-        f"{result.app_name}.yaml to a field whose values are unique (usually `id`, the Knack "
-        "record id); if one feature per value is really what you want, set "
-        f"`allow_mass_delete: true` under containers.{result.container}, rerun, and set it "
-        "back"
-    )
 
 
 def _geometry_notes(agol: config.AgolConfig, layer: Layer, result: AgolPublish) -> None:
@@ -370,9 +247,6 @@ def _feature(
         label = label_of(f)
         result.points.extend(Point(lon, lat, f.id, label) for lon, lat in points)
     return feature
-
-
-Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)
 
 
 def _upsert(

@@ -17,9 +17,9 @@ from lib.clients.knack import (
     PAGE_LOOKAHEAD,
     KnackClient,
     Listing,
-    RateLimiter,
     modified_since_filter,
 )
+from lib.clients.knack_http import RateLimiter
 from lib.clients.retry import RetryPolicy
 from lib.errors import ConfigError, KnackAPIError, MissingCredentialError
 

@@ -12,7 +12,7 @@ import pytest
 
 from lib import config
 from lib.maps import Point
-from lib.publish import agol, socrata, values
+from lib.publish import agol, agol_match, socrata, values
 from lib.publish.values import Refused, ValueCheck
 from lib.records import Formatted
 
@@ -228,14 +228,14 @@ def features(*statuses: str) -> list:
 def test_unique_matching_values_pass_untouched():
     pairs = features("A", "B", "C")
     r = agol_result()
-    assert agol._one_per_value(pairs, {"A": [1]}, "status", AGOL, cfg(), r) == pairs
+    assert agol_match.one_per_value(pairs, {"A": [1]}, "status", AGOL, cfg(), r) == pairs
     assert r.ok and not r.notes
 
 
 def test_repeated_matching_values_are_refused_before_any_write():
     r = agol_result()
     pairs = features("A", "A", "A", "A", "B")  # 3 of 5 left out: more than half
-    assert agol._one_per_value(pairs, {}, "status", AGOL, cfg(), r) is None
+    assert agol_match.one_per_value(pairs, {}, "status", AGOL, cfg(), r) is None
     (error,) = r.errors
     assert error.startswith(
         "upsert_matching_field 'status' is not unique: 5 records hold 2 "
@@ -249,7 +249,7 @@ def test_repeated_matching_values_are_refused_before_any_write():
 def test_repeated_features_in_the_layer_count_against_the_guard():
     r = agol_result()
     existing = {"A": [1, 2, 3], "B": [4, 5, 6]}
-    assert agol._one_per_value(features("A", "B"), existing, "status", AGOL, cfg(), r) is None
+    assert agol_match.one_per_value(features("A", "B"), existing, "status", AGOL, cfg(), r) is None
     assert (
         "the layer holds several features for 2 of its values ('A': 3 features, e.g. "
         "object ids 1, 2, 3; 'B': 3 features, e.g. object ids 4, 5, 6). One feature per "
@@ -261,7 +261,7 @@ def test_allowed_the_first_record_of_a_value_is_published_and_the_others_skipped
     r = agol_result()
     pairs = features("A", "A", "B")
     r.points = [Point(0, 0, rid) for rid, _ in pairs]
-    kept = agol._one_per_value(pairs, {}, "status", AGOL, cfg(allow_mass_delete=True), r)
+    kept = agol_match.one_per_value(pairs, {}, "status", AGOL, cfg(allow_mass_delete=True), r)
     assert [rid for rid, _ in kept] == [pairs[0][0], pairs[2][0]]
     assert r.skipped == {
         pairs[1][0]: f"its status 'A' is also record {pairs[0][0]}'s (one feature per value)"
@@ -272,7 +272,7 @@ def test_allowed_the_first_record_of_a_value_is_published_and_the_others_skipped
 
 def test_a_few_repeats_within_the_threshold_are_allowed():
     r = agol_result()
-    kept = agol._one_per_value(
+    kept = agol_match.one_per_value(
         features("A", "A", "B", "C"), {}, "status", AGOL, cfg(mass_delete_threshold=0.5), r
     )
     assert kept is not None and len(kept) == 3 and r.ok

@@ -186,7 +186,10 @@ def _destinations(run: context.Run, metadata: dict[str, Any], touched: list[str]
                 )
             )
     table = bindings.table(plans)
-    table.rows += [{"container": c, "destination": d, "status": s} for c, d, s in unknown]
+    table.rows += [
+        {"container": c, "destination": d, "status": s, "note": "knack-nb check reads it"}
+        for c, d, s in unknown
+    ]
     table.caption = (
         "The destinations of the containers whose fields changed, as their last publish "
         f"left them (`knack-nb check -a {run.app_name} -e {run.env}` reads the destinations "

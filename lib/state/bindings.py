@@ -64,15 +64,15 @@ def load(bucket: Bucket, destination: Destination) -> Stored | None:
             raise ValueError(f"a JSON {type(state).__name__}, not a JSON object")
         found = state.get("bindings")
         columns = state.get("columns")
-        if not isinstance(found, dict) or not isinstance(columns, dict):
+        if not isinstance(found, dict) or not isinstance(columns, list):
             raise ValueError("no bindings or columns")
         return Stored(
             {str(c): Binding.from_json(b) for c, b in found.items()},
-            {str(c): str(t) for c, t in columns.items()},
+            {str(c): str(t) for c, t in columns},
             str(state.get("container") or ""),
             str(state.get("published") or ""),
         )
-    except ValueError as e:
+    except (TypeError, ValueError) as e:  # a column that is not a [name, type] pair
         raise StoreError(f"the bindings {bucket.url(where)} are corrupt ({e}): {fix}") from None
 
 
@@ -92,6 +92,6 @@ def save(
         "container": plan.container,
         "published": started.astimezone(dt.UTC).isoformat(),
         "bindings": {c: b.to_json() for c, b in plan.bindings().items()},
-        "columns": plan.columns,
+        "columns": [[c, t] for c, t in plan.columns.items()],  # in the destination's order
     }
     bucket.put_json(key(plan.destination), body)

@@ -220,3 +220,25 @@ def test_knack_nb_check_on_the_demo_then_after_a_removal(demo, capsys):
     assert any("Socrata dataset demo-allf" in line and COLUMN in line for line in table), table
     assert "column 'short_text' of Socrata dataset demo-allf would go blank" in captured.err
     assert writes(demo) == []
+
+
+def test_params_pin_a_column_to_a_field_of_another_name(demo, tmp_path, monkeypatch):
+    with_params(tmp_path, monkeypatch, fields={COLUMN: "field_8"})  # "Rich Text"
+    result = publish_in_process()
+    assert result.ok, result.error
+    rows = dataset(demo)
+    assert all(r.get(COLUMN) == r.get("rich_text") for r in rows.values())
+    assert any(r.get(COLUMN) for r in rows.values())
+    assert "short_text" in result.summary["dropped_fields"]  # field_7 fills no column now
+    stored = json.loads(text_of(demo, BINDINGS))["bindings"]
+    assert stored[COLUMN] == {"field": "field_8", "label": "Rich Text", "type": "rich_text"}
+
+
+def test_unreadable_bindings_fail_before_any_write_naming_the_object(demo):
+    demo.s3().put_object(Bucket=demo.bucket, Key=BINDINGS, Body=b"{not json")
+    demo.socrata.reset_log()
+    result = publish_in_process()
+    assert not result.ok
+    assert f"s3://{demo.bucket}/{BINDINGS} is not JSON" in result.error
+    assert "the next publish then binds the columns by their labels again" in result.error
+    assert writes(demo) == []

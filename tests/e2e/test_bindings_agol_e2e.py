@@ -134,7 +134,7 @@ def test_a_removed_field_fails_before_any_write_until_its_layer_field_is_retired
     `signal_status` (new features got nulls)."""
     stack = agol.stack
     before = attributes(stack)
-    auto_before = text_of(stack, AUTO)
+    auto_before, bindings_before = text_of(stack, AUTO), text_of(stack, BINDINGS)
     rid = next(iter(before))
     stack.knack.remove_field(agol.app_id, "object_1", "field_4")
     change(agol, rid, "AFTER THE REMOVAL")
@@ -156,6 +156,7 @@ def test_a_removed_field_fails_before_any_write_until_its_layer_field_is_retired
     assert writes(stack) == [] and stack.arcgis.requests  # read the layer, wrote nothing
     assert attributes(stack) == before
     assert text_of(stack, AUTO) == auto_before
+    assert text_of(stack, BINDINGS) == bindings_before
 
     agol.containers["object_1"]["agol"]["retired_columns"] = ["signal_status"]
     agol.write_params()

@@ -140,7 +140,7 @@ def test_a_removed_field_fails_the_publish_before_any_write_until_its_column_is_
     """On the old code the publish succeeded (exit 0) and sent every row without
     short_text: new rows would get nulls, the others keep stale values."""
     before = dataset(demo)
-    auto_before = text_of(demo, AUTO)
+    auto_before, bindings_before = text_of(demo, AUTO), text_of(demo, BINDINGS)
     demo.knack.remove_field(APP_ID, "object_3", FIELD)
     record = next(r for r in demo.knack.records(APP_ID, "object_3") if r["id"] == RECORD)
     record["field_10"] = record["field_10_raw"] = 7777
@@ -162,6 +162,7 @@ def test_a_removed_field_fails_the_publish_before_any_write_until_its_column_is_
     assert writes(demo) == [] and demo.socrata.requests  # it read the columns, wrote nothing
     assert dataset(demo) == before
     assert text_of(demo, AUTO) == auto_before  # the auto state did not move
+    assert text_of(demo, BINDINGS) == bindings_before  # nor the bindings
     assert "would blank (fails)" in report_text(demo, result)
 
     with_params(tmp_path, monkeypatch, retired_columns=[COLUMN])

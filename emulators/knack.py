@@ -381,8 +381,19 @@ class _ServedApp:
     """One application's metadata and records (guarded by the emulator's lock)."""
 
     def __init__(self, metadata: dict, records: dict[str, list[dict]]) -> None:
-        self.metadata = metadata
         self.id: str = metadata["id"]
+        self.set_metadata(metadata)
+        self.records: dict[str, dict[str, dict]] = {key: {} for key in self.fields}
+        for object_key, rows in records.items():
+            if object_key not in self.fields:
+                raise ValueError(f"app {self.id} has no object {object_key!r}")
+            for row in rows:
+                self.records[object_key][row["id"]] = copy.deepcopy(row)
+        self.hits: deque[float] = deque()
+
+    def set_metadata(self, metadata: dict) -> None:
+        """Serve ``metadata`` (the app's schema as changed in Knack's builder)."""
+        self.metadata = metadata
         self.metadata_body = json.dumps({"application": metadata}).encode()
         self.tz = app_timezone(metadata.get("settings", {}).get("timezone", "UTC"))
         self.fields: dict[str, dict[str, dict]] = {}
@@ -393,13 +404,6 @@ class _ServedApp:
             for view in scene.get("views", []):
                 source = view.get("source") or {}
                 self.views[view["key"]] = (scene["key"], source.get("object"))
-        self.records: dict[str, dict[str, dict]] = {key: {} for key in self.fields}
-        for object_key, rows in records.items():
-            if object_key not in self.fields:
-                raise ValueError(f"app {self.id} has no object {object_key!r}")
-            for row in rows:
-                self.records[object_key][row["id"]] = copy.deepcopy(row)
-        self.hits: deque[float] = deque()
 
     def object_records(self, object_key: str) -> dict[str, dict]:
         try:
@@ -513,6 +517,43 @@ class KnackEmulator(HTTPEmulator):
             formatted, raw = knack_date_time(when.astimezone(app.tz), field_def.get("format"))
             rows[record_id][field] = formatted
             rows[record_id][f"{field}_raw"] = raw
+
+    def rename_field(self, app_id: str, object_key: str, field_key: str, label: str) -> None:
+        """Give a field a new label, as Knack's builder does (records keep their values)."""
+        with self._lock:
+            app = self._app(app_id)
+            metadata = copy.deepcopy(app.metadata)
+            self._field_def(metadata, object_key, field_key)["name"] = label
+            app.set_metadata(metadata)
+
+    def remove_field(self, app_id: str, object_key: str, field_key: str) -> None:
+        """Delete a field, as Knack's builder does: from the object, from the views that
+        show it, and its values from every record."""
+        with self._lock:
+            app = self._app(app_id)
+            metadata = copy.deepcopy(app.metadata)
+            obj = next(o for o in metadata["objects"] if o["key"] == object_key)
+            obj["fields"].remove(self._field_def(metadata, object_key, field_key))
+            for scene in metadata.get("scenes", []):
+                for view in scene.get("views", []):
+                    view["columns"] = [
+                        c
+                        for c in view.get("columns") or []
+                        if (c.get("field") or {}).get("key") != field_key
+                    ]
+            app.set_metadata(metadata)
+            for record in app.object_records(object_key).values():
+                record.pop(field_key, None)
+                record.pop(f"{field_key}_raw", None)
+
+    @staticmethod
+    def _field_def(metadata: dict, object_key: str, field_key: str) -> dict:
+        for obj in metadata.get("objects", []):
+            if obj["key"] == object_key:
+                for f in obj.get("fields", []):
+                    if f["key"] == field_key:
+                        return f
+        raise KeyError(f"no field {field_key!r} in {object_key}")
 
     def new_record_id(self) -> str:
         """A fresh 24-hex id shaped like Knack's (MongoDB ObjectId)."""

@@ -8,6 +8,7 @@ knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest fir
 knack-nb reports --html reports/data-tracker-prod/...ipynb  # offline HTML: ./reports-html/, S3
 knack-nb airflow-pools -o pools.json   # then: airflow pools import pools.json
 knack-nb restore-socrata -a data-tracker -e prod -c view_197 [--backup KEY] [--dry-run]
+knack-nb check -a data-tracker -e prod [-c view_197] [--refresh]  # would a column go blank?
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def _parser() -> argparse.ArgumentParser:
         help="check the backup and count what would change; write nothing",
     )
     restore.add_argument("--list", action="store_true", help="list the backups, newest first")
+
+    chk = sub.add_parser(
+        "check",
+        help="every destination's columns against the stored metadata and bindings; "
+        "exit 1 when a column would go blank",
+    )
+    chk.add_argument("-a", "--app-name", required=True, help="a params/<app-name>.yaml file")
+    chk.add_argument("-e", "--env", required=True, help="prod or dev")
+    chk.add_argument("-c", "--container", help="one container (default: every one)")
+    chk.add_argument(
+        "--refresh",
+        action="store_true",
+        help="fetch the metadata from Knack first and store it (as upload_metadata does)",
+    )
     return parser
 
 
@@ -116,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             return _airflow_pools(args)
         if args.command == "restore-socrata":
             return _restore_socrata(args)
+        if args.command == "check":
+            return _check(args)
     except KnackNbError as e:
         _error(str(e))
         return 1
@@ -215,6 +232,19 @@ def _restore_socrata(args: argparse.Namespace) -> int:
     lines += [f"  {key}: {value}" for key, value in result.summary().items()]
     _say("\n".join(lines), file=out)
     return 0 if result.ok else 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    from lib import check  # the clients: only for this command
+
+    result = check.check(
+        app_name=args.app_name, env=args.env, container=args.container, refresh=args.refresh
+    )
+    _say(repr(result.table()))
+    if result.fails:
+        _error("check: a publish would fail: " + " | ".join(result.failures()))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from lib.errors import ConfigError, MissingCredentialError, UnknownAppError, UnknownContainerError
 
@@ -39,7 +39,39 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SocrataConfig(_Strict):
+FieldKey = Annotated[str, Field(pattern=r"^field_\d+$")]
+ColumnName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+
+
+class _Bindings(_Strict):
+    """A destination's bindings in params (the binding rule: ``lib.bindings``): ``fields``
+    pins a column to a Knack field key; a column in ``retired_columns`` is left as it is,
+    never sent nor bound again."""
+
+    fields: dict[ColumnName, FieldKey] = {}
+    retired_columns: list[ColumnName] = []
+
+    @field_validator("fields", "retired_columns")
+    @classmethod
+    def _not_the_id(cls, value: Any) -> Any:
+        if "id" in {name.lower() for name in value}:
+            raise ValueError("`id` is the column of the Knack record id: it holds no field")
+        return value
+
+    @field_validator("retired_columns")
+    @classmethod
+    def _not_pinned_and_retired(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        pinned = {name.lower() for name in info.data.get("fields") or {}}
+        both = sorted(name for name in value if name.lower() in pinned)
+        if both:
+            raise ValueError(
+                f"{', '.join(both)} also pinned in fields: a column is either filled by a "
+                "field or retired, keep one"
+            )
+        return value
+
+
+class SocrataConfig(_Bindings):
     resource_id: Annotated[str, Field(pattern=r"^[a-z0-9]{4}-[a-z0-9]{4}$")]
     location_field: str | None = None
     no_replace: bool = False  # true: a full run deletes no rows from the dataset
@@ -50,7 +82,7 @@ class SocrataConfig(_Strict):
     backup_schedule: str | None = "0 6 * * *"
 
 
-class AgolConfig(_Strict):
+class AgolConfig(_Bindings):
     service_id: str
     layer_id: int = 0
     location_field: str | None = None  # none: a table, no geometry

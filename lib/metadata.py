@@ -3,7 +3,10 @@
 The metadata is fetched from Knack on every run and written to
 ``s3://<bucket>/<app>-<env>/<app-id>.json`` only when it changed; the report lists the
 objects, views, record counts and the fields added, removed, renamed or retyped since the
-last upload (and so the containers whose sync needs a full run).
+last upload (and so the containers whose sync needs a full run). When fields changed, it
+also shows what that does to the destinations of the containers it touches, by the binding
+rule (``lib.bindings``): columns renamed (followed), that would go blank (their publish will
+fail), new fields, as the last publish of each destination left its columns.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, ClassVar
 from lib import schema
 from lib.clients.knack import KnackClient
 from lib.clients.s3_records import dumps_stable
-from lib.errors import CorruptObjectError
+from lib.errors import CorruptObjectError, StoreError
 from lib.jobs import context
 from lib.jobs.result import JobResult
 from lib.table import Note, Table
@@ -36,6 +39,7 @@ class MetadataUpload(JobResult):
     previous_found: bool
     written: bool
     changes: list[schema.SchemaChange] = field(default_factory=list)
+    bindings: Table | None = None  # the destinations the changes touch (lib.bindings)
 
     STATS: ClassVar[tuple[str, ...]] = ("seconds",)
 
@@ -81,6 +85,17 @@ class MetadataUpload(JobResult):
                 "their sync: " + ", ".join(self.needs_full_run)
             )
         return table
+
+    def destinations(self) -> Table | Note:
+        """What the schema change does to the destinations of the containers it touches:
+        each column bound, renamed (followed), that would go blank (its publish fails),
+        new fields, retired columns, as the last successful publish left the destination."""
+        if self.bindings is None:
+            return Note(
+                "No field changed since the last upload: the destinations' columns "
+                "are filled as they were."
+            )
+        return self.bindings
 
     @property
     def needs_full_run(self) -> list[str]:
@@ -130,7 +145,9 @@ def upload_metadata(*, app_name: str, env: str) -> MetadataUpload:
         logger.info("wrote %s", store.url(key))
     else:
         logger.info("%s already holds this metadata: nothing written", store.url(key))
+    touched = schema.containers_needing_full_run(changes, metadata)
     return MetadataUpload(
+        bindings=_destinations(run, metadata, touched) if changes else None,
         app_name=app_name,
         env=run.env,
         app_id=app_id,
@@ -141,3 +158,41 @@ def upload_metadata(*, app_name: str, env: str) -> MetadataUpload:
         changes=changes,
         seconds=run.elapsed(),
     )
+
+
+def _destinations(run: context.Run, metadata: dict[str, Any], touched: list[str]) -> Table:
+    """The plans (``lib.bindings``) of the destinations of the configured containers in
+    ``touched``, from the columns and bindings their last successful publish stored (no
+    request to a destination: ``knack-nb check`` reads them)."""
+    from lib import bindings  # knackpy (the column-name rule): only when fields changed
+    from lib.state import bindings as stored_bindings
+
+    plans, unknown = [], []
+    for name in touched:
+        cfg = run.app.containers.get(name)
+        for destination in bindings.destinations(cfg) if cfg is not None else []:
+            try:
+                found = stored_bindings.load(run.store, destination)
+            except StoreError as e:
+                unknown.append((name, destination.what, f"bindings unreadable: {e}"))
+                continue
+            if found is None:
+                unknown.append((name, destination.what, bindings.NOT_PUBLISHED))
+                continue
+            fields = bindings.container_fields(metadata, name)
+            plans.append(
+                bindings.plan(
+                    destination, name, fields, found.columns, found.bindings, app_name=run.app_name
+                )
+            )
+    table = bindings.table(plans)
+    table.rows += [
+        {"container": c, "destination": d, "status": s, "note": "knack-nb check reads it"}
+        for c, d, s in unknown
+    ]
+    table.caption = (
+        "The destinations of the containers whose fields changed, as their last publish "
+        f"left them (`knack-nb check -a {run.app_name} -e {run.env}` reads the destinations "
+        "themselves). A column that would blank fails that container's next publish."
+    )
+    return table

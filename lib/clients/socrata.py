@@ -87,6 +87,17 @@ class Client(Counted):
         self.soda.close()
 
 
+def dataset_columns(client: Client, resource_id: str) -> dict[str, str]:
+    """The dataset's columns: field name → type (``dataTypeName``), in the dataset's order;
+    Socrata's own (``:@computed_region_...``, hidden) left out: nothing publishes to them."""
+    metadata = client.call("reading the dataset's columns", client.soda.get_metadata, resource_id)
+    return {
+        c["fieldName"]: c.get("dataTypeName", "text")
+        for c in metadata["columns"]
+        if not str(c.get("fieldName", ":")).startswith(":")
+    }
+
+
 def dataset_ids(client: Client, resource_id: str) -> set[str]:
     """Every row id (``ROW_ID``) of the dataset, read in pages of ``READ_PAGE``."""
     ids: set[str] = set()

@@ -10,11 +10,15 @@ matching value) are deleted, each deletion counted. A failure half-way leaves th
 features in place and a rerun completes the work. Per-feature errors, which the library
 does not raise, fail the run and name the records.
 
-Before any write: each value is checked against its field's type (``lib.publish.values``:
-a record with a value its field cannot take fails by id, a retyped field fails the run),
-and the matching values must be unique, among the records and among the layer's features:
-repeated ones would fold several records into one feature, so they are refused unless the
-container's mass-delete guard allows what that folding costs.
+Attributes are filled by the binding plan (``lib.bindings``: a field of the layer keeps
+the Knack field key it was bound to, whatever its label becomes; one that would go blank
+fails the run before any write; an update sends only the attributes the plan fills, so a
+retired field keeps its values). Before any write: each value is checked against its
+field's type (``lib.publish.values``: a record with a value its field cannot take fails by
+id, a retyped field fails the run), and the matching values must be unique, among the
+records and among the layer's features: repeated ones would fold several records into one
+feature, so they are refused unless the container's mass-delete guard allows what that
+folding costs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import config, schema
+from lib.bindings import Destination
 from lib.clients.agol import Layer
 from lib.errors import ConfigError
 from lib.maps import Point, PointsMap
@@ -32,10 +37,11 @@ from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.agol_match import Pairs, one_per_value
+from lib.publish.agol_match import remove_gone as _remove_gone
 from lib.publish.agol_values import DATE, geometry
 from lib.publish.agol_values import label as label_of
 from lib.publish.agol_values import value as _value
-from lib.publish.run import PublishResult, mass_delete_refusal, sample_table, table
+from lib.publish.run import PublishResult, sample_table, table
 from lib.publish.values import ValueCheck
 from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
@@ -138,9 +144,10 @@ def _publish(
             f"layer {layer.name!r} (fields: {', '.join(sorted(layer.fields))}); fix it under "
             f"containers.{run.container}.agol"
         )
-    publish_run.refuse_collisions(
-        run.metadata, run.container, layer.names, destination=result.destination
-    )
+    plan = run.bind(Destination.agol(agol), layer.fields, result)
+    if plan is None:
+        return
+    sent = {layer.names[column]: f.name for column, f in plan.fill.items()}
     _geometry_notes(agol, layer, result)
     records = run.read_records()
     result.read = len(records)
@@ -152,7 +159,7 @@ def _publish(
     features = [
         (f.id, feature)
         for f in formatted
-        if (feature := _feature(f, layer, match, tz, result, check)) is not None
+        if (feature := _feature(f, layer, match, tz, result, check, sent)) is not None
     ]
     retyped = check.retyped()
     if retyped:
@@ -194,7 +201,7 @@ def _publish(
     if result.failed:
         result.rerun_helps = False
     if result.ok:
-        run.record_success()
+        run.succeeded(plan)
 
 
 def _geometry_notes(agol: config.AgolConfig, layer: Layer, result: AgolPublish) -> None:
@@ -216,20 +223,25 @@ def _feature(
     tz: dt.tzinfo,
     result: AgolPublish,
     check: ValueCheck | None = None,
+    sent: dict[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """One record as a feature, or None: a value its field cannot take (``check`` says
-    which), or skipped (with the reason in ``result.skipped``)."""
+    """One record as a feature of the attributes ``sent`` (the layer's field → the name of
+    the value that fills it; None: the fields the label rule fills, the others dropped), or
+    None: a value its field cannot take (``check`` says which), or skipped (with the reason
+    in ``result.skipped``)."""
     check = check if check is not None else ValueCheck("field {} of the layer")
+    if sent is None:
+        sent = {layer.names[n]: n for n in f.values if n in layer.names}
+        result.dropped_fields.update(
+            (n, "not a field of the layer") for n in f.values if n not in layer.names
+        )
     attributes: dict[str, Any] = {}
     if "id" in layer.names:
         attributes[layer.names["id"]] = f.id
-    for name in f.values:
-        target = layer.names.get(name)
-        if target is None:
-            result.dropped_fields.setdefault(name, "not a field of the layer")
-        else:
-            kind = layer.fields[target]
-            attributes[target] = check.value(f, name, target, kind, _value, kind, tz)
+    for target, name in sent.items():
+        kind = layer.fields[target]
+        value = check.value(f, name, target, kind, _value, kind, tz) if name in f.values else None
+        attributes[target] = value
     if f.id in check.failed:
         return None
     if attributes.get(match) in (None, ""):
@@ -341,60 +353,3 @@ def _count(
                 f" (code {error['code']})" if error.get("code") else ""
             )
     return ok
-
-
-def _remove_gone(
-    layer: Layer,
-    existing: dict[Any, list[int]],
-    stored: set[Any],
-    chunk_size: int,
-    result: AgolPublish,
-    cfg: config.ContainerConfig,
-) -> None:
-    """Delete the features whose matching value is gone from S3, and duplicates (all but
-    the first feature of a value), under the mass-delete guard; every deletion is counted
-    in ``result.deleted`` (a duplicate as ``<value> (duplicate)``)."""
-    doomed = {
-        oid: str(value) for value, oids in existing.items() if value not in stored for oid in oids
-    }
-    doomed |= {
-        oid: f"{value} (duplicate)"
-        for value, oids in existing.items()
-        if value in stored
-        for oid in oids[1:]
-    }
-    if not doomed:
-        return
-    held = sum(len(oids) for oids in existing.values())
-    refusal = mass_delete_refusal(
-        len(doomed),
-        held,
-        len(stored),
-        cfg,
-        what="features of the layer",
-        container=result.container,
-        app_name=result.app_name,
-    )
-    if refusal:
-        result.errors.append(refusal)
-        result.rerun_helps = False
-        return
-    oids = sorted(doomed)
-    for start in range(0, len(oids), chunk_size):
-        chunk = oids[start : start + chunk_size]
-        answer = layer.delete(chunk)
-        answered = set()
-        for entry in answer.get("deleteResults") or []:
-            oid = entry.get("objectId")
-            answered.add(oid)
-            if entry.get("success") and oid in doomed:
-                result.deleted.append(doomed[oid])
-            elif not entry.get("success"):
-                error = (entry.get("error") or {}).get("description", "no reason given")
-                result.errors.append(f"the layer refused to delete feature {oid}: {error}")
-        # no result for a feature (e.g. a retried request the layer had applied): the
-        # layer says whether it is still there
-        unanswered = [oid for oid in chunk if oid not in answered]
-        if unanswered:
-            present = layer.present(unanswered)
-            result.deleted += [doomed[oid] for oid in unanswered if oid not in present]

@@ -3,7 +3,9 @@
 A value repeated among the records, or among the layer's features, would fold several
 records into one feature. :func:`one_per_value` finds that before any write and refuses it
 unless the container's mass-delete guard allows what the folding costs (records left out,
-features deleted); :func:`not_unique` says why and what to do.
+features deleted); :func:`not_unique` says why and what to do. A full run then deletes the
+features whose value is gone from S3, and all but the first feature of a value
+(:func:`remove_gone`).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib import config
+from lib.publish.run import mass_delete_refusal
 from lib.publish.values import shown
 
 if TYPE_CHECKING:
+    from lib.clients.agol import Layer
     from lib.publish.agol import AgolPublish
 
 Pairs = list[tuple[str, dict[str, Any]]]  # (record id, feature)
@@ -141,3 +145,60 @@ def not_unique(
         f"`allow_mass_delete: true` under containers.{result.container}, rerun, and set it "
         "back"
     )
+
+
+def remove_gone(
+    layer: Layer,
+    existing: dict[Any, list[int]],
+    stored: set[Any],
+    chunk_size: int,
+    result: AgolPublish,
+    cfg: config.ContainerConfig,
+) -> None:
+    """Delete the features whose matching value is gone from S3, and duplicates (all but
+    the first feature of a value), under the mass-delete guard; every deletion is counted
+    in ``result.deleted`` (a duplicate as ``<value> (duplicate)``)."""
+    doomed = {
+        oid: str(value) for value, oids in existing.items() if value not in stored for oid in oids
+    }
+    doomed |= {
+        oid: f"{value} (duplicate)"
+        for value, oids in existing.items()
+        if value in stored
+        for oid in oids[1:]
+    }
+    if not doomed:
+        return
+    held = sum(len(oids) for oids in existing.values())
+    refusal = mass_delete_refusal(
+        len(doomed),
+        held,
+        len(stored),
+        cfg,
+        what="features of the layer",
+        container=result.container,
+        app_name=result.app_name,
+    )
+    if refusal:
+        result.errors.append(refusal)
+        result.rerun_helps = False
+        return
+    oids = sorted(doomed)
+    for start in range(0, len(oids), chunk_size):
+        chunk = oids[start : start + chunk_size]
+        answer = layer.delete(chunk)
+        answered = set()
+        for entry in answer.get("deleteResults") or []:
+            oid = entry.get("objectId")
+            answered.add(oid)
+            if entry.get("success") and oid in doomed:
+                result.deleted.append(doomed[oid])
+            elif not entry.get("success"):
+                error = (entry.get("error") or {}).get("description", "no reason given")
+                result.errors.append(f"the layer refused to delete feature {oid}: {error}")
+        # no result for a feature (e.g. a retried request the layer had applied): the
+        # layer says whether it is still there
+        unanswered = [oid for oid in chunk if oid not in answered]
+        if unanswered:
+            present = layer.present(unanswered)
+            result.deleted += [doomed[oid] for oid in unanswered if oid not in present]

@@ -1,21 +1,22 @@
-"""What every publisher shares: the publish run (the jobs' run set-up, then the records
-to publish, read from S3), the result base (``PublishResult``), the mass-delete guard, the
-column-collision check and the sample table of a report."""
+"""What every publisher shares: the publish run (the jobs' run set-up, the binding plan of
+the destination's columns, then the records to publish, read from S3), the result base
+(``PublishResult``), the mass-delete guard and the sample table of a report."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lib import config, snapshot
+from lib import bindings, config, snapshot
+from lib.bindings import Destination, Plan
 from lib.clients.s3_records import Strays, escape_surrogates
 from lib.errors import KnackNbError
 from lib.jobs import context
 from lib.jobs.result import ContainerResult
 from lib.progress import progress_bar
-from lib.records import unresolved_collisions
+from lib.state import bindings as stored_bindings
 from lib.table import Note, Table
 from lib.text import md
 
@@ -39,6 +40,7 @@ class PublishResult(ContainerResult):
     read: int = 0  # records read from S3
     dropped_fields: dict[str, str] = field(default_factory=dict)  # name -> why
     sample: Table = field(default_factory=lambda: Table([]))
+    plan: Plan | None = None  # which field fills which column (lib.bindings)
 
     ERROR: ClassVar[type[KnackNbError]] = PublishError
 
@@ -90,6 +92,13 @@ class PublishResult(ContainerResult):
     def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")
 
+    def bindings_table(self) -> Table:
+        """Which field fills which column of the destination (``lib.bindings``): bound,
+        renamed (followed), would blank (fails), new (not published), retired."""
+        if self.plan is None:
+            return Table([], bindings.COLUMNS, caption="The destination was not reached.")
+        return bindings.table([self.plan])
+
 
 def mass_delete_refusal(
     gone: int,
@@ -123,18 +132,6 @@ def mass_delete_refusal(
         "and rerun; if the records really are gone, set `allow_mass_delete: true` under "
         f"containers.{container} in {app_name}.yaml, rerun, and set it back"
     )
-
-
-def refuse_collisions(
-    metadata: dict[str, Any], container: str, columns: Iterable[str], *, destination: str
-) -> None:
-    """Raise ``PublishError``, before any write, when the destination lacks the column of a
-    field renamed by the column-name rule but has the column of the field it lost its name
-    to (``records.unresolved_collisions``): one field would be left out, and a column filled
-    with a field its users may not expect. The message names both fields and what to do."""
-    collisions = unresolved_collisions(metadata, container, set(columns))
-    if collisions:
-        raise PublishError(" | ".join(c.message(destination) for c in collisions))
 
 
 def sample_table(
@@ -189,6 +186,41 @@ class PublishRun(context.Run):
         if strays.note():
             self.notes.append(strays.note())
         return records
+
+    def bind(
+        self, destination: Destination, columns: Mapping[str, str], result: PublishResult
+    ) -> Plan | None:
+        """The binding plan of the destination's ``columns`` (name → type), from the
+        bindings stored by its last successful publish and params (``lib.bindings``), before
+        any write. Renamed fields go to the notes and new fields to ``dropped_fields``; a
+        column that would go blank (or fields a first binding cannot tell apart) fails the
+        run: None, with the errors in ``result`` (nothing written, ``auto`` unmoved)."""
+        assert self.metadata is not None and self.container is not None
+        stored = stored_bindings.load(self.store, destination)
+        fields = bindings.container_fields(self.metadata, self.container)
+        result.plan = plan = bindings.plan(
+            destination,
+            self.container,
+            fields,
+            columns,
+            stored.bindings if stored else {},
+            app_name=self.app_name,
+        )
+        result.notes.extend(plan.renames())
+        result.dropped_fields.update(plan.dropped())
+        if plan.fails:
+            result.errors.extend(plan.failures())
+            result.rerun_helps = False
+            return None
+        return plan
+
+    def succeeded(self, plan: Plan) -> None:
+        """Keep the bindings the run published with, then advance the ``auto`` state: call
+        only when the publish succeeded."""
+        stored_bindings.save(
+            self.store, plan, app_name=self.app_name, env=self.env, started=self.started
+        )
+        self.record_success()
 
 
 def start(

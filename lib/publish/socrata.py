@@ -5,10 +5,13 @@ the dataset equal to S3 without ever truncating it: upsert everything, then dele
 rows whose ids are gone with ``":deleted"`` rows (none with ``no_replace``). A failure
 half-way leaves every row that was there; a rerun completes the work.
 
-Each value is checked against its column's type (``lib.publish.values``): a record with a
-value its column cannot take is not sent and fails the run by id (the others are published;
-a run with such records deletes nothing), and a field whose every value fails (retyped)
-fails the run before any write.
+Columns are filled by the binding plan (``lib.bindings``: a column keeps the field key it
+was bound to, whatever its label becomes; a retired column is not sent, so its rows keep
+their values); a column that would go blank fails the run before any write. Each value is
+checked against its column's type (``lib.publish.values``): a record with a value its
+column cannot take is not sent and fails the run by id (the others are published; a run
+with such records deletes nothing), and a field whose every value fails (retyped) fails
+the run before any write.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import config
-from lib.clients.socrata import ROW_ID, Client, dataset_ids
+from lib.bindings import Destination, Plan
+from lib.clients.socrata import ROW_ID, Client, dataset_columns, dataset_ids
 from lib.progress import progress_bar
 from lib.publish import register, values
 from lib.publish import run as publish_run
@@ -86,21 +90,15 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
     )
     client = Client()
     try:
-        columns = {
-            c["fieldName"]: c.get("dataTypeName", "text")
-            for c in client.call(
-                "reading the dataset's columns", client.soda.get_metadata, soc.resource_id
-            )["columns"]
-        }
-        publish_run.refuse_collisions(
-            run.metadata, container, columns, destination=result.destination
-        )
-        records = run.read_records()
-        result.read = len(records)
-        formatted = format_records(
-            run.metadata, container, records, location_field=soc.location_field
-        )
-        _publish(client, run, formatted, columns, result)
+        columns = dataset_columns(client, soc.resource_id)
+        plan = run.bind(Destination.socrata(soc), columns, result)
+        if plan is not None:
+            records = run.read_records()
+            result.read = len(records)
+            formatted = format_records(
+                run.metadata, container, records, location_field=soc.location_field
+            )
+            _publish(client, run, formatted, columns, plan, result)
     finally:
         client.close()
         result.requests, result.retries = client.requests, client.retries
@@ -114,6 +112,7 @@ def _publish(
     run: publish_run.PublishRun,
     formatted: list[Formatted],
     columns: dict[str, str],
+    plan: Plan,
     result: SocrataPublish,
 ) -> None:
     """Check every value, then (unless a field was retyped) upsert the rows that passed and,
@@ -121,7 +120,8 @@ def _publish(
     soc = run.cfg.socrata
     assert soc is not None
     check = ValueCheck("column {}")
-    rows = [row for f in formatted if (row := _row(f, columns, check, result)) is not None]
+    sent = {column: f.name for column, f in plan.fill.items()}
+    rows = [row for f in formatted if (row := _row(f, sent, columns, check)) is not None]
     retyped = check.retyped()
     if retyped:
         result.errors.append(retyped)
@@ -138,23 +138,23 @@ def _publish(
         result.errors.append(check.failures("the dataset's column types"))
         result.rerun_helps = False
     if result.ok:
-        run.record_success()
+        run.succeeded(plan)
 
 
 def _row(
-    f: Formatted, columns: dict[str, str], check: ValueCheck, result: SocrataPublish
+    f: Formatted, sent: dict[str, str], columns: dict[str, str], check: ValueCheck
 ) -> dict[str, Any] | None:
-    """One record as a row, or None when a value does not fit its column (``check`` says
-    which)."""
+    """One record as a row of the columns ``sent`` (column → the name of the value that
+    fills it), or None when a value does not fit its column (``check`` says which)."""
     row: dict[str, Any] = {ROW_ID: f.id}
-    for name in f.values:
-        kind = columns.get(name)
-        if kind is None:
-            result.dropped_fields.setdefault(name, "not a column of the dataset")
+    for column, name in sent.items():
+        kind = columns[column]
+        if name not in f.values:
+            row[column] = None
         elif name == f.location_name and kind in GEO_TYPES:
-            row[name] = _location(f.location, kind)
+            row[column] = _location(f.location, kind)
         else:
-            row[name] = check.value(f, name, name, kind, _value, kind)
+            row[column] = check.value(f, name, column, kind, _value, kind)
     return None if f.id in check.failed else row
 
 

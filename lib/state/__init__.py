@@ -3,7 +3,9 @@
 - ``runs``: :class:`RunStore`, the doorway's store of one app-env with the ``auto`` resume
   point of each job and container and the metadata fetch tick (what the jobs use);
 - ``stale_marks``: the snapshot's stale marks, one per sync run (:class:`RunMark`,
-  :func:`is_stale`).
+  :func:`is_stale`);
+- ``bindings``: which Knack field fills which column of each destination, kept by the
+  destination (``_state/bindings/``), written by a publish that succeeded.
 """
 
 from lib.state.runs import RunStore

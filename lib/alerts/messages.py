@@ -21,6 +21,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from lib.dates import duration
+
 REPEAT_AFTER = dt.timedelta(days=1)  # the same error of the same job is said once a day
 FAILED, RECOVERED = "failed", "recovered"
 MAX_ERROR_CHARS = 600  # of the error's line in a message (the report has all of it)
@@ -183,20 +185,6 @@ def _when(since: dt.datetime | None, now: dt.datetime) -> str:
     if since is None:
         return "now"
     return f"{since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC ({duration(now - since)})"
-
-
-def duration(span: dt.timedelta) -> str:
-    """A span as a person says it: "45 s", "12 min", "3 h 5 min", "9 days"."""
-    seconds = max(int(span.total_seconds()), 0)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{hours // 24} days"
 
 
 def _cut(text: str) -> str:

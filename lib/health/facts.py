@@ -191,7 +191,8 @@ class Finder:
 
         assert cfg.agol is not None
         layer = Layer(service_id=cfg.agol.service_id, layer_id=cfg.agol.layer_id)
-        f.destinations.setdefault("agol", Destination("ArcGIS")).count = layer.count()
+        d = f.destinations.setdefault("agol", Destination("ArcGIS"))
+        d.count, d.skips_records = layer.count(), cfg.agol.location_field is not None
 
 
 def _publishers(cfg: config.ContainerConfig) -> dict[str, str]:

@@ -162,9 +162,7 @@ def recovered_message(outcome: Outcome, history: History, now: dt.datetime) -> M
 
 def rerun_text(helps: bool | None) -> str:
     if helps is True:
-        return (
-            "yes: the failure is transient (a service or the machine); a rerun completes the work"
-        )
+        return "yes: a service or the machine failed for a while; a rerun completes the work"
     if helps is False:
         return "no: a rerun fails the same way; do what the error says first"
     return "not known: read the report"

@@ -67,13 +67,12 @@ def mark_stopped(output: str, ename: str, evalue: str) -> bool:
     if cell is None:
         logger.warning("the report %s has no code cell that ran: not marked", output)
         return False
+    import nbformat
+
     cell.setdefault("outputs", []).append(
-        {
-            "output_type": "error",
-            "ename": ename,
-            "evalue": evalue,
-            "traceback": [f"{ename}: {evalue}"],
-        }
+        nbformat.v4.new_output(
+            "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+        )
     )
     cell.setdefault("metadata", {}).setdefault("papermill", {})["exception"] = True
     nb.metadata.setdefault("papermill", {})["exception"] = True

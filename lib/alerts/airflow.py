@@ -55,7 +55,8 @@ def _callback(context: dict[str, Any], *, ok: bool) -> None:
         if not ok and will_retry(try_number, retries):
             return
         parameters = dict(getattr(task, "parameters", None) or {})
-        report = str(getattr(task, "output_nb", "") or "")
+        output = getattr(task, "output_nb", "") or ""  # a NoteBook once the task ran
+        report = str(getattr(output, "url", output))
         notify(
             outcome(
                 app_name=str(parameters["app_name"]),

@@ -131,8 +131,9 @@ def _secret_values() -> tuple[str, ...]:
 
 
 def _alert_url_secrets(value: str) -> set[str]:
-    """What of ``KNACK_ALERT_URLS`` is secret: each URL, its userinfo, and its path segments
-    and query values that look like tokens (the host and words like ``services`` stay)."""
+    """What of ``KNACK_ALERT_URLS`` is secret: each URL, its userinfo, and its host (apprise
+    puts tokens there: ``slack://TOKEN/...``), path segments and query values that look like
+    tokens (host names and words like ``services`` stay)."""
     found: set[str] = set()
     for url in re.split(r"[\s,]+", value):
         if not url:
@@ -143,15 +144,17 @@ def _alert_url_secrets(value: str) -> set[str]:
             userinfo = [parts.username or "", parts.password or ""]
         except ValueError:
             continue
-        pieces = [*userinfo, *parts.path.split("/")]
+        host = parts.netloc.rsplit("@", 1)[-1].split(":", 1)[0]  # as written: hostname lowers it
+        pieces = [*userinfo, host, *parts.path.split("/")]
         pieces += [v for _, v in urllib.parse.parse_qsl(parts.query)]
         found.update(p for p in pieces if _token_like(p))
     return found
 
 
 def _token_like(piece: str) -> bool:
-    """A token rather than a word: long, or letters and digits mixed."""
-    if len(piece) < MIN_SECRET_LENGTH:
+    """A token rather than a word or a host name: long, or letters and digits mixed, and no
+    dot (``hooks.slack.com``, ``127.0.0.1`` stay)."""
+    if len(piece) < MIN_SECRET_LENGTH or "." in piece:
         return False
     mixed = any(c.isdigit() for c in piece) and any(c.isalpha() for c in piece)
     return mixed or len(piece) >= 20

@@ -13,11 +13,13 @@ anything it received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import requests
 import yaml
 
 try:  # Airflow 3
@@ -98,9 +101,14 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture(scope="module")
 def airflow_env(stack, receiver, tmp_path_factory) -> dict[str, str]:
-    """An Airflow home of its own (SQLite, LocalExecutor), the demo's params with view_6
-    alone, due every minute, one retry a second after a failure."""
+    """An Airflow home of its own: a copy of this process's SQLite database (``conftest.py``)
+    once migrated here (``test_dags_test_e2e.py`` uses it after: migrating it once serves
+    both) with the app's pool; LocalExecutor; the demo's params with view_6 alone, due every
+    minute, one retry a second after a failure."""
+    airflow_cli("db", "migrate")
+    airflow_cli("pools", "set", "knack_demo", "1", "the demo's Knack tasks")
     home = tmp_path_factory.mktemp("airflow-scheduler-home")
+    shutil.copy(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db", home / "airflow.db")
     params = tmp_path_factory.mktemp("params")
     demo = yaml.safe_load((config.params_dir() / "demo.yaml").read_text())
     demo["containers"] = {
@@ -113,22 +121,21 @@ def airflow_env(stack, receiver, tmp_path_factory) -> dict[str, str]:
     }
     (params / "demo.yaml").write_text(yaml.safe_dump(demo))
     api = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KNACK_", "AIRFLOW"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KNACK_"))}
     env.update(stack.env)
     env.update(
         {
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
+            # the app's health DAG (due daily, its last tick passed) must not run here
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api}/execution/",
             "AIRFLOW__API__PORT": str(api),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(24),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(24),
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "KNACK_PARAMS_DIR": str(params),
             "KNACK_ENV": "dev",
@@ -138,80 +145,88 @@ def airflow_env(stack, receiver, tmp_path_factory) -> dict[str, str]:
     return env
 
 
-def airflow(env: dict[str, str], log: Path, *args: str) -> None:
-    """Several ``airflow`` commands in one interpreter (``airflow_commands.py``)."""
-    lines = "".join(
-        json.dumps({"args": list(a), "stdout": str(log), "stderr": str(log)}) + "\n" for a in args
-    )
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("airflow_commands.py"))],
-        input=lines,
-        env=env,
-        cwd=env["AIRFLOW_HOME"],
-        text=True,
-        capture_output=True,
-        timeout=WAIT,
-    )
-    codes = [json.loads(line)["returncode"] for line in done.stdout.splitlines()]
-    assert codes == [0] * len(args), log.read_text()[-4000:]
+def airflow_cli(*args: str) -> None:
+    """``airflow ARGS`` in this process, on its Airflow configuration."""
+    from airflow.cli import cli_parser
+
+    parsed = cli_parser.get_parser().parse_args(list(args))
+    parsed.func(parsed)
 
 
-def wait_for(receiver: Receiver, n: int, processes: dict[str, subprocess.Popen]) -> None:
+def start(name: str, env: dict[str, str], logs: Path) -> subprocess.Popen:
+    """``airflow NAME`` in a process group of its own (its workers and kernels with it)."""
+    with (logs / f"{name}.log").open("w") as out:
+        return subprocess.Popen(
+            [AIRFLOW, name],
+            env=env,
+            cwd=env["AIRFLOW_HOME"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for proc in reversed(processes.values()):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in processes.values():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def until(what: str, done, processes: dict[str, subprocess.Popen]) -> None:
+    """Wait (at most ``WAIT`` seconds) until ``done()``, the processes running meanwhile."""
     deadline = time.monotonic() + WAIT
-    while len(receiver.messages) < n:
+    while not done():
         for name, proc in processes.items():
             assert proc.poll() is None, f"airflow {name} ended"
-        assert time.monotonic() < deadline, f"no message {n} in {WAIT} s: {receiver.messages}"
+        assert time.monotonic() < deadline, f"not {what} in {WAIT} s"
         time.sleep(0.5)
+
+
+def api_up(env: dict[str, str]) -> bool:
+    url = env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].removesuffix("/execution/")
+    try:
+        return requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok
+    except (requests.ConnectionError, requests.Timeout):
+        return False
+
+
+def unpaused(env: dict[str, str], dag_id: str) -> bool:
+    """Unpause ``dag_id`` once the DAG processor has written it; whether it is."""
+    with sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db", timeout=30) as con:
+        return con.execute("UPDATE dag SET is_paused = 0 WHERE dag_id = ?", (dag_id,)).rowcount == 1
 
 
 @pytest.fixture(scope="module")
 def scheduled(stack, receiver, airflow_env, tmp_path_factory) -> Iterator[dict]:
     """The scheduler run: the failure's message, then the recovery's (see the docstring)."""
     logs = tmp_path_factory.mktemp("airflow-logs")
-    airflow(
-        airflow_env,
-        logs / "setup.log",
-        ("db", "migrate"),
-        ("pools", "set", "knack_demo", "1", "the demo's Knack tasks"),
-        ("dags", "reserialize"),
-        ("dags", "unpause", DAG_ID),
-    )
     stack.knack.faults.update(FAULT)
     processes: dict[str, subprocess.Popen] = {}
-    files = []
     try:
-        for name in ("api-server", "dag-processor", "scheduler"):
-            out = (logs / f"{name}.log").open("w")
-            files.append(out)
-            processes[name] = subprocess.Popen(
-                [AIRFLOW, name],
-                env=airflow_env,
-                cwd=airflow_env["AIRFLOW_HOME"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(receiver, 1, processes)
+        # the tasks reach the API server (the execution API): up before any task starts
+        processes["api-server"] = start("api-server", airflow_env, logs)
+        until("the API server up", lambda: api_up(airflow_env), processes)
+        for name in ("dag-processor", "scheduler"):
+            processes[name] = start(name, airflow_env, logs)
+        until(f"{DAG_ID} written", lambda: unpaused(airflow_env, DAG_ID), processes)
+        until("a failure said", lambda: len(receiver.messages) >= 1, processes)
         failed_tries = task_tries(airflow_env)
         stack.knack.faults.update({"fail_next": 0, "fail_path": None})  # Knack answers again
-        wait_for(receiver, 2, processes)
+        until("a recovery said", lambda: len(receiver.messages) >= 2, processes)
     except AssertionError:
         for path in sorted(logs.glob("*.log")):
             print(f"--- {path.name}\n{path.read_text()[-3000:]}")
         raise
     finally:
-        for proc in processes.values():
-            proc.terminate()
-        for proc in processes.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for out in files:
-            out.close()
+        stop(processes)
     yield {"failed_tries": failed_tries, "logs": logs}
-    shutil.rmtree(airflow_env["AIRFLOW_HOME"], ignore_errors=True)
 
 
 def task_tries(env: dict[str, str]) -> list[tuple[str, int, str]]:

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
 import socket
 import sqlite3
@@ -108,7 +107,9 @@ def airflow_env(stack, receiver, tmp_path_factory) -> dict[str, str]:
     airflow_cli("db", "migrate")
     airflow_cli("pools", "set", "knack_demo", "1", "the demo's Knack tasks")
     home = tmp_path_factory.mktemp("airflow-scheduler-home")
-    shutil.copy(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db", home / "airflow.db")
+    source = sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db")
+    with contextlib.closing(source), contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        source.backup(db)  # what its write-ahead log holds too
     params = tmp_path_factory.mktemp("params")
     demo = yaml.safe_load((config.params_dir() / "demo.yaml").read_text())
     demo["containers"] = {

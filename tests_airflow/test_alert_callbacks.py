@@ -88,7 +88,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with Stack() as s:
+    # a bucket of its own: moto's S3 lives in this process, and the stacks of the modules
+    # after this one (their atd-knack-services) must not see what these runs wrote
+    with Stack(bucket="alert-callbacks-test") as s:
         yield s
 
 

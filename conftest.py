@@ -46,7 +46,7 @@ def pytest_runtest_setup(item):
         modules = tuple(moto.backends.list_of_moto_modules())
         moto.backends.list_of_moto_modules = lambda: modules
         _stack = Stack().start()
-        _stack.seed_demo()  # metadata and records in S3, as after `make demo`
+        _stack.seed_demo(publish=True)  # S3, Socrata and ArcGIS as after `make demo`
         _stack.apply_env()
 
 

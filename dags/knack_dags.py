@@ -16,8 +16,19 @@ container DAG: a backup of the public dataset is independent of the sync.
   and parameters, a publish task per registered destination the container configures, and
   the Knack pool for the jobs that call Knack.
 - Schedule and retries come from the container's params (``schedule``, or
-  ``socrata.backup_schedule``; ``retries``; see ``lib/config.py`` for the defaults). One run
-  at a time, no catch-up.
+  ``socrata.backup_schedule``; ``retries``, ``retry_delay_seconds``; see ``lib/config.py`` for
+  the defaults). One run at a time, no catch-up.
+- Time limits: every task has an ``execution_timeout``, the container's
+  ``execution_timeout_minutes`` or else its job's own (``lib/jobs/registry.py``). A task
+  stopped by it, or whose kernel dies, fails with its report saying so
+  (``lib/reports/stopped.py``).
+- Alerts: every task's ``on_failure_callback`` and ``on_success_callback`` are
+  ``lib.alerts.airflow``'s: a task that failed for good (no retry left) is said to the apprise
+  URLs of ``KNACK_ALERT_URLS`` (none set: nothing is said), the same error of the same task
+  once a day, and the first success after failures as recovered.
+- Health: each app has the DAG ``knack_<app>_health`` (one task, ``health``, daily at
+  ``HEALTH_SCHEDULE``, in the app's Knack pool, no retry): the health notebook checks every
+  container, and fails (so alerts) when one fails.
 - The tasks that call Knack (``upload_metadata``, ``knack_container_to_s3``) run in the
   app's pool ``knack_<app>`` (``lib/airflow_pools.py``: ``concurrent_knack_tasks`` slots,
   the clients sharing the app's ``requests_per_second``), so the container DAGs of one app
@@ -64,9 +75,11 @@ from airflow.providers.papermill.operators.papermill import PapermillOperator
 
 from lib import config
 from lib.airflow_pools import pool_name
+from lib.alerts import airflow as alert
 from lib.errors import ConfigError
 from lib.jobs import registry
 from lib.reports import report_key
+from lib.reports.stopped import mark_stopped, stop_reason
 from lib.state import RunStore
 
 NOTEBOOKS_DIR = Path(
@@ -78,13 +91,14 @@ ENV = config.check_env(os.environ.get("KNACK_ENV") or "prod")
 UPLOAD_METADATA = registry.get("upload_metadata")
 CONTAINER_TO_S3 = registry.get("knack_container_to_s3")
 BACKUP_SOCRATA = registry.get("backup_socrata")
+HEALTH = registry.get("health")
+HEALTH_SCHEDULE = "30 6 * * *"  # daily, 06:30 UTC: after the backups (06:00 by default)
 # A ContainerConfig destination key -> the notebook that publishes to it: every registered
 # destination (tests_airflow checks every destination in params has one).
 PUBLISH_NOTEBOOKS = {key: job.name for key, job in registry.destinations().items()}
 # Airflow's schedule presets that are not cron expressions to croniter
 AIRFLOW_PRESETS = {"@once", "@continuous", "@quarterly"}
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)  # no catch-up: only sets the first tick
-RETRY_DELAY = dt.timedelta(minutes=5)
 
 
 # --- what the templates call (DAG user macros) -----------------------------------------
@@ -159,7 +173,22 @@ def _utc(when: Any) -> dt.datetime:
 # --- the tasks -------------------------------------------------------------------------
 
 
-class UploadMetadataOperator(PapermillOperator):
+class NotebookOperator(PapermillOperator):
+    """``PapermillOperator`` whose report says why a run was stopped from outside its cells:
+    its ``execution_timeout`` passed (Airflow's ``AirflowTaskTimeout``) or its kernel died
+    (nbclient's ``DeadKernelError``); papermill leaves such a report with no error."""
+
+    def execute(self, context: Any) -> Any:
+        try:
+            return super().execute(context)
+        except BaseException as e:  # AirflowTaskTimeout is a BaseException
+            stop = stop_reason(e, limit=self.execution_timeout)
+            if stop is not None:
+                mark_stopped(str(getattr(self.output_nb, "url", self.output_nb)), *stop)
+            raise
+
+
+class UploadMetadataOperator(NotebookOperator):
     """``upload_metadata``, run once per app per schedule tick.
 
     Every container DAG of an app starts with this task, in the app's pool. The first one
@@ -215,10 +244,10 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
     date = "{{ knack_run_date(prev_start_date_success, dag_run, knack_full_run_schedule) }}"
     given = {"app_name": app.name, "env": env, "container": container, "date": date}
     with dag:
-        upload = _notebook_task(UPLOAD_METADATA, given, UploadMetadataOperator)
+        upload = _notebook_task(UPLOAD_METADATA, given, cfg, UploadMetadataOperator)
         # runs when upload_metadata is skipped (the metadata is already fresh), not if it fails
-        sync = _notebook_task(CONTAINER_TO_S3, given, trigger_rule="none_failed")
-        publish = [_notebook_task(registry.publisher(d), given) for d in destinations]
+        sync = _notebook_task(CONTAINER_TO_S3, given, cfg, trigger_rule="none_failed")
+        publish = [_notebook_task(registry.publisher(d), given, cfg) for d in destinations]
         upload >> sync >> publish
     return dag
 
@@ -250,7 +279,35 @@ def build_backup_dag(app: config.AppConfig, container: str, *, env: str = ENV) -
         "Socrata only: no Knack call, no dependency on the container DAG.",
     )
     with dag:
-        _notebook_task(BACKUP_SOCRATA, {"app_name": app.name, "env": env, "container": container})
+        given = {"app_name": app.name, "env": env, "container": container}
+        _notebook_task(BACKUP_SOCRATA, given, cfg)
+    return dag
+
+
+def health_dag_id(app_name: str) -> str:
+    return f"knack_{app_name}_health"
+
+
+def build_health_dag(app: config.AppConfig, *, env: str = ENV) -> DAG:
+    """The app's daily health check: one task, the health notebook; it fails (and so alerts)
+    when a container fails. No retry: a rerun finds the same."""
+    dag = DAG(
+        dag_id=health_dag_id(app.name),
+        description=f"{app.name}: every container fresh, not failing, counts that agree",
+        schedule=HEALTH_SCHEDULE,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"retries": 0},
+        user_defined_macros={"knack_report_url": report_url},
+        tags=["knack", app.name, env, "health"],
+        doc_md=f"The health of every container of `{app.name}` ({env}): the last sync, stale "
+        "or failing, records in S3 against Knack's count, Socrata and ArcGIS against S3, "
+        "drops since the last check. Fails when a container fails. Generated from params by "
+        "`dags/knack_dags.py`.",
+    )
+    with dag:
+        _notebook_task(HEALTH, {"app_name": app.name, "env": env})
     return dag
 
 
@@ -273,7 +330,10 @@ def _dag(
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args={"retries": cfg.retries, "retry_delay": RETRY_DELAY},
+        default_args={
+            "retries": cfg.retries,
+            "retry_delay": dt.timedelta(seconds=cfg.retry_delay_seconds),
+        },
         user_defined_macros={"knack_report_url": report_url, **(macros or {})},
         tags=tags,
         doc_md=f"{doc_md} Generated from params by `dags/knack_dags.py`.",
@@ -283,11 +343,13 @@ def _dag(
 def _notebook_task(
     job: registry.Job,
     given: dict[str, str],
-    operator: type[PapermillOperator] = PapermillOperator,
+    cfg: config.ContainerConfig | None = None,
+    operator: type[PapermillOperator] = NotebookOperator,
     **kwargs: Any,
 ) -> PapermillOperator:
     """The task that runs ``job``'s notebook with the parameters it takes of ``given`` (in
-    the app's Knack pool when the job calls Knack)."""
+    the app's Knack pool when the job calls Knack), its time limit (the container's
+    ``execution_timeout_minutes`` of ``cfg``, else the job's) and the alert callbacks."""
     parameters = job.arguments(**given)
     container = parameters.get("container")
     args = ", ".join(repr(v) for v in (job.name, parameters["app_name"], parameters["env"]))
@@ -301,6 +363,11 @@ def _notebook_task(
         parameters=parameters,
         kernel_name="python3",
         log_output=True,
+        execution_timeout=registry.time_limit(
+            job.name, cfg.execution_timeout_minutes if cfg is not None else None
+        ),
+        on_failure_callback=alert.on_failure,
+        on_success_callback=alert.on_success,
         **kwargs,
     )
 
@@ -315,11 +382,13 @@ def _check_cron(
 
 
 def build_dags(directory: Path | None = None, *, env: str = ENV) -> dict[str, DAG]:
-    """Every DAG of every params file, the backup DAGs included (a bad file fails the
-    import, naming file and key)."""
+    """Every DAG of every params file, the backup and health DAGs included (a bad file fails
+    the import, naming file and key)."""
     dags = {}
     for app_name in config.known_apps(directory):
         app = config.load_app(app_name, directory)
+        health = build_health_dag(app, env=env)
+        dags[health.dag_id] = health
         for container in app.containers:
             built = build_dag(app, container, env=env), build_backup_dag(app, container, env=env)
             dags.update((dag.dag_id, dag) for dag in built if dag is not None)

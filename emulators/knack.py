@@ -86,6 +86,9 @@ class Faults:
     fail_next: int = 0  # answer the next N /v1 requests with `status` (decrements)
     status: int = 503
     message: str | None = None  # the error message of those answers (default: the status's)
+    # only the /v1 requests whose path holds this fail (and are counted by fail_every and
+    # fail_next), e.g. "/views/view_6/" for one container; None: every /v1 request
+    fail_path: str | None = None
     delay: float = 0.0  # seconds to sleep before answering each /v1 request
     overstate_total_records: int = 0  # added to total_records (total_pages follows)
     metadata_body: str | None = None  # raw 200 body (text/html) for GET /v1/applications/{id}
@@ -113,7 +116,7 @@ class Faults:
         for name, value in changes.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r}; known: {sorted(known)}")
-            if name in ("metadata_body", "delete_record", "message"):
+            if name in ("metadata_body", "delete_record", "message", "fail_path"):
                 if value is not None and not isinstance(value, str):
                     raise ValueError(f"{name} must be a string or null")
             elif name == "delay":
@@ -128,8 +131,10 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def _take_failure(self) -> bool:
+    def _take_failure(self, path: str = "") -> bool:
         """Count one /v1 request; True when it must be answered with ``status``."""
+        if self.fail_path is not None and self.fail_path not in path:
+            return False
         fail = False
         if self.fail_next > 0:
             self.fail_next -= 1
@@ -599,7 +604,7 @@ class KnackEmulator(HTTPEmulator):
             time.sleep(faults.delay)
         rate_headers: dict[str, str] = {}
         with self._lock:
-            if faults._take_failure():
+            if faults._take_failure(path):
                 return self._fault_response(faults.status, faults.message)
             app = self._apps.get(app_id) if app_id else None
             if app is not None and self.rate_limit is not None:

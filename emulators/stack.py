@@ -248,9 +248,11 @@ class Stack:
             self.agol_password,
         ]
 
-    def seed_demo(self) -> None:
+    def seed_demo(self, *, publish: bool = False) -> None:
         """Run the demo app's metadata upload and container syncs in this process, so every
-        notebook's defaults find what they read (an analyst's state after ``make demo``)."""
+        notebook's defaults find what they read (an analyst's state after ``make demo``);
+        ``publish``: object_3's Socrata and ArcGIS publishes and a backup too, as ``make
+        demo`` runs them (the health check then finds the demo healthy)."""
         from lib import config, sync
         from lib.metadata import upload_metadata
 
@@ -260,6 +262,12 @@ class Stack:
             upload_metadata(app_name="demo", env="dev")
             for container in config.load_app("demo").containers:
                 sync.sync_container(app_name="demo", container=container, env="dev")
+            if publish:
+                from lib.backup import backup
+                from lib.publish import agol, socrata
+
+                for job in (socrata.publish, agol.publish, backup):
+                    job(app_name="demo", container="object_3", env="dev").raise_for_errors()
         finally:
             self.restore_env()
             os.environ.clear()

@@ -3,6 +3,8 @@
 knack-nb run upload_metadata --app-name data-tracker --env prod
 knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d 2026-11-01
 knack-nb run explore_container -a data-tracker -e prod -c view_197  # the snapshot, for analysts
+knack-nb run knack_container_to_s3 -a data-tracker -e prod -c view_197 -d auto --alert  # cron
+knack-nb health -a data-tracker -e prod   # every container: fresh, failing, counts; exit 1: fail
 knack-nb last-success --dag knack_data-tracker_view_197      # POSIX seconds, for --date
 knack-nb reports --app-name data-tracker --env prod --failed  # runs, newest first
 knack-nb reports --html reports/data-tracker-prod/...ipynb  # offline HTML: ./reports-html/, S3
@@ -14,6 +16,7 @@ knack-nb check -a data-tracker -e prod [-c view_197] [--refresh]  # would a colu
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 import traceback
@@ -53,6 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("-o", "--output", help="where to write the report (default: S3 reports)")
     run.add_argument("-q", "--quiet", action="store_true", help="don't echo notebook output")
+    run.add_argument(
+        "--alert",
+        action="store_true",
+        help="tell people as a scheduler would: a failure, or the first success after "
+        "failures, to the apprise URLs of KNACK_ALERT_URLS",
+    )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="MINUTES",
+        help="stop the run after MINUTES (default: the container's execution_timeout_minutes, "
+        "else the job's own limit)",
+    )
+
+    health = sub.add_parser(
+        "health",
+        help="every container of an app: last sync, stale or failing, counts that disagree",
+    )
+    health.add_argument("-a", "--app-name", required=True, help="a params/<app-name>.yaml file")
+    health.add_argument("-e", "--env", required=True, help="prod or dev")
 
     last = sub.add_parser(
         "last-success",
@@ -123,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "health":
+            return _health(args)
         if args.command == "last-success":
             return _last_success(args)
         if args.command == "reports":
@@ -156,6 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     date: str | int | None = args.date
     if isinstance(date, str) and date.lstrip("-").isdigit():
         date = int(date)
+    if args.timeout is not None and args.timeout <= 0:
+        _error("--timeout takes a number of minutes above 0")
+        return 2
+    limit = dt.timedelta(minutes=args.timeout) if args.timeout else None
     try:
         result = reports.run_notebook(
             args.notebook,
@@ -165,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
             date=date,
             output=args.output,
             log_output=not args.quiet,
+            limit=limit,
         )
     except MissingParameterError as e:
         flag = FLAGS.get(e.parameter, e.parameter)
@@ -182,7 +212,40 @@ def _run(args: argparse.Namespace) -> int:
     lines += [f"  {key}: {value}" for key, value in result.summary.items()]
     lines.append(f"report: {result.report}")
     _say("\n".join(lines), file=out)
+    if args.alert:
+        _alert(args, result)
     return 0 if result.ok else 1
+
+
+def _alert(args: argparse.Namespace, result: reports.RunResult) -> None:
+    """What a scheduler's callback would say of this run (``lib.alerts``)."""
+    from lib import alerts  # apprise: only for --alert
+    from lib.alerts import runs
+
+    if not alerts.alert_urls():
+        _say("alert: none sent: KNACK_ALERT_URLS is not set", file=sys.stderr)
+        return
+    message = alerts.notify(
+        runs.outcome(
+            app_name=args.app_name,
+            env=args.env,
+            job=result.notebook,
+            container=args.container,
+            ok=result.ok,
+            report=result.report,
+            error=result.error,
+        )
+    )
+    said = f"sent: {message.title}" if message else "none (nothing new to say)"
+    _say(f"alert: {said}", file=sys.stderr)
+
+
+def _health(args: argparse.Namespace) -> int:
+    from lib import health  # boto3, the clients: only for this command
+
+    result = health.check_app(app_name=args.app_name, env=args.env)
+    _say(result.console())
+    return 1 if result.failing else 0
 
 
 def _last_success(args: argparse.Namespace) -> int:

@@ -103,10 +103,14 @@ class ContainerConfig(_Strict):
     allow_mass_delete: bool = False
     # The container's Airflow DAG (dags/knack_dags.py); times are UTC.
     schedule: str | None = "@hourly"  # a cron expression or Airflow preset; null: manual only
-    retries: Annotated[int, Field(ge=0, le=10)] = 2  # per task, 5 minutes apart
+    retries: Annotated[int, Field(ge=0, le=10)] = 2  # per task, retry_delay_seconds apart
+    retry_delay_seconds: Annotated[int, Field(ge=1, le=24 * 3600)] = 300
     # The first run at or after each tick of this cron is a full run (deletions reach every
     # destination); null: only the first run is full. Default: monthly, the 1st, 07:00 UTC.
     full_run_schedule: str | None = "0 7 1 * *"
+    # How long each task of the container's DAGs (and `knack-nb run` of a job on it) may run
+    # before it is stopped, its report saying so; null: each job's default (lib/jobs/registry).
+    execution_timeout_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
 
     def refuses_mass_delete(self, gone: int, of: int, remaining: int) -> bool:
         """The mass-delete guard of every full run that deletes (the sync in S3, the

@@ -2,7 +2,8 @@
 
 POSIX seconds (UTC) or an ISO-8601 string (no offset means UTC) → an aware UTC datetime;
 ``None``, ``0`` or ``""`` → a full run; ``"auto"`` → resume from the last successful run.
-The machine's own timezone never matters.
+The machine's own timezone never matters. Also: a span of time as a person says it
+(:func:`duration`, in alerts and the health check).
 """
 
 from __future__ import annotations
@@ -83,3 +84,17 @@ def _in_range(when: dt.datetime, given: Any) -> dt.datetime:
             f"{_LATEST:%Y-%m-%d} in UTC): give {ACCEPTED}"
         )
     return utc
+
+
+def duration(span: dt.timedelta) -> str:
+    """A span as a person says it: "45 s", "12 min", "3 h 5 min", "9 days"."""
+    seconds = max(int(span.total_seconds()), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{hours // 24} days"

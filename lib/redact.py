@@ -6,6 +6,9 @@
 - the values of the credential environment variables (``CREDENTIAL_VARIABLES``), and the
   password of any ``*_URL`` variable's userinfo, wherever they appear (raw or URL-encoded),
   when they are long enough not to be ordinary words (``MIN_SECRET_LENGTH``);
+- the alert targets of ``KNACK_ALERT_URLS`` (apprise URLs, whose tokens sit in the path:
+  ``slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ``): each URL whole, its userinfo,
+  and each path segment or query value that looks like a token (``_token_like``);
 - signing material: ``Credential=``, ``Signature=`` (AWS SigV4 and presigned URLs), the
   signature botocore logs at debug level, and the values of credential-bearing headers,
   query parameters and JSON members (``Authorization``, ``X-Amz-Security-Token``, ``token``...).
@@ -45,6 +48,7 @@ CREDENTIAL_VARIABLES = (
     "AIRFLOW_USERNAME",
     "AIRFLOW_PASSWORD",
 )
+ALERT_URLS_VARIABLE = "KNACK_ALERT_URLS"  # apprise URLs: lib/alerts
 MIN_SECRET_LENGTH = 8  # shorter values could be ordinary words ("dev", "testing")
 
 # scheme://user:password@ (the password runs to the last @ of the authority)
@@ -108,6 +112,7 @@ def _secret_values() -> tuple[str, ...]:
         value = os.environ.get(name)
         if value:
             found.add(value)
+    found.update(_alert_url_secrets(os.environ.get(ALERT_URLS_VARIABLE) or ""))
     for name, value in os.environ.items():
         if name.endswith("_URL") and "@" in value:
             try:
@@ -123,6 +128,36 @@ def _secret_values() -> tuple[str, ...]:
                 {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
             )
     return tuple(sorted(variants))
+
+
+def _alert_url_secrets(value: str) -> set[str]:
+    """What of ``KNACK_ALERT_URLS`` is secret: each URL, its userinfo, and its host (apprise
+    puts tokens there: ``slack://TOKEN/...``), path segments and query values that look like
+    tokens (host names and words like ``services`` stay)."""
+    found: set[str] = set()
+    for url in re.split(r"[\s,]+", value):
+        if not url:
+            continue
+        found.add(url)
+        try:
+            parts = urllib.parse.urlsplit(url)
+            userinfo = [parts.username or "", parts.password or ""]
+        except ValueError:
+            continue
+        host = parts.netloc.rsplit("@", 1)[-1].split(":", 1)[0]  # as written: hostname lowers it
+        pieces = [*userinfo, host, *parts.path.split("/")]
+        pieces += [v for _, v in urllib.parse.parse_qsl(parts.query)]
+        found.update(p for p in pieces if _token_like(p))
+    return found
+
+
+def _token_like(piece: str) -> bool:
+    """A token rather than a word or a host name: long, or letters and digits mixed, and no
+    dot (``hooks.slack.com``, ``127.0.0.1`` stay)."""
+    if len(piece) < MIN_SECRET_LENGTH or "." in piece:
+        return False
+    mixed = any(c.isdigit() for c in piece) and any(c.isalpha() for c in piece)
+    return mixed or len(piece) >= 20
 
 
 @functools.lru_cache(maxsize=8)

@@ -45,7 +45,8 @@ def rendered_output_nb(task) -> str:
 def assert_backup_dag(dag, app: str, container: str, cfg: config.ContainerConfig, env: str):
     assert dag.dag_id == f"knack_{app}_{container}_socrata_backup"
     [task] = dag.tasks  # one task, no upstream: it waits for nothing, not the container DAG
-    assert type(task) is PapermillOperator and task.task_id == "backup_socrata"
+    assert isinstance(task, PapermillOperator) and task.task_id == "backup_socrata"
+    assert task.execution_timeout == dt.timedelta(minutes=60)  # the job's own limit
     assert task.parameters == {"app_name": app, "env": env, "container": container}
     assert Path(task.input_nb) == ROOT / "notebooks" / "backup_socrata.ipynb"
     assert task.output_nb == (
@@ -119,6 +120,7 @@ def test_backup_schedule_null_gives_no_backup_dag_and_a_preset_is_the_schedule(
         "knack_my-app_object_2_socrata_backup",
         # the default daily backup, though the container DAG itself runs only by hand
         "knack_my-app_view_3_socrata_backup",
+        "knack_my-app_health",  # the app's health check (test_alert_callbacks.py)
     }
     app = config.load_app("my-app", tmp_path)
     weekly = bag.dags["knack_my-app_object_2_socrata_backup"]

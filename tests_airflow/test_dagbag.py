@@ -27,6 +27,8 @@ from airflow.providers.papermill.operators.papermill import PapermillOperator
 
 from emulators.stack import Stack
 from lib import config
+from lib.alerts import airflow as alert
+from lib.jobs import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"
@@ -82,7 +84,8 @@ def test_every_shipped_container_is_a_dag_with_the_expected_tasks_and_order(monk
         for container in config.load_app(app).containers
     }
     backups = {f"{d}_socrata_backup" for d, (_, cfg) in expected.items() if cfg.socrata}
-    assert set(bag.dag_ids) == set(expected) | backups  # backups: test_backup_dags.py
+    health = {f"knack_{app}_health" for app in config.known_apps()}  # test_alert_callbacks.py
+    assert set(bag.dag_ids) == set(expected) | backups | health  # backups: test_backup_dags.py
     for dag_id, (app, cfg) in expected.items():
         dag = bag.dags[dag_id]
         assert edges(dag) == expected_edges(cfg), dag_id
@@ -91,7 +94,11 @@ def test_every_shipped_container_is_a_dag_with_the_expected_tasks_and_order(monk
         for task in dag.tasks:
             assert isinstance(task, PapermillOperator)
             upload = task.task_id == "upload_metadata"
-            assert type(task).__name__ == ("UploadMetadata" if upload else "Papermill") + "Operator"
+            assert type(task).__name__ == ("UploadMetadata" if upload else "Notebook") + "Operator"
+            # a time limit (the job's own: the shipped params set none) and the alerts
+            assert task.execution_timeout == registry.time_limit(task.task_id)
+            assert task.on_failure_callback == [alert.on_failure]
+            assert task.on_success_callback == [alert.on_success]
             # Knack's limit is per app: its Knack tasks share the app's pool, publishing doesn't
             assert (task.pool, task.pool_slots) == (
                 (f"knack_{app}", 1) if task.task_id in KNACK_TASKS else ("default_pool", 1)
@@ -141,6 +148,8 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
         "    scene: scene_3\n"
         "    schedule: '*/15 * * * *'\n"
         "    retries: 0\n"
+        "    retry_delay_seconds: 30\n"
+        "    execution_timeout_minutes: 45\n"
         "    full_run_schedule: null\n"
         "    socrata: {resource_id: abcd-1234}\n"
         "  object_7:\n"
@@ -155,6 +164,8 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
         "knack_new-app_object_7",
         "knack_demo_object_3_socrata_backup",  # test_backup_dags.py
         "knack_new-app_view_12_socrata_backup",
+        "knack_demo_health",  # one per app: test_alert_callbacks.py
+        "knack_new-app_health",
     }
     dag = bag.dags["knack_new-app_view_12"]
     assert dag.schedule == "*/15 * * * *"
@@ -163,6 +174,17 @@ def test_a_container_added_to_params_adds_its_dag_with_its_settings(monkeypatch,
         ("knack_container_to_s3", "upsert_knack_container_to_socrata"),
     }
     assert {t.retries for t in dag.tasks} == {0}
+    assert {t.retry_delay for t in dag.tasks} == {dt.timedelta(seconds=30)}
+    # every task of the container's DAGs takes its execution_timeout_minutes, its backup's too
+    assert {t.execution_timeout for t in dag.tasks} == {dt.timedelta(minutes=45)}
+    backup = bag.dags["knack_new-app_view_12_socrata_backup"].tasks[0]
+    assert backup.execution_timeout == dt.timedelta(minutes=45)
+    # without it, each job's own limit
+    other = bag.dags["knack_new-app_object_7"]
+    assert {t.task_id: t.execution_timeout.total_seconds() / 60 for t in other.tasks} == {
+        "upload_metadata": 15,
+        "knack_container_to_s3": 120,
+    }
     assert {t.task_id: t.pool for t in dag.tasks} == {
         "upload_metadata": "knack_new-app",
         "knack_container_to_s3": "knack_new-app",

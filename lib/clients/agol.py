@@ -148,6 +148,16 @@ class Layer(Counted):
             oids.sort()
         return found
 
+    def count(self) -> int:
+        """How many features (rows of a table) the layer holds: a count-only query."""
+        answer = self.call(
+            "counting the layer's features",
+            self.layer.query,
+            where="1=1",
+            return_count_only=True,
+        )
+        return int(answer)
+
     def present(self, oids: list[int]) -> set[int]:
         """Which of these object ids the layer holds."""
         where = f"{self.oid_field} IN ({', '.join(str(o) for o in oids)})"

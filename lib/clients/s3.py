@@ -214,12 +214,14 @@ class Bucket:
         ``ETag``, ``LastModified``)."""
         return list(self.iter_objects(prefix))
 
-    def iter_objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+    def iter_objects(self, prefix: str, *, start_after: str = "") -> Iterator[dict[str, Any]]:
         """:meth:`list_objects` page by page: one page of 1,000 parsed objects (~1.2 KB
-        each) is alive at a time, not the whole listing."""
+        each) is alive at a time, not the whole listing. ``start_after``: only the keys
+        after it (S3 lists keys in order), e.g. the reports after a time."""
+        extra = {"StartAfter": start_after} if start_after else {}
         with self._translated("list", prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
+                Bucket=self.bucket, Prefix=prefix, **extra
             )
             for page in pages:
                 yield from page.get("Contents", [])

@@ -15,6 +15,7 @@ every destination key is a container setting in params.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from typing import Any
 from lib.errors import ConfigError
 
 IDS = ("app_name", "env")  # every job's first parameters
+# the time limit of a notebook that is not a registered job (``knack-nb run path.ipynb``)
+DEFAULT_TIMEOUT_MINUTES = 60
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class Job:
     what: str  # what it does, in a line
     destination: str | None = None  # a publisher: the params key of its destination
     calls_knack: bool = False  # runs in the app's Knack pool under Airflow
+    # how long a run may take before it is stopped (a hung kernel never ends by itself); a
+    # container's execution_timeout_minutes in params overrides it for every job on it
+    timeout_minutes: int = DEFAULT_TIMEOUT_MINUTES
 
     @property
     def takes_container(self) -> bool:
@@ -111,6 +117,15 @@ def publisher(destination: str) -> Job:
     return found[destination]
 
 
+def time_limit(name: str, execution_timeout_minutes: int | None = None) -> dt.timedelta:
+    """How long a run of notebook ``name`` may take: the container's
+    ``execution_timeout_minutes`` when set, else the job's default (``DEFAULT_TIMEOUT_MINUTES``
+    for a notebook that is not a registered job)."""
+    job = find(name)
+    default = job.timeout_minutes if job is not None else DEFAULT_TIMEOUT_MINUTES
+    return dt.timedelta(minutes=execution_timeout_minutes or default)
+
+
 # The project's own jobs. Parameters: the notebook's, in its parameters cell's order.
 register(
     Job(
@@ -119,6 +134,7 @@ register(
         IDS,
         "the app's metadata (schema) → S3, with what changed since last time",
         calls_knack=True,
+        timeout_minutes=15,
     )
 )
 register(
@@ -128,6 +144,7 @@ register(
         ("app_name", "container", "env", "date"),
         "records of one container modified on or after `date` → S3",
         calls_knack=True,
+        timeout_minutes=120,
     )
 )
 register(
@@ -137,6 +154,7 @@ register(
         ("app_name", "container", "env", "date"),
         "a container's records in S3 → its Socrata dataset",
         destination="socrata",
+        timeout_minutes=120,
     )
 )
 register(
@@ -146,6 +164,7 @@ register(
         ("app_name", "container", "env", "date"),
         "a container's records in S3 → its ArcGIS Online layer or table",
         destination="agol",
+        timeout_minutes=120,
     )
 )
 register(
@@ -154,6 +173,7 @@ register(
         "lib.backup:backup",
         ("app_name", "container", "env"),
         "a container's Socrata dataset → a dated, verified CSV backup in S3",
+        timeout_minutes=60,
     )
 )
 register(
@@ -162,5 +182,16 @@ register(
         "lib.explore:explore_container",
         ("app_name", "container", "env"),
         "a container's snapshot as a table, for analysts",
+        timeout_minutes=30,
+    )
+)
+register(
+    Job(
+        "health",
+        "lib.health:check_app",
+        IDS,
+        "every container of an app: fresh, failing, counts that disagree",
+        calls_knack=True,
+        timeout_minutes=30,
     )
 )

@@ -3,8 +3,9 @@ counts, the ``summary`` a notebook glues, ``raise_for_errors`` and the notes in 
 
 A job's result subclasses ``JobResult`` (``ContainerResult`` for a job on one container)
 and adds only its own fields and ``details()``, its part of the summary. The summary is
-``identity, details, errors, stats``, in that order: the keys the reports index, the
-header, ``knack-nb run`` and the tests read.
+``identity, details, errors, stats``, in that order (a failed run's ``rerun_helps`` after
+``errors``): the keys the reports index, the header, ``knack-nb run``, the alerts and the
+tests read.
 """
 
 from __future__ import annotations
@@ -59,8 +60,17 @@ class JobResult:
         return {name: values[name] for name in self.STATS}
 
     def summary(self) -> dict[str, Any]:
-        """What the notebook glues as ``summary`` (JSON values only)."""
-        return {**self.identity(), **self.details(), "errors": len(self.errors), **self.stats()}
+        """What the notebook glues as ``summary`` (JSON values only). A failed run's also
+        says whether a rerun alone helps (``rerun_helps``, after ``errors``): the alerts
+        tell people so."""
+        failed = {"rerun_helps": self.rerun_helps} if self.errors else {}
+        return {
+            **self.identity(),
+            **self.details(),
+            "errors": len(self.errors),
+            **failed,
+            **self.stats(),
+        }
 
     def failure(self) -> str:
         """What failed, before the errors (e.g. "sync of view_197 failed: ")."""

@@ -11,7 +11,9 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import math
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,10 @@ from typing import Any
 from lib import config
 from lib.clients.s3 import S3_ERRORS
 from lib.errors import KnackNbError, MissingParameterError
+from lib.jobs import registry
 from lib.notebook import SCRAP_MIMETYPE
 from lib.redact import redact
+from lib.reports.stopped import mark_stopped, stop_reason
 from lib.text import clean
 
 logger = logging.getLogger(__name__)
@@ -87,15 +91,17 @@ def run_notebook(
     date: str | int | None = None,
     output: str | None = None,
     log_output: bool = False,
+    limit: dt.timedelta | None = None,
 ) -> RunResult:
     """Execute ``notebook`` with papermill; the report goes to ``output`` or the reports prefix.
 
     Only non-secret identifiers become parameters; credentials reach the kernel through
     the environment it inherits. A notebook with a ``container`` parameter needs
     ``container``: ``MissingParameterError`` before anything runs or is written.
-    """
-    from papermill.exceptions import PapermillExecutionError  # papermill: only to run
 
+    The run may take ``limit`` (default: :func:`time_limit`); past it, or when its kernel
+    dies, it is stopped and fails with a report that says so (``lib.reports.stopped``).
+    """
     path = notebook_path(notebook)
     given = {"container": container}
     for name in REQUIRED_PARAMETERS:
@@ -110,21 +116,50 @@ def run_notebook(
         parameters["date"] = date
     key = report_key(app_name=app_name, env=env, notebook=path.stem, container=container)
     output = output or f"s3://{config.bucket()}/{key}"
+    limit = limit or time_limit(path.stem, app_name, container)
     try:
-        nb = _execute(path, output, parameters, log_output)
-    except PapermillExecutionError as e:
-        return _failed(path.stem, output, e)
+        return _run(path, output, parameters, log_output, limit)
     except S3_ERRORS as e:  # S3 refused the report (papermill writes it)
         if not output.startswith("s3://"):
             raise
         local = LOCAL_REPORTS_DIR / key.removeprefix(f"{REPORTS_PREFIX}/")
         logger.error("cannot write the report to %s (%s); keeping it at %s", output, e, local)
         local.parent.mkdir(parents=True, exist_ok=True)
-        output = str(local)
+        return _run(path, str(local), parameters, log_output, limit)
+
+
+def time_limit(notebook: str, app_name: str, container: str | None) -> dt.timedelta:
+    """How long a run may take: the container's ``execution_timeout_minutes`` (params) when
+    set, else the job's default (``lib.jobs.registry.time_limit``). A params file that does
+    not load gives the default: the notebook then fails with what is wrong."""
+    minutes = None
+    if container is not None:
         try:
-            nb = _execute(path, output, parameters, log_output)
-        except PapermillExecutionError as e2:
-            return _failed(path.stem, output, e2)
+            cfg = config.load_app(app_name).containers.get(container)
+        except KnackNbError:
+            cfg = None
+        minutes = cfg.execution_timeout_minutes if cfg is not None else None
+    return registry.time_limit(notebook, minutes)
+
+
+def _run(
+    path: Path, output: str, parameters: dict[str, Any], log_output: bool, limit: dt.timedelta
+) -> RunResult:
+    """One execution and its result: failed with the failing cell's error, or with why it
+    was stopped (its time limit passed, its kernel died), the report marked so."""
+    from papermill.exceptions import PapermillExecutionError  # papermill: only to run
+
+    try:
+        nb = _execute(path, output, parameters, log_output, limit)
+    except PapermillExecutionError as e:
+        return _failed(path.stem, output, e)
+    except Exception as e:
+        stop = stop_reason(e, limit=limit)
+        if stop is None:
+            raise
+        logger.error("%s: %s", *stop)
+        mark_stopped(output, *stop)
+        return RunResult(path.stem, output, ok=False, error=redact(clean(": ".join(stop))))
     return RunResult(path.stem, output, ok=True, summary=read_summary(nb))
 
 
@@ -172,10 +207,21 @@ def _failed(notebook: str, output: str, error: Any) -> RunResult:
     return RunResult(notebook, output, ok=False, error=error_line, summary=summary)
 
 
-def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bool) -> Any:
+def _execute(
+    path: Path, output: str, parameters: dict[str, Any], log_output: bool, limit: dt.timedelta
+) -> Any:
     """Run the notebook; a kernel that dies before it answers (no cell ran yet: e.g. another
-    process took one of the ports jupyter_client picked for it) is started once more."""
+    process took one of the ports jupyter_client picked for it) is started once more.
+
+    The whole run may take ``limit``: each cell is given what is left of it (nbclient's
+    ``timeout_func``), so a cell that hangs, or cells that together take too long, raise
+    nbclient's ``CellTimeoutError`` and the kernel is stopped."""
     import papermill as pm
+
+    deadline = time.monotonic() + limit.total_seconds()
+
+    def left(cell: Any) -> int:  # at least a second: nbclient reads 0 as "no limit"
+        return max(1, math.ceil(deadline - time.monotonic()))
 
     for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
         logger.info("running %s → %s", path.name, output)
@@ -192,6 +238,7 @@ def _execute(path: Path, output: str, parameters: dict[str, Any], log_output: bo
                 # the last cell done, the report holds everything: stop the kernel at once
                 # rather than wait ~0.3-0.5 s for its interpreter to tear pandas & co. down
                 shutdown_kernel="immediate",
+                timeout_func=left,
             )
         except RuntimeError as e:
             if attempt == KERNEL_START_ATTEMPTS or not str(e).startswith(KERNEL_START_FAILED):

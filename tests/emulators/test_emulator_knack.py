@@ -532,6 +532,7 @@ def test_faults_dataclass():
         "fail_next": 0,
         "status": 503,
         "message": None,
+        "fail_path": None,
         "delay": 0.0,
         "overstate_total_records": 0,
         "metadata_body": None,

@@ -67,7 +67,10 @@ def test_a_job_without_requests_or_advice():
         KEPT: ClassVar[str | None] = None
 
     result = Quiet(app_name="demo", env="dev", errors=["x"], notes=["*a* note"])
-    assert list(result.summary()) == ["app_name", "env", "errors", "seconds"]
+    # a failed run says whether a rerun alone helps, after its errors (the alerts read it)
+    assert list(result.summary()) == ["app_name", "env", "errors", "rerun_helps", "seconds"]
+    assert result.summary()["rerun_helps"] is True
+    assert "rerun_helps" not in Quiet(app_name="demo", env="dev").summary()  # none when ok
     with pytest.raises(KnackNbError, match=r"^x$"):
         result.raise_for_errors()
     assert result.notes_md() == "\n- \\*a\\* note"

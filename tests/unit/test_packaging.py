@@ -16,6 +16,7 @@ CONTRACT_PARAMETERS = {
     "knack_container_to_agol": {"app_name", "container", "env", "date"},
     "backup_socrata": {"app_name", "container", "env"},
     "explore_container": {"app_name", "container", "env"},
+    "health": {"app_name", "env"},
 }
 
 

@@ -12,6 +12,7 @@ table; a column that would go blank (the publish would fail) makes the check fai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lib import bindings, config
 from lib.bindings import Destination, Plan
@@ -65,21 +66,34 @@ def check(*, app_name: str, env: str, container: str | None = None, refresh: boo
         )
     result = Check(app_name, env)
     for name in names:
-        cfg = app.container(name)
-        fields = bindings.container_fields(metadata, name)
-        for destination in bindings.destinations(cfg):
-            stored = stored_bindings.load(store, destination)
-            result.plans.append(
-                bindings.plan(
-                    destination,
-                    name,
-                    fields,
-                    columns(destination, cfg),
-                    stored.bindings if stored else {},
-                    app_name=app_name,
-                )
-            )
+        result.plans += container_plans(store, metadata, app_name, name, app.container(name))
     return result
+
+
+def container_plans(
+    store: AppStore,
+    metadata: dict[str, Any],
+    app_name: str,
+    container: str,
+    cfg: config.ContainerConfig,
+) -> list[Plan]:
+    """The plan of each destination of one container: its columns read from it now, its
+    stored bindings, params' pins and retired columns (what a publish would do)."""
+    fields = bindings.container_fields(metadata, container)
+    plans = []
+    for destination in bindings.destinations(cfg):
+        stored = stored_bindings.load(store, destination)
+        plans.append(
+            bindings.plan(
+                destination,
+                container,
+                fields,
+                columns(destination, cfg),
+                stored.bindings if stored else {},
+                app_name=app_name,
+            )
+        )
+    return plans
 
 
 def columns(destination: Destination, cfg: config.ContainerConfig) -> dict[str, str]:

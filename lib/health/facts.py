@@ -7,7 +7,8 @@
   Socrata backup;
 - Knack: ``rows_per_page=1`` for ``total_records`` (and, only when S3 holds fewer, the
   count of records modified since the last sync: the sync's own filter);
-- Socrata: ``count(*)``; ArcGIS: a count-only query.
+- Socrata: ``count(*)``; ArcGIS: a count-only query; and each destination's columns, for
+  the binding rule (``knack-nb check``: a column that a publish would refuse to leave blank).
 
 A question that fails leaves its count unknown and says why (``Facts.unknown``): the check
 goes on with the rest.
@@ -72,6 +73,8 @@ class Finder:
         if cfg.agol is not None:
             self._ask("ArcGIS's count", f, lambda: self._agol(f, cfg))
         f.snapshot_stale = is_stale(self.store, container)
+        if self.metadata is not None and (cfg.socrata is not None or cfg.agol is not None):
+            self._ask("the bindings", f, lambda: self._bindings(f, cfg))
         if cfg.socrata is not None and cfg.socrata.backup_schedule is not None:
             f.backup_schedule = cfg.socrata.backup_schedule
             self._ask("the backups", f, lambda: self._backups(f))
@@ -185,6 +188,14 @@ class Finder:
             client.close()
         d = f.destinations.setdefault("socrata", Destination("Socrata"))
         d.count, d.keeps_rows = count, cfg.socrata.no_replace
+
+    def _bindings(self, f: Facts, cfg: config.ContainerConfig) -> None:
+        """The columns a publish would refuse to leave blank (``knack-nb check``'s rule)."""
+        from lib.check import container_plans
+
+        assert self.metadata is not None
+        for plan in container_plans(self.store, self.metadata, self.app.name, f.container, cfg):
+            f.would_blank += plan.failures()
 
     def _agol(self, f: Facts, cfg: config.ContainerConfig) -> None:
         from lib.clients.agol import Layer  # a heavy import: only for a container with agol

@@ -12,7 +12,9 @@ A container **fails** when
   the records written to S3 since that destination's last publish (not for an ArcGIS layer
   with a ``location_field``: it has no feature for a record without coordinates);
 - a count (Knack, S3, Socrata, ArcGIS) fell by more than the container's
-  ``mass_delete_threshold`` since the last check (a warning with ``allow_mass_delete``).
+  ``mass_delete_threshold`` since the last check (a warning with ``allow_mass_delete``);
+- a destination's column would go blank: its bound field is gone or retyped in the stored
+  metadata (``knack-nb check``; the next publish fails before writing).
 
 It **warns** when S3 holds more records than Knack (deleted in Knack: the next full run
 removes them), a destination holds more than S3 (the next full publish removes them; none
@@ -58,6 +60,7 @@ class Facts:
     previous: dict[str, int] = field(default_factory=dict)  # the counts of the last check
     previous_at: dt.datetime | None = None
     unknown: list[str] = field(default_factory=list)  # what could not be asked, and why
+    would_blank: list[str] = field(default_factory=list)  # the binding rule's refusals
 
     def counts(self) -> dict[str, int]:
         """The counts to keep for the next check's drop test."""
@@ -98,6 +101,7 @@ def judge(f: Facts, now: dt.datetime) -> Health:
     for name, d in f.destinations.items():
         _destination_vs_s3(f, d, fails, warns, name)
     _drops(f, now, fails, warns)
+    fails += [f"would blank: {why}" for why in f.would_blank]
     if f.snapshot_stale:
         warns.append(
             "the snapshot is marked stale (a sync is running, failed or overlapped another): "

@@ -171,3 +171,21 @@ def test_the_health_notebook_glues_every_containers_status(demo_env, tmp_path):
     assert "health of demo-dev" in text
     for secret in demo_env.secrets:
         assert secret not in text
+
+
+def test_a_published_field_removed_in_knack_fails_as_a_column_that_would_blank(demo_env):
+    """The schema-change rule (``knack-nb check``) is part of health: once the metadata with
+    the field removed is fetched, the container fails before its next publish does."""
+    healthy_demo()
+    assert health.check_app(app_name="demo", env="dev").containers["object_3"].status == "ok"
+    demo_env.knack.remove_field(demo_env.fixture_app_id, "object_3", "field_7")  # short_text
+    assert run("upload_metadata", app_name="demo", env="dev").ok
+    result = health.check_app(app_name="demo", env="dev")
+    problems = result.containers["object_3"].problems
+    blank = [p for p in problems if p.startswith("would blank: ")]
+    assert result.containers["object_3"].status == "fail"
+    assert len(blank) == 2, problems  # the Socrata column and the ArcGIS field
+    for problem in blank:
+        assert "'short_text'" in problem and "field_7" in problem, problem
+    assert any("Socrata dataset" in p for p in blank) and any("layer" in p for p in blank)
+    assert cli(["health", "-a", "demo", "-e", "dev"]) == 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lib import config
-from lib.publish.run import mass_delete_refusal
 from lib.publish.values import shown
 
 if TYPE_CHECKING:
@@ -170,18 +169,9 @@ def remove_gone(
     if not doomed:
         return
     held = sum(len(oids) for oids in existing.values())
-    refusal = mass_delete_refusal(
-        len(doomed),
-        held,
-        len(stored),
-        cfg,
-        what="features of the layer",
-        container=result.container,
-        app_name=result.app_name,
-    )
-    if refusal:
-        result.errors.append(refusal)
-        result.rerun_helps = False
+    if result.refused_mass_delete(
+        len(doomed), held, len(stored), cfg, what="features of the layer"
+    ):
         return
     oids = sorted(doomed)
     for start in range(0, len(oids), chunk_size):

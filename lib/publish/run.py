@@ -92,6 +92,26 @@ class PublishResult(ContainerResult):
     def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")
 
+    def refused_mass_delete(
+        self, gone: int, existing: int, stored: int, cfg: config.ContainerConfig, *, what: str
+    ) -> bool:
+        """Whether the mass-delete guard refuses this full run's deletions (see
+        :func:`mass_delete_refusal`); refused, the run fails with why, and a rerun alone does
+        not help."""
+        refusal = mass_delete_refusal(
+            gone,
+            existing,
+            stored,
+            cfg,
+            what=what,
+            container=self.container,
+            app_name=self.app_name,
+        )
+        if refusal:
+            self.errors.append(refusal)
+            self.rerun_helps = False
+        return refusal is not None
+
     def bindings_table(self) -> Table:
         """Which field fills which column of the destination (``lib.bindings``): bound,
         renamed (followed), would blank (fails), new (not published), retired."""

@@ -28,7 +28,6 @@ from lib.publish import register, values
 from lib.publish import run as publish_run
 from lib.publish.run import (
     PublishResult,
-    mass_delete_refusal,
     sample_table,
     table,
 )
@@ -266,18 +265,9 @@ def _remove_gone(
         result.kept = gone
         result.notes.append(f"no_replace: kept {len(gone)} rows whose records are gone from S3")
         return
-    refusal = mass_delete_refusal(
-        len(gone),
-        len(existing),
-        len(stored),
-        cfg,
-        what="rows of the dataset",
-        container=result.container,
-        app_name=result.app_name,
-    )
-    if refusal:
-        result.errors.append(refusal)
-        result.rerun_helps = False
+    if result.refused_mass_delete(
+        len(gone), len(existing), len(stored), cfg, what="rows of the dataset"
+    ):
         return
     for start in range(0, len(gone), soc.chunk_size):
         batch = [{ROW_ID: rid, ":deleted": True} for rid in gone[start : start + soc.chunk_size]]

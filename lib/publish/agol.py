@@ -109,16 +109,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
     )
     agol = run.cfg.agol
     assert agol is not None  # start() checked it
-    result = AgolPublish(
-        app_name=app_name,
-        env=run.env,
-        container=container,
-        service_id=agol.service_id,
-        layer_id=agol.layer_id,
-        mode=run.mode,
-        since=run.since,
-        notes=run.notes,
-    )
+    result = AgolPublish(**run.identity(), service_id=agol.service_id, layer_id=agol.layer_id)
     layer: Layer | None = None
     try:
         layer = Layer(service_id=agol.service_id, layer_id=agol.layer_id)

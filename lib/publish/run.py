@@ -185,6 +185,18 @@ class PublishRun(context.Run):
     """One publish of one container: the run set-up's ``Run`` (params, store, metadata,
     mode), and the records it publishes."""
 
+    def identity(self) -> dict[str, Any]:
+        """What every publish's result takes from its run: app, env, container, mode, since
+        and the set-up's notes (the same list: later notes go to the result)."""
+        return {
+            "app_name": self.app_name,
+            "env": self.env,
+            "container": self.container or "",
+            "mode": self.mode,
+            "since": self.since,
+            "notes": self.notes,
+        }
+
     def read_records(self) -> list[dict[str, Any]]:
         """The stored records this run publishes, sorted by id. A full run takes them from
         the container's snapshot, checked record by record against S3's listing (only the

@@ -78,15 +78,7 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
     )
     soc = run.cfg.socrata
     assert soc is not None  # start() checked it
-    result = SocrataPublish(
-        app_name=app_name,
-        env=run.env,
-        container=container,
-        resource_id=soc.resource_id,
-        mode=run.mode,
-        since=run.since,
-        notes=run.notes,
-    )
+    result = SocrataPublish(**run.identity(), resource_id=soc.resource_id)
     client = Client()
     try:
         columns = dataset_columns(client, soc.resource_id)

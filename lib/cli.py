@@ -23,7 +23,7 @@ import traceback
 from typing import TextIO
 
 from lib import airflow_api, airflow_pools, reports
-from lib.errors import KnackNbError, MissingParameterError
+from lib.errors import ConfigError, KnackNbError, MissingParameterError
 from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
@@ -185,6 +185,13 @@ def _run(args: argparse.Namespace) -> int:
         _error("--timeout takes a number of minutes above 0")
         return 2
     limit = dt.timedelta(minutes=args.timeout) if args.timeout else None
+    try:  # before a kernel starts: a bad app, env or container writes no report
+        reports.check_run(
+            args.notebook, app_name=args.app_name, env=args.env, container=args.container
+        )
+    except (ConfigError, FileNotFoundError) as e:
+        _say(f"knack-nb run {args.notebook}: {e} (nothing ran, no report)", file=sys.stderr)
+        return 2
     try:
         result = reports.run_notebook(
             args.notebook,

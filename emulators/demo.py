@@ -142,6 +142,14 @@ def _print_env(stack: Stack) -> None:
     print(flush=True)
 
 
+def quiet_logging() -> None:
+    """Our INFO lines on stderr; the web servers' access lines (moto's werkzeug), botocore's
+    and papermill's cell by cell lines only from WARNING up."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "papermill"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("lab", help="Jupyter Lab against the stand-ins")
     sub.add_parser("serve", help="only the stand-ins")
     args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    for noisy in ("werkzeug", "botocore", "papermill"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     if args.command == "run":
         return run(args.out)
     if args.command == "lab":

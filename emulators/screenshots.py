@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
+from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT, quiet_logging
 from emulators.stack import Stack
 from lib import reports
 from lib.reports import index as reports_index
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--no-lab", action="store_true", help="skip the Jupyter Lab screenshot")
     args = parser.parse_args(argv)
+    quiet_logging()
     out: Path = args.out
     html_dir, png_dir = out / "html", out / "png"
     shutil.rmtree(out, ignore_errors=True)

@@ -36,7 +36,12 @@ FLAGS = {"container": "--container (-c)"}
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="knack-nb", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging; knack-nb run: papermill's cell by cell log and the notebook's output",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -55,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         help="records modified at or after: POSIX seconds or ISO-8601 (none: full run)",
     )
     run.add_argument("-o", "--output", help="where to write the report (default: S3 reports)")
-    run.add_argument("-q", "--quiet", action="store_true", help="don't echo notebook output")
+    run.add_argument(
+        "-q", "--quiet", action="store_true", help="don't echo notebook output under -v"
+    )
     run.add_argument(
         "--alert",
         action="store_true",
@@ -143,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for handler in logging.getLogger().handlers:  # every logger's records, botocore's too
         install_filter(handler)
+    if not args.verbose:  # papermill's line per cell: behind -v
+        logging.getLogger("papermill").setLevel(logging.WARNING)
     try:
         if args.command == "run":
             return _run(args)
@@ -200,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             container=args.container,
             date=date,
             output=args.output,
-            log_output=not args.quiet,
+            log_output=args.verbose and not args.quiet,
             limit=limit,
         )
     except MissingParameterError as e:

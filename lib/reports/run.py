@@ -252,6 +252,9 @@ def _execute(
                 # rather than wait ~0.3-0.5 s for its interpreter to tear pandas & co. down
                 shutdown_kernel="immediate",
                 timeout_func=left,
+                # the kernel's own warnings (its loopback TCP "without encryption") are noise
+                # on every run's stderr; its errors stay
+                extra_arguments=[KERNEL_LOG_LEVEL],
             )
         except RuntimeError as e:
             if attempt == KERNEL_START_ATTEMPTS or not str(e).startswith(KERNEL_START_FAILED):
@@ -261,6 +264,7 @@ def _execute(
 
 
 ENGINE = "knack_nb"
+KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=ERROR"
 
 
 def _engine() -> str:

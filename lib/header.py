@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.dates import parse_date
+from lib.errors import ConfigError
 from lib.jobs import registry
 from lib.table import cell_text
 from lib.text import clean
@@ -54,6 +56,10 @@ def meaning(name: str, value: Any, *, notebook: str) -> str:
             return "full publish (every stored record)" if publishes else "full run"
         if value == "auto":
             return f"incremental: {what} since the last successful run"
+        try:
+            parse_date(value)
+        except ConfigError:
+            return "could not be read as a date: the run stops (see the error)"
         return f"incremental: {what} on or after this"
     if name == "env":
         return {"prod": "production app id", "dev": "development app id"}.get(str(value), "")

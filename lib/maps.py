@@ -38,7 +38,10 @@ STATIC = (
     "leaflet.js",
     "leaflet.markercluster.js",
 )
-UNTRUSTED = "Make this notebook trusted to load the map (File → Trust Notebook)."
+UNTRUSTED = (
+    "Trust this notebook to load the map: in Jupyter Lab, the command palette "
+    "(Ctrl+Shift+C) → Trust Notebook; or `jupyter trust FILE` in a terminal."
+)
 DATA_ID = "map-data"  # the id of the script element that holds a map's data (JSON)
 
 

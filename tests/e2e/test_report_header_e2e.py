@@ -95,6 +95,7 @@ def test_the_header_of_a_run_that_never_got_a_result_is_failed(signals):
         (None, "full run"),
         ("auto", "since the last successful run"),
         ("2026-11-01", "on or after this"),
+        ("not-a-date", "could not be read as a date"),  # before: "on or after this"
     ],
 )
 def test_the_date_parameter_says_what_it_does(value, means):

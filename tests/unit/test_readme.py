@@ -55,3 +55,14 @@ def test_docs_say_what_is_true_now() -> None:
         text = doc.read_text()
         assert not re.search(r"\bissue \d+", text, re.IGNORECASE), doc.name
         assert not re.search(r"\b(at|commit|since) [0-9a-f]{7,40}\b", text), doc.name
+
+
+def test_the_trust_hint_names_what_jupyter_lab_has():
+    """Lab has no File-menu entry to trust a notebook: its command palette and
+    ``jupyter trust`` do it (the map's hint in reports, and the README)."""
+    from lib.maps import UNTRUSTED
+
+    readme = (ROOT / "README.md").read_text()
+    for text in (UNTRUSTED, readme):
+        assert "File → Trust" not in text
+    assert "Trust Notebook" in UNTRUSTED and "jupyter trust" in UNTRUSTED

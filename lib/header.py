@@ -120,7 +120,9 @@ class Header:
         return rows
 
     def _headline(self) -> str:
-        took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
+        # the run's cells, from notebook.start on; `knack-nb reports` lists papermill's whole
+        # run (the kernel's start, the report's saves): hence "of cells"
+        took = f" in {self.seconds:.1f} s of cells" if self.seconds is not None else ""
         return f"{_ICONS[self.status]} {self.status}{took}: {self.where}"
 
     def __repr__(self) -> str:

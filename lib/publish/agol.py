@@ -127,7 +127,13 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
         if layer is not None:
             result.requests, result.retries = layer.requests, layer.retries
         result.seconds = run.elapsed()
-    logger.info("%s → %s/%s: %s", run.container, agol.service_id, agol.layer_id, result.summary())
+    logger.info(
+        "%s → %s/%s: %s",
+        run.container,
+        agol.service_id,
+        agol.layer_id,
+        publish_run.summary_line(result.summary()),
+    )
     return result
 
 

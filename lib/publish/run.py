@@ -100,6 +100,20 @@ class PublishResult(ContainerResult):
         return bindings.table([self.plan])
 
 
+# a summary's keys that name the run (the log line's start says them already)
+_NAMES = frozenset({"app_name", "env", "container", "resource_id", "service_id", "layer_id"})
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """A publish summary as one readable log line: ``mode full · read 25 · created 25``
+    (no Python dict in a report's log); empty values left out."""
+    return " · ".join(
+        f"{key} {value}"
+        for key, value in summary.items()
+        if key not in _NAMES and value not in (None, "", [], {})
+    )
+
+
 def mass_delete_refusal(
     gone: int,
     existing: int,

@@ -174,6 +174,19 @@ def table(items: dict[str, str], key: str, value: str) -> Table:
     return Table.of_pairs(dict(sorted(items.items())), key, value)
 
 
+def grouped_table(items: dict[str, str], key: str, value: str) -> Table:
+    """``items`` (id → reason) grouped by reason: one row per reason, how many, and their
+    ids (in order), so 23 identical reasons are one row, not 23."""
+    groups: dict[str, list[str]] = {}
+    for item, reason in sorted(items.items()):
+        groups.setdefault(reason, []).append(item)
+    rows = [
+        {value: reason, "records": len(ids), key: ", ".join(ids)}
+        for reason, ids in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))
+    ]
+    return Table(rows, [value, "records", key], bars="records")
+
+
 @dataclass
 class PublishRun(context.Run):
     """One publish of one container: the run set-up's ``Run`` (params, store, metadata,

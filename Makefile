@@ -30,7 +30,8 @@ demo: $(STAMP)
 screenshots: $(STAMP)
 	$(BIN)/python -m emulators.screenshots
 
-## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill).
+## Jupyter Lab with the demo stand-ins running (notebooks run cell by cell as under papermill),
+## on lab/: a git-ignored scratch copy of notebooks/, seeded from it.
 lab: $(STAMP)
 	$(BIN)/python -m emulators.demo lab
 

@@ -1,7 +1,7 @@
 """The bundled demo: the product's real jobs against local stand-ins, no credentials needed.
 
     python -m emulators.demo run     # run the jobs, print what they did, keep the reports
-    python -m emulators.demo lab     # Jupyter Lab with the stand-ins running
+    python -m emulators.demo lab     # Jupyter Lab on lab/ (a copy of notebooks/), stand-ins up
     python -m emulators.demo serve   # only the stand-ins; prints the variables to export
 
 moto's S3 lives in memory, so ``run`` also copies every report to ``demo-reports/``.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +24,9 @@ from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 
 ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
+# `make lab`'s working copy of notebooks/: git-ignored, outside the tests' paths
+LAB_DIR = ROOT / "lab"
 DEMO_APP = "demo"
 DEMO_ENV = "dev"
 SYNCED = ("object_3", "view_6")  # the containers the jobs that read Knack take
@@ -104,7 +108,24 @@ def _save_reports(stack: Stack, out_dir: Path) -> list[Path]:
     return saved
 
 
+def seed_lab(lab_dir: Path = LAB_DIR, notebooks: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """The analyst's scratch copy of the notebooks: each of ``notebooks`` not yet in
+    ``lab_dir`` is copied there (one already there, maybe edited, is kept). Lab works on
+    the copies, so Run All, saves and new notebooks never touch what Airflow runs."""
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for source in sorted(notebooks.glob("*.ipynb")):
+        target = lab_dir / source.name
+        if not target.exists():
+            shutil.copyfile(source, target)
+            copied.append(target)
+    return copied
+
+
 def lab(extra: list[str]) -> int:
+    copied = seed_lab()
+    print(f"Jupyter Lab works on {LAB_DIR} (git-ignored), seeded from notebooks/", end="")
+    print(f": {len(copied)} copied" if copied else "", flush=True)
     with Stack() as stack:
         stack.seed_demo()
         stack.apply_env()
@@ -116,7 +137,7 @@ def lab(extra: list[str]) -> int:
             "lab",
             "--ip=127.0.0.1",
             "--no-browser",
-            f"--notebook-dir={ROOT / 'notebooks'}",
+            f"--notebook-dir={LAB_DIR}",
             *extra,
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -142,6 +163,14 @@ def _print_env(stack: Stack) -> None:
     print(flush=True)
 
 
+def quiet_logging() -> None:
+    """Our INFO lines on stderr; the web servers' access lines (moto's werkzeug), botocore's
+    and papermill's cell by cell lines only from WARNING up."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
+    for noisy in ("werkzeug", "botocore", "papermill"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emulators.demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -150,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("lab", help="Jupyter Lab against the stand-ins")
     sub.add_parser("serve", help="only the stand-ins")
     args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    for noisy in ("werkzeug", "botocore", "papermill"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
     if args.command == "run":
         return run(args.out)
     if args.command == "lab":

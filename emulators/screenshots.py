@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -21,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT
+from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT, quiet_logging
 from emulators.stack import Stack
 from lib import reports
 from lib.reports import index as reports_index
@@ -62,6 +63,45 @@ def shoot(
             stderr=subprocess.DEVNULL,
             timeout=120,
         )
+
+
+# a page's full height, read by a script added to a copy of it (headless Chromium's
+# --screenshot takes the window only: the window is made as tall as the page)
+_MEASURE = (
+    "<script>addEventListener('load', function () { setTimeout(function () {"
+    " document.body.setAttribute('data-page-height',"
+    " document.documentElement.scrollHeight); }, 500); });</script>"
+)
+MAX_HEIGHT = 20000
+
+
+def page_height(page: Path, *, width: int = 1280, default: int = 1800) -> int:
+    """How tall ``page`` (an HTML file) is at ``width``, in CSS pixels (at most MAX_HEIGHT)."""
+    with tempfile.TemporaryDirectory(prefix="chromium-") as work:
+        copy = Path(work) / page.name
+        copy.write_text(
+            page.read_text(encoding="utf-8").replace("</body>", _MEASURE + "</body>", 1),
+            encoding="utf-8",
+        )
+        dom = subprocess.run(
+            [
+                chromium(),
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--user-data-dir={Path(work) / 'profile'}",
+                f"--window-size={width},{default}",
+                "--virtual-time-budget=4000",
+                "--dump-dom",
+                copy.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+    found = re.search(r'data-page-height="(\d+)"', dom)
+    return min(MAX_HEIGHT, int(found.group(1))) if found else default
 
 
 def _free_port() -> int:
@@ -120,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
     parser.add_argument("--no-lab", action="store_true", help="skip the Jupyter Lab screenshot")
     args = parser.parse_args(argv)
+    quiet_logging()
     out: Path = args.out
     html_dir, png_dir = out / "html", out / "png"
     shutil.rmtree(out, ignore_errors=True)
@@ -141,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             container = result.summary.get("container") or (FAILING[1] if not result.ok else "app")
             name = f"{result.notebook}-{container}" + ("" if result.ok else "-failed")
             png = png_dir / f"{len(shots) + 1:02d}-{name}.png"
-            shoot(path.resolve().as_uri(), png)
+            shoot(path.resolve().as_uri(), png, height=page_height(path) + 40)  # the whole page
             shots.append(png)
             print(f"{'ok    ' if result.ok else 'FAILED'} {result.notebook}: {png}", flush=True)
         if not args.no_lab:

@@ -41,6 +41,7 @@ from lib.clients.app_store import AppStore
 from lib.clients.socrata import ROW_ID, Client
 from lib.progress import progress_bar
 from lib.restore import RestoreResult, _typed, list_backups, restore  # noqa: F401 - here too
+from lib.table import Table
 from lib.text import md
 
 logger = logging.getLogger(__name__)
@@ -113,10 +114,9 @@ class BackupResult(Result):
             "keep": self.keep,
         }
 
-    def backups_table(self) -> Any:
-        """The backups kept and deleted by this run, newest first (a pandas DataFrame)."""
-        import pandas as pd
-
+    def backups_table(self) -> Table:
+        """The backups kept and deleted by this run, newest first (``lib.table.Table``, as
+        every report's tables: no index column, numbers as the summary shows them)."""
         rows = [
             {
                 "backup": b.name,
@@ -127,7 +127,7 @@ class BackupResult(Result):
             }
             for b in sorted([*self.kept, *self.deleted], key=lambda b: b.key, reverse=True)
         ]
-        return pd.DataFrame(rows, columns=["backup", "taken (UTC)", "bytes", "this run", "new"])
+        return Table(rows, ["backup", "taken (UTC)", "bytes", "this run", "new"])
 
 
 def backup(

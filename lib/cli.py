@@ -23,7 +23,7 @@ import traceback
 from typing import TextIO
 
 from lib import airflow_api, airflow_pools, reports
-from lib.errors import KnackNbError, MissingParameterError
+from lib.errors import ConfigError, KnackNbError, MissingParameterError
 from lib.jobs import registry
 from lib.notebook import LOG_FORMAT
 from lib.redact import install_filter, redact
@@ -36,7 +36,12 @@ FLAGS = {"container": "--container (-c)"}
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="knack-nb", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging; knack-nb run: papermill's cell by cell log and the notebook's output",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -55,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         help="records modified at or after: POSIX seconds or ISO-8601 (none: full run)",
     )
     run.add_argument("-o", "--output", help="where to write the report (default: S3 reports)")
-    run.add_argument("-q", "--quiet", action="store_true", help="don't echo notebook output")
+    run.add_argument(
+        "-q", "--quiet", action="store_true", help="don't echo notebook output under -v"
+    )
     run.add_argument(
         "--alert",
         action="store_true",
@@ -143,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for handler in logging.getLogger().handlers:  # every logger's records, botocore's too
         install_filter(handler)
+    if not args.verbose:  # papermill's line per cell: behind -v
+        logging.getLogger("papermill").setLevel(logging.WARNING)
     try:
         if args.command == "run":
             return _run(args)
@@ -185,6 +194,13 @@ def _run(args: argparse.Namespace) -> int:
         _error("--timeout takes a number of minutes above 0")
         return 2
     limit = dt.timedelta(minutes=args.timeout) if args.timeout else None
+    try:  # before a kernel starts: a bad app, env or container writes no report
+        reports.check_run(
+            args.notebook, app_name=args.app_name, env=args.env, container=args.container
+        )
+    except (ConfigError, FileNotFoundError) as e:
+        _say(f"knack-nb run {args.notebook}: {e} (nothing ran, no report)", file=sys.stderr)
+        return 2
     try:
         result = reports.run_notebook(
             args.notebook,
@@ -193,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             container=args.container,
             date=date,
             output=args.output,
-            log_output=not args.quiet,
+            log_output=args.verbose and not args.quiet,
             limit=limit,
         )
     except MissingParameterError as e:

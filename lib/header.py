@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.dates import parse_date
+from lib.errors import ConfigError
 from lib.jobs import registry
 from lib.table import cell_text
 from lib.text import clean
@@ -54,6 +56,10 @@ def meaning(name: str, value: Any, *, notebook: str) -> str:
             return "full publish (every stored record)" if publishes else "full run"
         if value == "auto":
             return f"incremental: {what} since the last successful run"
+        try:
+            parse_date(value)
+        except ConfigError:
+            return "could not be read as a date: the run stops (see the error)"
         return f"incremental: {what} on or after this"
     if name == "env":
         return {"prod": "production app id", "dev": "development app id"}.get(str(value), "")
@@ -114,7 +120,9 @@ class Header:
         return rows
 
     def _headline(self) -> str:
-        took = f" in {self.seconds:.1f} s" if self.seconds is not None else ""
+        # the run's cells, from notebook.start on; `knack-nb reports` lists papermill's whole
+        # run (the kernel's start, the report's saves): hence "of cells"
+        took = f" in {self.seconds:.1f} s of cells" if self.seconds is not None else ""
         return f"{_ICONS[self.status]} {self.status}{took}: {self.where}"
 
     def __repr__(self) -> str:

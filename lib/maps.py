@@ -38,7 +38,10 @@ STATIC = (
     "leaflet.js",
     "leaflet.markercluster.js",
 )
-UNTRUSTED = "Make this notebook trusted to load the map (File → Trust Notebook)."
+UNTRUSTED = (
+    "Trust this notebook to load the map: in Jupyter Lab, the command palette "
+    "(Ctrl+Shift+C) → Trust Notebook; or `jupyter trust FILE` in a terminal."
+)
 DATA_ID = "map-data"  # the id of the script element that holds a map's data (JSON)
 
 
@@ -125,9 +128,21 @@ _SCRIPT = """
   fit();
   // a page may lay the iframe out after its script ran (0x0: the fit was for no size):
   // fit again whenever it is resized, until the viewer has moved the map
-  window.addEventListener("resize", function () {
-    if (!touched) { map.invalidateSize(false); fit(); }
-  });
+  function refit() { if (!touched) { map.invalidateSize(false); fit(); } }
+  window.addEventListener("resize", refit);
+  // and when the map's own box first gets (or changes) its size, with no window resize: a
+  // notebook's output area laid out late, a report trusted in Lab after it was opened
+  var size = "";
+  function sized() {
+    var box = map.getContainer(), now = box.clientWidth + "x" + box.clientHeight;
+    if (now !== size && box.clientWidth > 0 && box.clientHeight > 0) { size = now; refit(); }
+  }
+  if (window.ResizeObserver) { new ResizeObserver(sized).observe(map.getContainer()); }
+  // and a look every 250 ms for the first 30 s, where no layout frame reports it
+  var looks = 0, poll = setInterval(function () {
+    sized();
+    if (touched || ++looks >= 120) { clearInterval(poll); }
+  }, 250);
   window.knackMap = {map: map, markers: markers, group: group};  // for a test, a debugger
 })();
 """

@@ -51,12 +51,15 @@ def setup(level: int = logging.INFO) -> None:
 
 
 _header: Any = None  # this run's Header and its display handle (lib.header), once started
+# Set once ``finish`` has settled the header: the run's own cells are done, and what a
+# cell run after them does (an analyst's, in Lab) is its own business, not the run's status.
+_settled = False
 
 
 def start(notebook: str, **params: Any) -> None:
     """``setup()``, then the report's header (lib/header.py) with the parameters that ran:
     shown as "running", updated in place by ``finish`` or by a failing cell."""
-    global _header
+    global _header, _settled
     from IPython.display import display
 
     from lib.header import Header
@@ -65,11 +68,14 @@ def start(notebook: str, **params: Any) -> None:
     header = Header(notebook, params)
     handle = display(header, display_id=True)
     _header = (header, handle)
+    _settled = False
 
 
 def finish(result: Any) -> None:
     """The run's last cell: its summary glued (``summary``) and shown as a table, the
-    header updated with the status, duration and counts; a failed run then fails here."""
+    header updated with the status, duration and counts; a failed run then fails here.
+    After it, the header is settled: a cell that fails later leaves it as it is."""
+    global _settled
     from IPython.display import display
 
     summary = result.summary()
@@ -82,11 +88,13 @@ def finish(result: Any) -> None:
             handle.update(header)
     if hasattr(result, "raise_for_errors"):
         result.raise_for_errors()
+    _settled = True
 
 
 def _header_failed(error: str, cell: int | None) -> bool:
-    """Put a failing cell's error in the header; whether there was a header to take it."""
-    if _header is None:
+    """Put a failing cell's error in the header; whether there was a header to take it.
+    A header ``finish`` settled takes none: the cell is not one of the run's own."""
+    if _header is None or _settled:
         return False
     header, handle = _header
     header.fail(error, cell)

@@ -18,6 +18,7 @@ from lib.explore.points import PointMap, location_columns, point_map
 from lib.explore.timeline import TimeCounts, modified_counts
 from lib.jobs import context, registry
 from lib.jobs.result import ContainerResult
+from lib.table import Table
 from lib.text import md, plain
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,12 @@ class Exploration(ContainerResult):
     @property
     def records(self) -> int:
         return len(self.frame)
+
+    def sample_table(self) -> Table:
+        """The sample as every report's tables show (``lib.table.Table``: no index column,
+        blanks empty); ``sample`` keeps it as a DataFrame."""
+        rows = self.sample.to_dict("records")
+        return Table(rows, [str(c) for c in self.sample.columns])
 
     @property
     def overview(self) -> Overview:

@@ -41,7 +41,7 @@ from lib.publish.agol_match import remove_gone as _remove_gone
 from lib.publish.agol_values import DATE, geometry
 from lib.publish.agol_values import label as label_of
 from lib.publish.agol_values import value as _value
-from lib.publish.run import PublishResult, sample_table, table
+from lib.publish.run import PublishResult, grouped_table, sample_table, table
 from lib.publish.values import ValueCheck
 from lib.records import Formatted, coordinates, format_records
 from lib.table import Note, Table
@@ -83,7 +83,7 @@ class AgolPublish(PublishResult):
         }
 
     def skipped_table(self) -> Table:
-        return table(self.skipped, "record id", "why")
+        return grouped_table(self.skipped, "record ids", "why")
 
     def failed_table(self) -> Table:
         return table(self.failed, "record id", "error")
@@ -118,7 +118,13 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Ago
         if layer is not None:
             result.requests, result.retries = layer.requests, layer.retries
         result.seconds = run.elapsed()
-    logger.info("%s → %s/%s: %s", run.container, agol.service_id, agol.layer_id, result.summary())
+    logger.info(
+        "%s → %s/%s: %s",
+        run.container,
+        agol.service_id,
+        agol.layer_id,
+        publish_run.summary_line(result.summary()),
+    )
     return result
 
 

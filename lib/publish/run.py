@@ -120,6 +120,20 @@ class PublishResult(ContainerResult):
         return bindings.table([self.plan])
 
 
+# a summary's keys that name the run (the log line's start says them already)
+_NAMES = frozenset({"app_name", "env", "container", "resource_id", "service_id", "layer_id"})
+
+
+def summary_line(summary: Mapping[str, Any]) -> str:
+    """A publish summary as one readable log line: ``mode full · read 25 · created 25``
+    (no Python dict in a report's log); empty values left out."""
+    return " · ".join(
+        f"{key} {value}"
+        for key, value in summary.items()
+        if key not in _NAMES and value not in (None, "", [], {})
+    )
+
+
 def mass_delete_refusal(
     gone: int,
     existing: int,
@@ -178,6 +192,19 @@ def sample_table(
 def table(items: dict[str, str], key: str, value: str) -> Table:
     """A two-column table of ``items``, sorted by key (for reports)."""
     return Table.of_pairs(dict(sorted(items.items())), key, value)
+
+
+def grouped_table(items: dict[str, str], key: str, value: str) -> Table:
+    """``items`` (id → reason) grouped by reason: one row per reason, how many, and their
+    ids (in order), so 23 identical reasons are one row, not 23."""
+    groups: dict[str, list[str]] = {}
+    for item, reason in sorted(items.items()):
+        groups.setdefault(reason, []).append(item)
+    rows = [
+        {value: reason, "records": len(ids), key: ", ".join(ids)}
+        for reason, ids in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0]))
+    ]
+    return Table(rows, [value, "records", key], bars="records")
 
 
 @dataclass

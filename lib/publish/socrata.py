@@ -94,7 +94,9 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Soc
         client.close()
         result.requests, result.retries = client.requests, client.retries
         result.seconds = run.elapsed()
-    logger.info("%s → %s: %s", container, soc.resource_id, result.summary())
+    logger.info(
+        "%s → %s: %s", container, soc.resource_id, publish_run.summary_line(result.summary())
+    )
     return result
 
 

@@ -128,6 +128,19 @@ def run_notebook(
         return _run(path, str(local), parameters, log_output, limit)
 
 
+def check_run(notebook: str, *, app_name: str, env: str, container: str | None) -> None:
+    """What can be checked before a kernel starts: the notebook exists, ``env`` is one,
+    the app's params file loads and has an app id for ``env``, and ``container`` (when the
+    notebook takes one) is configured. ``ConfigError`` (or ``FileNotFoundError``) names what
+    is wrong and what to do; nothing runs and nothing is written."""
+    path = notebook_path(notebook)
+    config.check_env(env)
+    app = config.load_app(app_name)
+    app.app_id_for(env)
+    if container is not None and "container" in notebook_parameters(path):
+        app.container(container)
+
+
 def time_limit(notebook: str, app_name: str, container: str | None) -> dt.timedelta:
     """How long a run may take: the container's ``execution_timeout_minutes`` (params) when
     set, else the job's default (``lib.jobs.registry.time_limit``). A params file that does
@@ -239,6 +252,9 @@ def _execute(
                 # rather than wait ~0.3-0.5 s for its interpreter to tear pandas & co. down
                 shutdown_kernel="immediate",
                 timeout_func=left,
+                # the kernel's own warnings (its loopback TCP "without encryption") are noise
+                # on every run's stderr; its errors stay
+                extra_arguments=[KERNEL_LOG_LEVEL],
             )
         except RuntimeError as e:
             if attempt == KERNEL_START_ATTEMPTS or not str(e).startswith(KERNEL_START_FAILED):
@@ -248,6 +264,7 @@ def _execute(
 
 
 ENGINE = "knack_nb"
+KERNEL_LOG_LEVEL = "--IPKernelApp.log_level=ERROR"
 
 
 def _engine() -> str:

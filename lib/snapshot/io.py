@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from lib.clients.app_store import AppStore
 from lib.clients.s3_records import md5_hex
 from lib.ids import IdSet
-from lib.snapshot.spec import RESERVED, SnapshotError, Spec
+from lib.snapshot.spec import INTEGER_TYPES, RESERVED, SnapshotError, Spec
 from lib.state.stale_marks import is_stale
 
 SNAPSHOT_PREFIX = "_snapshots"
@@ -182,8 +182,17 @@ def read_frame(*, app_name: str, container: str, env: str, record: bool = False)
 
 def to_frame(table: pa.Table) -> Any:
     """A snapshot's Arrow table as pandas: nullable booleans, StringDtype strings, times in
-    the app's timezone."""
+    the app's timezone, and Knack's integer types (``auto_increment``) as nullable integers
+    (``Int64``): the file keeps them as float64 (the snapshot's contract), the frame gives
+    them as Knack counts them, when every value is whole."""
     import pandas as pd
 
     mapping = {pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
-    return table.to_pandas(types_mapper=mapping.get)
+    frame = table.to_pandas(types_mapper=mapping.get)
+    spec = Spec.from_schema(table.schema)
+    for column in spec.columns if spec is not None else ():
+        if column.type in INTEGER_TYPES and column.name in frame.columns:
+            values = frame[column.name]
+            if values.dropna().mod(1).eq(0).all():
+                frame[column.name] = values.astype("Int64")
+    return frame

@@ -24,6 +24,7 @@ from lib.records import column_names
 METADATA_KEY = b"knack_nb"  # the columns a snapshot was built with (its schema metadata)
 FORMAT_VERSION = 1
 FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})
+INTEGER_TYPES = frozenset({"auto_increment"})  # float64 in the file; Int64 in read_frame
 RESERVED = ("id", "record")  # never a field's column: column_names appends its key
 
 

@@ -51,6 +51,7 @@ def test_a_report_opens_with_its_status_parameters_and_counts(signals):
     assert f"fetched <strong>{n:,}</strong>" in html and f"written <strong>{n:,}</strong>" in html
     plain = "".join(header["data"]["text/plain"])
     assert plain.startswith("✓ ok in ") and "date: none → full run" in plain
+    assert plain.split(":")[0].endswith(" s of cells")  # not papermill's whole run
 
 
 def test_a_failed_report_states_its_error_once_at_the_top(signals):
@@ -95,6 +96,7 @@ def test_the_header_of_a_run_that_never_got_a_result_is_failed(signals):
         (None, "full run"),
         ("auto", "since the last successful run"),
         ("2026-11-01", "on or after this"),
+        ("not-a-date", "could not be read as a date"),  # before: "on or after this"
     ],
 )
 def test_the_date_parameter_says_what_it_does(value, means):

@@ -26,6 +26,7 @@ from lib.clients.s3_records import dumps_stable
 from lib.metadata import upload_metadata
 from lib.publish import get_publisher
 from lib.records import format_records
+from lib.snapshot import read_frame
 
 APP_ID = "5d79512148c4af00106d1507"
 CHICAGO = ZoneInfo("America/Chicago")
@@ -154,6 +155,18 @@ def test_full_incremental_and_deleting_runs_keep_the_snapshot_equal_to_the_store
         "connection",
         "multiple_choice",
     } <= types  # every kind is covered
+
+    # read_frame: Knack's integers as integers (the file keeps float64, checked above)
+    frame = read_frame(app_name="demo", container="object_3", env="dev")
+    counters = [name for _, name, knack_type in spec["columns"] if knack_type == "auto_increment"]
+    assert counters
+    for name in counters:
+        assert str(frame[name].dtype) == "Int64", frame[name].dtype  # before: float64
+        ids = frame["id"].tolist()
+        assert frame[name].tolist() == [
+            None if rows[rid][name] is None else int(rows[rid][name]) for rid in ids
+        ]
+        assert all(type(v) is int for v in frame[name].dropna().tolist())
 
     # incremental: two records changed in Knack
     before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)

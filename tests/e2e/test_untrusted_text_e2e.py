@@ -160,7 +160,7 @@ def test_a_service_message_reaches_the_terminal_report_and_page_cleaned(signals,
     signals.stack.knack.faults.update({"status": 400, "fail_next": 1, "message": MESSAGE})
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(
-        [str(KNACK_NB), "run", "upload_metadata", "-a", "signals", "-e", "dev"],
+        [str(KNACK_NB), "-v", "run", "upload_metadata", "-a", "signals", "-e", "dev"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -130,16 +130,40 @@ def test_plain_papermill_works(demo_env, tmp_path):
     assert "reports/demo-dev/upload_metadata/by-papermill.ipynb" in stack.s3_keys()
 
 
-def test_a_bad_parameter_fails_with_one_clear_message(demo_env, capsys):
-    """Through papermill: the path every bad parameter and params file below shares (the
-    ConfigError of the notebook's one call: exit 1, one line on stderr and in the report)."""
-    stack = demo_env
-    code = cli(["run", "upload_metadata", "--app-name", "nope", "--env", "dev", "-q"])
-    assert code == 1
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["upload_metadata", "-a", "nope", "-e", "dev"], "unknown app 'nope'"),
+        (["upload_metadata", "-a", "demo", "-e", "qa"], "env must be 'prod' or 'dev', not 'qa'"),
+        (
+            ["knack_container_to_s3", "-a", "demo", "-e", "dev", "-c", "object_999"],
+            "container 'object_999' is not configured for app 'demo'",
+        ),
+    ],
+)
+def test_knack_nb_run_refuses_a_bad_app_env_or_container_before_a_kernel(
+    demo_env, capsys, monkeypatch, args, message
+):
+    """knack-nb run checks what it can before starting a kernel: exit 2, one line naming
+    what is wrong and what to do, no kernel, no report (before: exit 1 after ~3 s of kernel
+    and a failed report under nope-dev/)."""
+    started = []
+    monkeypatch.setattr(reports.run, "_execute", lambda *a, **k: started.append(a))
+    assert cli(["run", *args, "-q"]) == 2
     err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert message in line and "(nothing ran, no report)" in line
+    assert started == [] and demo_env.s3_keys() == []
+
+
+def test_a_bad_parameter_fails_the_report_with_one_clear_message(demo_env):
+    """Through papermill (what Airflow runs): the ConfigError of the notebook's one call
+    fails the run with one line in the report; nothing else written."""
+    stack = demo_env
+    result = reports.run_notebook("upload_metadata", app_name="nope", env="dev")
     message = "unknown app 'nope'"
-    assert message in err
-    assert "known apps: data-tracker, demo" in err
+    assert not result.ok and message in result.error
+    assert "known apps: data-tracker, demo" in result.error
     keys = stack.s3_keys()
     assert keys and all(k.startswith("reports/") for k in keys), keys  # nothing else written
     (report,) = keys
@@ -201,12 +225,13 @@ def test_a_params_file_too_deep_is_one_line_in_the_cli_and_the_report(
         f"app_id: {{dev: {APP_ID}}}\ncontainers: {{}}\nx: " + "[" * 5000 + "]" * 5000 + "\n"
     )
     monkeypatch.setenv("KNACK_PARAMS_DIR", str(params))
-    assert run() == 1
-    err = capsys.readouterr().err
-    (line,) = [ln for ln in err.splitlines() if ln.startswith("knack-nb:")]
-    failed = f"knack-nb: upload_metadata failed: ConfigError: {params / 'demo.yaml'}: "
-    assert line.startswith(failed + "values nested deeper than 32 levels"), line
-    assert len(line) < 300
+    assert run() == 2  # refused before a kernel starts: nothing written
+    (line,) = capsys.readouterr().err.splitlines()
+    refused = f"knack-nb run upload_metadata: {params / 'demo.yaml'}: "
+    assert line.startswith(refused + "values nested deeper than 32 levels"), line
+    assert len(line) < 300 and stack.s3_keys() == []
+    result = reports.run_notebook("upload_metadata", app_name="demo", env="dev")  # papermill
+    assert not result.ok and "values nested deeper than 32 levels" in result.error
     (report,) = stack.s3_keys()
     nb = nbformat.reads(s3_text(stack, report), as_version=4)
     (error,) = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]

@@ -204,3 +204,17 @@ def test_layer_field_names_match_whatever_their_case(formatted):
     )
     assert feature["attributes"] == {"ID": formatted[0].id, "Signal_ID": 1}
     assert "signal_id" not in r.dropped_fields
+
+
+def test_repeated_skip_reasons_are_one_row_with_their_ids(formatted):
+    """23 records without coordinates are one row (why, how many, which), not 23."""
+    from lib.publish.run import grouped_table
+
+    skipped = {f"id{i:02d}": "no coordinates in 'Location'" for i in range(23)}
+    skipped["other"] = "a value already taken"
+    table = grouped_table(skipped, "record ids", "why")
+    assert table.columns == ["why", "records", "record ids"]
+    first, second = table.rows
+    assert (first["why"], first["records"]) == ("no coordinates in 'Location'", 23)
+    assert first["record ids"].split(", ") == [f"id{i:02d}" for i in range(23)]
+    assert (second["records"], second["record ids"]) == (1, "other")

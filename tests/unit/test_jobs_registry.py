@@ -126,4 +126,5 @@ def test_reading_the_registry_imports_no_job():
         "lib.text",
         "lib.header",
         "lib.table",
+        "lib.dates",  # the date parameter's rule (the header says what a date did): no job
     }, loaded

@@ -82,12 +82,13 @@ class PublishResult(ContainerResult):
         """What the publish did to the destination: a row per count, with the ids of the
         records deleted (and kept) when there are any."""
         ids = {"deleted": getattr(self, "deleted", []), "kept": getattr(self, "kept", [])}
-        rows = [{"": "read from S3", "records": self.read, "ids": None}]
+        rows = [{"what": "read from S3", "records": self.read, "ids": None}]
         for name, n in self.counts().items():
             shown = ids.get(name) or []
             text = ", ".join(shown[:SHOWN_IDS]) + ("…" if len(shown) > SHOWN_IDS else "")
-            rows.append({"": name, "records": n, "ids": text or None})
-        return Table(rows, ["", "records", "ids"], bars="records")
+            rows.append({"what": name, "records": n, "ids": text or None})
+        columns = ["what", "records"] + (["ids"] if any(r["ids"] for r in rows) else [])
+        return Table(rows, columns, bars="records")
 
     def dropped_table(self) -> Table:
         return table(self.dropped_fields, "field", "why")

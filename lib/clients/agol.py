@@ -23,6 +23,7 @@ from lib.clients.retry import (
     RequestStats,
     RetryPolicy,
     Transient,
+    one_line,
     retryable_status,
 )
 from lib.errors import ArcGISError, ConfigError, KnackNbError
@@ -108,7 +109,7 @@ class Layer(Counted):
             except Exception as e:  # noqa: BLE001 - the library raises bare Exceptions
                 failure = transient(e)
                 if failure is None:
-                    raise ArcGISError(f"ArcGIS failed {what}: {_one_line(e)}") from None
+                    raise ArcGISError(f"ArcGIS failed {what}: {one_line(e)}") from None
                 raise failure from None
 
         try:
@@ -180,18 +181,18 @@ class Layer(Counted):
 def transient(e: Exception) -> Transient | None:
     """``e`` as a failure worth another attempt, or None when it is not one."""
     if isinstance(e, requests.Timeout | requests.ConnectionError):
-        return Transient(_one_line(e))
+        return Transient(one_line(e))
     if isinstance(e, requests.HTTPError):
         response = e.response
         if response is not None and retryable_status(response.status_code):
-            return Transient(_one_line(e), status=response.status_code, headers=response.headers)
+            return Transient(one_line(e), status=response.status_code, headers=response.headers)
         return None
     text = str(e)
     if not _TRANSIENT.search(text):
         return None
     found = _STATUS.search(text)
     status = int(found.group(1) or found.group(2)) if found else None
-    return Transient(_one_line(e), status=status)
+    return Transient(one_line(e), status=status)
 
 
 def _pick(item: Any, service_id: str, layer_id: int) -> Any:
@@ -211,7 +212,3 @@ def _sql(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())

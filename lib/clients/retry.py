@@ -37,6 +37,12 @@ def retryable_status(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
 
+def one_line(e: BaseException) -> str:
+    """An error's message on one line (a service's answer may span several), as the
+    clients quote it in a Transient and in the error they give up with."""
+    return " ".join(str(e).split())
+
+
 class Transient(Exception):
     """A failure worth another attempt: a 429 or 5xx answer (``status``, with the answer's
     ``headers``), a timeout or a lost connection (``status`` None)."""

@@ -21,6 +21,7 @@ from lib.clients.retry import (
     RequestStats,
     RetryPolicy,
     Transient,
+    one_line,
     retryable_status,
 )
 from lib.errors import SocrataError
@@ -67,9 +68,9 @@ class Client(Counted):
                 status = e.response.status_code if e.response is not None else 0
                 if retryable_status(status):
                     raise Transient(
-                        _one_line(e), status=status, headers=e.response.headers
+                        one_line(e), status=status, headers=e.response.headers
                     ) from None
-                raise SocrataError(f"Socrata refused {what}: {_one_line(e)}") from None
+                raise SocrataError(f"Socrata refused {what}: {one_line(e)}") from None
             except (requests.Timeout, requests.ConnectionError) as e:
                 raise Transient(str(e)) from None
 
@@ -116,7 +117,3 @@ def dataset_ids(client: Client, resource_id: str) -> set[str]:
             return ids
         ids.update(r[ROW_ID] for r in page if ROW_ID in r)
         offset += len(page)
-
-
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split())

@@ -16,6 +16,14 @@ from typing import Any
 
 from lib.text import clean, plain
 
+# wrapping: a cell's text goes in a box at most CELL_WIDTH wide that breaks a long word
+# (an URL, an id list) where it must, so a table wraps within the page instead of running
+# past its right edge. Inline, as every style here: Lab's sanitizer drops a saved report's
+# <style> (untrusted), and keeps these properties.
+CELL_WIDTH = "24em"
+_WRAP = f"max-width:{CELL_WIDTH};white-space:normal;overflow-wrap:break-word"
+_TABLE = "border-collapse:collapse;max-width:100%;font-size:12px;margin:4px 0 12px"
+_CAPTION = "caption-side:top;text-align:left;font-weight:600;padding:2px 0"
 STYLE = (
     "<style>.knack-nb-table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}"
     ".knack-nb-table th,.knack-nb-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
@@ -41,6 +49,13 @@ def cell_text(value: Any) -> str:
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(cell_text(v) for v in value) if value else "none"
     return clean(str(value))
+
+
+def _wrapped(text: str) -> str:
+    """``text`` escaped, in a box that wraps it (see _WRAP); nothing for a blank."""
+    if not text:
+        return ""
+    return f'<div style="{_WRAP}">{html.escape(text)}</div>'
 
 
 def _is_number(value: Any) -> bool:
@@ -97,13 +112,13 @@ class Table:
         peak = 0.0
         if self.bars is not None:
             peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
-        out = [STYLE, '<table class="knack-nb-table">']
+        out = [STYLE, f'<table class="knack-nb-table" style="{_TABLE}">']
         if self.caption:
-            out.append(f"<caption>{html.escape(clean(self.caption))}</caption>")
+            out.append(f'<caption style="{_CAPTION}">{html.escape(clean(self.caption))}</caption>')
+        heads = [*cols, f"{self.bars}, to scale"] if peak > 0 else cols
         out.append(
             "<thead><tr>"
-            + "".join(f'<th style="text-align:left">{html.escape(clean(c))}</th>' for c in cols)
-            + ("<th></th>" if peak > 0 else "")
+            + "".join(f'<th style="text-align:left">{_wrapped(clean(c))}</th>' for c in heads)
             + "</tr></thead><tbody>"
         )
         if not self.rows:
@@ -112,19 +127,22 @@ class Table:
             cells = []
             for c in cols:
                 v = r.get(c)
-                # inline styles: Lab's sanitizer drops a saved report's <style> (untrusted)
                 align = "right" if _is_number(v) else "left"
-                cells.append(f'<td style="text-align:{align}">{html.escape(cell_text(v))}</td>')
+                cells.append(f'<td style="text-align:{align}">{_wrapped(cell_text(v))}</td>')
             if peak > 0:
-                v = r.get(self.bars) if self.bars else None
-                width = round(120 * v / peak) if _is_number(v) and v > 0 else 0
-                cells.append(
-                    f'<td><span class="knack-nb-bar" style="display:inline-block;'
-                    f'height:10px;background:#8fb5de;width:{width}px"></span></td>'
-                )
+                cells.append(f"<td>{self._bar(r.get(self.bars or ''), peak)}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         return "".join(out)
+
+    def _bar(self, value: Any, peak: float) -> str:
+        """A bar as long as ``value`` is of the column's largest (120 px), titled with it."""
+        width = round(120 * value / peak) if _is_number(value) and value > 0 else 0
+        title = html.escape(f"{cell_text(value)} {self.bars}", quote=True)
+        return (
+            f'<span class="knack-nb-bar" title="{title}" style="display:inline-block;'
+            f'height:10px;background:#8fb5de;width:{width}px"></span>'
+        )
 
     def __repr__(self) -> str:
         cols = [clean(c) for c in self.columns]

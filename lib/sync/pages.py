@@ -14,6 +14,7 @@ from lib.clients.s3_records import RECORD_ID, escape_surrogates
 from lib.ids import IdList, RecordIndex
 from lib.sync.result import SyncRun
 from lib.table import Table
+from lib.text import value_text
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,6 @@ def sample(
 
 
 def _short(value: Any, width: int = 40) -> str:
+    """A value as text: rich text as the text a reader sees, cut to ``width``."""
     text = "" if value is None else str(value)
-    text = escape_surrogates(text)  # a lone surrogate cannot leave the kernel
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return value_text(escape_surrogates(text), width)  # a lone surrogate cannot leave the kernel

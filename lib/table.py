@@ -20,16 +20,17 @@ from lib.text import clean, plain
 # (an URL, an id list) where it must, so a table wraps within the page instead of running
 # past its right edge. Inline, as every style here: Lab's sanitizer drops a saved report's
 # <style> (untrusted), and keeps these properties.
-CELL_WIDTH = "24em"
+CELL_WIDTH = "30em"
 _WRAP = f"max-width:{CELL_WIDTH};white-space:normal;overflow-wrap:break-word"
+LONG_WORD = 30  # characters: a longer word may break anywhere (see _wrapped)
 _TABLE = "border-collapse:collapse;max-width:100%;font-size:12px;margin:4px 0 12px"
-_CAPTION = "caption-side:top;text-align:left;font-weight:600;padding:2px 0"
+# the caption above the table, as wide as the page (a <caption> is as narrow as its table)
+_CAPTION = "font-size:12px;font-weight:600;margin:4px 0 0;text-align:left"
 STYLE = (
     "<style>.knack-nb-table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}"
     ".knack-nb-table th,.knack-nb-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
     "text-align:left;vertical-align:top}.knack-nb-table th{background:#f4f4f4}"
     ".knack-nb-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".knack-nb-table caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0}"
     ".knack-nb-bar{background:#8fb5de;height:10px;display:inline-block}</style>"
 )
 
@@ -52,10 +53,15 @@ def cell_text(value: Any) -> str:
 
 
 def _wrapped(text: str) -> str:
-    """``text`` escaped, in a box that wraps it (see _WRAP); nothing for a blank."""
+    """``text`` escaped, in a box that wraps it (see _WRAP); nothing for a blank. A word
+    longer than LONG_WORD (a URL, a path) may break anywhere, so its column can narrow
+    to fit the page (browsers; Lab's sanitizer keeps ``break-word`` only): an id stays whole."""
     if not text:
         return ""
-    return f'<div style="{_WRAP}">{html.escape(text)}</div>'
+    style = _WRAP
+    if any(len(word) > LONG_WORD for word in text.split()):
+        style += ";overflow-wrap:anywhere"
+    return f'<div style="{style}">{html.escape(text)}</div>'
 
 
 def _is_number(value: Any) -> bool:
@@ -112,9 +118,11 @@ class Table:
         peak = 0.0
         if self.bars is not None:
             peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
-        out = [STYLE, f'<table class="knack-nb-table" style="{_TABLE}">']
+        out = [STYLE]
         if self.caption:
-            out.append(f'<caption style="{_CAPTION}">{html.escape(clean(self.caption))}</caption>')
+            text = html.escape(clean(self.caption))
+            out.append(f'<div class="knack-nb-caption" style="{_CAPTION}">{text}</div>')
+        out.append(f'<table class="knack-nb-table" style="{_TABLE}">')
         heads = [*cols, f"{self.bars}, to scale"] if peak > 0 else cols
         out.append(
             "<thead><tr>"
@@ -130,7 +138,8 @@ class Table:
                 align = "right" if _is_number(v) else "left"
                 cells.append(f'<td style="text-align:{align}">{_wrapped(cell_text(v))}</td>')
             if peak > 0:
-                cells.append(f"<td>{self._bar(r.get(self.bars or ''), peak)}</td>")
+                bar = self._bar(r.get(self.bars or ""), peak)
+                cells.append(f'<td style="text-align:left">{bar}</td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         return "".join(out)

@@ -119,7 +119,10 @@ class PublishResult(ContainerResult):
         renamed (followed), would blank (fails), new (not published), retired."""
         if self.plan is None:
             return Table([], bindings.COLUMNS, caption="The destination was not reached.")
-        return bindings.table([self.plan])
+        # one container, one destination: said once, in the caption, not on every row
+        shown = [c for c in bindings.COLUMNS if c not in ("container", "destination")]
+        rows = [{c: row[c] for c in shown} for row in self.plan.table_rows()]
+        return Table(rows, shown, caption=f"{self.container} → {self.plan.destination.what}")
 
 
 # a summary's keys that name the run (the log line's start says them already)
@@ -127,10 +130,11 @@ _NAMES = frozenset({"app_name", "env", "container", "resource_id", "service_id",
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
-    """A publish summary as one readable log line: ``mode full · read 25 · created 25``
-    (no Python dict in a report's log); empty values left out."""
+    """A publish summary as one readable log line: ``mode full · read 25 · created 25 ·
+    dropped_fields signature, x`` (no Python dict or list in a report's log); empty values
+    left out."""
     return " · ".join(
-        f"{key} {value}"
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list | tuple) else value}"
         for key, value in summary.items()
         if key not in _NAMES and value not in (None, "", [], {})
     )

@@ -20,7 +20,7 @@ def test_html_is_escaped_with_blanks_and_a_caption():
     )
     html = t._repr_html_()
     assert "&lt;b&gt;1&lt;/b&gt;" in html and "<b>1</b>" not in html
-    assert re.search(r"<caption[^>]*>two &amp; more</caption>", html)
+    assert re.search(r'<div class="knack-nb-caption"[^>]*>two &amp; more</div><table', html)
     assert "NaN" not in html and "None" not in html and ">none<" in html
     assert html.count("<tr>") == 3 and len(t) == 2 and not t.empty
     assert t.column("n") == [None, 3] and t.by("id")["2"]["n"] == 3

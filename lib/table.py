@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -23,6 +24,7 @@ from lib.text import clean, plain
 CELL_WIDTH = "30em"
 _WRAP = f"max-width:{CELL_WIDTH};white-space:normal;overflow-wrap:break-word"
 LONG_WORD = 30  # characters: a longer word may break anywhere (see _wrapped)
+_UNDERSCORES = re.compile(r"(?<=\w)_+(?=\w)")
 _TABLE = "border-collapse:collapse;max-width:100%;font-size:12px;margin:4px 0 12px"
 # the caption above the table, as wide as the page (a <caption> is as narrow as its table)
 _CAPTION = "font-size:12px;font-weight:600;margin:4px 0 0;text-align:left"
@@ -52,16 +54,20 @@ def cell_text(value: Any) -> str:
     return clean(str(value))
 
 
-def _wrapped(text: str) -> str:
+def _wrapped(text: str, *, head: bool = False) -> str:
     """``text`` escaped, in a box that wraps it (see _WRAP); nothing for a blank. A word
     longer than LONG_WORD (a URL, a path) may break anywhere, so its column can narrow
-    to fit the page (browsers; Lab's sanitizer keeps ``break-word`` only): an id stays whole."""
+    to fit the page (browsers; Lab's sanitizer keeps ``break-word`` only): an id stays whole.
+    A column's name (``head``) may also break after its underscores (``date_time___range``)."""
     if not text:
         return ""
     style = _WRAP
     if any(len(word) > LONG_WORD for word in text.split()):
         style += ";overflow-wrap:anywhere"
-    return f'<div style="{style}">{html.escape(text)}</div>'
+    shown = html.escape(text)
+    if head:
+        shown = _UNDERSCORES.sub(r"\g<0><wbr>", shown)
+    return f'<div style="{style}">{shown}</div>'
 
 
 def _is_number(value: Any) -> bool:
@@ -126,7 +132,9 @@ class Table:
         heads = [*cols, f"{self.bars}, to scale"] if peak > 0 else cols
         out.append(
             "<thead><tr>"
-            + "".join(f'<th style="text-align:left">{_wrapped(clean(c))}</th>' for c in heads)
+            + "".join(
+                f'<th style="text-align:left">{_wrapped(clean(c), head=True)}</th>' for c in heads
+            )
             + "</tr></thead><tbody>"
         )
         if not self.rows:

@@ -118,3 +118,43 @@ def test_a_long_cell_wraps_inside_the_offline_report_page(tmp_path):
     nb.cells = [cell]
     page, _ = _exporter().from_notebook_node(nb)
     assert_wrapped(layout(page, tmp_path))
+
+
+def explore_like_table() -> Table:
+    """Ten columns named as the snapshot names them (long, joined by underscores)."""
+    names = [
+        "id",
+        "date_time___w__time_default_current",
+        "auto_increment",
+        "number",
+        "date_time___no_date",
+        "date_time___range",
+        "text_formula_simple",
+        "yes_no",
+        "address_international_with_country",
+        "image_from_web",
+    ]
+    row = dict.fromkeys(names, "2021-01-26 20:45") | {"id": "6010d3e629ea96001bf95e4f"}
+    return Table([row] * 5, names)
+
+
+def test_a_column_name_may_break_after_its_underscores():
+    page = explore_like_table()._repr_html_()
+    assert ">date_<wbr>time___<wbr>no_<wbr>date</div></th>" in page
+    assert "6010d3e629ea96001bf95e4f</div>" in page  # values: as they are
+
+
+@needs_chromium
+def test_ten_columns_of_long_names_fit_the_offline_report_page(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("result.sample_table()")
+    table = explore_like_table()
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "execute_result", {"text/html": table._repr_html_()}, execution_count=1
+        )
+    ]
+    nb.cells = [cell]
+    page, _ = _exporter().from_notebook_node(nb)
+    box = layout(page, tmp_path, width=1280)
+    assert box["right"] <= box["page"] and box["scroll"] <= box["page"], box

@@ -39,7 +39,8 @@ STYLE = (
 
 def cell_text(value: Any) -> str:
     """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
-    a list as its items joined, thousands separated in integers; text cleaned of control
+    a list as its items joined, a mapping as its keys and values in words (no Python dict),
+    thousands separated in integers; text cleaned of control
     characters (lib/text.py: it may come from a service)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -51,7 +52,15 @@ def cell_text(value: Any) -> str:
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(cell_text(v) for v in value) if value else "none"
+    if isinstance(value, Mapping):  # {"object_3": {"status": "ok"}}: "object_3: status ok"
+        return "; ".join(f"{clean(str(k))}: {_inner(v)}" for k, v in value.items()) or "none"
     return clean(str(value))
+
+
+def _inner(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{clean(str(k))} {cell_text(v)}" for k, v in value.items()) or "none"
+    return cell_text(value)
 
 
 def _wrapped(text: str, *, head: bool = False) -> str:

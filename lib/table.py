@@ -84,7 +84,8 @@ def _is_number(value: Any) -> bool:
 
 
 class Table:
-    """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars."""
+    """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars, to
+    scale with the largest of them or, given ``whole``, as shares of it."""
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class Table:
         *,
         caption: str | None = None,
         bars: str | None = None,
+        whole: float | None = None,
     ) -> None:
         self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
         if columns is None:
@@ -100,6 +102,7 @@ class Table:
         self.columns: list[str] = list(columns)
         self.caption = caption
         self.bars = bars
+        self.whole = whole  # what a full bar stands for (the rows); None: the largest count
 
     @classmethod
     def of_pairs(cls, pairs: Mapping[str, Any], key: str, value: str, **kwargs: Any) -> Table:
@@ -133,12 +136,15 @@ class Table:
         peak = 0.0
         if self.bars is not None:
             peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
+            if self.whole and peak > 0:
+                peak = self.whole
         out = [STYLE]
         if self.caption:
             text = html.escape(clean(self.caption))
             out.append(f'<div class="knack-nb-caption" style="{_CAPTION}">{text}</div>')
         out.append(f'<table class="knack-nb-table" style="{_TABLE}">')
-        heads = [*cols, f"{self.bars}, to scale"] if peak > 0 else cols
+        scale = f"of {cell_text(self.whole)}" if self.whole else "to scale"
+        heads = [*cols, f"{self.bars}, {scale}"] if peak > 0 else cols
         out.append(
             "<thead><tr>"
             + "".join(

@@ -39,13 +39,13 @@ STYLE = (
 
 def cell_text(value: Any) -> str:
     """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
-    a list as its items joined, a mapping as its keys and values in words (no Python dict),
+    yes or no for a bool, a list as its items joined, a mapping as its keys and values in words (no Python dict),
     thousands separated in integers; text cleaned of control
     characters (lib/text.py: it may come from a service)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
-        return str(value)
+        return "yes" if value else "no"  # as explore's sample says it
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
@@ -153,7 +153,8 @@ class Table:
             + "</tr></thead><tbody>"
         )
         if not self.rows:
-            out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
+            span = max(len(cols), 1)
+            out.append(f'<tr><td colspan="{span}" style="text-align:left"><em>none</em></td></tr>')
         for r in self.rows:
             cells = []
             for c in cols:

@@ -9,7 +9,7 @@ def test_cells_read_as_a_person_expects():
     assert cell_text(None) == "" and cell_text(float("nan")) == ""
     assert cell_text([]) == "none" and cell_text(["a", "b"]) == "a, b"
     assert cell_text(12345) == "12,345" and cell_text(2.0) == "2" and cell_text(0.125) == "0.12"
-    assert cell_text(True) == "True" and cell_text("x") == "x"
+    assert cell_text(True) == "yes" and cell_text(False) == "no" and cell_text("x") == "x"
     # the health summary's containers (before: {'object_3': {'status': 'ok', 'problems': []}})
     containers = {"object_3": {"status": "ok", "problems": []}, "view_6": {"status": "warn"}}
     assert cell_text(containers) == "object_3: status ok, problems none; view_6: status warn"

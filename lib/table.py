@@ -39,8 +39,8 @@ STYLE = (
 
 def cell_text(value: Any) -> str:
     """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
-    yes or no for a bool, a list as its items joined, a mapping as its keys and values in words (no Python dict),
-    thousands separated in integers; text cleaned of control
+    yes or no for a bool, a list as its items joined, a mapping as its keys and values in
+    words (no Python dict), thousands separated in integers; text cleaned of control
     characters (lib/text.py: it may come from a service)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""

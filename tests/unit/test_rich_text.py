@@ -85,3 +85,17 @@ def test_the_explore_sample_cells_show_rich_text_as_text():
         shown = _cell(record["field_8"])
         assert not MARKUP.search(shown) and len(shown) <= TEXT_WIDTH
     assert _cell(pd.NA) == "" and _cell(2.0) == "2"
+
+
+def test_the_sync_sample_shows_knack_dates_as_explore_does():
+    """Knack's formatted dates (07/03/2018 10:26) read as the app's local ISO dates, as in
+    explore's sample (before: 07/03/2018 10:26 beside explore's 2018-07-03 10:26)."""
+    metadata = copy.deepcopy(METADATA["application"])
+    fields = next(o for o in metadata["objects"] if o["key"] == "object_3")["fields"]
+    fields.sort(key=lambda f: f["key"] not in ("field_12", "field_15"))  # first in the sample
+    table = sync_sample(RECORDS["object_3"][:2], metadata, "object_3", "field_13")
+    names = {f["key"]: f["name"] for f in OBJECT_3["fields"]}
+    first = table.rows[0]
+    assert first[names["field_13"]] == "2018-07-03 10:26"  # the modified date, with its time
+    assert first[names["field_12"]] == "2019-09-11"  # a date without time
+    assert first[names["field_15"]] == "2019-09-11 16:14 to 2019-09-11 17:14"  # a range

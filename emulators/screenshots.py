@@ -3,26 +3,23 @@
 Runs the demo's jobs against the stand-ins (as ``make demo``), plus one run that fails (a
 sync with an unparseable date), renders every report to offline HTML
 (``knack-nb reports --html``'s ``write_html``) and screenshots each page in headless
-Chromium (Debian's ``chromium``). Then it opens the executed sync report in Jupyter Lab and
-screenshots that too. Everything goes to ``screenshots/`` (``--out``): ``html/``, ``png/``.
+Chromium (Debian's ``chromium``), each page whole. Then Jupyter Lab: each notebook after
+Run All, and a saved report as Lab shows it (``emulators.lab_shots``), each notebook whole.
+Everything goes to ``screenshots/`` (``--out``): ``html/``, ``png/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, ROOT, quiet_logging
+from emulators.demo import DEMO_APP, DEMO_ENV, JOBS, NOTEBOOKS_DIR, ROOT, quiet_logging
+from emulators.lab_shots import lab_screenshots
 from emulators.stack import Stack
 from lib import reports
 from lib.reports import index as reports_index
@@ -30,6 +27,8 @@ from lib.reports import index as reports_index
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # a sync that fails: the failed report's header, with its error stated once
 FAILING = ("knack_container_to_s3", "object_3", "not-a-date")
+# the report Lab also shows as saved (untrusted: through Lab's sanitizer)
+SAVED_REPORT = "upsert_knack_container_to_socrata"
 
 
 def chromium() -> str:
@@ -110,49 +109,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def lab_screenshot(report: Path, png: Path) -> None:
-    """Jupyter Lab (the demo stand-ins' environment) with ``report`` open, as PNG."""
-    work = Path(tempfile.mkdtemp(prefix="lab-"))
-    shutil.copy(report, work / report.name)
-    port, token = _free_port(), secrets.token_hex(16)
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        "--no-browser",
-        f"--IdentityProvider.token={token}",
-        f"--notebook-dir={work}",
-        "--LabApp.news_url=",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    lab = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1
-                )
-                break
-            except OSError:
-                time.sleep(0.5)
-        shoot(
-            f"http://127.0.0.1:{port}/lab/tree/{report.name}?token={token}",
-            png,
-            width=1400,
-            height=1600,
-            wait_ms=25000,
-        )
-    finally:
-        lab.terminate()
-        lab.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m emulators.screenshots", description=__doc__.split("\n\n")[0]
@@ -186,15 +142,21 @@ def main(argv: list[str] | None = None) -> int:
             shots.append(png)
             print(f"{'ok    ' if result.ok else 'FAILED'} {result.notebook}: {png}", flush=True)
         if not args.no_lab:
-            sync = next(r for r in results if r.notebook == "knack_container_to_s3" and r.ok)
-            local = out / "lab" / "knack_container_to_s3.ipynb"
+            # Lab after Run All on each notebook, then a saved report as Lab shows it
+            publish = next(r for r in results if r.notebook == SAVED_REPORT and r.ok)
+            local = out / "lab" / f"report-{SAVED_REPORT}.ipynb"
             local.parent.mkdir(parents=True, exist_ok=True)
-            key = sync.report.removeprefix(f"s3://{stack.bucket}/")
+            key = publish.report.removeprefix(f"s3://{stack.bucket}/")
             stack.s3().download_file(stack.bucket, key, str(local))
-            png = png_dir / f"{len(shots) + 1:02d}-jupyter-lab-knack_container_to_s3.png"
-            lab_screenshot(local, png)
-            shots.append(png)
-            print(f"lab    {png}", flush=True)
+            notebooks = [NOTEBOOKS_DIR / f"{n}.ipynb" for n in dict.fromkeys(n for n, _ in JOBS)]
+            shots += lab_screenshots(
+                chromium(),
+                notebooks,
+                png_dir,
+                _free_port(),
+                start=len(shots) + 1,
+                reports=(local,),
+            )
     print(f"{len(shots)} screenshots in {png_dir}")
     return 0
 

@@ -11,36 +11,72 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from lib.text import clean, plain
 
+# wrapping: a cell's text goes in a box at most CELL_WIDTH wide that breaks a long word
+# (an URL, an id list) where it must, so a table wraps within the page instead of running
+# past its right edge. Inline, as every style here: Lab's sanitizer drops a saved report's
+# <style> (untrusted), and keeps these properties.
+CELL_WIDTH = "30em"
+_WRAP = f"max-width:{CELL_WIDTH};white-space:normal;overflow-wrap:break-word"
+LONG_WORD = 30  # characters: a longer word may break anywhere (see _wrapped)
+_UNDERSCORES = re.compile(r"(?<=\w)_+(?=\w)")
+_TABLE = "border-collapse:collapse;max-width:100%;font-size:12px;margin:4px 0 12px"
+# the caption above the table, as wide as the page (a <caption> is as narrow as its table)
+_CAPTION = "font-size:12px;font-weight:600;margin:4px 0 0;text-align:left"
 STYLE = (
     "<style>.knack-nb-table{border-collapse:collapse;font-size:12px;margin:4px 0 12px}"
     ".knack-nb-table th,.knack-nb-table td{padding:3px 8px;border-bottom:1px solid #ddd;"
     "text-align:left;vertical-align:top}.knack-nb-table th{background:#f4f4f4}"
     ".knack-nb-table td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    ".knack-nb-table caption{caption-side:top;text-align:left;font-weight:600;padding:2px 0}"
     ".knack-nb-bar{background:#8fb5de;height:10px;display:inline-block}</style>"
 )
 
 
 def cell_text(value: Any) -> str:
     """How a value reads in a table: blank for None (and NaN), "none" for an empty list,
-    a list as its items joined, thousands separated in integers; text cleaned of control
+    yes or no for a bool, a list as its items joined, a mapping as its keys and values in
+    words (no Python dict), thousands separated in integers; text cleaned of control
     characters (lib/text.py: it may come from a service)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, bool):
-        return str(value)
+        return "yes" if value else "no"  # as explore's sample says it
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     if isinstance(value, list | tuple | set | frozenset):
         return ", ".join(cell_text(v) for v in value) if value else "none"
+    if isinstance(value, Mapping):  # {"object_3": {"status": "ok"}}: "object_3: status ok"
+        return "; ".join(f"{clean(str(k))}: {_inner(v)}" for k, v in value.items()) or "none"
     return clean(str(value))
+
+
+def _inner(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{clean(str(k))} {cell_text(v)}" for k, v in value.items()) or "none"
+    return cell_text(value)
+
+
+def _wrapped(text: str, *, head: bool = False) -> str:
+    """``text`` escaped, in a box that wraps it (see _WRAP); nothing for a blank. A word
+    longer than LONG_WORD (a URL, a path) may break anywhere, so its column can narrow
+    to fit the page (browsers; Lab's sanitizer keeps ``break-word`` only): an id stays whole.
+    A column's name (``head``) may also break after its underscores (``date_time___range``)."""
+    if not text:
+        return ""
+    style = _WRAP
+    if any(len(word) > LONG_WORD for word in text.split()):
+        style += ";overflow-wrap:anywhere"
+    shown = html.escape(text)
+    if head:
+        shown = _UNDERSCORES.sub(r"\g<0><wbr>", shown)
+    return f'<div style="{style}">{shown}</div>'
 
 
 def _is_number(value: Any) -> bool:
@@ -48,7 +84,8 @@ def _is_number(value: Any) -> bool:
 
 
 class Table:
-    """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars."""
+    """Rows (dicts) with named columns; ``bars``: a column of counts drawn as bars, to
+    scale with the largest of them or, given ``whole``, as shares of it."""
 
     def __init__(
         self,
@@ -57,6 +94,7 @@ class Table:
         *,
         caption: str | None = None,
         bars: str | None = None,
+        whole: float | None = None,
     ) -> None:
         self.rows: list[dict[str, Any]] = [dict(r) for r in rows]
         if columns is None:
@@ -64,6 +102,7 @@ class Table:
         self.columns: list[str] = list(columns)
         self.caption = caption
         self.bars = bars
+        self.whole = whole  # what a full bar stands for (the rows); None: the largest count
 
     @classmethod
     def of_pairs(cls, pairs: Mapping[str, Any], key: str, value: str, **kwargs: Any) -> Table:
@@ -97,34 +136,46 @@ class Table:
         peak = 0.0
         if self.bars is not None:
             peak = max((v for v in self.column(self.bars) if _is_number(v)), default=0)
-        out = [STYLE, '<table class="knack-nb-table">']
+            if self.whole and peak > 0:
+                peak = self.whole
+        out = [STYLE]
         if self.caption:
-            out.append(f"<caption>{html.escape(clean(self.caption))}</caption>")
+            text = html.escape(clean(self.caption))
+            out.append(f'<div class="knack-nb-caption" style="{_CAPTION}">{text}</div>')
+        out.append(f'<table class="knack-nb-table" style="{_TABLE}">')
+        scale = f"of {cell_text(self.whole)}" if self.whole else "to scale"
+        heads = [*cols, f"{self.bars}, {scale}"] if peak > 0 else cols
         out.append(
             "<thead><tr>"
-            + "".join(f'<th style="text-align:left">{html.escape(clean(c))}</th>' for c in cols)
-            + ("<th></th>" if peak > 0 else "")
+            + "".join(
+                f'<th style="text-align:left">{_wrapped(clean(c), head=True)}</th>' for c in heads
+            )
             + "</tr></thead><tbody>"
         )
         if not self.rows:
-            out.append(f'<tr><td colspan="{max(len(cols), 1)}"><em>none</em></td></tr>')
+            span = max(len(cols), 1)
+            out.append(f'<tr><td colspan="{span}" style="text-align:left"><em>none</em></td></tr>')
         for r in self.rows:
             cells = []
             for c in cols:
                 v = r.get(c)
-                # inline styles: Lab's sanitizer drops a saved report's <style> (untrusted)
                 align = "right" if _is_number(v) else "left"
-                cells.append(f'<td style="text-align:{align}">{html.escape(cell_text(v))}</td>')
+                cells.append(f'<td style="text-align:{align}">{_wrapped(cell_text(v))}</td>')
             if peak > 0:
-                v = r.get(self.bars) if self.bars else None
-                width = round(120 * v / peak) if _is_number(v) and v > 0 else 0
-                cells.append(
-                    f'<td><span class="knack-nb-bar" style="display:inline-block;'
-                    f'height:10px;background:#8fb5de;width:{width}px"></span></td>'
-                )
+                bar = self._bar(r.get(self.bars or ""), peak)
+                cells.append(f'<td style="text-align:left">{bar}</td>')
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
         return "".join(out)
+
+    def _bar(self, value: Any, peak: float) -> str:
+        """A bar as long as ``value`` is of the column's largest (120 px), titled with it."""
+        width = round(120 * value / peak) if _is_number(value) and value > 0 else 0
+        title = html.escape(f"{cell_text(value)} {self.bars}", quote=True)
+        return (
+            f'<span class="knack-nb-bar" title="{title}" style="display:inline-block;'
+            f'height:10px;background:#8fb5de;width:{width}px"></span>'
+        )
 
     def __repr__(self) -> str:
         cols = [clean(c) for c in self.columns]

@@ -9,7 +9,8 @@ import pandas as pd
 import pyarrow as pa
 
 from lib import snapshot
-from lib.explore.render import bar, escape, percent
+from lib.explore.render import percent
+from lib.table import Table
 
 
 @dataclass(frozen=True)
@@ -66,26 +67,32 @@ class ColumnsTable:
             return "no field columns"
         return self.to_frame().to_string(index=False)
 
+    def table(self) -> Table:
+        """The columns as every report's tables show (``lib.table.Table``), the filled
+        counts drawn as shares of the rows."""
+        return Table(
+            (
+                {
+                    "column": c.name,
+                    "field": c.key,
+                    "Knack type": c.knack_type,
+                    "type": c.dtype,
+                    "filled": c.filled,
+                    "share": c.percent,
+                }
+                for c in self.columns
+            ),
+            ["column", "field", "Knack type", "type", "filled", "share"],
+            caption=f"{len(self.columns)} field columns, {self.rows:,} rows "
+            "(filled: not empty; text: not blank)",
+            bars="filled",
+            whole=self.rows,
+        )
+
     def _repr_html_(self) -> str:
         if not self.columns:
             return "<p>The snapshot has no field columns.</p>"
-        head = "".join(
-            f"<th>{h}</th>"
-            for h in ("column", "field", "Knack type", "type", "filled", "", "of rows")
-        )
-        body = "".join(
-            "<tr>"
-            f"<td><code>{escape(c.name)}</code></td><td>{escape(c.key)}</td><td>{escape(c.knack_type)}</td>"
-            f"<td>{escape(c.dtype)}</td><td style='text-align:right'>{c.filled:,}</td>"
-            f"<td style='text-align:right'>{escape(c.percent)}</td><td>{bar(c.share)}</td>"
-            "</tr>"
-            for c in self.columns
-        )
-        return (
-            f"<table><caption>{len(self.columns)} field columns, {self.rows:,} rows "
-            "(filled: not empty; text: not blank)</caption>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-        )
+        return self.table()._repr_html_()
 
 
 def column_infos(table: pa.Table, spec: snapshot.Spec, frame: pd.DataFrame) -> ColumnsTable:

@@ -1,5 +1,5 @@
 """HTML helpers of the explore report's parts: escaping (a lone surrogate shown as its
-escape), percentages, bars and dates."""
+escape), percentages and dates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from lib.clients.s3_records import escape_surrogates
 
-BAR_COLOR = "#8fb5de"  # the colour of lib.table's bars
+BAR_COLOR = "#8fb5de"  # the colour of lib.table's bars (the timeline's columns)
 
 
 def escape(value: Any) -> str:
@@ -26,14 +26,6 @@ def percent(part: int, whole: int) -> str:
     if 99 < share < 100:
         return ">99%"
     return f"{share:.0f}%"
-
-
-def bar(share: float, width: int = 120) -> str:
-    return (
-        f"<div style='width:{width}px;background:#eee;height:0.8em'>"
-        f"<div style='width:{share * width:.0f}px;background:{BAR_COLOR};height:100%'>"
-        "</div></div>"
-    )
 
 
 def day(when: pd.Timestamp | None) -> str:

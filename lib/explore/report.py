@@ -19,7 +19,7 @@ from lib.explore.timeline import TimeCounts, modified_counts
 from lib.jobs import context, registry
 from lib.jobs.result import ContainerResult
 from lib.table import Table
-from lib.text import md, plain
+from lib.text import md, plain, value_text
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def _cell(value: Any) -> str:
         return f"{value:.0f}" if value.is_integer() else f"{value:.2f}".rstrip("0")
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d %H:%M")
-    text = escape_surrogates(" ".join(str(value).split()))
-    return text if len(text) <= TEXT_WIDTH else text[: TEXT_WIDTH - 1] + "…"
+    return value_text(escape_surrogates(str(value)), TEXT_WIDTH)  # rich text as its text
 
 
 @dataclass

@@ -18,7 +18,7 @@ from lib.jobs.result import ContainerResult
 from lib.progress import progress_bar
 from lib.state import bindings as stored_bindings
 from lib.table import Note, Table
-from lib.text import md
+from lib.text import md, value_text
 
 
 class PublishError(KnackNbError):
@@ -28,6 +28,7 @@ class PublishError(KnackNbError):
 
 SHOWN_IDS = 50  # record ids a report lists per count
 SAMPLE_COLUMNS = 8  # columns of a sample of published rows (the rest: in the destination)
+SAMPLE_WIDTH = 60  # characters of a text value shown in the sample (rich text as its text)
 
 
 @dataclass(kw_only=True)
@@ -118,7 +119,10 @@ class PublishResult(ContainerResult):
         renamed (followed), would blank (fails), new (not published), retired."""
         if self.plan is None:
             return Table([], bindings.COLUMNS, caption="The destination was not reached.")
-        return bindings.table([self.plan])
+        # one container, one destination: said once, in the caption, not on every row
+        shown = [c for c in bindings.COLUMNS if c not in ("container", "destination")]
+        rows = [{c: row[c] for c in shown} for row in self.plan.table_rows()]
+        return Table(rows, shown, caption=f"{self.container} → {self.plan.destination.what}")
 
 
 # a summary's keys that name the run (the log line's start says them already)
@@ -126,10 +130,11 @@ _NAMES = frozenset({"app_name", "env", "container", "resource_id", "service_id",
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:
-    """A publish summary as one readable log line: ``mode full · read 25 · created 25``
-    (no Python dict in a report's log); empty values left out."""
+    """A publish summary as one readable log line: ``mode full · read 25 · created 25 ·
+    dropped_fields signature, x`` (no Python dict or list in a report's log); empty values
+    left out."""
     return " · ".join(
-        f"{key} {value}"
+        f"{key} {', '.join(map(str, value)) if isinstance(value, list | tuple) else value}"
         for key, value in summary.items()
         if key not in _NAMES and value not in (None, "", [], {})
     )
@@ -174,7 +179,8 @@ def sample_table(
 ) -> Table:
     """A few published rows as a table of their first SAMPLE_COLUMNS columns (the caption
     says how many there are); ``dates``: columns of epoch milliseconds (ArcGIS dates), shown
-    as local times in ``tz``. A lone surrogate (valid in JSON, not in UTF-8 or Arrow
+    as local times in ``tz``. Text shows as a reader sees it, shortened (rich text's HTML as
+    its text: ``lib.text.value_text``). A lone surrogate (valid in JSON, not in UTF-8 or Arrow
     strings) shows as its escape instead of failing the report."""
     names = list(dict.fromkeys(k for row in rows for k in row))
     shown = names[:SAMPLE_COLUMNS]
@@ -184,7 +190,9 @@ def sample_table(
         if name in dates and isinstance(value, int | float) and not isinstance(value, bool):
             when = dt.datetime.fromtimestamp(value / 1000, dt.UTC).astimezone(tz)
             return when.strftime("%Y-%m-%d %H:%M %Z").strip()
-        return escape_surrogates(value) if isinstance(value, str) else value
+        return (
+            value_text(escape_surrogates(value), SAMPLE_WIDTH) if isinstance(value, str) else value
+        )
 
     caption = f"{len(shown)} of {len(names)} columns" if len(names) > len(shown) else None
     return Table(({k: cell(k, row.get(k)) for k in shown} for row in rows), shown, caption=caption)

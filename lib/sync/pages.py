@@ -14,6 +14,7 @@ from lib.clients.s3_records import RECORD_ID, escape_surrogates
 from lib.ids import IdList, RecordIndex
 from lib.sync.result import SyncRun
 from lib.table import Table
+from lib.text import value_text
 
 logger = logging.getLogger(__name__)
 
@@ -153,13 +154,33 @@ def sample(
         keys.insert(0, modified_field)
     columns = ["record id", *(names.get(k, k) for k in keys)]
     rows = [
-        {"record id": r["id"], **{names.get(k, k): _short(r.get(k)) for k in keys}}
+        {"record id": r["id"], **{names.get(k, k): _short(_value(r, k)) for k in keys}}
         for r in records[:SAMPLE_ROWS]
     ]
     return Table(rows, columns)
 
 
+def _value(record: dict[str, Any], key: str) -> Any:
+    """A field's value as the reports show it: a Knack date/time as ISO (``2018-07-03
+    10:26``, the app's local time, as explore shows it; a range ``… to …``), else its
+    formatted value."""
+    raw = record.get(f"{key}_raw")
+    if not (isinstance(raw, dict) and isinstance(raw.get("iso_timestamp"), str)):
+        return record.get(key)
+    timed = ":" in str(record.get(key) or "")  # the field's format shows a time
+    shown = _local(raw, timed)
+    end = raw.get("to")
+    if isinstance(end, dict) and isinstance(end.get("iso_timestamp"), str):
+        return f"{shown} to {_local(end, timed)}"
+    return shown
+
+
+def _local(raw: dict[str, Any], timed: bool) -> str:
+    iso = str(raw["iso_timestamp"])  # Knack's: the local wall time, labelled Z
+    return f"{iso[:10]} {iso[11:16]}" if timed else iso[:10]
+
+
 def _short(value: Any, width: int = 40) -> str:
+    """A value as text: rich text as the text a reader sees, cut to ``width``."""
     text = "" if value is None else str(value)
-    text = escape_surrogates(text)  # a lone surrogate cannot leave the kernel
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return value_text(escape_surrogates(text), width)  # a lone surrogate cannot leave the kernel

@@ -71,7 +71,8 @@ def columns_table(htmls: list[str]) -> dict[str, list[str]]:
     parser = _Rows()
     parser.feed(table)
     header, *rows = parser.rows
-    assert header[:6] == ["column", "field", "Knack type", "type", "filled", ""]
+    assert header[:6] == ["column", "field", "Knack type", "type", "filled", "share"]
+    assert re.fullmatch(r"filled, of [\d,]+", header[6])  # the bars: shares of the rows
     return {row[0]: row for row in rows}
 
 

@@ -121,6 +121,7 @@ def test_full_publish_equals_the_expected_rows_column_by_column(demo):
     # its log line reads as words, not a Python dict (before: "demo-allf: {'app_name': ...")
     (line,) = [ln for ln in text.split("\\n") if "lib.publish.socrata: object_3 →" in ln]
     assert "{'" not in line and "mode full · read 25 · created 25" in line, line
+    assert "['" not in line and "dropped_fields signature" in line, line  # before: ['signature']
 
 
 def test_incremental_publish_after_changes_and_deletions_on_a_full_run(demo):

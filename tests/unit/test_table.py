@@ -1,5 +1,7 @@
 """lib.table: the report tables that render without pandas."""
 
+import re
+
 from lib.table import Table, cell_text
 
 
@@ -7,7 +9,10 @@ def test_cells_read_as_a_person_expects():
     assert cell_text(None) == "" and cell_text(float("nan")) == ""
     assert cell_text([]) == "none" and cell_text(["a", "b"]) == "a, b"
     assert cell_text(12345) == "12,345" and cell_text(2.0) == "2" and cell_text(0.125) == "0.12"
-    assert cell_text(True) == "True" and cell_text("x") == "x"
+    assert cell_text(True) == "yes" and cell_text(False) == "no" and cell_text("x") == "x"
+    # the health summary's containers (before: {'object_3': {'status': 'ok', 'problems': []}})
+    containers = {"object_3": {"status": "ok", "problems": []}, "view_6": {"status": "warn"}}
+    assert cell_text(containers) == "object_3: status ok, problems none; view_6: status warn"
 
 
 def test_html_is_escaped_with_blanks_and_a_caption():
@@ -18,7 +23,7 @@ def test_html_is_escaped_with_blanks_and_a_caption():
     )
     html = t._repr_html_()
     assert "&lt;b&gt;1&lt;/b&gt;" in html and "<b>1</b>" not in html
-    assert "<caption>two &amp; more</caption>" in html
+    assert re.search(r'<div class="knack-nb-caption"[^>]*>two &amp; more</div><table', html)
     assert "NaN" not in html and "None" not in html and ">none<" in html
     assert html.count("<tr>") == 3 and len(t) == 2 and not t.empty
     assert t.column("n") == [None, 3] and t.by("id")["2"]["n"] == 3
@@ -31,6 +36,9 @@ def test_bars_scale_to_the_largest_count_and_vanish_when_all_are_zero():
     )
     html = t._repr_html_()
     assert "width:120px" in html and "width:60px" in html and "width:0px" in html
+    # the bars are labelled: their column's head says what they draw, each bar its count
+    assert re.search(r"<th[^>]*><div[^>]*>records, to scale</div></th>", html)
+    assert 'title="10 records"' in html and 'title="5 records"' in html
     zero = Table.of_pairs({"fetched": 0, "written": 0}, "outcome", "records", bars="records")
     assert 'class="knack-nb-bar"' not in zero._repr_html_()
 

@@ -271,9 +271,9 @@ class Stack:
                 sync.sync_container(app_name="demo", container=container, env="dev")
             if publish:
                 from lib.backup import backup
-                from lib.publish import agol, socrata
+                from lib.publish import agol, postgres, socrata
 
-                for job in (socrata.publish, agol.publish, backup):
+                for job in (socrata.publish, agol.publish, postgres.publish, backup):
                     job(app_name="demo", container="object_3", env="dev").raise_for_errors()
         finally:
             self.restore_env()
@@ -290,6 +290,13 @@ class Stack:
             ),
             name="all_fields_test (demo)",
         )
+
+    def reset_postgres(self) -> None:
+        """The server without the demo's tables (schema ``knack`` dropped)."""
+        import psycopg
+
+        with psycopg.connect(self.postgres.url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS knack CASCADE")
 
     def reset_arcgis(self) -> None:
         """The demo layer for object_3, empty (and no faults, an empty request log)."""

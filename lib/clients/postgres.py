@@ -11,7 +11,8 @@ run) and the columns of new fields, COPYs the rows into a temporary table, upser
 those that differ (``IS DISTINCT FROM``) and, on a full run, deletes the rows whose records
 are gone. A reader sees the table before or after, never between; a failure or a killed
 run leaves it as it was. A lock per table (an advisory lock) keeps two publishes of one
-table one after the other.
+table one after the other. A table made by the run itself has nothing to compare with: the
+rows are COPYed straight into it.
 """
 
 from __future__ import annotations
@@ -179,7 +180,10 @@ def load(conn: psycopg.Connection, job: Load, rows: Callable[[dict[str, str]], p
             digests = _digests(conn, job)
             table = rows(digests)
             done.sent = table.num_rows
-            if table.num_rows:
+            if table.num_rows and done.created_table:  # nothing to compare with: straight in
+                _copy(conn, job, table, job.name.ident)
+                done.inserted = table.num_rows
+            elif table.num_rows:
                 _copy(conn, job, table)
                 done.inserted, done.updated = _upsert(conn, job)
                 done.unchanged = done.sent - done.inserted - done.updated
@@ -203,7 +207,9 @@ def _ensure_table(
         schema = sql.Identifier(job.name.schema)
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         columns = [sql.SQL("id text PRIMARY KEY, record jsonb NOT NULL"), *typed]
-        columns.append(sql.SQL("_digest text NOT NULL, _published_at timestamptz NOT NULL"))
+        columns.append(
+            sql.SQL("_digest text NOT NULL, _published_at timestamptz NOT NULL DEFAULT now()")
+        )
         conn.execute(
             sql.SQL("CREATE TABLE {} ({})").format(job.name.ident, sql.SQL(", ").join(columns))
         )
@@ -226,21 +232,25 @@ def _names(columns: list[str]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(c) for c in columns)
 
 
-def _copy(conn: psycopg.Connection, job: Load, table: pa.Table) -> None:
-    """The rows into the temporary table ``_knack_load`` (dropped at commit), by COPY of
+def _copy(
+    conn: psycopg.Connection, job: Load, table: pa.Table, target: sql.Composable | None = None
+) -> None:
+    """The rows into ``target`` (a table this transaction made, so nothing to compare
+    with), else into the temporary table ``_knack_load`` (dropped at commit), by COPY of
     CSV that pyarrow writes (nulls unquoted and empty, text quoted)."""
-    typed = list(job.columns)
-    defs = [sql.SQL("id text, record jsonb, _digest text")] + [
-        sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in job.columns.items()
-    ]
-    conn.execute(
-        sql.SQL("CREATE TEMPORARY TABLE _knack_load ({}) ON COMMIT DROP").format(
-            sql.SQL(", ").join(defs)
+    if target is None:
+        defs = [sql.SQL("id text, record jsonb, _digest text")] + [
+            sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in job.columns.items()
+        ]
+        conn.execute(
+            sql.SQL("CREATE TEMPORARY TABLE _knack_load ({}) ON COMMIT DROP").format(
+                sql.SQL(", ").join(defs)
+            )
         )
-    )
-    order = [ID, RECORD, DIGEST, *typed]
+        target = sql.Identifier("_knack_load")
+    order = [ID, RECORD, DIGEST, *job.columns]
     table = table.select(order)
-    copy_sql = sql.SQL("COPY _knack_load ({}) FROM STDIN (FORMAT csv)").format(_names(order))
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, _names(order))
     options = pacsv.WriteOptions(include_header=False)
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for start in range(0, table.num_rows, COPY_CHUNK_ROWS):

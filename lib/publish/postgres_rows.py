@@ -3,13 +3,15 @@
 table of ``id``, ``record`` (the stored JSON text), one column per field (the snapshot's
 names) and ``md5`` (of the record's text).
 
-A full run takes S3's listing (each record's ETag, the MD5 of its object) and the
-container's snapshot: every row of the snapshot whose record text has its object's MD5 is
-taken as it is, typed values included (one GET for the whole container); the records the
-snapshot lacks or holds in another version are read one by one and typed as a sync types
-them (``lib.snapshot.Builder``). A snapshot built with other fields than the metadata's now
-is typed again from its record texts. An incremental run reads the records written since
-``since`` and types them. So the rows are S3's exactly, whatever happened to the snapshot.
+A full run reads the container's snapshot (one GET): when it is not marked stale it holds
+exactly the stored records (``lib.snapshot``: every successful sync leaves it so, and
+clears its marks only then), so its rows are taken as they are, typed values included.
+When it is marked stale (a sync failed, is running or overlapped another) or missing, S3's
+listing decides: each snapshot row whose record text has its object's MD5 (the ETag) is
+taken, and the records the snapshot lacks or holds in another version are read one by one
+and typed as a sync types them (``lib.snapshot.Builder``). A snapshot built with other
+fields than the metadata's now is typed again from its record texts. An incremental run
+reads the records written since ``since`` and types them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +30,7 @@ from lib import snapshot
 from lib.clients.app_store import AppStore
 from lib.clients.s3_records import Strays, dumps_stable, md5_hex
 from lib.snapshot.stored import listed_keys, read_bodies
+from lib.state.stale_marks import is_stale
 
 MD5 = "md5"
 
@@ -47,6 +51,15 @@ def typed_records(
         texts = [dumps_stable(r).decode() for r in records]
         table = _typed(spec, metadata, records, texts)
         return table, spec, f"read {len(records)} records written since {since.isoformat()}"
+    if not is_stale(store, container):
+        whole, why = _from_snapshot(store, container, spec, metadata, None)
+        if whole is not None:
+            note = (
+                f"read {whole.num_rows} records from the snapshot "
+                f"{store.url(snapshot.snapshot_key(store, container))} (not marked stale: it "
+                "holds exactly the stored records)"
+            )
+            return _concat(spec, [whole]), spec, note + (f" ({why})" if why else "")
     listing = store.list_records(container, strays=strays)
     kept, why = _from_snapshot(store, container, spec, metadata, listing)
     have = set(kept.column("id").to_pylist()) if kept is not None else set()
@@ -67,11 +80,11 @@ def _from_snapshot(
     container: str,
     spec: snapshot.Spec,
     metadata: dict[str, Any],
-    listing: Any,
+    listing: Mapping[str, str] | None,
 ) -> tuple[pa.Table | None, str]:
-    """The snapshot's rows whose record is the stored one (typed again when the snapshot
-    was built with other fields), or None and why it could not serve."""
-    if not listing:
+    """The snapshot's rows (``listing``: those whose record is the stored one), typed again
+    when the snapshot was built with other fields; or None and why it could not serve."""
+    if listing is not None and not listing:
         return None, ""
     path = snapshot.download(store, container)
     if path is None:
@@ -86,7 +99,10 @@ def _from_snapshot(
         os.remove(path)
     ids = table.column("id").to_pylist()
     md5s = snapshot.record_md5s(table.column("record").combine_chunks())
-    keep = [listing.get(rid) == m for rid, m in zip(ids, md5s, strict=True)]
+    if listing is None:
+        keep = [True] * len(ids)
+    else:
+        keep = [listing.get(rid) == m for rid, m in zip(ids, md5s, strict=True)]
     table = table.filter(pa.array(keep, pa.bool_()))
     md5_column = pa.array([m for m, k in zip(md5s, keep, strict=True) if k], pa.string())
     if file_spec.columns == spec.columns and file_spec.timezone == spec.timezone:

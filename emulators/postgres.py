@@ -9,7 +9,8 @@ server itself, from the binaries of the ``pgserver`` wheel (PostgreSQL 16, insta
 ``stop`` ends it and removes the folder. Logins need a password (``scram-sha-256`` on TCP),
 random per server, so the URL it gives is a secret like a real one and a test can prove
 it never reaches a report. As root (CI, containers) the server runs as ``nobody``:
-PostgreSQL refuses to run as root. Durability is traded for speed (``fsync=off``): the
+PostgreSQL refuses to run as root (from a copy of the programs in the temporary folder,
+which it can read wherever the install is). Durability is traded for speed (``fsync=off``): the
 data lives as long as the server.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib.util
 import os
 import secrets
@@ -52,6 +54,33 @@ def bin_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def shared_copy(binaries: Path) -> Path:
+    """The server's programs where ``nobody`` can run them: the install's folders may sit
+    under one only root can enter (``/root``), so they are copied once per machine to the
+    temporary folder (~27 MB): ``pginstall``'s bin, lib and share (PostgreSQL finds lib and
+    share beside bin) and the wheel's ``pgserver.libs`` (its programs' RPATH is
+    ``$ORIGIN/../../../pgserver.libs``), in the same layout."""
+    install = binaries.parent  # .../site-packages/pgserver/pginstall
+    site = install.parent.parent
+    tag = hashlib.sha256(str(install.resolve()).encode()).hexdigest()[:12]
+    target = Path(tempfile.gettempdir()) / f"knack-pg-bin-{tag}"
+    inner = target / install.parent.name / install.name
+    if not (inner / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"{target.name}-", dir=target.parent))
+        for part in ("bin", "lib", "share"):
+            shutil.copytree(install / part, staging / inner.relative_to(target) / part)
+        libs = site / f"{install.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name)
+        for folder in (staging, *(p for p in staging.rglob("*") if p.is_dir())):
+            folder.chmod(0o755)
+        try:
+            staging.rename(target)  # atomic: a concurrent start keeps its own or this one
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return inner / "bin"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,22 +112,25 @@ class PostgresServer:
         )
 
     def start(self) -> PostgresServer:
-        binaries = bin_dir()
+        user = self._user()
+        binaries = bin_dir() if user is None else shared_copy(bin_dir())
         self.root = Path(tempfile.mkdtemp(prefix="knack-pg-"))
         data, pwfile = self.root / "data", self.root / "pw"
         pwfile.write_text(self.password + "\n")
-        user = self._user()
         if user is not None:
             shutil.chown(self.root, user)
             shutil.chown(pwfile, user)
-        subprocess.run(
+        made = subprocess.run(
             [str(binaries / "initdb"), "-D", str(data), "-U", USER, "-E", "UTF8"]
             + ["--locale=C", "--auth-host=scram-sha-256", "--auth-local=scram-sha-256"]
             + [f"--pwfile={pwfile}", "--no-sync"],
-            check=True,
             capture_output=True,
+            text=True,
             user=user,
         )
+        if made.returncode:
+            self.stop()
+            raise RuntimeError(f"initdb failed ({made.returncode}): {made.stderr[-2000:]}")
         pwfile.unlink()
         self.port = free_port()
         self._proc = subprocess.Popen(

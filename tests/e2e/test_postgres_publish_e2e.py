@@ -376,3 +376,23 @@ def demo_params_dir():
     from lib import config
 
     return config.DEFAULT_PARAMS_DIR
+
+
+def test_knack_nb_check_reads_the_tables_columns(demo, capsys):
+    from lib.cli import main as cli
+
+    assert cli(["check", "-a", "demo", "-e", "dev", "-c", "object_3"]) == 0  # no table yet
+    assert publish_in_process().ok
+    demo.knack.remove_field(APP_ID, "object_3", "field_30")
+    upload_metadata(app_name="demo", env="dev")
+    capsys.readouterr()
+
+    assert cli(["check", "-a", "demo", "-e", "dev", "-c", "object_3"]) == 1
+    out = capsys.readouterr().out
+    (row,) = [
+        ln
+        for ln in out.splitlines()
+        if "PostgreSQL table knack.demo_object_3" in ln and "currency" in ln
+    ]
+    assert "would blank" in row and "field_30" in row, row
+    assert demo.postgres.password not in out

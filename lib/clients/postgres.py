@@ -80,6 +80,8 @@ class Loaded:
     updated: int = 0
     unchanged: int = 0  # rows sent whose values were the table's already
     deleted: list[str] = field(default_factory=list)
+    rows: int = 0  # in the table after the run
+    fingerprint: str = ""  # of its rows' digests after the run (:func:`fingerprint`)
 
 
 @contextmanager
@@ -189,12 +191,24 @@ def load(conn: psycopg.Connection, job: Load, rows: Callable[[dict[str, str]], p
                 done.unchanged = done.sent - done.inserted - done.updated
             if job.full:
                 done.deleted = _delete_gone(conn, job, digests)
+            done.rows, done.fingerprint = fingerprint(conn, job.name)
     except psycopg.Error as e:
         raise PostgresError(
             f"PostgreSQL refused the publish to {job.name}: {_reason(e)}. Nothing was written "
             "(one transaction)"
         ) from None
     return done
+
+
+def fingerprint(conn: psycopg.Connection, name: TableName) -> tuple[int, str]:
+    """The table's row count and the MD5 of its rows' digests in id order: equal to a
+    run's, the table holds the rows that run left (one statement: one consistent view)."""
+    query = sql.SQL(
+        "SELECT count(*), coalesce(md5(string_agg(id || ':' || _digest, ',' ORDER BY id)), '') "
+        "FROM {}"
+    ).format(name.ident)
+    rows, digest = conn.execute(query).fetchone()
+    return int(rows), str(digest)
 
 
 def _ensure_table(

@@ -31,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lib import snapshot
 from lib.bindings import BOUND, NEW, Destination, Field, Plan
 from lib.bindings.destination import postgres_type
 from lib.clients import postgres
@@ -40,6 +41,7 @@ from lib.publish import register
 from lib.publish import run as publish_run
 from lib.publish.postgres_rows import MD5, typed_records
 from lib.publish.run import PublishResult, sample_table, table
+from lib.state.stale_marks import is_stale
 from lib.table import Table
 
 logger = logging.getLogger(__name__)
@@ -129,17 +131,23 @@ def _publish(
         result.errors.extend(mistyped)
         result.rerun_helps = False
         return
+    container = run.container or ""
+    spec = snapshot.Spec.from_metadata(run.metadata or {}, container)
+    signature = _signature(plan.fill, spec.fields_hash, spec.timezone)
+    mark = {"table": str(name), "signature": signature}
+    if result.mode == "full":
+        mark["snapshot"] = run.store.etag(snapshot.snapshot_key(run.store, container)) or ""
+    if existing is not None and _as_left(run, conn, name, mark, result):
+        run.succeeded(plan, postgres=mark)
+        return
     strays = Strays()
-    typed, spec, note = typed_records(
-        run.store, run.container or "", run.metadata or {}, run.since, strays
-    )
+    typed, spec, note = typed_records(run.store, container, run.metadata or {}, run.since, strays)
     run.notes.append(note)
     if strays.note():
         run.notes.append(strays.note())
     result.read = typed.num_rows
     names = {c.key: c.name for c in spec.columns}
     fill = {column: names[f.key] for column, f in plan.fill.items()}
-    signature = _signature(plan.fill, spec.fields_hash, spec.timezone)
     digests = _digest_column(typed.column(MD5), signature)
     ids = typed.column("id").to_pylist()
 
@@ -181,7 +189,43 @@ def _publish(
         result.rerun_helps = False
         return
     _take(loaded, result)
-    run.succeeded(plan)
+    if result.mode == "full" and mark["snapshot"]:
+        mark.update(rows=loaded.rows, fingerprint=loaded.fingerprint)
+        run.succeeded(plan, postgres=mark)
+    else:
+        run.succeeded(plan)
+
+
+def _as_left(
+    run: publish_run.PublishRun,
+    conn: Any,
+    name: TableName,
+    mark: dict[str, Any],
+    result: PostgresPublish,
+) -> bool:
+    """Whether a full run has nothing to write: the last full publish (its ``auto`` state)
+    loaded this very snapshot (its ETag, not marked stale since) with these columns and
+    fields (the signature), and the table still holds exactly the rows it left (count and
+    the fingerprint of their digests). Then nothing is read but those."""
+    if result.mode != "full" or not mark.get("snapshot"):
+        return False
+    container = run.container or ""
+    state = run.store.get_json(run.store.state_key(JOB, container))
+    last = state.get("postgres") if isinstance(state, dict) else None
+    if not isinstance(last, dict) or any(last.get(k) != v for k, v in mark.items()):
+        return False
+    if is_stale(run.store, container):
+        return False
+    rows, fingerprint = postgres.fingerprint(conn, name)
+    if (rows, fingerprint) != (last.get("rows"), last.get("fingerprint")):
+        return False
+    mark.update(rows=rows, fingerprint=fingerprint)
+    result.read = result.unchanged = rows
+    result.notes.append(
+        f"nothing to write: the snapshot (ETag {mark['snapshot']}), the columns and the "
+        f"table's {rows} rows are as the last full publish left them"
+    )
+    return True
 
 
 def _take(loaded: postgres.Loaded, result: PostgresPublish) -> None:

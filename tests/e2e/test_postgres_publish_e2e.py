@@ -186,6 +186,14 @@ def test_an_unchanged_rerun_updates_no_row(demo):
     # no row was written again: each keeps the transaction id (xmin) that wrote it
     assert {i: r["xmin"] for i, r in after.items()} == {i: r["xmin"] for i, r in before.items()}
     assert after == before
+    assert "nothing to write" in report_text(demo, result)
+
+    # a row deleted by hand: the table is no longer as the last publish left it
+    query(demo, f"DELETE FROM {TABLE} WHERE id = %s RETURNING id", FIRST)
+    again = publish_in_process()
+    assert again.ok, again.error
+    assert (again.summary["created"], again.summary["updated"]) == (1, 0)
+    assert_table_equals_store(demo)
 
 
 def test_incremental_then_deleting_full_runs_keep_the_table_equal_to_the_store(demo):

@@ -12,7 +12,11 @@ first run, a column added per new field (the report says which), the rows COPYed
 temporary table, only the changed ones upserted (``IS DISTINCT FROM``) and, on a full run,
 the rows whose records are gone deleted under the mass-delete guard. A failure or a killed
 run leaves the table as it was; a rerun does the whole run again. Rows whose stored object
-and columns are those they were made from (``_digest``) are not even sent.
+and columns are those they were made from (``_digest``) are not even sent, and a full run
+whose snapshot, columns and table are as the last full publish left them (its ``auto``
+state keeps the snapshot's ETag, the columns' signature and the table's fingerprint) reads
+nothing more and writes nothing. A row's typed values edited by hand in the table, its
+``_digest`` left as it was, are not seen; a row deleted or added by hand is.
 
 Columns follow the binding rule (``lib.bindings``): a renamed field keeps filling its
 column; a bound field that is gone, or retyped to another type than its column's, fails

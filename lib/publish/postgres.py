@@ -157,7 +157,7 @@ def _publish(
 
     def rows(held: dict[str, str]) -> pa.Table:
         keep = [held.get(rid) != d for rid, d in zip(ids, digests, strict=True)]
-        chosen = typed.filter(pa.array(keep, pa.bool_()))
+        chosen = typed if all(keep) else typed.filter(pa.array(keep, pa.bool_()))
         arrays = [chosen.column("id"), chosen.column("record")]
         arrays.append(pa.array([d for d, k in zip(digests, keep, strict=True) if k], pa.string()))
         arrays += [chosen.column(source) for source in fill.values()]

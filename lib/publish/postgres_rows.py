@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lib import snapshot
@@ -135,5 +134,6 @@ def _concat(spec: snapshot.Spec, parts: list[pa.Table]) -> pa.Table:
     schema = pa.schema([schema.field(n) for n in [*_names(spec), MD5]])
     if not parts:
         return schema.empty_table()
-    table = pa.concat_tables([p.cast(schema) for p in parts])
-    return table.take(pc.sort_indices(table, [("id", "ascending")]))
+    if len(parts) == 1 and parts[0].schema.equals(schema):
+        return parts[0]  # the snapshot's rows as they are (the table's order does not matter)
+    return pa.concat_tables([p.cast(schema) for p in parts])

@@ -404,3 +404,22 @@ def test_knack_nb_check_reads_the_tables_columns(demo, capsys):
     ]
     assert "would blank" in row and "field_30" in row, row
     assert demo.postgres.password not in out
+
+
+def test_a_retyped_bound_field_fails_before_writing(demo):
+    assert publish_in_process().ok
+    before = rows(demo)
+    app = demo.knack._app(APP_ID)
+    metadata = json.loads(json.dumps(app.metadata))
+    obj = next(o for o in metadata["objects"] if o["key"] == "object_3")
+    next(f for f in obj["fields"] if f["key"] == "field_10")["type"] = "short_text"
+    app.set_metadata(metadata)
+    change_records(demo, [FIRST], "after the retype")
+    upload_metadata(app_name="demo", env="dev")
+    full_sync()
+
+    failed = publish_in_process()
+    assert not failed.ok
+    assert "column 'number' of PostgreSQL table knack.demo_object_3 would go blank" in failed.error
+    assert "is short_text now (was number)" in failed.error
+    assert rows(demo) == before  # nothing written, the changed record included

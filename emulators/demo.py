@@ -4,7 +4,9 @@
     python -m emulators.demo lab     # Jupyter Lab on lab/ (a copy of notebooks/), stand-ins up
     python -m emulators.demo serve   # only the stand-ins; prints the variables to export
 
-moto's S3 lives in memory, so ``run`` also copies every report to ``demo-reports/``.
+moto's S3 lives in memory, so ``run`` also copies every report to ``demo-reports/``. The
+demo's PostgreSQL server (``emulators.postgres``) lives as long as the command: ``lab`` and
+``serve`` print how to open ``psql`` on it (object_3 is in table ``knack.demo_object_3``).
 """
 
 from __future__ import annotations
@@ -62,7 +64,31 @@ def run(out_dir: Path) -> int:
         print(f"copied to {out_dir}/ (moto's S3 is gone when the demo ends):")
         for path in saved:
             print(f"   {path.relative_to(out_dir)}")
+        print(
+            f"\nPostgreSQL: {_table_rows(stack)} rows in {PG_TABLE} on a throwaway server (gone "
+            "with the demo); `make lab` keeps one up and prints how to psql into it."
+        )
     return 1 if failures else 0
+
+
+PG_TABLE = "knack.demo_object_3"  # params/demo.yaml: object_3's postgres: table
+
+
+def _table_rows(stack: Stack) -> str:
+    import psycopg
+
+    try:
+        with psycopg.connect(stack.postgres.url) as conn:
+            return str(conn.execute(f"SELECT count(*) FROM {PG_TABLE}").fetchone()[0])
+    except psycopg.Error:
+        return "no"
+
+
+def _print_psql(stack: Stack) -> None:
+    print(f"PostgreSQL (object_3 in {PG_TABLE}, {_table_rows(stack)} rows); in another shell:")
+    print(f"  {stack.postgres.psql}")
+    print(f"  e.g. SELECT id, short_text, date_time___w__time_default_current FROM {PG_TABLE};")
+    print(flush=True)
 
 
 # "rows": a backup's rows ("deleted": the old backups its retention deleted); "records":
@@ -129,7 +155,11 @@ def lab(extra: list[str]) -> int:
     with Stack() as stack:
         stack.seed_demo()
         stack.apply_env()
+        from lib.publish import get_publisher  # object_3 in the table, for SQL users
+
+        get_publisher("postgres")(app_name=DEMO_APP, container=CONTAINER, env=DEMO_ENV)
         _print_env(stack)
+        _print_psql(stack)
         cmd = [
             sys.executable,
             "-m",
@@ -148,6 +178,7 @@ def lab(extra: list[str]) -> int:
 def serve() -> int:
     with Stack() as stack:
         _print_env(stack)
+        _print_psql(stack)
         print("serving; Ctrl-C stops", flush=True)
         try:
             while True:

@@ -1,5 +1,6 @@
-"""The demo stack: moto's S3 server and the service emulators on 127.0.0.1, and the
-environment variables that point the product at them.
+"""The demo stack: moto's S3 server and the service emulators on 127.0.0.1, a real
+PostgreSQL server (``emulators.postgres``), and the environment variables that point the
+product at them.
 
 Used by the demo (``python -m emulators.demo``), the tests and the notebook checks.
 Credentials here are random per stack so tests can prove none of them leaks into a report.
@@ -22,6 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from emulators.arcgis import ArcGISEmulator
 from emulators.knack import KnackEmulator, load_fixture_app
+from emulators.postgres import PostgresServer
 from emulators.socrata import SocrataEmulator
 
 logger = logging.getLogger(__name__)
@@ -137,6 +139,7 @@ class Stack:
         self.agol_password = secrets.token_urlsafe(24)
         self.arcgis = ArcGISEmulator(username=self.agol_username, password=self.agol_password)
         self.reset_arcgis()
+        self.postgres = PostgresServer()  # started with the stack (its URL: a secret)
         self._moto: ThreadedMotoServer | None = None
         self.s3_url = ""
         self._saved_env: dict[str, str | None] = {}
@@ -154,6 +157,7 @@ class Stack:
         self.knack.start()
         self.socrata.start()
         self.arcgis.start()
+        self.postgres.start()
         self.s3().create_bucket(Bucket=self.bucket)
         logger.info("stack up: S3 %s, Knack %s", self.s3_url, self.knack.url)
         return self
@@ -163,6 +167,7 @@ class Stack:
         self.knack.stop()
         self.socrata.stop()
         self.arcgis.stop()
+        self.postgres.stop()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -229,6 +234,7 @@ class Stack:
             "AGOL_USERNAME": self.agol_username,
             "AGOL_PASSWORD": self.agol_password,
             "AGOL_CA_BUNDLE": self.arcgis.ca_bundle,
+            "KNACK_POSTGRES_URL": self.postgres.url,
         }
         if self.params_dir:
             env["KNACK_PARAMS_DIR"] = self.params_dir
@@ -246,6 +252,7 @@ class Stack:
             self.socrata_key_secret,
             self.agol_username,
             self.agol_password,
+            self.postgres.password,
         ]
 
     def seed_demo(self, *, publish: bool = False) -> None:
@@ -264,9 +271,9 @@ class Stack:
                 sync.sync_container(app_name="demo", container=container, env="dev")
             if publish:
                 from lib.backup import backup
-                from lib.publish import agol, socrata
+                from lib.publish import agol, postgres, socrata
 
-                for job in (socrata.publish, agol.publish, backup):
+                for job in (socrata.publish, agol.publish, postgres.publish, backup):
                     job(app_name="demo", container="object_3", env="dev").raise_for_errors()
         finally:
             self.restore_env()
@@ -283,6 +290,13 @@ class Stack:
             ),
             name="all_fields_test (demo)",
         )
+
+    def reset_postgres(self) -> None:
+        """The server without the demo's tables (schema ``knack`` dropped)."""
+        import psycopg
+
+        with psycopg.connect(self.postgres.url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS knack CASCADE")
 
     def reset_arcgis(self) -> None:
         """The demo layer for object_3, empty (and no faults, an empty request log)."""

@@ -81,7 +81,7 @@ def container_plans(
     stored bindings, params' pins and retired columns (what a publish would do)."""
     fields = bindings.container_fields(metadata, container)
     plans = []
-    for destination in bindings.destinations(cfg):
+    for destination in bindings.destinations(cfg, app_name=app_name, container=container):
         stored = stored_bindings.load(store, destination)
         plans.append(
             bindings.plan(
@@ -98,6 +98,10 @@ def container_plans(
 
 def columns(destination: Destination, cfg: config.ContainerConfig) -> dict[str, str]:
     """The destination's columns now (name → type), read from it."""
+    if destination.kind == "postgres":
+        from lib.clients import postgres
+
+        return postgres.read_columns(destination.id) or {}  # no table yet: every field new
     if destination.kind == "socrata":
         from lib.clients.socrata import Client, dataset_columns
 

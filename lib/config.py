@@ -8,6 +8,7 @@ variables (see DESIGN.md) and are read when needed, never at import.
 from __future__ import annotations
 
 import os
+import re
 import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -90,12 +91,33 @@ class AgolConfig(_Bindings):
     chunk_size: Annotated[int, Field(ge=1, le=2000)] = 500  # features per applyEdits request
 
 
+# A PostgreSQL schema or table name as written unquoted: lowercase, at most 63 bytes
+PgName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+
+
+class PostgresConfig(_Bindings):
+    """``postgres:``: the container as one table of the database ``KNACK_POSTGRES_URL``
+    names (lib/publish/postgres.py)."""
+
+    db_schema: PgName = Field("knack", alias="schema")  # `schema` shadows pydantic's
+    table: PgName | None = None  # default: <app>_<container>, made safe (table_name)
+
+    def table_name(self, app_name: str, container: str) -> str:
+        """The table: ``table``, else ``<app>_<container>`` lowercased with every other
+        character than a-z, 0-9 and ``_`` as ``_``, cut to 63 bytes."""
+        if self.table:
+            return self.table
+        name = re.sub(r"[^a-z0-9_]", "_", f"{app_name}_{container}".lower())
+        return (name if name[0].isalpha() or name[0] == "_" else f"_{name}")[:63]
+
+
 class ContainerConfig(_Strict):
     description: str = ""
     scene: Annotated[str, Field(pattern=r"^scene_\d+$")] | None = None
     modified_date_field: Annotated[str, Field(pattern=r"^field_\d+$")] | None = None
     socrata: SocrataConfig | None = None
     agol: AgolConfig | None = None
+    postgres: PostgresConfig | None = None
     # A full run refuses to delete more than this share of the stored records (or all of
     # them when Knack returns none) unless allow_mass_delete is true: an outage or a wrong
     # filter must never empty the store.

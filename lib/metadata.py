@@ -170,7 +170,8 @@ def _destinations(run: context.Run, metadata: dict[str, Any], touched: list[str]
     plans, unknown = [], []
     for name in touched:
         cfg = run.app.containers.get(name)
-        for destination in bindings.destinations(cfg) if cfg is not None else []:
+        found_in = bindings.destinations(cfg, app_name=run.app_name, container=name) if cfg else []
+        for destination in found_in:
             try:
                 found = stored_bindings.load(run.store, destination)
             except StoreError as e:

@@ -41,6 +41,7 @@ CREDENTIAL_VARIABLES = (
     "SOCRATA_API_KEY_SECRET",
     "AGOL_USERNAME",
     "AGOL_PASSWORD",
+    "KNACK_POSTGRES_URL",  # a libpq URL: user, password, host, all of it
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",

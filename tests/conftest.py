@@ -53,6 +53,7 @@ def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -
     stack.knack.add_app(*load_fixture_app())
     stack.reset_socrata()
     stack.reset_arcgis()
+    stack.reset_postgres()
     stack.socrata.faults = SocrataFaults()
     stack.socrata.reset_log()
     stack.knack.faults = Faults()

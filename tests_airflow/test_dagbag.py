@@ -33,7 +33,11 @@ from lib.jobs import registry
 ROOT = Path(__file__).resolve().parent.parent
 DAGS_DIR = ROOT / "dags"
 UTC = dt.UTC
-PUBLISH = {"socrata": "upsert_knack_container_to_socrata", "agol": "knack_container_to_agol"}
+PUBLISH = {
+    "socrata": "upsert_knack_container_to_socrata",
+    "agol": "knack_container_to_agol",
+    "postgres": "knack_container_to_postgres",
+}
 KNACK_TASKS = {"upload_metadata", "knack_container_to_s3"}  # the tasks that call Knack
 
 
@@ -126,15 +130,19 @@ def test_the_demo_dag(monkeypatch):
             "knack_container_to_s3",
             "upsert_knack_container_to_socrata",
             "knack_container_to_agol",
+            "knack_container_to_postgres",
         ]
     )
     assert dag.get_task("upload_metadata").downstream_task_ids == {"knack_container_to_s3"}
     assert dag.get_task("knack_container_to_s3").downstream_task_ids == {
         "upsert_knack_container_to_socrata",
         "knack_container_to_agol",
+        "knack_container_to_postgres",
     }
     assert dag.schedule == "@hourly"
     assert dag.get_task("knack_container_to_agol").retries == 2
+    # PostgreSQL is not Knack: its publish takes no slot of the app's Knack pool
+    assert dag.get_task("knack_container_to_postgres").pool == "default_pool"
     assert dag.get_task("upload_metadata").parameters == {"app_name": "demo", "env": "dev"}
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import psycopg
 import pytest
 import requests
 
@@ -46,6 +47,7 @@ NOTEBOOKS = (
     "knack_container_to_s3",
     "upsert_knack_container_to_socrata",
     "knack_container_to_agol",
+    "knack_container_to_postgres",
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 TIMEOUT = 600  # seconds for one `airflow dags test` (a run takes well under a minute here)
@@ -245,6 +247,8 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
     assert {r["id"] for r in stack.socrata.rows(DEMO_DATASET)} == ids
     features = stack.arcgis.features(DEMO_AGOL_SERVICE, 0)
     assert features and {f["attributes"]["id"] for f in features} <= ids
+    with psycopg.connect(stack.postgres.url) as conn:  # the PostgreSQL task's table
+        assert {r[0] for r in conn.execute("SELECT id FROM knack.demo_object_3")} == ids
 
     reports = demo_runs["after_first"]["reports"]
     for notebook in NOTEBOOKS:

@@ -50,6 +50,20 @@ ESRI_KINDS = {
 }
 
 
+# PostgreSQL's types of a table's columns (as ``format_type`` names them): the snapshot's
+# types (lib/snapshot/spec.py: float64, bool, timestamp in the app's timezone, string)
+PG_DOUBLE, PG_BOOLEAN = "double precision", "boolean"
+PG_TIMESTAMP, PG_TEXT = "timestamp with time zone", "text"
+PG_FLOAT_TYPES = frozenset({"number", "currency", "rating", "auto_increment"})  # the snapshot's
+
+
+def postgres_type(knack_type: str) -> str:
+    """The PostgreSQL type of a column for a field of ``knack_type`` (the snapshot's type)."""
+    if knack_type in PG_FLOAT_TYPES:
+        return PG_DOUBLE
+    return {"boolean": PG_BOOLEAN, "date_time": PG_TIMESTAMP}.get(knack_type, PG_TEXT)
+
+
 class Typed(Protocol):
     """A field as a new column is made for it: its key and Knack type."""
 
@@ -62,8 +76,8 @@ class Destination:
     """One destination of a container and its params: where its bindings are kept
     (``kind``/``id``), how it is named in messages, its pins and retired columns."""
 
-    kind: str  # the params key: "socrata" or "agol"
-    id: str  # resource id, or "<service_id>-<layer_id>"
+    kind: str  # the params key: "socrata", "agol" or "postgres"
+    id: str  # resource id, "<service_id>-<layer_id>", or "<schema>.<table>"
     what: str  # e.g. "Socrata dataset abcd-1234"
     pinned: Mapping[str, str] = field(default_factory=dict)  # column -> field key
     retired: tuple[str, ...] = ()
@@ -92,6 +106,16 @@ class Destination:
             agol.location_field,
         )
 
+    @classmethod
+    def postgres(cls, pg: config.PostgresConfig, table: str) -> Destination:
+        return cls(
+            "postgres",
+            f"{pg.db_schema}.{table}",
+            f"PostgreSQL table {pg.db_schema}.{table}",
+            dict(pg.fields),
+            tuple(pg.retired_columns),
+        )
+
     @property
     def word(self) -> str:
         """What the destination calls a column."""
@@ -101,13 +125,19 @@ class Destination:
         return name.lower() if self.kind == "agol" else name
 
     def fits(self, knack_type: str, column_type: str) -> bool:
-        """Whether a field of ``knack_type`` can fill a column of ``column_type``."""
+        """Whether a field of ``knack_type`` can fill a column of ``column_type`` (a
+        PostgreSQL column: only a field of its very type, as the snapshot types it)."""
+        if self.kind == "postgres":
+            return postgres_type(knack_type) == column_type
         kinds = ESRI_KINDS if self.kind == "agol" else SOCRATA_KINDS
         takes = FILLS[kinds.get(column_type, "text")]
         return takes is None or knack_type in takes
 
     def column_type(self, f: Typed) -> str:
-        """The type of the column to add for ``f`` (Socrata's dataTypeName, or esri's)."""
+        """The type of the column to add for ``f`` (Socrata's dataTypeName, esri's, or
+        PostgreSQL's)."""
+        if self.kind == "postgres":
+            return postgres_type(f.type)
         numeric = f.type in NUMBERS - {"auto_increment"}
         if self.kind == "agol":
             if f.type == "auto_increment":
@@ -122,11 +152,17 @@ class Destination:
         return {"boolean": "checkbox", "date_time": "calendar_date"}.get(f.type, "text")
 
 
-def destinations(cfg: config.ContainerConfig) -> list[Destination]:
-    """The destinations a container publishes to, in the order the DAG runs them."""
+def destinations(
+    cfg: config.ContainerConfig, *, app_name: str = "", container: str = ""
+) -> list[Destination]:
+    """The destinations a container publishes to, in the order the DAG runs them
+    (``app_name`` and ``container`` name a PostgreSQL table by default)."""
     out = []
     if cfg.socrata is not None:
         out.append(Destination.socrata(cfg.socrata))
     if cfg.agol is not None:
         out.append(Destination.agol(cfg.agol))
+    if cfg.postgres is not None:
+        table = cfg.postgres.table_name(app_name, container)
+        out.append(Destination.postgres(cfg.postgres, table))
     return out

@@ -167,7 +167,7 @@ class Plan:
         """The new fields by their name (the publish's ``dropped_fields``) and why."""
         return {
             self.fields[r.field].name: f"not a {self.destination.word} of the "
-            f"{'layer' if self.destination.kind == 'agol' else 'dataset'}: add "
+            f"{_THING.get(self.destination.kind, 'dataset')}: add "
             f"{self.destination.word} `{r.column}` ({r.column_type}) to publish it"
             for r in self.new
         }
@@ -197,6 +197,7 @@ class Plan:
         ]
 
 
+_THING = {"agol": "layer", "postgres": "table"}  # what holds a destination's columns
 COLUMNS = ["container", "destination", "column", "field", "label", "status", "note"]
 
 

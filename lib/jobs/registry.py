@@ -169,6 +169,16 @@ register(
 )
 register(
     Job(
+        "knack_container_to_postgres",
+        "lib.publish.postgres:publish",
+        ("app_name", "container", "env", "date"),
+        "a container's records in S3 → its PostgreSQL table",
+        destination="postgres",
+        timeout_minutes=120,
+    )
+)
+register(
+    Job(
         "backup_socrata",
         "lib.backup:backup",
         ("app_name", "container", "env"),

@@ -282,13 +282,14 @@ class PublishRun(context.Run):
             return None
         return plan
 
-    def succeeded(self, plan: Plan) -> None:
-        """Keep the bindings the run published with, then advance the ``auto`` state: call
-        only when the publish succeeded."""
+    def succeeded(self, plan: Plan, **info: Any) -> None:
+        """Keep the bindings the run published with, then advance the ``auto`` state (with
+        ``info``, a destination's own facts about the run): call only when the publish
+        succeeded."""
         stored_bindings.save(
             self.store, plan, app_name=self.app_name, env=self.env, started=self.started
         )
-        self.record_success()
+        self.record_success(**info)
 
 
 def start(

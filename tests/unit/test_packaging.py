@@ -14,6 +14,7 @@ CONTRACT_PARAMETERS = {
     "knack_container_to_s3": {"app_name", "container", "env", "date"},
     "upsert_knack_container_to_socrata": {"app_name", "container", "env", "date"},
     "knack_container_to_agol": {"app_name", "container", "env", "date"},
+    "knack_container_to_postgres": {"app_name", "container", "env", "date"},
     "backup_socrata": {"app_name", "container", "env"},
     "explore_container": {"app_name", "container", "env"},
     "health": {"app_name", "env"},

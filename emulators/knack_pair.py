@@ -70,6 +70,9 @@ def _app(app_id: str, name: str, tz: str, objects: list[dict[str, Any]]) -> dict
         "objects": objects,
         "scenes": [],
         "counts": {},
+        "account": {"id": _hex_id(app_id, "account"), "slug": "emulator", "name": "emulator"},
+        "home_scene": {"key": "scene_1", "slug": "home"},
+        "status": "active",
     }
 
 
@@ -180,3 +183,37 @@ def generate_pair(
         assets.append({"id": rid, **empty_values(fields[ASSETS], values)})
     records = {OWNERS: list(owner_rows.values()), ASSETS: assets}
     return (source, records), target_metadata(seed)
+
+
+# --- the demo's destination: a copy of the fixture app's object_3, in another timezone ---
+
+DEMO_COPY_APP_ID = "5d79512148c4af00106d15c0"  # params/demo-copy.yaml
+DEMO_COPY_MATCH = "field_900"
+# the fields of object_3 the demo copies (params/demo.yaml: knack.fields maps each to itself)
+DEMO_COPY_FIELDS = (
+    "field_6",  # multiple choice
+    "field_7",  # short text
+    "field_10",  # number
+    "field_13",  # date/time
+    "field_19",  # name
+    "field_20",  # email
+    "field_22",  # phone
+    "field_24",  # link
+    "field_25",  # rating
+    "field_29",  # boolean
+    "field_30",  # currency
+    "field_44",  # address with latitude/longitude
+)
+
+
+def demo_copy_metadata(fixture: dict[str, Any]) -> dict[str, Any]:
+    """The demo's destination app: the fixture app's object_3 (``fixture``: its metadata)
+    with only the copied fields and a text field for the source record id, in Pacific time."""
+    app = fixture.get("application", fixture)
+    obj = next(o for o in app["objects"] if o["key"] == "object_3")
+    fields = [dict(f) for f in obj["fields"] if f["key"] in DEMO_COPY_FIELDS]
+    fields.append(_field(DEMO_COPY_MATCH, "short_text", "Source Id", "object_3", {}))
+    copy = _object("object_3", "all_fields_test copy", "field_7", fields)
+    return _app(
+        DEMO_COPY_APP_ID, "Knackpy Development (copy)", "Pacific Time (US & Canada)", [copy]
+    )

@@ -34,6 +34,7 @@ import pytest
 import requests
 
 from emulators.knack import load_fixture_app
+from emulators.knack_pair import DEMO_COPY_APP_ID, DEMO_COPY_MATCH
 from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 from lib import cli, config
 
@@ -46,6 +47,7 @@ NOTEBOOKS = (
     "knack_container_to_s3",
     "upsert_knack_container_to_socrata",
     "knack_container_to_agol",
+    "knack_container_to_knack",
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 TIMEOUT = 600  # seconds for one `airflow dags test` (a run takes well under a minute here)
@@ -245,6 +247,8 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
     assert {r["id"] for r in stack.socrata.rows(DEMO_DATASET)} == ids
     features = stack.arcgis.features(DEMO_AGOL_SERVICE, 0)
     assert features and {f["attributes"]["id"] for f in features} <= ids
+    copies = stack.knack.records(DEMO_COPY_APP_ID, "object_3")  # the other Knack app
+    assert {r[f"{DEMO_COPY_MATCH}_raw"] for r in copies} == ids and len(copies) == len(ids)
 
     reports = demo_runs["after_first"]["reports"]
     for notebook in NOTEBOOKS:
@@ -272,7 +276,7 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
             "container": "object_3",
             "date": incremental,
         }
-    # the first run's four reports and the second's three: its metadata upload was skipped
+    # the first run's reports and the second's, but for its metadata upload (skipped)
     n_reports = len(NOTEBOOKS) + len(NOTEBOOKS) - 1
     assert len(stack.s3_keys("reports/demo-dev/")) == n_reports
 

@@ -5,7 +5,7 @@ Retries never apply a write twice. An update (``PUT`` of the same values) and a 
 (a 404: it is gone, as asked) are safe to repeat. A create is not: after a
 failure that Knack may have applied (a 5xx or a lost answer, not a 429), the record is
 looked for by its match field before the next attempt, and one found is the created
-record. A value Knack cannot take (400) is :class:`Refused` with Knack's message; any other
+record. A value Knack cannot take (400) is :class:`WriteRefused` with Knack's message; any other
 4xx is a :class:`~lib.errors.KnackAPIError`. Every attempt counts against ``budget``
 (the run's ``max_requests_per_run``): a write that would pass it raises
 :class:`BudgetSpent` instead of being sent.
@@ -24,7 +24,7 @@ from lib.clients.retry import GaveUp, Transient, retryable_status
 from lib.errors import KnackAPIError
 
 
-class Refused(Exception):
+class WriteRefused(Exception):
     """Knack refused a value (HTTP 400): its message, naming the field."""
 
 
@@ -127,7 +127,7 @@ class KnackWriter(KnackClient):
         if isinstance(res, dict):
             return res
         if res.status_code == 400:
-            raise Refused(knack_message_by_field(res))
+            raise WriteRefused(knack_message_by_field(res))
         if not res.ok:
             raise KnackAPIError(
                 f"Knack refused {method} {route}: HTTP {res.status_code}: {knack_message(res)}"

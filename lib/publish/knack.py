@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lib import config
-from lib.clients.knack_writes import BudgetSpent, KnackWriter, Refused
+from lib.clients.knack_writes import BudgetSpent, KnackWriter, WriteRefused
 from lib.errors import KnackAPIError, MissingCredentialError
 from lib.progress import progress_bar
 from lib.publish import register
@@ -214,14 +214,14 @@ def _write(
             try:
                 writer.create(kc.object, body, match_field=kc.match_field, match_value=rid)
                 result.created += 1
-            except Refused as e:
+            except WriteRefused as e:
                 result.failed[rid] = str(e)
             bar.update(1)
         for rid, target_id, body in writes.updates:
             try:
                 writer.update(kc.object, target_id, body)
                 result.updated += 1
-            except Refused as e:
+            except WriteRefused as e:
                 result.failed[rid] = str(e)
             bar.update(1)
         if result.failed:

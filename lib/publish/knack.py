@@ -165,7 +165,8 @@ def _publish(
     if result.failed:
         first = list(result.failed.items())[:20]
         result.errors.append(
-            f"Knack refused {len(result.failed)} records: "
+            f"{len(result.failed)} records were not written (Knack's message, or why the "
+            "value does not fit): "
             + "; ".join(f"{rid}: {why}" for rid, why in first)
             + ". Fix those records (or the destination fields) first"
         )

@@ -32,7 +32,9 @@ container DAG: a backup of the public dataset is independent of the sync.
 - The tasks that call Knack (``upload_metadata``, ``knack_container_to_s3``) run in the
   app's pool ``knack_<app>`` (``lib/airflow_pools.py``: ``concurrent_knack_tasks`` slots,
   the clients sharing the app's ``requests_per_second``), so the container DAGs of one app
-  stay under Knack's per-app limit together. Publishing tasks never call Knack.
+  stay under Knack's per-app limit together. Publishing tasks never call the source app;
+  the publish to another Knack app (``knack_container_to_knack``) runs in the pool of that
+  destination app (``knack.app_name``), whose limit its writes count against.
 - Metadata once per app per schedule tick: ``upload_metadata`` runs its notebook only if
   the metadata was last fetched before this run's tick (``_state/<app>-<env>/
   upload_metadata.json``, written when it succeeds), else it is skipped and the container
@@ -247,9 +249,20 @@ def build_dag(app: config.AppConfig, container: str, *, env: str = ENV) -> DAG:
         upload = _notebook_task(UPLOAD_METADATA, given, cfg, UploadMetadataOperator)
         # runs when upload_metadata is skipped (the metadata is already fresh), not if it fails
         sync = _notebook_task(CONTAINER_TO_S3, given, cfg, trigger_rule="none_failed")
-        publish = [_notebook_task(registry.publisher(d), given, cfg) for d in destinations]
+        publish = [
+            _notebook_task(registry.publisher(d), given, cfg, **_destination_pool(d, cfg))
+            for d in destinations
+        ]
         upload >> sync >> publish
     return dag
+
+
+def _destination_pool(destination: str, cfg: config.ContainerConfig) -> dict[str, str]:
+    """The pool of a publish task that calls Knack: publishing to another Knack app runs in
+    that app's pool (its requests count against that app's limit, not the source's)."""
+    if destination == "knack" and cfg.knack is not None:
+        return {"pool": pool_name(cfg.knack.app_name)}
+    return {}
 
 
 def backup_dag_id(app_name: str, container: str) -> str:

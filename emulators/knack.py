@@ -14,6 +14,12 @@ compare the calendar date in the app's timezone), the 10-requests-per-second rat
 ``total_records``, a broken metadata body, a record deleted while a listing is paged, an
 empty page before the last one, the same page for every page number after one).
 
+Writes (``emulators.knack_writes``): ``POST /v1/objects/{object}/records`` creates a record,
+``PUT .../records/{id}`` updates one, ``DELETE .../records/{id}`` deletes one, each with the
+app's REST API key, values checked by field type (400 with Knack's error body), under the
+same rate limit and faults (``apply_then_fail``: a write applied whose answer is lost). An
+app may have its own key (``add_app(..., api_key=...)``).
+
 Control routes for another process: ``GET``/``POST /_emulator/faults`` (JSON merged into
 :class:`Faults`) and ``GET``/``DELETE /_emulator/requests`` (the request log).
 
@@ -45,6 +51,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from knackpy.models import TIMEZONES
 
+from emulators import knack_writes
 from emulators._http import HTTPEmulator, Response, ServerThread
 
 logger = logging.getLogger(__name__)
@@ -104,6 +111,9 @@ class Faults:
     # Knack has answered the same records for every page number: page `repeat_page` and
     # every page after it are answered with page `repeat_page`'s records (0: off).
     repeat_page: int = 0
+    # A write Knack applied whose answer was lost: the next N writes (POST, PUT, DELETE)
+    # are applied, then answered with `status` (decrements).
+    apply_then_fail: int = 0
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
@@ -389,6 +399,7 @@ class _ServedApp:
         self.id: str = metadata["id"]
         self.set_metadata(metadata)
         self.records: dict[str, dict[str, dict]] = {key: {} for key in self.fields}
+        self.next_number: dict[str, int] = {}  # object key -> its last auto increment
         for object_key, rows in records.items():
             if object_key not in self.fields:
                 raise ValueError(f"app {self.id} has no object {object_key!r}")
@@ -402,8 +413,10 @@ class _ServedApp:
         self.metadata_body = json.dumps({"application": metadata}).encode()
         self.tz = app_timezone(metadata.get("settings", {}).get("timezone", "UTC"))
         self.fields: dict[str, dict[str, dict]] = {}
+        self.identifiers: dict[str, str | None] = {}
         for obj in metadata.get("objects", []):
             self.fields[obj["key"]] = {f["key"]: f for f in obj.get("fields", [])}
+            self.identifiers[obj["key"]] = obj.get("identifier")
         self.views: dict[str, tuple[str, str | None]] = {}
         for scene in metadata.get("scenes", []):
             for view in scene.get("views", []):
@@ -436,6 +449,7 @@ class KnackEmulator(HTTPEmulator):
         port: int = 0,
     ) -> None:
         self.api_key = api_key
+        self.api_keys: dict[str, str] = {}  # app id -> its own REST API key (else api_key)
         self.rate_limit = rate_limit
         # Knack's own cap on rows_per_page; a test may lower it to page a small app in
         # several pages (what a 1000-row page shows, a 100-row page shows with 10x fewer)
@@ -464,12 +478,23 @@ class KnackEmulator(HTTPEmulator):
 
     # ----------------------------------------------------------------- data
 
-    def add_app(self, metadata: dict, records: dict[str, list[dict]] | None = None) -> str:
-        """Serve an app; ``metadata`` is ``{"application": {...}}`` or the inner dict."""
+    def add_app(
+        self,
+        metadata: dict,
+        records: dict[str, list[dict]] | None = None,
+        *,
+        api_key: str | None = None,
+    ) -> str:
+        """Serve an app; ``metadata`` is ``{"application": {...}}`` or the inner dict;
+        ``api_key``: the app's own REST API key (default: the emulator's ``api_key``)."""
         inner = metadata.get("application", metadata)
         app = _ServedApp(copy.deepcopy(inner), records or {})
         with self._lock:
             self._apps[app.id] = app
+            if api_key is not None:
+                self.api_keys[app.id] = api_key
+            else:
+                self.api_keys.pop(app.id, None)
         return app.id
 
     @property
@@ -579,7 +604,7 @@ class KnackEmulator(HTTPEmulator):
 
         app_match = _APPLICATION.match(path)
         app_id = app_match.group(1) if app_match else headers.get("X-Knack-Application-Id")
-        response = self._answer_v1(method, path, query, headers, app_id)
+        response = self._answer_v1(method, path, query, headers, app_id, body)
         with self._lock:
             self.requests.append(
                 RequestRecord(
@@ -595,7 +620,13 @@ class KnackEmulator(HTTPEmulator):
         return response
 
     def _answer_v1(
-        self, method: str, path: str, query: dict[str, str], headers: Any, app_id: str | None
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Any,
+        app_id: str | None,
+        body: bytes = b"",
     ) -> _Response:
         if not (path == "/v1" or path.startswith("/v1/")):
             return _error(404, f"Not found: {path}")
@@ -612,7 +643,10 @@ class KnackEmulator(HTTPEmulator):
                 if limited:
                     return _error(429, "Rate limit exceeded", rate_headers)
         try:
-            response = self._route(method, path, query, headers, app_id, app)
+            if method in knack_writes.WRITE_METHODS:
+                response = self._write(method, path, headers, app, body)
+            else:
+                response = self._route(method, path, query, headers, app_id, app)
         except _ApiError as exc:
             response = _error(exc.status, exc.message)
         if rate_headers:
@@ -683,7 +717,7 @@ class KnackEmulator(HTTPEmulator):
             return _error(404, f"Application {app_id} not found")
 
         if object_match:
-            if headers.get("X-Knack-REST-API-KEY") != self.api_key:
+            if headers.get("X-Knack-REST-API-KEY") != self.api_keys.get(app_id, self.api_key):
                 return _error(401, "Invalid API key")
             object_key, record_id = object_match.group(1), object_match.group(2)
         else:
@@ -743,6 +777,30 @@ class KnackEmulator(HTTPEmulator):
                 doomed = faults.delete_record or (served[0]["id"] if served else None)
                 app.records[object_key].pop(doomed, None)
         return _Response(200, body)
+
+    def _write(
+        self, method: str, path: str, headers: Any, app: _ServedApp | None, body: bytes
+    ) -> _Response:
+        """POST, PUT or DELETE on an object's records (``emulators.knack_writes``)."""
+        match = _OBJECT_RECORDS.match(path)
+        if match is None:
+            return _error(405, f"{method} is only answered on /v1/objects/<object>/records")
+        if app is None:
+            return _error(404, "Application not found: send X-Knack-Application-Id")
+        if headers.get("X-Knack-REST-API-KEY") != self.api_keys.get(app.id, self.api_key):
+            return _error(401, "Invalid API key")
+        object_key, record_id = match.groups()
+        if object_key not in app.records:
+            return _error(404, f"Object {object_key} not found")
+        with self._lock:
+            status, payload = knack_writes.write(
+                method, app, object_key, record_id, body, self.new_record_id
+            )
+            faults = self.faults
+            if status < 400 and faults.apply_then_fail > 0:
+                faults.apply_then_fail -= 1
+                return self._fault_response(faults.status, faults.message)
+        return _json_response(status, payload)
 
     def _control_extra(self, method: str, path: str) -> _Response | None:
         if path == "/_emulator/apps" and method == "GET":

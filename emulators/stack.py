@@ -23,6 +23,7 @@ from moto.server import ThreadedMotoServer
 
 from emulators.arcgis import ArcGISEmulator
 from emulators.knack import KnackEmulator, load_fixture_app
+from emulators.knack_pair import demo_copy_metadata
 from emulators.postgres import PostgresServer
 from emulators.socrata import SocrataEmulator
 
@@ -129,6 +130,7 @@ class Stack:
         self.socrata_key_secret = secrets.token_urlsafe(24)
         self.knack = KnackEmulator(api_key=self.knack_api_key, rate_limit=knack_rate_limit)
         self.fixture_app_id = self.knack.add_app(*load_fixture_app())
+        self.reset_knack_copy()
         self.socrata = SocrataEmulator(
             app_token=self.socrata_app_token,
             key_id=self.socrata_key_id,
@@ -258,7 +260,7 @@ class Stack:
     def seed_demo(self, *, publish: bool = False) -> None:
         """Run the demo app's metadata upload and container syncs in this process, so every
         notebook's defaults find what they read (an analyst's state after ``make demo``);
-        ``publish``: object_3's Socrata and ArcGIS publishes and a backup too, as ``make
+        ``publish``: object_3's Socrata, ArcGIS and Knack publishes and a backup too, as ``make
         demo`` runs them (the health check then finds the demo healthy)."""
         from lib import config, sync
         from lib.metadata import upload_metadata
@@ -271,14 +273,18 @@ class Stack:
                 sync.sync_container(app_name="demo", container=container, env="dev")
             if publish:
                 from lib.backup import backup
-                from lib.publish import agol, postgres, socrata
+                from lib.publish import agol, knack, postgres, socrata
 
-                for job in (socrata.publish, agol.publish, postgres.publish, backup):
+                for job in (socrata.publish, agol.publish, knack.publish, postgres.publish, backup):
                     job(app_name="demo", container="object_3", env="dev").raise_for_errors()
         finally:
             self.restore_env()
             os.environ.clear()
             os.environ.update(saved)
+
+    def reset_knack_copy(self) -> None:
+        """The demo's destination Knack app (params/demo-copy.yaml), empty."""
+        self.knack.add_app(demo_copy_metadata(load_fixture_app()[0]))
 
     def reset_socrata(self) -> None:
         """The demo dataset for object_3, empty."""

@@ -111,6 +111,32 @@ class PostgresConfig(_Bindings):
         return (name if name[0].isalpha() or name[0] == "_" else f"_{name}")[:63]
 
 
+class KnackConfig(_Strict):
+    """Publish to an object of another Knack app (``lib.publish.knack``)."""
+
+    app_name: Annotated[str, Field(min_length=1)]  # another params file: its app_id, its key
+    object: Annotated[str, Field(pattern=r"^object_\d+$")]
+    match_field: FieldKey  # the destination field that holds the source record id
+    fields: dict[FieldKey, FieldKey]  # source field key -> destination field key
+    delete: bool = False  # full runs delete the records whose source is gone
+    max_requests_per_run: Annotated[int, Field(ge=1)] = 20000  # stop before starting past it
+
+    @field_validator("fields")
+    @classmethod
+    def _one_source_per_destination(cls, value: dict[str, str], info: ValidationInfo) -> Any:
+        targets = list(value.values())
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} filled by more than one source field")
+        if not value:
+            raise ValueError("map at least one source field to a destination field")
+        if info.data.get("match_field") in targets:
+            raise ValueError(
+                f"{info.data['match_field']} is the match_field: it holds the source id"
+            )
+        return value
+
+
 class ContainerConfig(_Strict):
     description: str = ""
     scene: Annotated[str, Field(pattern=r"^scene_\d+$")] | None = None
@@ -118,6 +144,7 @@ class ContainerConfig(_Strict):
     socrata: SocrataConfig | None = None
     agol: AgolConfig | None = None
     postgres: PostgresConfig | None = None
+    knack: KnackConfig | None = None
     # A full run refuses to delete more than this share of the stored records (or all of
     # them when Knack returns none) unless allow_mass_delete is true: an outage or a wrong
     # filter must never empty the store.
@@ -382,6 +409,17 @@ def knack_api_url() -> str:
 def knack_api_key() -> str | None:
     """The Knack REST API key, or None (public views only)."""
     return os.environ.get("KNACK_API_KEY") or None
+
+
+def knack_api_key_variable(app_name: str) -> str:
+    """The variable of one app's REST API key: ``KNACK_API_KEY_<APP>`` (the params name
+    upper-cased, ``-`` as ``_``)."""
+    return "KNACK_API_KEY_" + app_name.upper().replace("-", "_")
+
+
+def knack_api_key_of(app_name: str) -> str | None:
+    """App ``app_name``'s REST API key: ``KNACK_API_KEY_<APP>``, else ``KNACK_API_KEY``."""
+    return os.environ.get(knack_api_key_variable(app_name)) or knack_api_key()
 
 
 def bucket() -> str:

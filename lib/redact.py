@@ -3,7 +3,8 @@
 ``redact(text)`` replaces with ``***``:
 
 - the password of a URL's userinfo (``https://user:pass@host`` → ``https://user:***@host``);
-- the values of the credential environment variables (``CREDENTIAL_VARIABLES``), and the
+- the values of the credential environment variables (``CREDENTIAL_VARIABLES`` and every
+  app's own key, ``KNACK_API_KEY_<APP>``), and the
   password of any ``*_URL`` variable's userinfo, wherever they appear (raw or URL-encoded),
   when they are long enough not to be ordinary words (``MIN_SECRET_LENGTH``);
 - the alert targets of ``KNACK_ALERT_URLS`` (apprise URLs, whose tokens sit in the path:
@@ -50,6 +51,7 @@ CREDENTIAL_VARIABLES = (
     "AIRFLOW_PASSWORD",
 )
 ALERT_URLS_VARIABLE = "KNACK_ALERT_URLS"  # apprise URLs: lib/alerts
+APP_KEY_PREFIX = "KNACK_API_KEY_"  # each app's own REST API key (KNACK_API_KEY_<APP>)
 MIN_SECRET_LENGTH = 8  # shorter values could be ordinary words ("dev", "testing")
 
 # scheme://user:password@ (the password runs to the last @ of the authority)
@@ -115,6 +117,8 @@ def _secret_values() -> tuple[str, ...]:
             found.add(value)
     found.update(_alert_url_secrets(os.environ.get(ALERT_URLS_VARIABLE) or ""))
     for name, value in os.environ.items():
+        if name.startswith(APP_KEY_PREFIX) and value:  # one app's key: KNACK_API_KEY_<APP>
+            found.add(value)
         if name.endswith("_URL") and "@" in value:
             try:
                 password = urllib.parse.urlsplit(value).password

@@ -51,6 +51,7 @@ def demo_env(stack: Stack, monkeypatch: pytest.MonkeyPatch, request, tmp_path) -
     # fresh process, so start each test without it (environment changes then apply)
     monkeypatch.setattr(papermill.s3.S3, "s3_session", (None, None, None))
     stack.knack.add_app(*load_fixture_app())
+    stack.reset_knack_copy()
     stack.reset_socrata()
     stack.reset_arcgis()
     stack.reset_postgres()

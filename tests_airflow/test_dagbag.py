@@ -37,6 +37,7 @@ PUBLISH = {
     "socrata": "upsert_knack_container_to_socrata",
     "agol": "knack_container_to_agol",
     "postgres": "knack_container_to_postgres",
+    "knack": "knack_container_to_knack",
 }
 KNACK_TASKS = {"upload_metadata", "knack_container_to_s3"}  # the tasks that call Knack
 
@@ -104,9 +105,11 @@ def test_every_shipped_container_is_a_dag_with_the_expected_tasks_and_order(monk
             assert task.on_failure_callback == [alert.on_failure]
             assert task.on_success_callback == [alert.on_success]
             # Knack's limit is per app: its Knack tasks share the app's pool, publishing doesn't
-            assert (task.pool, task.pool_slots) == (
-                (f"knack_{app}", 1) if task.task_id in KNACK_TASKS else ("default_pool", 1)
-            ), (dag_id, task.task_id)
+            # (but to another Knack app: in that app's pool)
+            pool = f"knack_{app}" if task.task_id in KNACK_TASKS else "default_pool"
+            if task.task_id == PUBLISH["knack"]:
+                pool = f"knack_{cfg.knack.app_name}"
+            assert (task.pool, task.pool_slots) == (pool, 1), (dag_id, task.task_id)
             # the sync runs when upload_metadata is skipped (metadata already fresh)
             assert task.trigger_rule == (
                 "none_failed" if task.task_id == "knack_container_to_s3" else "all_success"
@@ -131,6 +134,7 @@ def test_the_demo_dag(monkeypatch):
             "upsert_knack_container_to_socrata",
             "knack_container_to_agol",
             "knack_container_to_postgres",
+            "knack_container_to_knack",
         ]
     )
     assert dag.get_task("upload_metadata").downstream_task_ids == {"knack_container_to_s3"}
@@ -138,7 +142,10 @@ def test_the_demo_dag(monkeypatch):
         "upsert_knack_container_to_socrata",
         "knack_container_to_agol",
         "knack_container_to_postgres",
+        "knack_container_to_knack",
     }
+    # the publish to another Knack app runs in that app's pool (params/demo-copy.yaml)
+    assert dag.get_task("knack_container_to_knack").pool == "knack_demo-copy"
     assert dag.schedule == "@hourly"
     assert dag.get_task("knack_container_to_agol").retries == 2
     # PostgreSQL is not Knack: its publish takes no slot of the app's Knack pool

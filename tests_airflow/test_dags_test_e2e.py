@@ -35,6 +35,7 @@ import pytest
 import requests
 
 from emulators.knack import load_fixture_app
+from emulators.knack_pair import DEMO_COPY_APP_ID, DEMO_COPY_MATCH
 from emulators.stack import DEMO_AGOL_SERVICE, DEMO_DATASET, Stack
 from lib import cli, config
 
@@ -48,6 +49,7 @@ NOTEBOOKS = (
     "upsert_knack_container_to_socrata",
     "knack_container_to_agol",
     "knack_container_to_postgres",
+    "knack_container_to_knack",
 )
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 TIMEOUT = 600  # seconds for one `airflow dags test` (a run takes well under a minute here)
@@ -110,8 +112,10 @@ def airflow_cli(*args: str) -> None:
 
 
 def metadata_requests(stack: Stack) -> int:
-    """How many times the Knack emulator was asked for an app's metadata."""
-    return sum(r.path.startswith("/v1/applications/") for r in stack.knack.requests)
+    """How many times the Knack emulator was asked for the demo app's metadata (the publish
+    to the other Knack app reads that app's own, not counted here)."""
+    demo = f"/v1/applications/{stack.fixture_app_id}"
+    return sum(r.path == demo for r in stack.knack.requests)
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -249,6 +253,8 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
     assert features and {f["attributes"]["id"] for f in features} <= ids
     with psycopg.connect(stack.postgres.url) as conn:  # the PostgreSQL task's table
         assert {r[0] for r in conn.execute("SELECT id FROM knack.demo_object_3")} == ids
+    copies = stack.knack.records(DEMO_COPY_APP_ID, "object_3")  # the other Knack app
+    assert {r[f"{DEMO_COPY_MATCH}_raw"] for r in copies} == ids and len(copies) == len(ids)
 
     reports = demo_runs["after_first"]["reports"]
     for notebook in NOTEBOOKS:
@@ -276,7 +282,7 @@ def test_dags_test_runs_the_demo_dag_into_s3_socrata_and_arcgis(airflow, stack, 
             "container": "object_3",
             "date": incremental,
         }
-    # the first run's four reports and the second's three: its metadata upload was skipped
+    # the first run's reports and the second's, but for its metadata upload (skipped)
     n_reports = len(NOTEBOOKS) + len(NOTEBOOKS) - 1
     assert len(stack.s3_keys("reports/demo-dev/")) == n_reports
 
@@ -447,9 +453,12 @@ def test_the_pool_queues_one_knack_task_of_the_app_at_a_time(airflow, demo_runs)
         "queued": [(DAG_ID, "upload_metadata", "knack_demo")],
         "waiting": [(OTHER_DAG_ID, "upload_metadata", "knack_demo")],
     }
-    # the publishing tasks went with view_6's upload_metadata, in Airflow's default pool
+    # the publishing tasks went with view_6's upload_metadata, in Airflow's default pool, but
+    # the publish to the other Knack app, in that app's pool
     publish = {(d, t) for step in steps for d, t, pool in step["queued"] if pool == "default_pool"}
-    assert publish == {(DAG_ID, t) for t in NOTEBOOKS[2:]}
+    assert publish == {(DAG_ID, t) for t in NOTEBOOKS[2:] if t != "knack_container_to_knack"}
+    copy = {(d, t) for step in steps for d, t, pool in step["queued"] if pool == "knack_demo-copy"}
+    assert copy == {(DAG_ID, "knack_container_to_knack")}
     assert any(
-        {pool for _, _, pool in step["queued"]} == {"knack_demo", "default_pool"} for step in steps
+        {pool for _, _, pool in step["queued"]} >= {"knack_demo", "default_pool"} for step in steps
     )

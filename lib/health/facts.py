@@ -35,7 +35,7 @@ SYNC = "knack_container_to_s3"
 LOOK_BACK = dt.timedelta(days=7)  # the reports looked at when no success is recorded
 RUNNING = dt.timedelta(minutes=10)  # a report with no end newer than this: a run going on
 READ_AT_MOST = 3  # sync reports read (newest first) to find the last outcome
-DESTINATION_LABELS = {"socrata": "Socrata", "agol": "ArcGIS"}
+DESTINATION_LABELS = {"socrata": "Socrata", "agol": "ArcGIS", "knack": "the other Knack app"}
 
 
 class Finder:

@@ -65,7 +65,9 @@ class Facts:
     def counts(self) -> dict[str, int]:
         """The counts to keep for the next check's drop test."""
         found = {"knack": self.knack, "s3": self.s3}
-        found.update((name, d.count) for name, d in self.destinations.items())
+        # a destination without a count (another Knack app, params key "knack") never
+        # stands in for Knack's own count
+        found.update((n, d.count) for n, d in self.destinations.items() if d.count is not None)
         return {k: v for k, v in found.items() if v is not None}
 
 
@@ -167,7 +169,9 @@ def _destination_vs_s3(
 
 def _drops(f: Facts, now: dt.datetime, fails: list[str], warns: list[str]) -> None:
     labels = {"knack": "Knack's count", "s3": "S3's records"}
-    labels.update((name, f"{d.label}'s count") for name, d in f.destinations.items())
+    labels.update(
+        (name, f"{d.label}'s count") for name, d in f.destinations.items() if d.count is not None
+    )
     since = f" ({ago(f.previous_at, now)})" if f.previous_at else ""
     for name, now_count in f.counts().items():
         before = f.previous.get(name)

@@ -179,6 +179,16 @@ register(
 )
 register(
     Job(
+        "knack_container_to_knack",
+        "lib.publish.knack:publish",
+        ("app_name", "container", "env", "date"),
+        "a container's records in S3 → an object of another Knack app (field map, match field)",
+        destination="knack",
+        timeout_minutes=120,
+    )
+)
+register(
+    Job(
         "backup_socrata",
         "lib.backup:backup",
         ("app_name", "container", "env"),

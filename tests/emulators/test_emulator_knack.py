@@ -541,6 +541,7 @@ def test_faults_dataclass():
         "empty_page": 0,
         "empty_page_times": 1,
         "repeat_page": 0,
+        "apply_then_fail": 0,
     }
     with pytest.raises(ValueError):
         faults.update({"fail_next": -1})

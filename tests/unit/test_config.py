@@ -30,7 +30,7 @@ containers:
 
 
 def test_shipped_params_validate():
-    assert config.known_apps(ROOT / "params") == ["data-tracker", "demo"]
+    assert config.known_apps(ROOT / "params") == ["data-tracker", "demo", "demo-copy"]
     tracker = config.load_app("data-tracker", ROOT / "params")
     signals = tracker.container("view_197")
     assert signals.scene == "scene_73"

@@ -34,7 +34,7 @@ def test_an_unknown_destination_fails_listing_the_known_ones():
     with pytest.raises(
         ConfigError,
         match=r"no publisher for destination 'ftp' \(known: socrata, "
-        r"agol, postgres\)",
+        r"agol, postgres, knack\)",
     ):
         registry.publisher("ftp")
     with pytest.raises(ConfigError, match="no publisher for destination 'ftp'"):

@@ -18,6 +18,7 @@ CONTRACT_PARAMETERS = {
     "backup_socrata": {"app_name", "container", "env"},
     "explore_container": {"app_name", "container", "env"},
     "health": {"app_name", "env"},
+    "knack_container_to_knack": {"app_name", "container", "env", "date"},
 }
 
 

@@ -67,6 +67,12 @@ def test_credential_variables_are_masked_wherever_they_appear(monkeypatch):
     assert redact("a short story") == "a short story"
 
 
+def test_each_apps_own_knack_key_is_masked(monkeypatch):
+    assert redact(f"key {KEY}") == f"key {KEY}"  # before: not a credential variable
+    monkeypatch.setenv("KNACK_API_KEY_SIGNS_MARKINGS", KEY)
+    assert redact(f"key {KEY}") == "key ***"
+
+
 def test_the_environment_is_read_at_each_call(monkeypatch):
     assert redact(KEY) == KEY
     monkeypatch.setenv("KNACK_API_KEY", KEY)

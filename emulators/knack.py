@@ -93,6 +93,7 @@ class Faults:
     fail_next: int = 0  # answer the next N /v1 requests with `status` (decrements)
     status: int = 503
     message: str | None = None  # the error message of those answers (default: the status's)
+    retry_after: float = 1.0  # their Retry-After in seconds (429, 503); tests may ask for less
     # only the /v1 requests whose path holds this fail (and are counted by fail_every and
     # fail_next), e.g. "/views/view_6/" for one container; None: every /v1 request
     fail_path: str | None = None
@@ -129,14 +130,14 @@ class Faults:
             if name in ("metadata_body", "delete_record", "message", "fail_path"):
                 if value is not None and not isinstance(value, str):
                     raise ValueError(f"{name} must be a string or null")
-            elif name == "delay":
+            elif name in ("delay", "retry_after"):
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError("delay must be a non-negative number")
+                    raise ValueError(f"{name} must be a non-negative number")
                 value = float(value)
             elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer")
         for name, value in changes.items():
-            setattr(self, name, float(value) if name == "delay" else value)
+            setattr(self, name, float(value) if name in ("delay", "retry_after") else value)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -636,7 +637,7 @@ class KnackEmulator(HTTPEmulator):
         rate_headers: dict[str, str] = {}
         with self._lock:
             if faults._take_failure(path):
-                return self._fault_response(faults.status, faults.message)
+                return self._fault_response(faults.status, faults.message, faults.retry_after)
             app = self._apps.get(app_id) if app_id else None
             if app is not None and self.rate_limit is not None:
                 limited, rate_headers = self._rate_check(app)
@@ -654,7 +655,9 @@ class KnackEmulator(HTTPEmulator):
         return response
 
     @staticmethod
-    def _fault_response(status: int, text: str | None = None) -> _Response:
+    def _fault_response(
+        status: int, text: str | None = None, retry_after: float = 1.0
+    ) -> _Response:
         messages = {
             429: "Rate limit exceeded",
             500: "Internal Server Error",
@@ -663,7 +666,7 @@ class KnackEmulator(HTTPEmulator):
             504: "Gateway Timeout",
         }
         message = text or f"{messages.get(status, 'Emulated fault')} (emulated fault)"
-        headers = {"Retry-After": "1"} if status in (429, 503) else None
+        headers = {"Retry-After": f"{retry_after:g}"} if status in (429, 503) else None
         return _error(status, message, headers)
 
     def _rate_check(self, app: _ServedApp) -> tuple[bool, dict[str, str]]:
@@ -799,7 +802,7 @@ class KnackEmulator(HTTPEmulator):
             faults = self.faults
             if status < 400 and faults.apply_then_fail > 0:
                 faults.apply_then_fail -= 1
-                return self._fault_response(faults.status, faults.message)
+                return self._fault_response(faults.status, faults.message, faults.retry_after)
         return _json_response(status, payload)
 
     def _control_extra(self, method: str, path: str) -> _Response | None:

@@ -173,8 +173,17 @@ def test_503s_and_429s_mid_run_lose_and_duplicate_nothing(apps):
     assert apps.publish_in_process("object_1").ok
     faults = apps.stack.knack.faults
     # every 4th request fails before it is applied, and 3 writes are applied but their
-    # answer is lost (the create must not be sent again: the record is matched first)
-    faults.update({"fail_path": "/objects/", "fail_every": 4, "status": 503, "apply_then_fail": 3})
+    # answer is lost (the create must not be sent again: the record is matched first);
+    # the faults ask for a short Retry-After, so the test waits little
+    faults.update(
+        {
+            "fail_path": "/objects/",
+            "fail_every": 4,
+            "status": 503,
+            "apply_then_fail": 3,
+            "retry_after": 0.05,
+        }
+    )
     result = apps.publish()
     assert result.ok, result.error
     assert result.summary["retries"] >= 3 and result.summary["created"] == N
@@ -184,7 +193,7 @@ def test_503s_and_429s_mid_run_lose_and_duplicate_nothing(apps):
     for i, rid in enumerate(ids):
         apps.change(rid, field_13=100 + i)
     apps.sync()
-    faults.update({"fail_every": 3, "status": 429, "apply_then_fail": 0})
+    faults.update({"fail_every": 3, "status": 429, "apply_then_fail": 0})  # retry_after stays
     apps.stack.knack.reset_log()
     result = apps.publish_in_process()
     assert result.ok, result.error

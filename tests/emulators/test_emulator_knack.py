@@ -532,6 +532,7 @@ def test_faults_dataclass():
         "fail_next": 0,
         "status": 503,
         "message": None,
+        "retry_after": 1.0,
         "fail_path": None,
         "delay": 0.0,
         "overstate_total_records": 0,

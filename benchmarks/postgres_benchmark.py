@@ -40,6 +40,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,13 @@ class LoadSpy:
 
     def __enter__(self) -> LoadSpy:
         def load(conn: Any, job: pg.Load, rows: Any) -> pg.Loaded:
-            def kept(held: dict[str, str]) -> pa.Table:
-                table = rows(held)
-                if self.rows is None or table.num_rows:
-                    self.rows, self.columns = table, dict(job.columns)
-                return table
+            def kept(held: dict[str, str]) -> Iterator[pa.Table]:
+                chunks = []
+                for chunk in rows(held):  # passed on as made: the load's pace is kept
+                    chunks.append(chunk)
+                    yield chunk
+                if chunks and (self.rows is None or sum(c.num_rows for c in chunks)):
+                    self.rows, self.columns = pa.concat_tables(chunks), dict(job.columns)
 
             t0 = time.perf_counter()
             try:

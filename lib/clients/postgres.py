@@ -42,7 +42,7 @@ URL_VARIABLE = "KNACK_POSTGRES_URL"
 ID, RECORD, DIGEST, PUBLISHED_AT = "id", "record", "_digest", "_published_at"
 META_COLUMNS = (ID, RECORD, DIGEST, PUBLISHED_AT)  # every table's; never a field's
 CONNECT_TIMEOUT = 30  # seconds
-COPY_CHUNK_ROWS = 20_000  # rows written as CSV and sent to COPY at once
+COPY_CHUNK_ROWS = 5_000  # rows made, written as CSV and sent to COPY at once
 APPLICATION = "knack-notebooks"  # the sessions' application_name (pg_stat_activity)
 
 

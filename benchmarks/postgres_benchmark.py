@@ -10,9 +10,10 @@ container's snapshot (built by ``lib.snapshot.Builder``, as a full sync leaves i
 measures:
 
 1. the project's full publish into an empty database (``get_publisher("postgres")`` in
-   this process: S3's listing, the snapshot, the table made, COPY into a temporary table,
-   the upsert, one transaction); its database part (``lib.clients.postgres.load``) is
-   timed too;
+   this process: S3's listing, the snapshot, the table made, the rows COPYed straight
+   into it a chunk at a time while the next is made, its primary key added, one
+   transaction); its database part (``lib.clients.postgres.load``, with the making of
+   the rows' chunks it pulls) is timed too;
 2. the same full publish again with nothing changed (goal: >= 5x faster than 1.);
 3. a bare COPY of the very rows 1. loaded (the same Arrow table, written as CSV by
    pyarrow and COPYed by psycopg into a fresh table of the same columns and primary key,

@@ -12,15 +12,18 @@ those that differ (``IS DISTINCT FROM``) and, on a full run, deletes the rows wh
 are gone. A reader sees the table before or after, never between; a failure or a killed
 run leaves it as it was. A lock per table (an advisory lock) keeps two publishes of one
 table one after the other. A table made by the run itself has nothing to compare with: the
-rows are COPYed straight into it.
+rows are COPYed straight into it and its primary key is added after them (one sorted index
+build, still in the transaction). The rows come in chunks: a thread sends one to the server
+while the next is made.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,6 +31,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from lib import config
 from lib.errors import KnackNbError
@@ -38,7 +42,7 @@ URL_VARIABLE = "KNACK_POSTGRES_URL"
 ID, RECORD, DIGEST, PUBLISHED_AT = "id", "record", "_digest", "_published_at"
 META_COLUMNS = (ID, RECORD, DIGEST, PUBLISHED_AT)  # every table's; never a field's
 CONNECT_TIMEOUT = 30  # seconds
-COPY_CHUNK_ROWS = 20_000  # rows written as CSV and sent to COPY at once
+COPY_CHUNK_ROWS = 5_000  # rows made, written as CSV and sent to COPY at once
 APPLICATION = "knack-notebooks"  # the sessions' application_name (pg_stat_activity)
 
 
@@ -162,11 +166,14 @@ class Load:
     expected: dict[str, str] | None = None  # the columns the plan saw; None: no table
 
 
-def load(conn: psycopg.Connection, job: Load, rows: Callable[[dict[str, str]], pa.Table]) -> Loaded:
+def load(
+    conn: psycopg.Connection, job: Load, rows: Callable[[dict[str, str]], Iterable[pa.Table]]
+) -> Loaded:
     """Make the table equal to the rows, in one transaction (see the module). ``rows``
-    answers the rows whose digest differs from the table's (id → digest given): a table of
-    ``id``, ``record`` (JSON text), the typed columns and ``_digest``. Refused deletions or
-    a table changed since it was planned raise PostgresError (rolled back)."""
+    answers the rows whose digest differs from the table's (id → digest given), in chunks
+    made as they are asked for (each COPYed while the next is made): tables of ``id``,
+    ``record`` (JSON text), the typed columns and ``_digest``. Refused deletions or a table
+    changed since it was planned raise PostgresError (rolled back)."""
     done = Loaded()
     try:
         with conn.transaction():
@@ -180,15 +187,14 @@ def load(conn: psycopg.Connection, job: Load, rows: Callable[[dict[str, str]], p
             done.created_table = found is None
             _ensure_table(conn, job, found, done)
             digests = _digests(conn, job)
-            table = rows(digests)
-            done.sent = table.num_rows
-            if table.num_rows and done.created_table:  # nothing to compare with: straight in
-                _copy(conn, job, table, job.name.ident)
-                done.inserted = table.num_rows
-            elif table.num_rows:
-                _copy(conn, job, table)
-                done.inserted, done.updated = _upsert(conn, job)
-                done.unchanged = done.sent - done.inserted - done.updated
+            if done.created_table:  # nothing to compare with: straight in, the key after
+                done.sent = done.inserted = _copy(conn, job, rows(digests), job.name.ident)
+                conn.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY (id)").format(job.name.ident))
+            else:
+                done.sent = _copy(conn, job, rows(digests))
+                if done.sent:
+                    done.inserted, done.updated = _upsert(conn, job)
+                    done.unchanged = done.sent - done.inserted - done.updated
             if job.full:
                 done.deleted = _delete_gone(conn, job, digests)
             done.rows, done.fingerprint = fingerprint(conn, job.name)
@@ -214,13 +220,13 @@ def fingerprint(conn: psycopg.Connection, name: TableName) -> tuple[int, str]:
 def _ensure_table(
     conn: psycopg.Connection, job: Load, found: dict[str, str] | None, done: Loaded
 ) -> None:
-    """The table (first run: its typed columns between ``record`` and ``_digest``) and the
-    columns of new fields."""
+    """The table (first run: its typed columns between ``record`` and ``_digest``; its
+    primary key is added by :func:`load` after the rows) and the columns of new fields."""
     typed = [sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in job.add.items()]
     if found is None:
         schema = sql.Identifier(job.name.schema)
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
-        columns = [sql.SQL("id text PRIMARY KEY, record jsonb NOT NULL"), *typed]
+        columns = [sql.SQL("id text NOT NULL, record jsonb NOT NULL"), *typed]
         columns.append(
             sql.SQL("_digest text NOT NULL, _published_at timestamptz NOT NULL DEFAULT now()")
         )
@@ -247,11 +253,20 @@ def _names(columns: list[str]) -> sql.Composable:
 
 
 def _copy(
-    conn: psycopg.Connection, job: Load, table: pa.Table, target: sql.Composable | None = None
-) -> None:
+    conn: psycopg.Connection,
+    job: Load,
+    chunks: Iterable[pa.Table],
+    target: sql.Composable | None = None,
+) -> int:
     """The rows into ``target`` (a table this transaction made, so nothing to compare
-    with), else into the temporary table ``_knack_load`` (dropped at commit), by COPY of
-    CSV that pyarrow writes (nulls unquoted and empty, text quoted)."""
+    with), else into the temporary table ``_knack_load`` (dropped at commit; made only when
+    there is a row), by COPY of CSV that pyarrow writes (nulls unquoted and empty, text
+    quoted). A thread sends each piece while the next chunk is made and written (the
+    server parses one while the client makes the next). Returns the rows sent."""
+    pending = (chunk for chunk in chunks if chunk.num_rows)
+    first = next(pending, None)
+    if first is None:
+        return 0
     if target is None:
         defs = [sql.SQL("id text, record jsonb, _digest text")] + [
             sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in job.columns.items()
@@ -263,14 +278,18 @@ def _copy(
         )
         target = sql.Identifier("_knack_load")
     order = [ID, RECORD, DIGEST, *job.columns]
-    table = table.select(order)
     copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(target, _names(order))
     options = pacsv.WriteOptions(include_header=False)
-    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
-        for start in range(0, table.num_rows, COPY_CHUNK_ROWS):
-            buffer = io.BytesIO()
-            pacsv.write_csv(table.slice(start, COPY_CHUNK_ROWS), buffer, options)
-            copy.write(buffer.getbuffer())
+    sent = 0
+    with conn.cursor() as cur, cur.copy(copy_sql, writer=QueuedLibpqWriter(cur)) as copy:
+        for chunk in itertools.chain([first], pending):
+            table = chunk.select(order)
+            for start in range(0, table.num_rows, COPY_CHUNK_ROWS):
+                buffer = io.BytesIO()
+                pacsv.write_csv(table.slice(start, COPY_CHUNK_ROWS), buffer, options)
+                copy.write(buffer.getbuffer())
+            sent += table.num_rows
+    return sent
 
 
 def _upsert(conn: psycopg.Connection, job: Load) -> tuple[int, int]:

@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ from lib.clients.postgres import META_COLUMNS, MassDeleteRefused, TableName
 from lib.clients.s3_records import Strays
 from lib.publish import register
 from lib.publish import run as publish_run
-from lib.publish.postgres_rows import MD5, typed_records
+from lib.publish.postgres_rows import typed_records
 from lib.publish.run import PublishResult, sample_table, table
 from lib.state.stale_marks import is_stale
 from lib.table import Table
@@ -152,16 +153,22 @@ def _publish(
     result.read = typed.num_rows
     names = {c.key: c.name for c in spec.columns}
     fill = {column: names[f.key] for column, f in plan.fill.items()}
-    digests = _digest_column(typed.column(MD5), signature)
     ids = typed.column("id").to_pylist()
 
-    def rows(held: dict[str, str]) -> pa.Table:
-        keep = [held.get(rid) != d for rid, d in zip(ids, digests, strict=True)]
-        chosen = typed if all(keep) else typed.filter(pa.array(keep, pa.bool_()))
-        arrays = [chosen.column("id"), chosen.column("record")]
-        arrays.append(pa.array([d for d, k in zip(digests, keep, strict=True) if k], pa.string()))
-        arrays += [chosen.column(source) for source in fill.values()]
-        return pa.Table.from_arrays(arrays, names=["id", "record", "_digest", *fill])
+    def rows(held: dict[str, str]) -> Iterator[pa.Table]:
+        """The rows to send, a chunk at a time (digested as they are asked for)."""
+        for start in range(0, typed.num_rows, postgres.COPY_CHUNK_ROWS):
+            part = typed.slice(start, postgres.COPY_CHUNK_ROWS)
+            digests = _digest_column(part.column("record"), signature)
+            part_ids = ids[start : start + part.num_rows]
+            keep = [held.get(rid) != d for rid, d in zip(part_ids, digests, strict=True)]
+            chosen = part if all(keep) else part.filter(pa.array(keep, pa.bool_()))
+            arrays = [chosen.column("id"), chosen.column("record")]
+            arrays.append(
+                pa.array([d for d, k in zip(digests, keep, strict=True) if k], pa.string())
+            )
+            arrays += [chosen.column(source) for source in fill.values()]
+            yield pa.Table.from_arrays(arrays, names=["id", "record", "_digest", *fill])
 
     job = postgres.Load(
         name,
@@ -287,8 +294,7 @@ def _signature(fill: dict[str, Field], fields_hash: str, timezone: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _digest_column(md5s: pa.ChunkedArray, signature: str) -> list[str]:
+def _digest_column(records: pa.ChunkedArray, signature: str) -> list[str]:
+    """Each row's ``_digest``: the MD5 of its record's text followed by the signature."""
     tail = signature.encode()
-    return [
-        hashlib.md5(m.encode() + tail, usedforsecurity=False).hexdigest() for m in md5s.to_pylist()
-    ]
+    return [d or "" for chunk in records.chunks for d in snapshot.record_md5s(chunk, tail)]

@@ -1,7 +1,7 @@
 """The rows a PostgreSQL publish loads: the stored records with their snapshot-typed values
 (``lib.snapshot``: floats, booleans, instants in the app's timezone, text), as one Arrow
-table of ``id``, ``record`` (the stored JSON text), one column per field (the snapshot's
-names) and ``md5`` (of the record's text).
+table of ``id``, ``record`` (the stored JSON text) and one column per field (the
+snapshot's names).
 
 A full run reads the container's snapshot (one GET): when it is not marked stale it holds
 exactly the stored records (``lib.snapshot``: every successful sync leaves it so, and
@@ -27,11 +27,9 @@ import pyarrow.parquet as pq
 
 from lib import snapshot
 from lib.clients.app_store import AppStore
-from lib.clients.s3_records import Strays, dumps_stable, md5_hex
+from lib.clients.s3_records import Strays, dumps_stable
 from lib.snapshot.stored import listed_keys, read_bodies
 from lib.state.stale_marks import is_stale
-
-MD5 = "md5"
 
 
 def typed_records(
@@ -96,16 +94,13 @@ def _from_snapshot(
             return None, f"the snapshot cannot be read: {e}"
     finally:
         os.remove(path)
-    ids = table.column("id").to_pylist()
-    md5s = snapshot.record_md5s(table.column("record").combine_chunks())
-    if listing is None:
-        keep = [True] * len(ids)
-    else:
+    if listing is not None:  # the rows whose record is the stored one
+        ids = table.column("id").to_pylist()
+        md5s = snapshot.record_md5s(table.column("record").combine_chunks())
         keep = [listing.get(rid) == m for rid, m in zip(ids, md5s, strict=True)]
-    table = table.filter(pa.array(keep, pa.bool_()))
-    md5_column = pa.array([m for m, k in zip(md5s, keep, strict=True) if k], pa.string())
+        table = table.filter(pa.array(keep, pa.bool_()))
     if file_spec.columns == spec.columns and file_spec.timezone == spec.timezone:
-        return table.select(_names(spec)).append_column(MD5, md5_column), ""
+        return table.select(_names(spec)), ""
     texts = table.column("record").to_pylist()
     retyped = _typed(spec, metadata, [json.loads(t) for t in texts], texts)
     return retyped, "the snapshot was built with other fields: its records typed again"
@@ -121,8 +116,7 @@ def _typed(
         table = pq.read_table(builder.close())
     finally:
         builder.discard()
-    md5s = [md5_hex(t.encode("utf-8", "surrogatepass")) for t in texts]
-    return table.select(_names(spec)).append_column(MD5, pa.array(md5s, pa.string()))
+    return table.select(_names(spec))
 
 
 def _names(spec: snapshot.Spec) -> list[str]:
@@ -130,8 +124,8 @@ def _names(spec: snapshot.Spec) -> list[str]:
 
 
 def _concat(spec: snapshot.Spec, parts: list[pa.Table]) -> pa.Table:
-    schema = spec.arrow_schema().append(pa.field(MD5, pa.string()))
-    schema = pa.schema([schema.field(n) for n in [*_names(spec), MD5]])
+    schema = spec.arrow_schema()
+    schema = pa.schema([schema.field(n) for n in _names(spec)])
     if not parts:
         return schema.empty_table()
     if len(parts) == 1 and parts[0].schema.equals(schema):

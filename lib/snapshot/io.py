@@ -6,6 +6,7 @@ to be read in batches, and read back whole: as Arrow, and as pandas for analysts
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -83,9 +84,10 @@ def ids_unique(pf: pq.ParquetFile) -> bool:
     return len(seen) == rows
 
 
-def record_md5s(column: pa.Array) -> list[str | None]:
-    """The MD5 (hex) of each cell of a ``record`` column: its UTF-8 bytes hashed in Arrow's
-    buffer, with no Python string made per cell. None for an empty (null) cell."""
+def record_md5s(column: pa.Array, suffix: bytes = b"") -> list[str | None]:
+    """The MD5 (hex) of each cell of a ``record`` column: its UTF-8 bytes (followed by
+    ``suffix``) hashed in Arrow's buffer, with no Python string made per cell. None for an
+    empty (null) cell."""
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = column.cast(pa.large_string())
     _, offsets, data = column.buffers()
@@ -95,10 +97,21 @@ def record_md5s(column: pa.Array) -> list[str | None]:
     ).tolist()
     text = memoryview(data) if data is not None else memoryview(b"")
     nulls = column.is_null().to_pylist() if column.null_count else [False] * len(column)
+    if suffix:
+        return [
+            None if null else _md5_with(text[a:b], suffix)
+            for a, b, null in zip(bounds, bounds[1:], nulls, strict=False)
+        ]
     return [
         None if null else md5_hex(text[a:b])
         for a, b, null in zip(bounds, bounds[1:], nulls, strict=False)
     ]
+
+
+def _md5_with(body: memoryview, suffix: bytes) -> str:
+    digest = hashlib.md5(body, usedforsecurity=False)
+    digest.update(suffix)
+    return digest.hexdigest()
 
 
 def open_snapshot(path: str) -> tuple[pq.ParquetFile, Spec]:

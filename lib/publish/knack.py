@@ -32,7 +32,13 @@ from lib.errors import KnackAPIError, MissingCredentialError
 from lib.progress import progress_bar
 from lib.publish import register
 from lib.publish import run as publish_run
-from lib.publish.knack_plan import Writes, check_fields, connection_maps, plan_writes
+from lib.publish.knack_plan import (
+    Writes,
+    check_fields,
+    connection_maps,
+    object_fields,
+    plan_writes,
+)
 from lib.publish.run import PublishResult, sample_table, table
 from lib.table import Note, Table
 from lib.text import md
@@ -123,6 +129,14 @@ def publish(*, app_name: str, container: str, env: str, date: Any = None) -> Kna
     return result
 
 
+def _sample(writes: Writes, fields: dict[str, dict[str, Any]]) -> Table:
+    """The first records created, their columns headed by the destination field's label and
+    key (``Name (field_19)``), as a reader of the destination app knows them."""
+    heads = {key: f"{d.get('name') or key} ({key})" for key, d in fields.items()}
+    bodies = [body for _, body in writes.creates[:SAMPLE_ROWS]]
+    return sample_table([{heads.get(k, k): v for k, v in body.items()} for body in bodies])
+
+
 def _publish(
     run: publish_run.PublishRun, kc: config.KnackConfig, writer: KnackWriter, result: KnackPublish
 ) -> None:
@@ -148,7 +162,7 @@ def _publish(
         return
     writes = plan_writes(records, listing.records, mappings, kc, result)
     result.unchanged = writes.unchanged
-    result.sample = sample_table([dict(body) for _, body in writes.creates[:SAMPLE_ROWS]])
+    result.sample = _sample(writes, object_fields(destination, kc.object) or {})
     _deletions(run, kc, writes, len(records), result)
     result.planned = writer.requests + writes.count
     if result.planned > kc.max_requests_per_run:

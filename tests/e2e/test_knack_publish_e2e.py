@@ -8,6 +8,8 @@ counted at the emulator (its request log), and the records compared there."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -94,6 +96,9 @@ def test_first_copy_holds_every_value_of_every_type_and_an_unchanged_rerun_write
     assert "requests to Knack app assets-copy" in text and "daily API quota" in text
     for secret in [*apps.stack.secrets, apps.key]:
         assert secret not in text
+    # the sample's heads are the destination's labels with their keys ("Source Id (field_N)")
+    heads = result_sample_heads(text)
+    assert heads and all(re.fullmatch(r".+ \(field_\d+\)", h) for h in heads), heads
 
     apps.stack.knack.reset_log()
     again = apps.publish()
@@ -249,3 +254,14 @@ def test_the_destination_key_comes_from_its_own_variable(apps, monkeypatch):
     monkeypatch.delenv("KNACK_API_KEY")
     result = apps.publish_in_process("object_1")
     assert not result.ok and f"{KEY_VARIABLE} is not set" in result.error
+
+
+def result_sample_heads(report: str) -> list[str]:
+    """The column heads of the report's sample table (the cell after `result.sample`)."""
+    cells = json.loads(report)["cells"]
+    code = [i for i, c in enumerate(cells) if "result.sample" in "".join(c.get("source", ""))]
+    html = "".join(
+        "".join(o.get("data", {}).get("text/html", "")) for o in cells[code[0]].get("outputs", [])
+    )
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", html, flags=re.S)
+    return [re.sub(r"<[^>]+>", "", h).strip() for h in heads]

@@ -329,6 +329,19 @@ class KnackClient(Counted):
             headers["X-Knack-REST-API-KEY"] = key
         return headers
 
+    def _answered(self, send: Callable[[], requests.Response]) -> requests.Response:
+        """One attempt: ``send()`` under the rate limit, counted; Transient for a timeout, a
+        lost connection, a 429 or a 5xx (what the retry policy retries)."""
+        self.limiter.acquire()
+        try:
+            res = send()
+        except (requests.Timeout, requests.ConnectionError) as e:
+            raise Transient(str(e)) from None
+        self.stats.answered(res.status_code)
+        if retryable_status(res.status_code):
+            raise Transient(knack_message(res), status=res.status_code, headers=res.headers)
+        return res
+
     def _get(
         self,
         route: str,
@@ -342,15 +355,9 @@ class KnackClient(Counted):
         headers = self._headers(public=public)
 
         def attempt() -> requests.Response:
-            self.limiter.acquire()
-            try:
-                res = self._session.get(url, params=params, headers=headers, timeout=self.timeout)
-            except (requests.Timeout, requests.ConnectionError) as e:
-                raise Transient(str(e)) from None
-            self.stats.answered(res.status_code)
-            if retryable_status(res.status_code):
-                raise Transient(knack_message(res), status=res.status_code, headers=res.headers)
-            return res
+            return self._answered(
+                lambda: self._session.get(url, params=params, headers=headers, timeout=self.timeout)
+            )
 
         try:
             res = self.retry.call(attempt, what=f"GET {route}", stats=self.stats)

@@ -20,7 +20,7 @@ import requests
 
 from lib.clients.knack import KnackClient
 from lib.clients.knack_http import knack_message
-from lib.clients.retry import GaveUp, Transient, retryable_status
+from lib.clients.retry import GaveUp, Transient
 from lib.errors import KnackAPIError
 
 
@@ -98,22 +98,16 @@ class KnackWriter(KnackClient):
     def _send(self, method: str, route: str, body: dict[str, Any] | None) -> requests.Response:
         """One attempt of a write: Transient for a 429, a 5xx, a timeout or a lost answer."""
         self._spend()
-        self.limiter.acquire()
         headers = {**self._headers(public=False), "Content-Type": "application/json"}
-        try:
-            res = self._session.request(
+        return self._answered(
+            lambda: self._session.request(
                 method,
                 self.api_url + route,
                 data=None if body is None else json.dumps(body),
                 headers=headers,
                 timeout=self.timeout,
             )
-        except (requests.Timeout, requests.ConnectionError) as e:
-            raise Transient(str(e)) from None
-        self.stats.answered(res.status_code)
-        if retryable_status(res.status_code):
-            raise Transient(knack_message(res), status=res.status_code, headers=res.headers)
-        return res
+        )
 
     def _written(self, method: str, route: str, attempt: Any) -> dict[str, Any]:
         """``attempt`` under the retry policy; the record (or body) Knack answered."""

@@ -7,12 +7,11 @@ from __future__ import annotations
 import fnmatch
 import html
 import re
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
+from chromium import CHROMIUM, dump_dom
 from map_data import embedded
 
 from lib import maps
@@ -110,7 +109,6 @@ def test_the_vendored_files_and_licenses_ship_in_the_wheel():
         assert any(fnmatch.fnmatch(relative, g) for g in globs), relative
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="no chromium to run the map's scripts")
 
 
@@ -119,27 +117,13 @@ def browser_dom(doc: str, probe: str, tmp_path: Path) -> str:
     host (no tiles, no network): the DOM after its scripts ran."""
     page = tmp_path / "map.html"
     page.write_text(doc.replace("</body>", f"<script>{probe}</script></body>"), encoding="utf-8")
-    return subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--virtual-time-budget=3000",
-            # render frames as a browser on screen does (layout, ResizeObserver) under
-            # virtual time
-            "--run-all-compositor-stages-before-draw",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    return dump_dom(
+        page,
+        tmp_path / "profile",
+        # render frames as a browser on screen does (layout, ResizeObserver) under virtual time
+        "--run-all-compositor-stages-before-draw",
+        budget_ms=3000,
+    )
 
 
 def circles(dom: str) -> list[str]:

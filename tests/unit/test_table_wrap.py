@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM, dump_dom
 
 from lib.reports.html import _exporter
 from lib.table import Table
@@ -48,7 +47,6 @@ def test_every_cell_wraps_in_a_box_of_bounded_width_with_inline_styles():
         assert styles["max-width"].endswith("em")
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="no chromium to lay the page out")
 
 # the widest table's right edge, the page's width, the long cells' heights
@@ -67,25 +65,7 @@ _PROBE = """<script>addEventListener('load', function () { setTimeout(function (
 def layout(page: str, tmp_path: Path, width: int = 900) -> dict[str, float]:
     path = tmp_path / "page.html"
     path.write_text(page.replace("</body>", _PROBE + "</body>", 1), encoding="utf-8")
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            f"--window-size={width},800",
-            "--virtual-time-budget=2000",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    dom = dump_dom(path, tmp_path / "profile", f"--window-size={width},800", budget_ms=2000)
     found = re.search(r'data-layout="([^"]*)"', dom)
     assert found, dom[-2000:]
     return json.loads(found.group(1).replace("&quot;", '"'))

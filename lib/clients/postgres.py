@@ -84,8 +84,10 @@ class Loaded:
     updated: int = 0
     unchanged: int = 0  # rows sent whose values were the table's already
     deleted: list[str] = field(default_factory=list)
-    rows: int = 0  # in the table after the run
-    fingerprint: str = ""  # of its rows' digests after the run (:func:`fingerprint`)
+    # full runs only (an incremental run leaves no mark to compare with): the rows in the
+    # table after the run and the fingerprint of their digests (:func:`fingerprint`)
+    rows: int = 0
+    fingerprint: str = ""
 
 
 @contextmanager
@@ -197,7 +199,8 @@ def load(
                     done.unchanged = done.sent - done.inserted - done.updated
             if job.full:
                 done.deleted = _delete_gone(conn, job, digests)
-            done.rows, done.fingerprint = fingerprint(conn, job.name)
+            if job.full:  # what the next full run compares with (lib.publish.postgres)
+                done.rows, done.fingerprint = fingerprint(conn, job.name)
     except psycopg.Error as e:
         raise PostgresError(
             f"PostgreSQL refused the publish to {job.name}: {_reason(e)}. Nothing was written "

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lib.publish.values import Refused
+from lib.publish.values import Refused, shown
 
 TEXT = frozenset({"short_text", "paragraph_text", "rich_text"})
 NUMBERS = frozenset({"number", "currency", "rating"})
@@ -40,6 +40,7 @@ SUPPORTED = (
     }
 )
 _EPOCH = dt.datetime(1970, 1, 1)
+QUOTED = 60  # characters of a source value quoted in a refusal (dates, addresses: long)
 
 
 def _blank(value: Any) -> bool:
@@ -107,7 +108,7 @@ class Converter:
         try:
             return float(str(raw).replace(",", "").replace("$", "").strip())
         except ValueError:
-            raise Refused(f"{_cut(raw)} is not a number") from None
+            raise Refused(f"{shown(raw, QUOTED)} is not a number") from None
 
     _s_number = _w_number
 
@@ -119,13 +120,13 @@ class Converter:
             return True
         if text in ("no", "false"):
             return False
-        raise Refused(f"{_cut(raw)} is not yes/no")
+        raise Refused(f"{shown(raw, QUOTED)} is not yes/no")
 
     _s_boolean = _w_boolean
 
     def _w_date(self, raw: Any) -> dict[str, Any]:
         if not isinstance(raw, dict):
-            raise Refused(f"{_cut(raw)} is not a Knack date")
+            raise Refused(f"{shown(raw, QUOTED)} is not a Knack date")
         out = self._moment(raw, _date_only(self.source))
         if isinstance(raw.get("to"), dict) and raw["to"].get("date"):
             out["to"] = self._moment(raw["to"], _date_only(self.source))
@@ -182,7 +183,7 @@ class Converter:
         full = raw.get("full") if isinstance(raw, dict) else raw
         digits = re.sub(r"\D", "", str(full or ""))
         if not digits:
-            raise Refused(f"{_cut(raw)} holds no phone number")
+            raise Refused(f"{shown(raw, QUOTED)} holds no phone number")
         return {"full": digits}
 
     _s_phone = _w_phone
@@ -219,7 +220,7 @@ def _wall(raw: dict[str, Any]) -> dt.datetime:
     try:
         day = dt.datetime.strptime(str(raw["date"]), "%m/%d/%Y")
     except (KeyError, ValueError):
-        raise Refused(f"{_cut(raw)} is not a Knack date") from None
+        raise Refused(f"{shown(raw, QUOTED)} is not a Knack date") from None
     hours = int(raw.get("hours") or 12) % 12
     hours += 12 if str(raw.get("am_pm", "AM")).upper() == "PM" else 0
     return day.replace(hour=hours, minute=int(raw.get("minutes") or 0))
@@ -238,7 +239,7 @@ def _canonical_date(wall: dt.datetime, date_only: bool) -> dict[str, Any]:
 
 def _parts(raw: Any, keys: tuple[str, ...], numbers: tuple[str, ...] = ()) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        raise Refused(f"{_cut(raw)} is not an object of {', '.join(keys)}")
+        raise Refused(f"{shown(raw, QUOTED)} is not an object of {', '.join(keys)}")
     out: dict[str, Any] = {}
     for key in keys:
         value = raw.get(key)
@@ -248,7 +249,7 @@ def _parts(raw: Any, keys: tuple[str, ...], numbers: tuple[str, ...] = ()) -> di
             try:
                 out[key] = float(value)
             except (TypeError, ValueError):
-                raise Refused(f"{key} {_cut(value)} is not a number") from None
+                raise Refused(f"{key} {shown(value, QUOTED)} is not a number") from None
         else:
             out[key] = str(value)
     return out or _none()
@@ -264,11 +265,6 @@ def _connection_ids(raw: Any) -> list[str]:
     for item in items:
         rid = item.get("id") if isinstance(item, dict) else item
         if not isinstance(rid, str) or not rid:
-            raise Refused(f"{_cut(item)} is not a connected record")
+            raise Refused(f"{shown(item, QUOTED)} is not a connected record")
         ids.append(rid)
     return ids
-
-
-def _cut(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -45,12 +45,12 @@ def is_empty(value: Any) -> bool:
     return isinstance(value, list) and all(is_empty(v) for v in value)
 
 
-def shown(value: Any) -> str:
-    """``value`` quoted for a message: one line, at most SHOWN_CHARS characters, control
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``value`` quoted for a message: one line, at most ``limit`` characters, control
     characters escaped (``repr``)."""
     text = " ".join(str(value).split()) if isinstance(value, str) else str(value)
-    if len(text) > SHOWN_CHARS:
-        text = text[: SHOWN_CHARS - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return repr(text) if isinstance(value, str) else text
 
 
